@@ -1,0 +1,835 @@
+//! Payments: one record serves every dialect. Its status moves only through [`Payment::plan`],
+//! which decides a [`Transition`] (new status, history row, ledger transaction) without
+//! touching anything; storage then persists the transition in one database transaction,
+//! guarded so that two concurrent moves of one payment cannot both succeed.
+
+use std::fmt;
+
+use crate::catalog::PaymentService;
+use crate::error::{Coded, ErrorCode, codes};
+use crate::fee::FeeSchedule;
+use crate::ids::{
+    CustomerAccountId, CustomerId, DocumentNumber, ManagerId, MerchantId, OrderNumber, PaymentId, PaymentMethodId, PaymentNumber,
+    PaymentServiceId, ResellerId,
+};
+use crate::ledger::{AccountCode, Clearing, LedgerError, LedgerTransaction, Posting, TransactionKind};
+use crate::money::{Money, MoneyError};
+use crate::time::Timestamp;
+
+/// The core statuses (SPEC §2). Each dialect shows them under its own names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentStatus {
+    /// Accepted, no payment attempt yet.
+    Created,
+    /// A payment attempt is under way.
+    Pending,
+    /// Money received.
+    Processed,
+    /// Declined or cancelled.
+    Failed,
+    /// Time ran out unpaid.
+    Expired,
+    /// An unpaid payment past its life.
+    Deleted,
+    /// Part of the money returned.
+    PartiallyRefunded,
+    /// All of it returned.
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 8] = [
+        PaymentStatus::Created,
+        PaymentStatus::Pending,
+        PaymentStatus::Processed,
+        PaymentStatus::Failed,
+        PaymentStatus::Expired,
+        PaymentStatus::Deleted,
+        PaymentStatus::PartiallyRefunded,
+        PaymentStatus::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Created => "created",
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Processed => "processed",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Expired => "expired",
+            PaymentStatus::Deleted => "deleted",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
+            PaymentStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PaymentStatus> {
+        PaymentStatus::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    /// Whether money was received (and not all of it returned yet, or returned).
+    pub fn is_paid(self) -> bool {
+        matches!(self, PaymentStatus::Processed | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded)
+    }
+
+    /// Whether the payment is still open for a payment attempt or a completion.
+    pub fn is_open(self) -> bool {
+        matches!(self, PaymentStatus::Created | PaymentStatus::Pending)
+    }
+}
+
+/// Why a payment is in its status: `ok`, or the reason of a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resolution {
+    Ok,
+    Declined,
+    InsufficientFunds,
+    ExpiredCard,
+    ThreeDsFailed,
+    ProcessingError,
+    Expired,
+    Canceled,
+}
+
+impl Resolution {
+    pub const ALL: [Resolution; 8] = [
+        Resolution::Ok,
+        Resolution::Declined,
+        Resolution::InsufficientFunds,
+        Resolution::ExpiredCard,
+        Resolution::ThreeDsFailed,
+        Resolution::ProcessingError,
+        Resolution::Expired,
+        Resolution::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Ok => "ok",
+            Resolution::Declined => "declined",
+            Resolution::InsufficientFunds => "insufficient_funds",
+            Resolution::ExpiredCard => "expired_card",
+            Resolution::ThreeDsFailed => "3ds_failed",
+            Resolution::ProcessingError => "processing_error",
+            Resolution::Expired => "expired",
+            Resolution::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Resolution> {
+        Resolution::ALL.into_iter().find(|resolution| resolution.as_str() == text)
+    }
+}
+
+/// What the merchant asked for: take money, or only verify the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flow {
+    Charge,
+    Verify,
+}
+
+impl Flow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Charge => "charge",
+            Flow::Verify => "verify",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Flow> {
+        match text {
+            "charge" => Some(Flow::Charge),
+            "verify" => Some(Flow::Verify),
+            _ => None,
+        }
+    }
+}
+
+/// Through which door a payment came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    PublicApi,
+    MerchantApi,
+    Form,
+    SoftlineApi,
+    Manager,
+    P2p,
+    Yookassa,
+    Cli,
+}
+
+impl Source {
+    pub const ALL: [Source; 8] =
+        [Source::PublicApi, Source::MerchantApi, Source::Form, Source::SoftlineApi, Source::Manager, Source::P2p, Source::Yookassa, Source::Cli];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::PublicApi => "public_api",
+            Source::MerchantApi => "merchant_api",
+            Source::Form => "form",
+            Source::SoftlineApi => "softline_api",
+            Source::Manager => "manager",
+            Source::P2p => "p2p",
+            Source::Yookassa => "yookassa",
+            Source::Cli => "cli",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|source| source.as_str() == text)
+    }
+}
+
+/// What is kept of a card: never the full number, never the CVV.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct CardPayload {
+    pub first6: String,
+    pub last4: String,
+    pub brand: String,
+    pub expiry_month: u8,
+    pub expiry_year: u16,
+    pub holder: Option<String>,
+    pub issuer: Option<String>,
+}
+
+impl CardPayload {
+    /// The mask shown to people: `424242******4242`.
+    pub fn mask(&self) -> String {
+        format!("{}******{}", self.first6, self.last4)
+    }
+}
+
+impl fmt::Debug for CardPayload {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "CardPayload({} {} {:02}/{})", self.brand, self.mask(), self.expiry_month, self.expiry_year)
+    }
+}
+
+/// Where the customer goes after the outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReturnUrls {
+    pub default: Option<String>,
+    pub success: Option<String>,
+    pub fail: Option<String>,
+    pub pending: Option<String>,
+}
+
+/// Who or what caused a change, as kept in the status history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Customer,
+    Merchant(MerchantId),
+    Manager(ManagerId),
+    /// A lifecycle job, by name (`payment_expiry`).
+    Job(String),
+    /// The acquirer or upstream provider.
+    Provider,
+    /// An operator at the command line.
+    Operator,
+}
+
+impl Actor {
+    pub fn encode(&self) -> String {
+        match self {
+            Actor::Customer => "customer".to_owned(),
+            Actor::Merchant(id) => format!("merchant:{id}"),
+            Actor::Manager(id) => format!("manager:{id}"),
+            Actor::Job(name) => format!("job:{name}"),
+            Actor::Provider => "provider".to_owned(),
+            Actor::Operator => "operator".to_owned(),
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<Actor> {
+        match text.split_once(':') {
+            None => match text {
+                "customer" => Some(Actor::Customer),
+                "provider" => Some(Actor::Provider),
+                "operator" => Some(Actor::Operator),
+                _ => None,
+            },
+            Some(("merchant", id)) => MerchantId::parse(id).ok().map(Actor::Merchant),
+            Some(("manager", id)) => ManagerId::parse(id).ok().map(Actor::Manager),
+            Some(("job", name)) => Some(Actor::Job(name.to_owned())),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The payment record (SPEC §2 "Payments").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub number: PaymentNumber,
+    pub document_id: DocumentNumber,
+    pub order_id: OrderNumber,
+    pub reseller_id: ResellerId,
+    pub merchant_id: Option<MerchantId>,
+    pub customer_account_id: Option<CustomerAccountId>,
+    pub customer_id: Option<CustomerId>,
+    /// The merchant's own id, unique per merchant (Paymega's `reference_id`).
+    pub reference_id: Option<String>,
+    /// An id of the merchant's that is not unique (Softline's `payment_id`).
+    pub external_id: Option<String>,
+    pub amount: Money,
+    pub service_id: Option<PaymentServiceId>,
+    pub method_id: Option<PaymentMethodId>,
+    pub flow: Flow,
+    pub status: PaymentStatus,
+    pub resolution: Resolution,
+    pub description: Option<String>,
+    /// Merchant metadata as JSON text, stored and returned as given.
+    pub metadata: Option<String>,
+    pub return_urls: ReturnUrls,
+    pub callback_url: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub fee: Money,
+    pub deposit: Money,
+    pub processed_amount: Money,
+    pub refunded_amount: Money,
+    pub card: Option<CardPayload>,
+    pub source: Source,
+    pub locale: Option<String>,
+    pub test_mode: bool,
+    pub requester_ip: Option<String>,
+    pub completed_by: Option<ManagerId>,
+    pub completed_method_id: Option<PaymentMethodId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub processed_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    /// Incremented by every transition; storage updates only the version it read.
+    pub version: i64,
+}
+
+/// Everything needed to create a payment, checked by [`Payment::create`].
+#[derive(Debug, Clone)]
+pub struct PaymentDraft {
+    pub reseller_id: ResellerId,
+    pub merchant_id: Option<MerchantId>,
+    pub customer_account_id: Option<CustomerAccountId>,
+    pub customer_id: Option<CustomerId>,
+    pub reference_id: Option<String>,
+    pub external_id: Option<String>,
+    pub amount: Money,
+    pub flow: Flow,
+    pub description: Option<String>,
+    pub metadata: Option<String>,
+    pub return_urls: ReturnUrls,
+    pub callback_url: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub source: Source,
+    pub locale: Option<String>,
+    pub test_mode: bool,
+    pub requester_ip: Option<String>,
+}
+
+/// The identifiers a new payment receives from storage and randomness.
+#[derive(Debug, Clone)]
+pub struct PaymentIdentity {
+    pub id: PaymentId,
+    pub number: PaymentNumber,
+    pub document_id: DocumentNumber,
+    pub order_id: OrderNumber,
+}
+
+/// Longest `reference_id` / `external_id` accepted.
+pub const REFERENCE_LENGTH_MAX: usize = 255;
+/// Longest description accepted.
+pub const DESCRIPTION_LENGTH_MAX: usize = 1024;
+
+/// Something that happens to a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentEvent {
+    /// The customer started paying (chose a service, opened the card form).
+    AttemptStarted { service_id: Option<PaymentServiceId>, method_id: Option<PaymentMethodId> },
+    /// The acquirer took the money.
+    Succeeded { card: Option<CardPayload> },
+    /// The attempt failed, or the payment was cancelled.
+    Failed { reason: Resolution, card: Option<CardPayload> },
+    /// Its time ran out unpaid.
+    Expired,
+    /// Its life ended unpaid (Softline's 90 days).
+    Deleted,
+    /// A manager recorded the money as received with an offline method.
+    CompletedByManager { manager_id: ManagerId, method_id: PaymentMethodId },
+    /// Part or all of the processed money returned.
+    Refunded { amount: Money },
+}
+
+impl PaymentEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            PaymentEvent::AttemptStarted { .. } => "attempt_started",
+            PaymentEvent::Succeeded { .. } => "succeeded",
+            PaymentEvent::Failed { .. } => "failed",
+            PaymentEvent::Expired => "expired",
+            PaymentEvent::Deleted => "deleted",
+            PaymentEvent::CompletedByManager { .. } => "completed_by_manager",
+            PaymentEvent::Refunded { .. } => "refunded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    #[error("a payment in status {from} cannot go through {event}")]
+    TransitionNotAllowed { from: &'static str, event: &'static str },
+    #[error("the refund exceeds what is left to refund")]
+    RefundExceedsProcessed,
+    #[error("the refund amount must be positive and in the payment's currency")]
+    InvalidRefundAmount,
+    #[error("{0} is too long")]
+    TooLong(&'static str),
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Service(#[from] crate::catalog::ServiceError),
+    #[error("expiry is outside the allowed window")]
+    ExpiryOutOfBounds,
+}
+
+impl Coded for PaymentError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            PaymentError::TransitionNotAllowed { .. } => codes::TRANSITION_NOT_ALLOWED,
+            PaymentError::RefundExceedsProcessed => codes::REFUND_EXCEEDS_PROCESSED,
+            PaymentError::InvalidRefundAmount | PaymentError::TooLong(_) | PaymentError::ExpiryOutOfBounds => codes::FIELD_INVALID,
+            PaymentError::Money(error) => error.code(),
+            PaymentError::Ledger(error) => error.code(),
+            PaymentError::Service(error) => error.code(),
+        }
+    }
+}
+
+/// A decided change of a payment, ready to be persisted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub payment_id: PaymentId,
+    pub event: PaymentEvent,
+    pub from: PaymentStatus,
+    pub to: PaymentStatus,
+    pub resolution: Resolution,
+    pub actor: Actor,
+    pub at: Timestamp,
+    /// The version the decision was made on; persisting fails if the row moved since.
+    pub expected_version: i64,
+    pub ledger: Option<LedgerTransaction>,
+}
+
+/// The allowed moves (SPEC §2), as a table that tests enumerate.
+pub fn allowed_target(from: PaymentStatus, event: &PaymentEvent) -> Option<PaymentStatus> {
+    use PaymentStatus::*;
+    match (from, event) {
+        (Created, PaymentEvent::AttemptStarted { .. }) => Some(Pending),
+        (Pending, PaymentEvent::AttemptStarted { .. }) => Some(Pending),
+        (Pending, PaymentEvent::Succeeded { .. }) => Some(Processed),
+        (Created | Pending, PaymentEvent::Failed { .. }) => Some(Failed),
+        (Created | Pending, PaymentEvent::Expired) => Some(Expired),
+        // Softline's 90 days also end a payment that failed and was never paid.
+        (Expired | Failed, PaymentEvent::Deleted) => Some(Deleted),
+        (Created | Pending | Expired, PaymentEvent::CompletedByManager { .. }) => Some(Processed),
+        (Processed | PartiallyRefunded, PaymentEvent::Refunded { .. }) => Some(PartiallyRefunded),
+        _ => None,
+    }
+}
+
+impl Payment {
+    /// A new payment from a checked draft. With a service, the amount must lie within its
+    /// limits, the fee comes from its schedule, and the payment starts `pending` (an attempt
+    /// is under way); without one it starts `created` and is free of fees.
+    pub fn create(draft: PaymentDraft, identity: PaymentIdentity, service: Option<&PaymentService>, now: Timestamp) -> Result<Payment, PaymentError> {
+        let currency = draft.amount.currency();
+        if draft.reference_id.as_ref().is_some_and(|reference| reference.chars().count() > REFERENCE_LENGTH_MAX) {
+            return Err(PaymentError::TooLong("reference_id"));
+        }
+        if draft.external_id.as_ref().is_some_and(|reference| reference.chars().count() > REFERENCE_LENGTH_MAX) {
+            return Err(PaymentError::TooLong("external_id"));
+        }
+        if draft.description.as_ref().is_some_and(|description| description.chars().count() > DESCRIPTION_LENGTH_MAX) {
+            return Err(PaymentError::TooLong("description"));
+        }
+        let fee_schedule = match service {
+            Some(service) => {
+                service.check_amount(draft.amount)?;
+                service.fee
+            }
+            None => FeeSchedule::free(),
+        };
+        let breakdown = fee_schedule.compute(draft.amount)?;
+        let zero = Money::zero(currency)?;
+        Ok(Payment {
+            id: identity.id,
+            number: identity.number,
+            document_id: identity.document_id,
+            order_id: identity.order_id,
+            reseller_id: draft.reseller_id,
+            merchant_id: draft.merchant_id,
+            customer_account_id: draft.customer_account_id,
+            customer_id: draft.customer_id,
+            reference_id: draft.reference_id,
+            external_id: draft.external_id,
+            amount: draft.amount,
+            service_id: service.map(|service| service.id),
+            method_id: service.map(|service| service.method_id),
+            flow: draft.flow,
+            status: if service.is_some() { PaymentStatus::Pending } else { PaymentStatus::Created },
+            resolution: Resolution::Ok,
+            description: draft.description,
+            metadata: draft.metadata,
+            return_urls: draft.return_urls,
+            callback_url: draft.callback_url,
+            expires_at: draft.expires_at,
+            fee: breakdown.fee,
+            deposit: breakdown.deposit,
+            processed_amount: zero,
+            refunded_amount: zero,
+            card: None,
+            source: draft.source,
+            locale: draft.locale,
+            test_mode: draft.test_mode,
+            requester_ip: draft.requester_ip,
+            completed_by: None,
+            completed_method_id: None,
+            created_at: now,
+            updated_at: now,
+            processed_at: None,
+            closed_at: None,
+            version: 0,
+        })
+    }
+
+    /// Decides what `event` does to this payment, without changing it.
+    pub fn plan(&self, event: PaymentEvent, actor: Actor, now: Timestamp) -> Result<Transition, PaymentError> {
+        let not_allowed = || PaymentError::TransitionNotAllowed { from: self.status.as_str(), event: event.name() };
+        let mut to = allowed_target(self.status, &event).ok_or_else(not_allowed)?;
+        let mut resolution = Resolution::Ok;
+        let mut ledger = None;
+        match &event {
+            PaymentEvent::Failed { reason, .. } => resolution = *reason,
+            PaymentEvent::Expired | PaymentEvent::Deleted => resolution = Resolution::Expired,
+            PaymentEvent::Succeeded { .. } => ledger = self.receipt_transaction(Clearing::Sandbox)?,
+            PaymentEvent::CompletedByManager { .. } => ledger = self.receipt_transaction(Clearing::Offline)?,
+            PaymentEvent::Refunded { amount } => {
+                if amount.currency() != self.amount.currency() || !amount.is_positive() {
+                    return Err(PaymentError::InvalidRefundAmount);
+                }
+                let left = self.processed_amount.checked_sub(self.refunded_amount)?;
+                if amount.minor() > left.minor() {
+                    return Err(PaymentError::RefundExceedsProcessed);
+                }
+                if amount.minor() == left.minor() {
+                    to = PaymentStatus::Refunded;
+                }
+                let clearing = if self.completed_by.is_some() { Clearing::Offline } else { Clearing::Sandbox };
+                ledger = Some(LedgerTransaction::new(
+                    TransactionKind::Refund,
+                    Some(self.id.clone()),
+                    vec![Posting { account: self.beneficiary(), amount: amount.negated() }, Posting { account: AccountCode::clearing(clearing), amount: *amount }],
+                )?);
+            }
+            PaymentEvent::AttemptStarted { .. } => {}
+        }
+        Ok(Transition {
+            payment_id: self.id.clone(),
+            event,
+            from: self.status,
+            to,
+            resolution,
+            actor,
+            at: now,
+            expected_version: self.version,
+            ledger,
+        })
+    }
+
+    /// Applies a transition decided by [`Payment::plan`] to this in-memory record.
+    pub fn apply(&mut self, transition: &Transition) -> Result<(), PaymentError> {
+        debug_assert_eq!(transition.from, self.status, "transition planned on another status");
+        self.status = transition.to;
+        self.resolution = transition.resolution;
+        self.updated_at = transition.at;
+        self.version += 1;
+        match &transition.event {
+            PaymentEvent::AttemptStarted { service_id, method_id } => {
+                if service_id.is_some() {
+                    self.service_id = *service_id;
+                }
+                if method_id.is_some() {
+                    self.method_id = *method_id;
+                }
+            }
+            PaymentEvent::Succeeded { card } => {
+                self.processed_amount = self.amount;
+                self.processed_at = Some(transition.at);
+                self.closed_at = Some(transition.at);
+                if card.is_some() {
+                    self.card = card.clone();
+                }
+            }
+            PaymentEvent::Failed { card, .. } => {
+                self.closed_at = Some(transition.at);
+                if card.is_some() {
+                    self.card = card.clone();
+                }
+            }
+            PaymentEvent::Expired | PaymentEvent::Deleted => self.closed_at = Some(transition.at),
+            PaymentEvent::CompletedByManager { manager_id, method_id } => {
+                self.processed_amount = self.amount;
+                self.processed_at = Some(transition.at);
+                self.closed_at = Some(transition.at);
+                self.completed_by = Some(*manager_id);
+                self.completed_method_id = Some(*method_id);
+            }
+            PaymentEvent::Refunded { amount } => self.refunded_amount = self.refunded_amount.checked_add(*amount)?,
+        }
+        Ok(())
+    }
+
+    /// The account that receives the payment's money: its merchant, else its reseller.
+    pub fn beneficiary(&self) -> AccountCode {
+        match self.merchant_id {
+            Some(merchant) => AccountCode::merchant(merchant),
+            None => AccountCode::reseller(self.reseller_id),
+        }
+    }
+
+    /// Money received: the amount leaves the clearing account, the deposit goes to the
+    /// beneficiary and the fee to the operator. A zero amount (card verification) moves
+    /// nothing and books nothing.
+    fn receipt_transaction(&self, clearing: Clearing) -> Result<Option<LedgerTransaction>, PaymentError> {
+        if self.amount.is_zero() {
+            return Ok(None);
+        }
+        Ok(Some(LedgerTransaction::new(
+            TransactionKind::Payment,
+            Some(self.id.clone()),
+            vec![
+                Posting { account: AccountCode::clearing(clearing), amount: self.amount.negated() },
+                Posting { account: self.beneficiary(), amount: self.deposit },
+                Posting { account: AccountCode::operator_fees(), amount: self.fee },
+            ],
+        )?))
+    }
+}
+
+/// Bounds of an expiry time relative to creation, inclusive (Paymega: 14 minutes to 2 days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryWindow {
+    pub min_seconds: i64,
+    pub max_seconds: i64,
+}
+
+impl ExpiryWindow {
+    pub fn check(self, now: Timestamp, expires_at: Timestamp) -> Result<(), PaymentError> {
+        let earliest = now.plus_seconds(self.min_seconds);
+        let latest = now.plus_seconds(self.max_seconds);
+        if expires_at < earliest || expires_at > latest {
+            return Err(PaymentError::ExpiryOutOfBounds);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::currency::Currency;
+    use crate::ids::test_random::TestRandom;
+    use crate::ledger::sums_by_currency;
+    use proptest::prelude::*;
+
+    fn usd(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::USD).unwrap()
+    }
+
+    pub(crate) fn draft(amount: Money) -> PaymentDraft {
+        PaymentDraft {
+            reseller_id: ResellerId::new(2),
+            merchant_id: Some(MerchantId::new(5)),
+            customer_account_id: None,
+            customer_id: None,
+            reference_id: Some("order-1".into()),
+            external_id: None,
+            amount,
+            flow: Flow::Charge,
+            description: None,
+            metadata: None,
+            return_urls: ReturnUrls::default(),
+            callback_url: None,
+            expires_at: None,
+            source: Source::MerchantApi,
+            locale: None,
+            test_mode: true,
+            requester_ip: None,
+        }
+    }
+
+    fn identity() -> PaymentIdentity {
+        PaymentIdentity {
+            id: PaymentId::generate(&mut TestRandom(11)),
+            number: PaymentNumber::new(1),
+            document_id: DocumentNumber::new(1),
+            order_id: OrderNumber::new(1),
+        }
+    }
+
+    fn payment(minor: i64) -> Payment {
+        Payment::create(draft(usd(minor)), identity(), None, Timestamp::from_unix_seconds(1_700_000_000)).unwrap()
+    }
+
+    fn step(payment: &mut Payment, event: PaymentEvent) -> Result<Transition, PaymentError> {
+        let transition = payment.plan(event, Actor::Provider, payment.updated_at.plus_seconds(1))?;
+        payment.apply(&transition)?;
+        Ok(transition)
+    }
+
+    #[test]
+    fn happy_path_books_the_payment() {
+        let mut payment = payment(10_000);
+        assert_eq!(payment.status, PaymentStatus::Created);
+        step(&mut payment, PaymentEvent::AttemptStarted { service_id: None, method_id: None }).unwrap();
+        let transition = step(&mut payment, PaymentEvent::Succeeded { card: None }).unwrap();
+        assert_eq!(payment.status, PaymentStatus::Processed);
+        assert_eq!(payment.processed_amount, usd(10_000));
+        let ledger = transition.ledger.unwrap();
+        assert!(sums_by_currency(ledger.postings()).values().all(|sum| *sum == 0));
+        assert_eq!(payment.version, 2);
+    }
+
+    #[test]
+    fn refunds_never_exceed_what_was_processed() {
+        let mut payment = payment(10_000);
+        step(&mut payment, PaymentEvent::AttemptStarted { service_id: None, method_id: None }).unwrap();
+        step(&mut payment, PaymentEvent::Succeeded { card: None }).unwrap();
+        step(&mut payment, PaymentEvent::Refunded { amount: usd(3_000) }).unwrap();
+        assert_eq!(payment.status, PaymentStatus::PartiallyRefunded);
+        assert_eq!(step(&mut payment, PaymentEvent::Refunded { amount: usd(7_001) }), Err(PaymentError::RefundExceedsProcessed));
+        assert_eq!(step(&mut payment, PaymentEvent::Refunded { amount: usd(0) }), Err(PaymentError::InvalidRefundAmount));
+        step(&mut payment, PaymentEvent::Refunded { amount: usd(7_000) }).unwrap();
+        assert_eq!(payment.status, PaymentStatus::Refunded);
+        assert!(matches!(step(&mut payment, PaymentEvent::Refunded { amount: usd(1) }), Err(PaymentError::TransitionNotAllowed { .. })));
+    }
+
+    #[test]
+    fn managers_complete_expired_payments_but_not_failed_ones() {
+        let mut expired = payment(500);
+        step(&mut expired, PaymentEvent::Expired).unwrap();
+        let completion = PaymentEvent::CompletedByManager { manager_id: ManagerId::new(3), method_id: PaymentMethodId::new(2) };
+        let transition = step(&mut expired, completion.clone()).unwrap();
+        assert_eq!(expired.status, PaymentStatus::Processed);
+        assert_eq!(expired.completed_by, Some(ManagerId::new(3)));
+        assert!(transition.ledger.unwrap().postings().iter().any(|posting| posting.account == AccountCode::clearing(Clearing::Offline)));
+        let mut failed = payment(500);
+        step(&mut failed, PaymentEvent::Failed { reason: Resolution::Declined, card: None }).unwrap();
+        assert_eq!(failed.resolution, Resolution::Declined);
+        assert!(step(&mut failed, completion).is_err());
+    }
+
+    #[test]
+    fn service_limits_and_fees_apply_at_creation() {
+        let service = PaymentService {
+            id: PaymentServiceId::new(1),
+            code: "payment_card_usd_hpp".into(),
+            method_id: PaymentMethodId::new(1),
+            method_code: "payment_card".into(),
+            currency: Currency::USD,
+            flow: crate::catalog::ServiceFlow::Hpp,
+            amount_min: usd(1),
+            amount_max: usd(100_000_000),
+            fee: FeeSchedule { rate: crate::fee::FeeRate::parse_percent("2.5").unwrap(), ..FeeSchedule::free() },
+            reserve_lifetime_s: 0,
+            reserve_rate_percent_e4: 0,
+            available: true,
+            active: true,
+            enabled: true,
+            test_mode: true,
+            fields: vec![],
+        };
+        let now = Timestamp::from_unix_seconds(1_700_000_000);
+        let payment = Payment::create(draft(usd(10_000)), identity(), Some(&service), now).unwrap();
+        assert_eq!(payment.status, PaymentStatus::Pending);
+        assert_eq!((payment.fee.minor(), payment.deposit.minor()), (250, 9_750));
+        let too_big = Payment::create(draft(usd(100_000_001)), identity(), Some(&service), now);
+        assert!(matches!(too_big, Err(PaymentError::Service(_))));
+    }
+
+    #[test]
+    fn expiry_window_is_inclusive() {
+        let window = ExpiryWindow { min_seconds: 14 * 60, max_seconds: 2 * 86_400 };
+        let now = Timestamp::from_unix_seconds(1_000_000);
+        assert!(window.check(now, now.plus_seconds(14 * 60)).is_ok());
+        assert!(window.check(now, now.plus_seconds(2 * 86_400)).is_ok());
+        assert!(window.check(now, now.plus_seconds(14 * 60 - 1)).is_err());
+        assert!(window.check(now, now.plus_seconds(2 * 86_400 + 1)).is_err());
+    }
+
+    #[test]
+    fn actors_round_trip() {
+        for actor in [Actor::Customer, Actor::Merchant(MerchantId::new(4)), Actor::Manager(ManagerId::new(9)), Actor::Job("payment_expiry".into()), Actor::Provider, Actor::Operator] {
+            assert_eq!(Actor::decode(&actor.encode()), Some(actor));
+        }
+    }
+
+    #[test]
+    fn card_payload_keeps_only_the_mask() {
+        let card = CardPayload { first6: "424242".into(), last4: "4242".into(), brand: "visa".into(), expiry_month: 12, expiry_year: 2030, ..Default::default() };
+        assert_eq!(card.mask(), "424242******4242");
+        assert_eq!(format!("{card:?}"), "CardPayload(visa 424242******4242 12/2030)");
+    }
+
+    fn any_event() -> impl Strategy<Value = PaymentEvent> {
+        prop_oneof![
+            Just(PaymentEvent::AttemptStarted { service_id: None, method_id: None }),
+            Just(PaymentEvent::Succeeded { card: None }),
+            Just(PaymentEvent::Failed { reason: Resolution::Declined, card: None }),
+            Just(PaymentEvent::Expired),
+            Just(PaymentEvent::Deleted),
+            Just(PaymentEvent::CompletedByManager { manager_id: ManagerId::new(1), method_id: PaymentMethodId::new(2) }),
+            (1i64..20_000).prop_map(|minor| PaymentEvent::Refunded { amount: usd(minor) }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens to a payment: statuses only move along the table, money never
+        /// goes negative or over, every ledger transaction balances, and the books agree with
+        /// the payment's own counters.
+        #[test]
+        fn any_event_sequence_keeps_the_invariants(events in proptest::collection::vec(any_event(), 0..25)) {
+            let mut payment = payment(10_000);
+            let mut booked_in = 0i64;
+            let mut booked_back = 0i64;
+            for event in events {
+                let before = payment.status;
+                match step(&mut payment, event.clone()) {
+                    Ok(transition) => {
+                        prop_assert!(allowed_target(before, &event).is_some());
+                        prop_assert_eq!(transition.from, before);
+                        if let Some(ledger) = &transition.ledger {
+                            prop_assert!(sums_by_currency(ledger.postings()).values().all(|sum| *sum == 0));
+                            for posting in ledger.postings().iter().filter(|posting| posting.account.is_clearing()) {
+                                match ledger.kind() {
+                                    TransactionKind::Payment => booked_in -= posting.amount.minor(),
+                                    TransactionKind::Refund => booked_back += posting.amount.minor(),
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                    Err(_) => prop_assert_eq!(payment.status, before, "a refused event changes nothing"),
+                }
+                prop_assert!(payment.refunded_amount.minor() <= payment.processed_amount.minor());
+                prop_assert_eq!(payment.processed_amount.minor(), booked_in);
+                prop_assert_eq!(payment.refunded_amount.minor(), booked_back);
+            }
+        }
+
+        #[test]
+        fn terminal_statuses_accept_nothing_but_their_exits(event in any_event()) {
+            for status in [PaymentStatus::Deleted, PaymentStatus::Refunded] {
+                prop_assert_eq!(allowed_target(status, &event), None);
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Time as the core sees it: instants in microseconds since the Unix epoch, read from an
+//! injected [`Clock`] so that tests drive deadlines instead of sleeping through them.
+
+use std::fmt;
+
+/// An instant, in microseconds since 1970-01-01T00:00:00Z.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+pub const MICROS_PER_SECOND: i64 = 1_000_000;
+
+impl Timestamp {
+    pub const fn from_unix_micros(micros: i64) -> Timestamp {
+        Timestamp(micros)
+    }
+
+    pub const fn from_unix_seconds(seconds: i64) -> Timestamp {
+        Timestamp(seconds * MICROS_PER_SECOND)
+    }
+
+    pub fn unix_micros(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds, rounded down.
+    pub fn unix_seconds(self) -> i64 {
+        self.0.div_euclid(MICROS_PER_SECOND)
+    }
+
+    pub fn plus_seconds(self, seconds: i64) -> Timestamp {
+        Timestamp(self.0.saturating_add(seconds.saturating_mul(MICROS_PER_SECOND)))
+    }
+
+    pub fn plus_micros(self, micros: i64) -> Timestamp {
+        Timestamp(self.0.saturating_add(micros))
+    }
+
+    /// Calendar fields in UTC: (year, month, day, hour, minute, second, microsecond).
+    pub fn to_utc_fields(self) -> CivilTime {
+        self.to_fields_with_offset(0)
+    }
+
+    /// Calendar fields at a fixed offset east of UTC, in seconds.
+    pub fn to_fields_with_offset(self, offset_seconds: i32) -> CivilTime {
+        let local = self.0 + i64::from(offset_seconds) * MICROS_PER_SECOND;
+        let seconds = local.div_euclid(MICROS_PER_SECOND);
+        let microsecond = local.rem_euclid(MICROS_PER_SECOND) as u32;
+        let days = seconds.div_euclid(86_400);
+        let second_of_day = seconds.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        CivilTime {
+            year,
+            month,
+            day,
+            hour: (second_of_day / 3600) as u32,
+            minute: (second_of_day % 3600 / 60) as u32,
+            second: (second_of_day % 60) as u32,
+            microsecond,
+            offset_seconds,
+        }
+    }
+
+    /// Builds an instant from UTC calendar fields; `None` for impossible dates.
+    pub fn from_utc_fields(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: u32, microsecond: u32) -> Option<Timestamp> {
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 || microsecond >= 1_000_000 {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        let seconds = days.checked_mul(86_400)?.checked_add(i64::from(hour * 3600 + minute * 60 + second))?;
+        Some(Timestamp(seconds.checked_mul(MICROS_PER_SECOND)?.checked_add(i64::from(microsecond))?))
+    }
+
+    /// RFC 3339 in UTC with milliseconds (`2020-08-26T08:25:37.000Z`).
+    pub fn to_rfc3339_millis(self) -> String {
+        let fields = self.to_utc_fields();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            fields.year,
+            fields.month,
+            fields.day,
+            fields.hour,
+            fields.minute,
+            fields.second,
+            fields.microsecond / 1000
+        )
+    }
+}
+
+/// Calendar fields of an instant at some offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CivilTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub microsecond: u32,
+    pub offset_seconds: i32,
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.to_rfc3339_millis())
+    }
+}
+
+/// Where the current time comes from. The server uses the system clock; tests use a clock
+/// they move by hand.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(Timestamp::from_unix_seconds(0).to_rfc3339_millis(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp::from_unix_seconds(1_598_430_337).to_rfc3339_millis(), "2020-08-26T08:25:37.000Z");
+        let fields = Timestamp::from_unix_micros(1_572_571_847_797_788).to_fields_with_offset(3 * 3600);
+        assert_eq!((fields.year, fields.month, fields.day, fields.hour, fields.minute), (2019, 11, 1, 4, 30));
+        assert_eq!(fields.microsecond, 797_788);
+    }
+
+    #[test]
+    fn refuses_impossible_dates() {
+        assert!(Timestamp::from_utc_fields(2023, 2, 29, 0, 0, 0, 0).is_none());
+        assert!(Timestamp::from_utc_fields(2024, 2, 29, 0, 0, 0, 0).is_some());
+        assert!(Timestamp::from_utc_fields(2024, 13, 1, 0, 0, 0, 0).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn civil_fields_round_trip(micros in -10_000_000_000_000_000i64..10_000_000_000_000_000) {
+            let instant = Timestamp::from_unix_micros(micros);
+            let fields = instant.to_utc_fields();
+            let back = Timestamp::from_utc_fields(fields.year, fields.month, fields.day, fields.hour, fields.minute, fields.second, fields.microsecond).unwrap();
+            prop_assert_eq!(back, instant);
+        }
+    }
+}
