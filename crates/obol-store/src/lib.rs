@@ -1,1 +1,139 @@
+//! Obol's storage: one interface, two backends.
+//!
+//! - SQLite ([`sqlite`]) is the embedded default: one writer thread commits many requests'
+//!   transactions with one fsync (group commit), readers run beside it in WAL mode.
+//! - PostgreSQL ([`postgres`]) is the production store for many stateless nodes.
+//!
+//! Operations ([`ops`]) are written once over the [`db::Db`] seam. A caller runs them with
+//! [`Store::write`] (one transaction, acknowledged only after its commit) or [`Store::read`].
 
+pub mod db;
+pub mod error;
+pub mod ops;
+pub mod postgres;
+pub mod sqlite;
+pub mod testing;
+pub mod url;
+pub mod value;
+
+use std::sync::Arc;
+
+use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, NextAction, RequestFingerprint, SavedResponse};
+use obol_core::time::Timestamp;
+
+pub use db::{Backend, BoxFuture, Db};
+pub use error::{StoreError, StoreResult};
+pub use url::DatabaseUrl;
+
+enum Inner {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// A handle on the database; cheap to clone, shared by every request and worker.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// The outcome of a write protected by an idempotency key.
+#[derive(Debug)]
+pub enum Idempotent<T> {
+    /// The operation ran now; its response was saved under the key.
+    Fresh(T, SavedResponse),
+    /// The key was used before with the same request: here is the first response again.
+    Replayed(SavedResponse),
+}
+
+impl Store {
+    /// Opens the database the URL names. Runs no migrations (see [`Store::migrate`]).
+    pub async fn open(url: &DatabaseUrl) -> StoreResult<Store> {
+        let inner = match url {
+            DatabaseUrl::Sqlite(path) => Inner::Sqlite(sqlite::SqliteStore::open(path)?),
+            DatabaseUrl::Postgres(url) => Inner::Postgres(postgres::PgStore::open(url).await?),
+        };
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &*self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs `operation` in one transaction and returns after it is durably committed.
+    pub async fn write<T, F>(&self, operation: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        match &*self.inner {
+            Inner::Sqlite(store) => store.write(operation).await,
+            Inner::Postgres(store) => store.write(operation).await,
+        }
+    }
+
+    /// Runs a read-only `operation` against one consistent snapshot.
+    pub async fn read<T, F>(&self, operation: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        match &*self.inner {
+            Inner::Sqlite(store) => store.read(operation).await,
+            Inner::Postgres(store) => store.read(operation).await,
+        }
+    }
+
+    /// Runs `operation` once per (scope, key): the key is claimed, the operation run and its
+    /// response saved in one transaction. A repeat with the same request replays the saved
+    /// response; with a different request it fails with `IdempotencyError::ReusedWithDifferentRequest`.
+    pub async fn write_idempotent<T, F>(
+        &self,
+        scope: IdempotencyScope,
+        key: IdempotencyKey,
+        fingerprint: RequestFingerprint,
+        now: Timestamp,
+        operation: F,
+    ) -> StoreResult<Idempotent<T>>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<(T, SavedResponse)>> + Send + 'static,
+    {
+        self.write(move |db| {
+            Box::pin(async move {
+                match ops::idempotency::claim(db, &scope, &key, fingerprint, now).await? {
+                    NextAction::ReturnSaved(response) => Ok(Idempotent::Replayed(response)),
+                    NextAction::Start => {
+                        let (value, response) = operation(&mut *db).await?;
+                        ops::idempotency::save_response(db, &scope, &key, &response).await?;
+                        Ok(Idempotent::Fresh(value, response))
+                    }
+                }
+            })
+        })
+        .await
+    }
+
+    /// Applies pending migrations; returns the versions applied now.
+    pub async fn migrate(&self, now: Timestamp) -> StoreResult<Vec<i64>> {
+        self.write(move |db| Box::pin(ops::migrate::migrate(db, now))).await
+    }
+
+    /// The schema versions applied so far.
+    pub async fn applied_versions(&self) -> StoreResult<Vec<i64>> {
+        self.read(|db| Box::pin(ops::migrate::applied_versions(db))).await
+    }
+
+    /// Whether the database answers a query (for `/readyz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.read(|db| {
+            Box::pin(async move {
+                db.query("SELECT 1", &[]).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,58 @@
+//! The one seam between operations and backends: run a statement, run a query.
+//!
+//! Operations (`ops/`) are plain async functions over `&mut dyn Db`, written once with
+//! PostgreSQL-style `$1` placeholders; the SQLite backend rewrites them to `?1`. Inside a write,
+//! a `Db` is one transaction (SQLite: one savepoint of a group commit); inside a read, a
+//! connection.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::StoreResult;
+use crate::value::{Row, Value};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which database is behind a [`Db`], for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub trait Db: Send {
+    fn backend(&self) -> Backend;
+
+    /// Runs a statement, returning the number of rows it changed.
+    fn execute<'a>(&'a mut self, sql: &'a str, params: &'a [Value]) -> BoxFuture<'a, StoreResult<u64>>;
+
+    /// Runs a query, returning every row.
+    fn query<'a>(&'a mut self, sql: &'a str, params: &'a [Value]) -> BoxFuture<'a, StoreResult<Vec<Row>>>;
+
+    /// Runs several statements without parameters (migrations).
+    fn execute_script<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+}
+
+/// The first row of a query, if any.
+pub async fn query_opt(db: &mut dyn Db, sql: &str, params: &[Value]) -> StoreResult<Option<Row>> {
+    Ok(db.query(sql, params).await?.into_iter().next())
+}
+
+/// The one row a query must return.
+pub async fn query_one(db: &mut dyn Db, sql: &str, params: &[Value], what: &'static str) -> StoreResult<Row> {
+    query_opt(db, sql, params).await?.ok_or(crate::error::StoreError::NotFound(what))
+}
+
+/// The next value of a named counter (payment numbers, document and order numbers).
+/// PostgreSQL uses real sequences, so concurrent transactions never wait on one row; SQLite
+/// has a single writer, so a counter row is as good and needs no extra table per counter.
+pub async fn next_sequence(db: &mut dyn Db, name: &'static str) -> StoreResult<i64> {
+    let row = match db.backend() {
+        Backend::Postgres => {
+            let sql = format!("SELECT nextval('{name}_seq')");
+            query_one(db, &sql, &[], "sequence").await?
+        }
+        Backend::Sqlite => query_one(db, "UPDATE sequences SET value = value + 1 WHERE name = $1 RETURNING value", crate::params![name], "sequence").await?,
+    };
+    row.int(0)
+}

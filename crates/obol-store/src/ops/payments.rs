@@ -1,0 +1,309 @@
+//! Payments: creation, reading, and transitions persisted with their history row and ledger
+//! transaction in the same database transaction.
+
+use obol_core::Currency;
+use obol_core::catalog::PaymentService;
+use obol_core::ids::{
+    CustomerAccountId, CustomerId, DocumentNumber, ManagerId, MerchantId, OrderNumber, PaymentId, PaymentMethodId, PaymentNumber, PaymentServiceId,
+    ResellerId,
+};
+use obol_core::money::Money;
+use obol_core::payment::{
+    Actor, CardPayload, Flow, Payment, PaymentDraft, PaymentEvent, PaymentIdentity, PaymentStatus, Resolution, ReturnUrls, Source, Transition,
+};
+use obol_core::time::Timestamp;
+
+use super::{corrupt, jobs, ledger, opt_timestamp, parse_or_corrupt, timestamp};
+use crate::db::{Backend, Db, next_sequence, query_opt};
+use crate::error::{StoreError, StoreResult};
+use crate::params;
+use crate::value::{Row, Value};
+
+/// The job that expires a payment at its `expires_at`.
+pub const EXPIRY_JOB: &str = "payment_expiry";
+
+pub const PAYMENT_COLUMNS: &str = "id, number, document_id, order_id, reseller_id, merchant_id, customer_account_id, customer_id, reference_id, \
+    external_id, currency, amount, service_id, method_id, flow, status, resolution, description, metadata, return_url, return_url_success, \
+    return_url_fail, return_url_pending, callback_url, expires_at, fee, deposit, processed_amount, refunded_amount, card_first6, card_last4, \
+    card_brand, card_expiry_month, card_expiry_year, card_holder, card_issuer, source, locale, test_mode, requester_ip, completed_by, \
+    completed_method_id, created_at, updated_at, processed_at, closed_at, version";
+
+pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
+    let currency = parse_or_corrupt(Currency::parse(&row.text(10)?), "payment currency")?;
+    let money = |minor: i64| parse_or_corrupt(Money::from_minor(minor, currency), "payment amount");
+    let card = match (row.opt_text(29)?, row.opt_text(30)?) {
+        (Some(first6), Some(last4)) => Some(CardPayload {
+            first6,
+            last4,
+            brand: row.opt_text(31)?.unwrap_or_default(),
+            expiry_month: row.opt_int(32)?.and_then(|value| u8::try_from(value).ok()).unwrap_or_default(),
+            expiry_year: row.opt_int(33)?.and_then(|value| u16::try_from(value).ok()).unwrap_or_default(),
+            holder: row.opt_text(34)?,
+            issuer: row.opt_text(35)?,
+        }),
+        _ => None,
+    };
+    Ok(Payment {
+        id: parse_or_corrupt(PaymentId::parse(&row.text(0)?), "payment id")?,
+        number: PaymentNumber::new(row.int(1)?),
+        document_id: DocumentNumber::new(row.int(2)?),
+        order_id: OrderNumber::new(row.int(3)?),
+        reseller_id: ResellerId::new(row.int(4)?),
+        merchant_id: row.opt_int(5)?.map(MerchantId::new),
+        customer_account_id: row.opt_int(6)?.map(CustomerAccountId::new),
+        customer_id: row.opt_text(7)?.map(|id| parse_or_corrupt(CustomerId::parse(&id), "customer id")).transpose()?,
+        reference_id: row.opt_text(8)?,
+        external_id: row.opt_text(9)?,
+        amount: money(row.int(11)?)?,
+        service_id: row.opt_int(12)?.map(PaymentServiceId::new),
+        method_id: row.opt_int(13)?.map(PaymentMethodId::new),
+        flow: Flow::parse(&row.text(14)?).ok_or_else(|| corrupt("payment flow"))?,
+        status: PaymentStatus::parse(&row.text(15)?).ok_or_else(|| corrupt("payment status"))?,
+        resolution: Resolution::parse(&row.text(16)?).ok_or_else(|| corrupt("payment resolution"))?,
+        description: row.opt_text(17)?,
+        metadata: row.opt_text(18)?,
+        return_urls: ReturnUrls { default: row.opt_text(19)?, success: row.opt_text(20)?, fail: row.opt_text(21)?, pending: row.opt_text(22)? },
+        callback_url: row.opt_text(23)?,
+        expires_at: opt_timestamp(row.opt_int(24)?),
+        fee: money(row.int(25)?)?,
+        deposit: money(row.int(26)?)?,
+        processed_amount: money(row.int(27)?)?,
+        refunded_amount: money(row.int(28)?)?,
+        card,
+        source: Source::parse(&row.text(36)?).ok_or_else(|| corrupt("payment source"))?,
+        locale: row.opt_text(37)?,
+        test_mode: row.bool(38)?,
+        requester_ip: row.opt_text(39)?,
+        completed_by: row.opt_int(40)?.map(ManagerId::new),
+        completed_method_id: row.opt_int(41)?.map(PaymentMethodId::new),
+        created_at: timestamp(row.int(42)?),
+        updated_at: timestamp(row.int(43)?),
+        processed_at: opt_timestamp(row.opt_int(44)?),
+        closed_at: opt_timestamp(row.opt_int(45)?),
+        version: row.int(46)?,
+    })
+}
+
+fn card_values(card: Option<&CardPayload>) -> [Value; 7] {
+    match card {
+        Some(card) => [
+            Value::from(card.first6.as_str()),
+            Value::from(card.last4.as_str()),
+            Value::from(card.brand.as_str()),
+            Value::Int(i64::from(card.expiry_month)),
+            Value::Int(i64::from(card.expiry_year)),
+            Value::from(card.holder.clone()),
+            Value::from(card.issuer.clone()),
+        ],
+        None => [Value::Null, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null],
+    }
+}
+
+fn insert_values(payment: &Payment) -> Vec<Value> {
+    let mut values = vec![
+        Value::from(payment.id.as_str()),
+        Value::Int(payment.number.get()),
+        Value::Int(payment.document_id.get()),
+        Value::Int(payment.order_id.get()),
+        Value::Int(payment.reseller_id.get()),
+        Value::from(payment.merchant_id.map(MerchantId::get)),
+        Value::from(payment.customer_account_id.map(CustomerAccountId::get)),
+        Value::from(payment.customer_id.as_ref().map(|id| id.as_str().to_owned())),
+        Value::from(payment.reference_id.clone()),
+        Value::from(payment.external_id.clone()),
+        Value::from(payment.amount.currency().code()),
+        Value::Int(payment.amount.minor()),
+        Value::from(payment.service_id.map(PaymentServiceId::get)),
+        Value::from(payment.method_id.map(PaymentMethodId::get)),
+        Value::from(payment.flow.as_str()),
+        Value::from(payment.status.as_str()),
+        Value::from(payment.resolution.as_str()),
+        Value::from(payment.description.clone()),
+        Value::from(payment.metadata.clone()),
+        Value::from(payment.return_urls.default.clone()),
+        Value::from(payment.return_urls.success.clone()),
+        Value::from(payment.return_urls.fail.clone()),
+        Value::from(payment.return_urls.pending.clone()),
+        Value::from(payment.callback_url.clone()),
+        Value::from(payment.expires_at.map(Timestamp::unix_micros)),
+        Value::Int(payment.fee.minor()),
+        Value::Int(payment.deposit.minor()),
+        Value::Int(payment.processed_amount.minor()),
+        Value::Int(payment.refunded_amount.minor()),
+    ];
+    values.extend(card_values(payment.card.as_ref()));
+    values.extend([
+        Value::from(payment.source.as_str()),
+        Value::from(payment.locale.clone()),
+        Value::Bool(payment.test_mode),
+        Value::from(payment.requester_ip.clone()),
+        Value::from(payment.completed_by.map(ManagerId::get)),
+        Value::from(payment.completed_method_id.map(PaymentMethodId::get)),
+        Value::Int(payment.created_at.unix_micros()),
+        Value::Int(payment.updated_at.unix_micros()),
+        Value::from(payment.processed_at.map(Timestamp::unix_micros)),
+        Value::from(payment.closed_at.map(Timestamp::unix_micros)),
+        Value::Int(payment.version),
+    ]);
+    values
+}
+
+/// Creates a payment, its first history row and, when it expires, its expiry job.
+/// A `reference_id` already used by the merchant answers [`StoreError::DuplicateReference`]
+/// with the existing payment, also when two creations race.
+pub async fn insert_payment(
+    db: &mut dyn Db,
+    draft: PaymentDraft,
+    id: PaymentId,
+    service: Option<&PaymentService>,
+    now: Timestamp,
+) -> StoreResult<Payment> {
+    if let (Some(merchant), Some(reference)) = (draft.merchant_id, draft.reference_id.as_deref())
+        && let Some(existing) = find_by_reference(db, merchant, reference).await?
+    {
+        return Err(StoreError::DuplicateReference(Box::new(existing)));
+    }
+    let identity = PaymentIdentity {
+        id,
+        number: PaymentNumber::new(next_sequence(db, "payment_number").await?),
+        document_id: DocumentNumber::new(next_sequence(db, "document_id").await?),
+        order_id: OrderNumber::new(next_sequence(db, "order_id").await?),
+    };
+    let payment = Payment::create(draft, identity, service, now)?;
+    let placeholders: Vec<String> = (1..=47).map(|index| format!("${index}")).collect();
+    // ON CONFLICT DO NOTHING waits for a racing transaction with the same reference and then
+    // inserts nothing, instead of aborting this transaction (PostgreSQL cannot continue an
+    // aborted one), so the existing payment can still be read and returned.
+    let sql = format!(
+        "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ({}) ON CONFLICT (merchant_id, reference_id) DO NOTHING RETURNING id",
+        placeholders.join(", ")
+    );
+    let inserted = db.query(&sql, &insert_values(&payment)).await?;
+    if inserted.is_empty() {
+        let merchant = payment.merchant_id.ok_or_else(|| corrupt("conflict without a merchant"))?;
+        let reference = payment.reference_id.as_deref().ok_or_else(|| corrupt("conflict without a reference"))?;
+        let existing = find_by_reference(db, merchant, reference).await?.ok_or(StoreError::Conflict)?;
+        return Err(StoreError::DuplicateReference(Box::new(existing)));
+    }
+    let creator = format!("source:{}", payment.source.as_str());
+    insert_history(db, &payment.id, None, payment.status, payment.resolution, "created", &creator, now).await?;
+    if let Some(expires_at) = payment.expires_at {
+        jobs::schedule(db, EXPIRY_JOB, payment.id.as_str(), expires_at, now).await?;
+    }
+    Ok(payment)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_history(
+    db: &mut dyn Db,
+    payment: &PaymentId,
+    from: Option<PaymentStatus>,
+    to: PaymentStatus,
+    resolution: Resolution,
+    event: &str,
+    actor: &str,
+    at: Timestamp,
+) -> StoreResult<()> {
+    db.execute(
+        "INSERT INTO payment_status_history (payment_id, from_status, to_status, resolution, event, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        params![payment.as_str(), from.map(PaymentStatus::as_str), to.as_str(), resolution.as_str(), event, actor, at.unix_micros()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn get_payment(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Option<Payment>> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
+    query_opt(db, &sql, params![id.as_str()]).await?.map(|row| payment_from_row(&row)).transpose()
+}
+
+pub async fn find_by_reference(db: &mut dyn Db, merchant: MerchantId, reference: &str) -> StoreResult<Option<Payment>> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND reference_id = $2");
+    query_opt(db, &sql, params![merchant.get(), reference]).await?.map(|row| payment_from_row(&row)).transpose()
+}
+
+/// Reads a payment for changing it: on PostgreSQL the row stays locked until the end of the
+/// transaction, so a concurrent change waits and then sees the new state.
+async fn get_payment_for_update(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Payment> {
+    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{lock}");
+    let row = query_opt(db, &sql, params![id.as_str()]).await?.ok_or(StoreError::NotFound("payment"))?;
+    payment_from_row(&row)
+}
+
+/// Applies `event` to a payment: decides with the core, then writes the new state (only if
+/// the row is still at the version decided on), the history row and the ledger transaction.
+pub async fn transition(db: &mut dyn Db, id: &PaymentId, event: PaymentEvent, actor: Actor, now: Timestamp) -> StoreResult<(Payment, Transition)> {
+    let mut payment = get_payment_for_update(db, id).await?;
+    let transition = payment.plan(event, actor, now)?;
+    payment.apply(&transition)?;
+    let mut values = vec![
+        Value::from(payment.status.as_str()),
+        Value::from(payment.resolution.as_str()),
+        Value::from(payment.service_id.map(PaymentServiceId::get)),
+        Value::from(payment.method_id.map(PaymentMethodId::get)),
+        Value::Int(payment.processed_amount.minor()),
+        Value::Int(payment.refunded_amount.minor()),
+    ];
+    values.extend(card_values(payment.card.as_ref()));
+    values.extend([
+        Value::from(payment.completed_by.map(ManagerId::get)),
+        Value::from(payment.completed_method_id.map(PaymentMethodId::get)),
+        Value::Int(payment.updated_at.unix_micros()),
+        Value::from(payment.processed_at.map(Timestamp::unix_micros)),
+        Value::from(payment.closed_at.map(Timestamp::unix_micros)),
+        Value::Int(payment.version),
+        Value::from(payment.id.as_str()),
+        Value::Int(transition.expected_version),
+    ]);
+    let changed = db
+        .execute(
+            "UPDATE payments SET status = $1, resolution = $2, service_id = $3, method_id = $4, processed_amount = $5, refunded_amount = $6, \
+             card_first6 = $7, card_last4 = $8, card_brand = $9, card_expiry_month = $10, card_expiry_year = $11, card_holder = $12, card_issuer = $13, \
+             completed_by = $14, completed_method_id = $15, updated_at = $16, processed_at = $17, closed_at = $18, version = $19 \
+             WHERE id = $20 AND version = $21",
+            &values,
+        )
+        .await?;
+    if changed != 1 {
+        return Err(StoreError::Conflict);
+    }
+    let actor = transition.actor.encode();
+    insert_history(db, &payment.id, Some(transition.from), transition.to, transition.resolution, transition.event.name(), &actor, now).await?;
+    if let Some(ledger_transaction) = &transition.ledger {
+        ledger::insert_transaction(db, ledger_transaction, now).await?;
+    }
+    if !payment.status.is_open() && payment.expires_at.is_some() {
+        jobs::cancel(db, EXPIRY_JOB, payment.id.as_str(), now).await?;
+    }
+    Ok((payment, transition))
+}
+
+/// One row of a payment's status history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub from: Option<PaymentStatus>,
+    pub to: PaymentStatus,
+    pub resolution: Resolution,
+    pub event: String,
+    pub actor: String,
+    pub at: Timestamp,
+}
+
+pub async fn history(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Vec<StatusChange>> {
+    let rows = db
+        .query("SELECT from_status, to_status, resolution, event, actor, at FROM payment_status_history WHERE payment_id = $1 ORDER BY id", params![id.as_str()])
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StatusChange {
+                from: row.opt_text(0)?.map(|status| PaymentStatus::parse(&status).ok_or_else(|| corrupt("history status"))).transpose()?,
+                to: PaymentStatus::parse(&row.text(1)?).ok_or_else(|| corrupt("history status"))?,
+                resolution: Resolution::parse(&row.text(2)?).ok_or_else(|| corrupt("history resolution"))?,
+                event: row.text(3)?,
+                actor: row.text(4)?,
+                at: timestamp(row.int(5)?),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,221 @@
+//! Resellers, managers, merchants, customer accounts and P2P clients.
+
+use obol_core::credentials::SecretDigest;
+use obol_core::ids::{CustomerAccountId, ManagerId, MerchantId, MerchantServiceId, P2pClientId, RandomSource, ResellerId, Uuid};
+use obol_core::tenancy::{Ancestry, CustomerAccount, Manager, Merchant, MerchantSettings, Name, P2pClient, Reseller, Role};
+use obol_core::time::Timestamp;
+
+use super::{corrupt, parse_or_corrupt, timestamp};
+use crate::db::{Db, query_one, query_opt};
+use crate::error::{StoreError, StoreResult};
+use crate::params;
+use crate::value::Row;
+
+const RESELLER_COLUMNS: &str = "id, parent_id, name, ancestry, created_at, updated_at";
+
+fn reseller_from_row(row: &Row) -> StoreResult<Reseller> {
+    Ok(Reseller {
+        id: ResellerId::new(row.int(0)?),
+        parent_id: row.opt_int(1)?.map(ResellerId::new),
+        name: parse_or_corrupt(Name::parse(&row.text(2)?), "reseller name")?,
+        ancestry: Ancestry::decode(&row.text(3)?).ok_or_else(|| corrupt("reseller ancestry"))?,
+        created_at: timestamp(row.int(4)?),
+        updated_at: timestamp(row.int(5)?),
+    })
+}
+
+pub async fn get_reseller(db: &mut dyn Db, id: ResellerId) -> StoreResult<Reseller> {
+    let sql = format!("SELECT {RESELLER_COLUMNS} FROM resellers WHERE id = $1");
+    reseller_from_row(&query_one(db, &sql, params![id.get()], "reseller").await?)
+}
+
+pub async fn create_reseller(db: &mut dyn Db, name: Name, parent_id: ResellerId, now: Timestamp) -> StoreResult<Reseller> {
+    let parent = get_reseller(db, parent_id).await?;
+    let row = query_one(
+        db,
+        "INSERT INTO resellers (parent_id, name, ancestry, created_at, updated_at) VALUES ($1, $2, '', $3, $3) RETURNING id",
+        params![parent_id.get(), name.as_str(), now.unix_micros()],
+        "reseller",
+    )
+    .await?;
+    let id = ResellerId::new(row.int(0)?);
+    let ancestry = parent.ancestry.child(id);
+    db.execute("UPDATE resellers SET ancestry = $1 WHERE id = $2", params![ancestry.encode(), id.get()]).await?;
+    Ok(Reseller { id, parent_id: Some(parent_id), name, ancestry, created_at: now, updated_at: now })
+}
+
+const MANAGER_COLUMNS: &str = "id, reseller_id, role, name, created_at";
+
+fn manager_from_row(row: &Row) -> StoreResult<Manager> {
+    Ok(Manager {
+        id: ManagerId::new(row.int(0)?),
+        reseller_id: ResellerId::new(row.int(1)?),
+        role: parse_or_corrupt(Role::parse(&row.text(2)?), "manager role")?,
+        name: parse_or_corrupt(Name::parse(&row.text(3)?), "manager name")?,
+        created_at: timestamp(row.int(4)?),
+    })
+}
+
+pub async fn create_manager(db: &mut dyn Db, reseller_id: ResellerId, role: Role, name: Name, token: SecretDigest, now: Timestamp) -> StoreResult<Manager> {
+    get_reseller(db, reseller_id).await?;
+    let row = query_one(
+        db,
+        "INSERT INTO managers (reseller_id, role, name, token_digest, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        params![reseller_id.get(), role.as_str(), name.as_str(), token.as_bytes().to_vec(), now.unix_micros()],
+        "manager",
+    )
+    .await?;
+    Ok(Manager { id: ManagerId::new(row.int(0)?), reseller_id, role, name, created_at: now })
+}
+
+/// The manager holding a token (by its digest) and the ancestry of its reseller.
+pub async fn find_manager_by_token(db: &mut dyn Db, token: SecretDigest) -> StoreResult<Option<(Manager, Ancestry)>> {
+    let sql = "SELECT m.id, m.reseller_id, m.role, m.name, m.created_at, r.ancestry FROM managers m JOIN resellers r ON r.id = m.reseller_id \
+               WHERE m.token_digest = $1 AND m.revoked_at IS NULL";
+    let Some(row) = query_opt(db, sql, params![token.as_bytes().to_vec()]).await? else { return Ok(None) };
+    let ancestry = Ancestry::decode(&row.text(5)?).ok_or_else(|| corrupt("reseller ancestry"))?;
+    Ok(Some((manager_from_row(&row)?, ancestry)))
+}
+
+pub async fn get_manager(db: &mut dyn Db, id: ManagerId) -> StoreResult<Manager> {
+    let sql = format!("SELECT {MANAGER_COLUMNS} FROM managers WHERE id = $1");
+    manager_from_row(&query_one(db, &sql, params![id.get()], "manager").await?)
+}
+
+/// What creating a merchant needs; secrets arrive already digested or encrypted.
+pub struct NewMerchant {
+    pub reseller_id: ResellerId,
+    pub name: Name,
+    pub test_mode: bool,
+    pub public_key: String,
+    pub api_login: String,
+    pub api_secret: SecretDigest,
+    pub callback_secret_encrypted: Vec<u8>,
+    pub settings: MerchantSettings,
+}
+
+const MERCHANT_COLUMNS: &str = "id, reseller_id, name, test_mode, public_key, api_login, forbid_public_access, webhook_url, default_locale, created_at";
+
+fn merchant_from_row(row: &Row) -> StoreResult<Merchant> {
+    Ok(Merchant {
+        id: MerchantId::new(row.int(0)?),
+        reseller_id: ResellerId::new(row.int(1)?),
+        name: parse_or_corrupt(Name::parse(&row.text(2)?), "merchant name")?,
+        test_mode: row.bool(3)?,
+        public_key: row.text(4)?,
+        api_login: row.text(5)?,
+        settings: MerchantSettings { forbid_public_access: row.bool(6)?, webhook_url: row.opt_text(7)?, default_locale: row.text(8)? },
+        created_at: timestamp(row.int(9)?),
+    })
+}
+
+/// Creates a merchant; one in test mode gets every sandbox service enabled.
+pub async fn create_merchant(db: &mut dyn Db, new: NewMerchant, random: &mut (dyn RandomSource + Send), now: Timestamp) -> StoreResult<Merchant> {
+    get_reseller(db, new.reseller_id).await?;
+    let row = query_one(
+        db,
+        "INSERT INTO merchants (reseller_id, name, test_mode, public_key, api_login, api_secret_digest, callback_secret_enc, forbid_public_access, \
+         webhook_url, default_locale, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        params![
+            new.reseller_id.get(),
+            new.name.as_str(),
+            new.test_mode,
+            new.public_key.as_str(),
+            new.api_login.as_str(),
+            new.api_secret.as_bytes().to_vec(),
+            new.callback_secret_encrypted,
+            new.settings.forbid_public_access,
+            new.settings.webhook_url.clone(),
+            new.settings.default_locale.as_str(),
+            now.unix_micros()
+        ],
+        "merchant",
+    )
+    .await?;
+    let id = MerchantId::new(row.int(0)?);
+    if new.test_mode {
+        let services = db.query("SELECT id FROM payment_services WHERE test_mode = TRUE ORDER BY id", &[]).await?;
+        for service in services {
+            let link = MerchantServiceId::generate(random);
+            db.execute(
+                "INSERT INTO merchant_services (id, merchant_id, service_id, enabled, created_at) VALUES ($1, $2, $3, TRUE, $4)",
+                params![link.as_str(), id.get(), service.int(0)?, now.unix_micros()],
+            )
+            .await?;
+        }
+    }
+    Ok(Merchant {
+        id,
+        reseller_id: new.reseller_id,
+        name: new.name,
+        test_mode: new.test_mode,
+        public_key: new.public_key,
+        api_login: new.api_login,
+        settings: new.settings,
+        created_at: now,
+    })
+}
+
+pub async fn get_merchant(db: &mut dyn Db, id: MerchantId) -> StoreResult<Merchant> {
+    let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = $1");
+    merchant_from_row(&query_one(db, &sql, params![id.get()], "merchant").await?)
+}
+
+/// A merchant by its API login, with the digest its secret must match.
+pub async fn find_merchant_by_login(db: &mut dyn Db, login: &str) -> StoreResult<Option<(Merchant, SecretDigest)>> {
+    let sql = format!("SELECT {MERCHANT_COLUMNS}, api_secret_digest FROM merchants WHERE api_login = $1");
+    let Some(row) = query_opt(db, &sql, params![login]).await? else { return Ok(None) };
+    let digest = SecretDigest::try_from_slice(&row.blob(10)?).ok_or_else(|| corrupt("secret digest"))?;
+    Ok(Some((merchant_from_row(&row)?, digest)))
+}
+
+pub async fn find_merchant_by_public_key(db: &mut dyn Db, public_key: &str) -> StoreResult<Option<Merchant>> {
+    let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE public_key = $1");
+    query_opt(db, &sql, params![public_key]).await?.map(|row| merchant_from_row(&row)).transpose()
+}
+
+/// The merchant's callback secret, still encrypted under the operator key.
+pub async fn merchant_callback_secret(db: &mut dyn Db, id: MerchantId) -> StoreResult<Vec<u8>> {
+    query_one(db, "SELECT callback_secret_enc FROM merchants WHERE id = $1", params![id.get()], "merchant").await?.blob(0)
+}
+
+pub async fn create_customer_account(db: &mut dyn Db, reseller_id: ResellerId, name: Name, now: Timestamp) -> StoreResult<CustomerAccount> {
+    get_reseller(db, reseller_id).await?;
+    let row = query_one(
+        db,
+        "INSERT INTO customer_accounts (reseller_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+        params![reseller_id.get(), name.as_str(), now.unix_micros()],
+        "customer account",
+    )
+    .await?;
+    Ok(CustomerAccount { id: CustomerAccountId::new(row.int(0)?), reseller_id, name, created_at: now })
+}
+
+pub async fn get_customer_account(db: &mut dyn Db, id: CustomerAccountId) -> StoreResult<CustomerAccount> {
+    let row = query_one(db, "SELECT id, reseller_id, name, created_at FROM customer_accounts WHERE id = $1", params![id.get()], "customer account").await?;
+    Ok(CustomerAccount {
+        id: CustomerAccountId::new(row.int(0)?),
+        reseller_id: ResellerId::new(row.int(1)?),
+        name: parse_or_corrupt(Name::parse(&row.text(2)?), "account name")?,
+        created_at: timestamp(row.int(3)?),
+    })
+}
+
+pub async fn create_p2p_client(
+    db: &mut dyn Db,
+    client_key: Uuid,
+    name: Name,
+    signing_key_encrypted: Vec<u8>,
+    require_signed_requests: bool,
+    now: Timestamp,
+) -> StoreResult<P2pClient> {
+    let row = query_one(
+        db,
+        "INSERT INTO p2p_clients (client_key, name, signing_key_enc, require_signed_requests, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        params![client_key.as_str(), name.as_str(), signing_key_encrypted, require_signed_requests, now.unix_micros()],
+        "p2p client",
+    )
+    .await
+    .map_err(|error| if error.is_unique_on("client_key") { StoreError::Conflict } else { error })?;
+    Ok(P2pClient { id: P2pClientId::new(row.int(0)?), client_key, name, require_signed_requests, created_at: now })
+}

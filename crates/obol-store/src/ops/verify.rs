@@ -1,0 +1,134 @@
+//! `obol verify`: the ledger and payment invariants, checked against what is stored.
+
+use crate::db::Db;
+use crate::error::StoreResult;
+
+/// One broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Which check found it (stable, for scripts).
+    pub check: &'static str,
+    pub detail: String,
+}
+
+/// What `verify` looked at and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VerifyReport {
+    pub payments: i64,
+    pub transactions: i64,
+    pub postings: i64,
+    pub violations: Vec<Violation>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Violations are reported up to this many per check; one is enough to fail.
+const VIOLATIONS_PER_CHECK_MAX: i64 = 100;
+
+pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
+    let mut report = VerifyReport::default();
+    let count = async |db: &mut dyn Db, sql: &str| -> StoreResult<i64> { db.query(sql, &[]).await?.first().map_or(Ok(0), |row| row.int(0)) };
+    report.payments = count(db, "SELECT COUNT(*) FROM payments").await?;
+    report.transactions = count(db, "SELECT COUNT(*) FROM ledger_transactions").await?;
+    report.postings = count(db, "SELECT COUNT(*) FROM ledger_postings").await?;
+    let limit = VIOLATIONS_PER_CHECK_MAX;
+
+    let rows = db.query("SELECT currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings GROUP BY currency HAVING SUM(amount) <> 0 ORDER BY currency", &[]).await?;
+    for row in rows {
+        report.violations.push(Violation { check: "currency_sums_to_zero", detail: format!("postings in {} sum to {}", row.text(0)?, row.int(1)?) });
+    }
+
+    let sql = format!(
+        "SELECT transaction_id, currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings GROUP BY transaction_id, currency \
+         HAVING SUM(amount) <> 0 ORDER BY transaction_id LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation {
+            check: "transaction_balances",
+            detail: format!("transaction {} is off by {} {}", row.int(0)?, row.int(2)?, row.text(1)?),
+        });
+    }
+
+    let sql = format!(
+        "SELECT t.id, COUNT(p.id) FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.transaction_id = t.id GROUP BY t.id \
+         HAVING COUNT(p.id) < 2 ORDER BY t.id LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation { check: "transaction_has_postings", detail: format!("transaction {} has {} posting(s)", row.int(0)?, row.int(1)?) });
+    }
+
+    let sql = format!(
+        "SELECT t.id, t.payment_id FROM ledger_transactions t LEFT JOIN payments p ON p.id = t.payment_id \
+         WHERE t.payment_id IS NOT NULL AND p.id IS NULL ORDER BY t.id LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation {
+            check: "posting_has_payment",
+            detail: format!("transaction {} names payment {} which does not exist", row.int(0)?, row.text(1)?),
+        });
+    }
+
+    let sql = format!(
+        "SELECT id, processed_amount, refunded_amount, booked_in, booked_back FROM (\
+           SELECT p.id, p.processed_amount, p.refunded_amount, \
+             CAST(COALESCE((SELECT -SUM(lp.amount) FROM ledger_postings lp JOIN ledger_transactions lt ON lt.id = lp.transaction_id \
+               WHERE lt.payment_id = p.id AND lt.kind = 'payment' AND lp.account LIKE 'clearing:%'), 0) AS BIGINT) AS booked_in, \
+             CAST(COALESCE((SELECT SUM(lp.amount) FROM ledger_postings lp JOIN ledger_transactions lt ON lt.id = lp.transaction_id \
+               WHERE lt.payment_id = p.id AND lt.kind = 'refund' AND lp.account LIKE 'clearing:%'), 0) AS BIGINT) AS booked_back \
+           FROM payments p) checked \
+         WHERE processed_amount <> booked_in OR refunded_amount <> booked_back ORDER BY id LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation {
+            check: "payment_matches_postings",
+            detail: format!(
+                "payment {}: processed {} / refunded {} but the ledger says {} / {}",
+                row.text(0)?,
+                row.int(1)?,
+                row.int(2)?,
+                row.int(3)?,
+                row.int(4)?
+            ),
+        });
+    }
+
+    let sql = format!(
+        "SELECT id, status FROM payments p WHERE status IN ('processed', 'partially_refunded', 'refunded') AND amount > 0 \
+         AND NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.payment_id = p.id AND t.kind = 'payment') ORDER BY id LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation {
+            check: "processed_payment_has_postings",
+            detail: format!("payment {} is {} but has no payment postings", row.text(0)?, row.text(1)?),
+        });
+    }
+
+    let sql = format!(
+        "SELECT id, status, amount, processed_amount, refunded_amount FROM payments WHERE \
+           refunded_amount > processed_amount \
+           OR (status IN ('processed', 'partially_refunded', 'refunded') AND processed_amount <> amount) \
+           OR (status NOT IN ('processed', 'partially_refunded', 'refunded') AND processed_amount <> 0) \
+           OR (status = 'refunded' AND refunded_amount <> processed_amount) \
+           OR (status = 'partially_refunded' AND (refunded_amount = 0 OR refunded_amount >= processed_amount)) \
+           OR (status = 'processed' AND refunded_amount <> 0) \
+         ORDER BY id LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation {
+            check: "payment_status_matches_amounts",
+            detail: format!(
+                "payment {} is {} with amount {}, processed {}, refunded {}",
+                row.text(0)?,
+                row.text(1)?,
+                row.int(2)?,
+                row.int(3)?,
+                row.int(4)?
+            ),
+        });
+    }
+    Ok(report)
+}
