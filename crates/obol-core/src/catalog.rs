@@ -21,7 +21,11 @@ pub struct Localized {
 
 impl Localized {
     pub fn new(en: &str, ru: &str, uk: &str) -> Localized {
-        Localized { en: en.to_owned(), ru: ru.to_owned(), uk: uk.to_owned() }
+        Localized {
+            en: en.to_owned(),
+            ru: ru.to_owned(),
+            uk: uk.to_owned(),
+        }
     }
 
     /// The text for a locale (`ru`, `uk`, `ru_RU`, …), English otherwise.
@@ -54,7 +58,10 @@ pub const METHOD_ALIASES: &[(&str, &str)] = &[("CreditCard", "payment_card")];
 
 /// The method code an alias stands for, or the code itself.
 pub fn canonical_method_code(code: &str) -> &str {
-    METHOD_ALIASES.iter().find(|(alias, _)| *alias == code).map_or(code, |(_, canonical)| canonical)
+    METHOD_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == code)
+        .map_or(code, |(_, canonical)| canonical)
 }
 
 /// How a service takes the money.
@@ -89,7 +96,12 @@ impl ServiceFlow {
 
 /// The code of a service: `{method}_{currency}_{flow}`, lower case (`payment_card_usd_hpp`).
 pub fn service_code(method_code: &str, currency: Currency, flow: ServiceFlow) -> String {
-    format!("{}_{}_{}", method_code, currency.code().to_ascii_lowercase(), flow.as_str())
+    format!(
+        "{}_{}_{}",
+        method_code,
+        currency.code().to_ascii_lowercase(),
+        flow.as_str()
+    )
 }
 
 /// One extra field of a service (the seed's `fields[]`).
@@ -150,7 +162,9 @@ pub enum FieldProblem {
 impl Coded for ServiceError {
     fn code(&self) -> ErrorCode {
         match self {
-            ServiceError::AmountBelowMinimum | ServiceError::AmountAboveMaximum => codes::AMOUNT_OUT_OF_RANGE,
+            ServiceError::AmountBelowMinimum | ServiceError::AmountAboveMaximum => {
+                codes::AMOUNT_OUT_OF_RANGE
+            }
             ServiceError::CurrencyMismatch => codes::CURRENCY_MISMATCH,
             ServiceError::Fields(_) => codes::FIELD_INVALID,
         }
@@ -190,7 +204,9 @@ impl PaymentService {
                     problems.insert(field.key.clone(), FieldProblem::Missing);
                 }
                 Some(value) => {
-                    if value.len() > SERVICE_FIELD_VALUE_MAX || !field_matches(field.regexp.as_deref(), value) {
+                    if value.len() > SERVICE_FIELD_VALUE_MAX
+                        || !field_matches(field.regexp.as_deref(), value)
+                    {
                         problems.insert(field.key.clone(), FieldProblem::DoesNotMatch);
                     }
                 }
@@ -201,7 +217,11 @@ impl PaymentService {
                 problems.insert(key.clone(), FieldProblem::Unknown);
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(ServiceError::Fields(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Fields(problems))
+        }
     }
 }
 
@@ -210,7 +230,9 @@ fn field_matches(pattern: Option<&str>, value: &str) -> bool {
         None => true,
         // A pattern that does not compile matches nothing: a broken definition must not let
         // arbitrary input through.
-        Some(pattern) => Regex::new(pattern).map(|regex| regex.is_match(value)).unwrap_or(false),
+        Some(pattern) => Regex::new(pattern)
+            .map(|regex| regex.is_match(value))
+            .unwrap_or(false),
     }
 }
 
@@ -250,7 +272,10 @@ mod tests {
 
     #[test]
     fn service_codes_follow_the_pattern() {
-        assert_eq!(service_code("payment_card", Currency::USD, ServiceFlow::Hpp), "payment_card_usd_hpp");
+        assert_eq!(
+            service_code("payment_card", Currency::USD, ServiceFlow::Hpp),
+            "payment_card_usd_hpp"
+        );
         assert_eq!(test_service().code, "test_usd_test");
         assert_eq!(canonical_method_code("CreditCard"), "payment_card");
         assert_eq!(canonical_method_code("cash"), "cash");
@@ -261,23 +286,51 @@ mod tests {
         let service = test_service();
         let usd = |minor| Money::from_minor(minor, Currency::USD).unwrap();
         assert_eq!(service.check_amount(usd(1)), Ok(()));
-        assert_eq!(service.check_amount(usd(0)), Err(ServiceError::AmountBelowMinimum));
+        assert_eq!(
+            service.check_amount(usd(0)),
+            Err(ServiceError::AmountBelowMinimum)
+        );
         assert_eq!(service.check_amount(usd(999_999_900)), Ok(()));
-        assert_eq!(service.check_amount(usd(999_999_901)), Err(ServiceError::AmountAboveMaximum));
-        assert_eq!(service.check_amount(Money::from_minor(100, Currency::EUR).unwrap()), Err(ServiceError::CurrencyMismatch));
+        assert_eq!(
+            service.check_amount(usd(999_999_901)),
+            Err(ServiceError::AmountAboveMaximum)
+        );
+        assert_eq!(
+            service.check_amount(Money::from_minor(100, Currency::EUR).unwrap()),
+            Err(ServiceError::CurrencyMismatch)
+        );
     }
 
     #[test]
     fn fields_are_checked_against_definitions() {
         let service = test_service();
-        let values = |pairs: &[(&str, &str)]| pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect::<BTreeMap<_, _>>();
-        assert_eq!(service.check_fields(&values(&[("status", "processed")])), Ok(()));
+        let values = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            service.check_fields(&values(&[("status", "processed")])),
+            Ok(())
+        );
         let missing = service.check_fields(&values(&[])).unwrap_err();
-        assert_eq!(missing, ServiceError::Fields(BTreeMap::from([("status".to_string(), FieldProblem::Missing)])));
-        let wrong = service.check_fields(&values(&[("status", "pro cessed!"), ("extra", "x")])).unwrap_err();
+        assert_eq!(
+            missing,
+            ServiceError::Fields(BTreeMap::from([(
+                "status".to_string(),
+                FieldProblem::Missing
+            )]))
+        );
+        let wrong = service
+            .check_fields(&values(&[("status", "pro cessed!"), ("extra", "x")]))
+            .unwrap_err();
         assert_eq!(
             wrong,
-            ServiceError::Fields(BTreeMap::from([("extra".to_string(), FieldProblem::Unknown), ("status".to_string(), FieldProblem::DoesNotMatch)]))
+            ServiceError::Fields(BTreeMap::from([
+                ("extra".to_string(), FieldProblem::Unknown),
+                ("status".to_string(), FieldProblem::DoesNotMatch)
+            ]))
         );
     }
 

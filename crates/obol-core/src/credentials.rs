@@ -23,7 +23,10 @@ pub struct IssuedSecret(String);
 
 impl IssuedSecret {
     pub fn generate(random: &mut dyn RandomSource, prefix: &str) -> IssuedSecret {
-        IssuedSecret(format!("{prefix}{}", random_base62(random, SECRET_RANDOM_LENGTH)))
+        IssuedSecret(format!(
+            "{prefix}{}",
+            random_base62(random, SECRET_RANDOM_LENGTH)
+        ))
     }
 
     pub fn from_presented(text: &str) -> IssuedSecret {
@@ -98,13 +101,23 @@ pub mod prefixes {
 
 /// A merchant's public key (`pk_test_…` / `pk_live_…`): not secret, identifies the merchant.
 pub fn generate_public_key(random: &mut dyn RandomSource, live: bool) -> String {
-    let prefix = if live { prefixes::PUBLIC_KEY_LIVE } else { prefixes::PUBLIC_KEY_TEST };
-    format!("{prefix}{}", random_base62(random, PUBLIC_KEY_RANDOM_LENGTH))
+    let prefix = if live {
+        prefixes::PUBLIC_KEY_LIVE
+    } else {
+        prefixes::PUBLIC_KEY_TEST
+    };
+    format!(
+        "{prefix}{}",
+        random_base62(random, PUBLIC_KEY_RANDOM_LENGTH)
+    )
 }
 
 /// A merchant's API login: not secret, found by equality; lower-case letters and digits.
 pub fn generate_api_login(random: &mut dyn RandomSource) -> String {
-    format!("m{}", crate::ids::random_string(random, b"abcdefghijklmnopqrstuvwxyz0123456789", 15))
+    format!(
+        "m{}",
+        crate::ids::random_string(random, b"abcdefghijklmnopqrstuvwxyz0123456789", 15)
+    )
 }
 
 #[cfg(test)]

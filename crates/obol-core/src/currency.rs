@@ -23,11 +23,19 @@ struct Entry {
 }
 
 const fn e(code: &'static str, numeric: u16, exponent: u8) -> Entry {
-    Entry { code, numeric, exponent: Some(exponent) }
+    Entry {
+        code,
+        numeric,
+        exponent: Some(exponent),
+    }
 }
 
 const fn na(code: &'static str, numeric: u16) -> Entry {
-    Entry { code, numeric, exponent: None }
+    Entry {
+        code,
+        numeric,
+        exponent: None,
+    }
 }
 
 /// Sorted by alphabetic code (a test checks), so look-ups are binary searches.
@@ -241,7 +249,9 @@ impl Currency {
         let mut index = 0;
         while index < TABLE.len() {
             if const_str_eq(TABLE[index].code, code) {
-                return Currency { index: index as u16 };
+                return Currency {
+                    index: index as u16,
+                };
             }
             index += 1;
         }
@@ -252,7 +262,9 @@ impl Currency {
     pub fn parse(code: &str) -> Result<Currency, CurrencyError> {
         TABLE
             .binary_search_by(|entry| entry.code.cmp(code))
-            .map(|index| Currency { index: index as u16 })
+            .map(|index| Currency {
+                index: index as u16,
+            })
             .map_err(|_| CurrencyError::Unknown)
     }
 
@@ -269,13 +281,17 @@ impl Currency {
         TABLE
             .iter()
             .position(|entry| entry.numeric == numeric)
-            .map(|index| Currency { index: index as u16 })
+            .map(|index| Currency {
+                index: index as u16,
+            })
             .ok_or(CurrencyError::Unknown)
     }
 
     /// Every currency of the table, in code order.
     pub fn all() -> impl Iterator<Item = Currency> {
-        (0..TABLE.len()).map(|index| Currency { index: index as u16 })
+        (0..TABLE.len()).map(|index| Currency {
+            index: index as u16,
+        })
     }
 
     pub fn code(self) -> &'static str {
@@ -336,7 +352,12 @@ mod tests {
     #[test]
     fn table_is_sorted_and_unique() {
         for pair in TABLE.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{} before {}", pair[0].code, pair[1].code);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{} before {}",
+                pair[0].code,
+                pair[1].code
+            );
         }
         let mut numerics: Vec<u16> = TABLE.iter().map(|entry| entry.numeric).collect();
         numerics.sort_unstable();
@@ -347,9 +368,21 @@ mod tests {
 
     #[test]
     fn exponents_of_well_known_currencies() {
-        let cases = [("USD", 2), ("JPY", 0), ("KWD", 3), ("BHD", 3), ("CLF", 4), ("UAH", 2), ("ISK", 0)];
+        let cases = [
+            ("USD", 2),
+            ("JPY", 0),
+            ("KWD", 3),
+            ("BHD", 3),
+            ("CLF", 4),
+            ("UAH", 2),
+            ("ISK", 0),
+        ];
         for (code, exponent) in cases {
-            assert_eq!(Currency::parse(code).unwrap().exponent().unwrap(), exponent, "{code}");
+            assert_eq!(
+                Currency::parse(code).unwrap().exponent().unwrap(),
+                exponent,
+                "{code}"
+            );
         }
     }
 
@@ -365,14 +398,20 @@ mod tests {
     #[test]
     fn parsing_is_exact_unless_asked_otherwise() {
         assert_eq!(Currency::parse("usd"), Err(CurrencyError::Unknown));
-        assert_eq!(Currency::parse_case_insensitive("usd").unwrap(), Currency::USD);
+        assert_eq!(
+            Currency::parse_case_insensitive("usd").unwrap(),
+            Currency::USD
+        );
         assert_eq!(Currency::parse("US"), Err(CurrencyError::Unknown));
         assert_eq!(Currency::parse("ABC"), Err(CurrencyError::Unknown));
     }
 
     #[test]
     fn metals_have_no_minor_unit_but_the_test_code_does() {
-        assert_eq!(Currency::parse("XAU").unwrap().exponent(), Err(CurrencyError::NoMinorUnit));
+        assert_eq!(
+            Currency::parse("XAU").unwrap().exponent(),
+            Err(CurrencyError::NoMinorUnit)
+        );
         assert_eq!(Currency::parse("XTS").unwrap().exponent(), Ok(2));
     }
 }

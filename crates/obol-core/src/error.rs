@@ -34,7 +34,11 @@ pub struct ErrorCode {
 
 impl ErrorCode {
     pub const fn new(code: &'static str, kind: ErrorKind, http_status: u16) -> ErrorCode {
-        ErrorCode { code, kind, http_status }
+        ErrorCode {
+            code,
+            kind,
+            http_status,
+        }
     }
 
     pub fn code(self) -> &'static str {
@@ -67,16 +71,20 @@ pub mod codes {
     use super::{ErrorCode, ErrorKind::*};
 
     pub const CURRENCY_UNKNOWN: ErrorCode = ErrorCode::new("currency_unknown", InvalidInput, 422);
-    pub const CURRENCY_NOT_MONETARY: ErrorCode = ErrorCode::new("currency_not_monetary", InvalidInput, 422);
+    pub const CURRENCY_NOT_MONETARY: ErrorCode =
+        ErrorCode::new("currency_not_monetary", InvalidInput, 422);
     pub const AMOUNT_MALFORMED: ErrorCode = ErrorCode::new("amount_malformed", InvalidInput, 422);
-    pub const AMOUNT_TOO_PRECISE: ErrorCode = ErrorCode::new("amount_too_precise", InvalidInput, 422);
-    pub const AMOUNT_OUT_OF_RANGE: ErrorCode = ErrorCode::new("amount_out_of_range", InvalidInput, 422);
+    pub const AMOUNT_TOO_PRECISE: ErrorCode =
+        ErrorCode::new("amount_too_precise", InvalidInput, 422);
+    pub const AMOUNT_OUT_OF_RANGE: ErrorCode =
+        ErrorCode::new("amount_out_of_range", InvalidInput, 422);
     pub const CURRENCY_MISMATCH: ErrorCode = ErrorCode::new("currency_mismatch", InvalidInput, 422);
     pub const ID_MALFORMED: ErrorCode = ErrorCode::new("id_malformed", InvalidInput, 422);
     pub const FIELD_INVALID: ErrorCode = ErrorCode::new("field_invalid", InvalidInput, 422);
     pub const FIELD_REQUIRED: ErrorCode = ErrorCode::new("field_required", InvalidInput, 422);
     pub const ROLE_UNKNOWN: ErrorCode = ErrorCode::new("role_unknown", InvalidInput, 422);
-    pub const CREDENTIALS_INVALID: ErrorCode = ErrorCode::new("credentials_invalid", Unauthenticated, 401);
+    pub const CREDENTIALS_INVALID: ErrorCode =
+        ErrorCode::new("credentials_invalid", Unauthenticated, 401);
     pub const PERMISSION_DENIED: ErrorCode = ErrorCode::new("permission_denied", Forbidden, 403);
     pub const OUT_OF_SCOPE: ErrorCode = ErrorCode::new("out_of_scope", NotFound, 404);
     pub const RESELLER_NOT_FOUND: ErrorCode = ErrorCode::new("reseller_not_found", NotFound, 404);
@@ -85,13 +93,19 @@ pub mod codes {
     pub const SERVICE_NOT_FOUND: ErrorCode = ErrorCode::new("service_not_found", NotFound, 404);
     pub const METHOD_NOT_FOUND: ErrorCode = ErrorCode::new("method_not_found", NotFound, 404);
     pub const NOT_FOUND: ErrorCode = ErrorCode::new("not_found", NotFound, 404);
-    pub const TRANSITION_NOT_ALLOWED: ErrorCode = ErrorCode::new("transition_not_allowed", Unprocessable, 422);
-    pub const REFUND_EXCEEDS_PROCESSED: ErrorCode = ErrorCode::new("refund_exceeds_processed", Unprocessable, 422);
-    pub const CONCURRENT_MODIFICATION: ErrorCode = ErrorCode::new("concurrent_modification", Conflict, 409);
+    pub const TRANSITION_NOT_ALLOWED: ErrorCode =
+        ErrorCode::new("transition_not_allowed", Unprocessable, 422);
+    pub const REFUND_EXCEEDS_PROCESSED: ErrorCode =
+        ErrorCode::new("refund_exceeds_processed", Unprocessable, 422);
+    pub const CONCURRENT_MODIFICATION: ErrorCode =
+        ErrorCode::new("concurrent_modification", Conflict, 409);
     pub const DUPLICATE_REFERENCE: ErrorCode = ErrorCode::new("duplicate_reference", Conflict, 409);
-    pub const IDEMPOTENCY_KEY_MALFORMED: ErrorCode = ErrorCode::new("idempotency_key_malformed", InvalidInput, 400);
-    pub const IDEMPOTENCY_KEY_REUSED: ErrorCode = ErrorCode::new("idempotency_key_reused", Unprocessable, 422);
-    pub const IDEMPOTENCY_IN_FLIGHT: ErrorCode = ErrorCode::new("idempotency_request_in_flight", Conflict, 409);
+    pub const IDEMPOTENCY_KEY_MALFORMED: ErrorCode =
+        ErrorCode::new("idempotency_key_malformed", InvalidInput, 400);
+    pub const IDEMPOTENCY_KEY_REUSED: ErrorCode =
+        ErrorCode::new("idempotency_key_reused", Unprocessable, 422);
+    pub const IDEMPOTENCY_IN_FLIGHT: ErrorCode =
+        ErrorCode::new("idempotency_request_in_flight", Conflict, 409);
     pub const LEDGER_UNBALANCED: ErrorCode = ErrorCode::new("ledger_unbalanced", Internal, 500);
     pub const STORAGE_UNAVAILABLE: ErrorCode = ErrorCode::new("storage_unavailable", Internal, 503);
     pub const INTERNAL: ErrorCode = ErrorCode::new("internal_error", Internal, 500);
@@ -138,7 +152,12 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for entry in codes::ALL {
             assert!(seen.insert(entry.code()), "duplicate code {}", entry.code());
-            assert!(entry.code().bytes().all(|byte| byte.is_ascii_lowercase() || byte == b'_'));
+            assert!(
+                entry
+                    .code()
+                    .bytes()
+                    .all(|byte| byte.is_ascii_lowercase() || byte == b'_')
+            );
             assert!((400..600).contains(&entry.http_status()));
         }
     }

@@ -38,14 +38,25 @@ impl FeeRate {
     pub fn parse_percent(text: &str) -> Result<FeeRate, FeeError> {
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
         let digits_only = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
-        if whole.is_empty() || whole.len() > 3 || fraction.len() > 4 || !digits_only(whole) || !digits_only(fraction) {
+        if whole.is_empty()
+            || whole.len() > 3
+            || fraction.len() > 4
+            || !digits_only(whole)
+            || !digits_only(fraction)
+        {
             return Err(FeeError::InvalidRate);
         }
         if text.contains('.') && fraction.is_empty() {
             return Err(FeeError::InvalidRate);
         }
         let whole: u32 = whole.parse().map_err(|_| FeeError::InvalidRate)?;
-        let fraction_value: u32 = if fraction.is_empty() { 0 } else { format!("{fraction:0<4}").parse().map_err(|_| FeeError::InvalidRate)? };
+        let fraction_value: u32 = if fraction.is_empty() {
+            0
+        } else {
+            format!("{fraction:0<4}")
+                .parse()
+                .map_err(|_| FeeError::InvalidRate)?
+        };
         FeeRate::from_percent_e4(whole * 10_000 + fraction_value)
     }
 
@@ -58,7 +69,11 @@ impl FeeRate {
         let whole = self.percent_e4 / 10_000;
         let fraction = format!("{:04}", self.percent_e4 % 10_000);
         let fraction = fraction.trim_end_matches('0');
-        if fraction.is_empty() { whole.to_string() } else { format!("{whole}.{fraction}") }
+        if fraction.is_empty() {
+            whole.to_string()
+        } else {
+            format!("{whole}.{fraction}")
+        }
     }
 }
 
@@ -106,7 +121,10 @@ impl FeeSchedule {
             fee = fee.min(i128::from(self.max_minor));
         }
         fee = fee.min(magnitude);
-        let fee = Money::from_minor(i64::try_from(fee).map_err(|_| MoneyError::OutOfRange)?, amount.currency())?;
+        let fee = Money::from_minor(
+            i64::try_from(fee).map_err(|_| MoneyError::OutOfRange)?,
+            amount.currency(),
+        )?;
         let deposit = amount.checked_sub(fee)?;
         Ok(FeeBreakdown { fee, deposit })
     }
@@ -126,9 +144,18 @@ mod tests {
     fn rates_parse_from_percent_text() {
         assert_eq!(FeeRate::parse_percent("2.5").unwrap().percent_e4(), 25_000);
         assert_eq!(FeeRate::parse_percent("0").unwrap().percent_e4(), 0);
-        assert_eq!(FeeRate::parse_percent("1.2345").unwrap().percent_e4(), 12_345);
-        assert_eq!(FeeRate::parse_percent("100").unwrap().to_percent_string(), "100");
-        assert_eq!(FeeRate::parse_percent("2.50").unwrap().to_percent_string(), "2.5");
+        assert_eq!(
+            FeeRate::parse_percent("1.2345").unwrap().percent_e4(),
+            12_345
+        );
+        assert_eq!(
+            FeeRate::parse_percent("100").unwrap().to_percent_string(),
+            "100"
+        );
+        assert_eq!(
+            FeeRate::parse_percent("2.50").unwrap().to_percent_string(),
+            "2.5"
+        );
         for bad in ["", "1.", ".5", "101", "1.23456", "-1", "a"] {
             assert!(FeeRate::parse_percent(bad).is_err(), "{bad:?}");
         }
@@ -136,7 +163,10 @@ mod tests {
 
     #[test]
     fn fee_rounds_half_up() {
-        let schedule = FeeSchedule { rate: FeeRate::parse_percent("2.5").unwrap(), ..FeeSchedule::free() };
+        let schedule = FeeSchedule {
+            rate: FeeRate::parse_percent("2.5").unwrap(),
+            ..FeeSchedule::free()
+        };
         // 2.5 % of 0.10 is 0.0025 -> 0.00; of 0.20 is 0.005 -> 0.01 (half up); of 0.30 is 0.0075 -> 0.01
         assert_eq!(schedule.compute(usd(10)).unwrap().fee.minor(), 0);
         assert_eq!(schedule.compute(usd(20)).unwrap().fee.minor(), 1);
@@ -146,19 +176,47 @@ mod tests {
 
     #[test]
     fn fee_honours_fixed_min_and_max() {
-        let schedule = FeeSchedule { rate: FeeRate::parse_percent("1").unwrap(), fixed_minor: 30, min_minor: 50, max_minor: 500 };
-        assert_eq!(schedule.compute(usd(100)).unwrap().fee.minor(), 50, "min applies");
+        let schedule = FeeSchedule {
+            rate: FeeRate::parse_percent("1").unwrap(),
+            fixed_minor: 30,
+            min_minor: 50,
+            max_minor: 500,
+        };
+        assert_eq!(
+            schedule.compute(usd(100)).unwrap().fee.minor(),
+            50,
+            "min applies"
+        );
         assert_eq!(schedule.compute(usd(10_000)).unwrap().fee.minor(), 130);
         let big = schedule.compute(usd(1_000_000)).unwrap();
         assert_eq!(big.fee.minor(), 500, "max applies");
         assert_eq!(big.deposit.minor(), 999_500);
-        assert_eq!(schedule.compute(usd(20)).unwrap().fee.minor(), 20, "never more than the amount");
+        assert_eq!(
+            schedule.compute(usd(20)).unwrap().fee.minor(),
+            20,
+            "never more than the amount"
+        );
     }
 
     #[test]
     fn schedules_validate() {
-        assert!(FeeSchedule { min_minor: 10, max_minor: 5, ..FeeSchedule::free() }.validate().is_err());
-        assert!(FeeSchedule { fixed_minor: -1, ..FeeSchedule::free() }.validate().is_err());
+        assert!(
+            FeeSchedule {
+                min_minor: 10,
+                max_minor: 5,
+                ..FeeSchedule::free()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            FeeSchedule {
+                fixed_minor: -1,
+                ..FeeSchedule::free()
+            }
+            .validate()
+            .is_err()
+        );
         assert!(FeeSchedule::free().validate().is_ok());
     }
 

@@ -43,7 +43,10 @@ impl Coded for IdempotencyError {
 
 impl IdempotencyKey {
     pub fn parse(text: &str) -> Result<IdempotencyKey, IdempotencyError> {
-        if text.is_empty() || text.len() > IDEMPOTENCY_KEY_LENGTH_MAX || !text.bytes().all(|byte| byte.is_ascii_graphic()) {
+        if text.is_empty()
+            || text.len() > IDEMPOTENCY_KEY_LENGTH_MAX
+            || !text.bytes().all(|byte| byte.is_ascii_graphic())
+        {
             return Err(IdempotencyError::Malformed);
         }
         Ok(IdempotencyKey(text.to_owned()))
@@ -104,7 +107,11 @@ impl RequestFingerprint {
 
 impl fmt::Debug for RequestFingerprint {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "RequestFingerprint({:02x}{:02x}…)", self.0[0], self.0[1])
+        write!(
+            formatter,
+            "RequestFingerprint({:02x}{:02x}…)",
+            self.0[0], self.0[1]
+        )
     }
 }
 
@@ -135,8 +142,14 @@ pub enum NextAction {
 }
 
 /// Decides what to do with a request carrying a key, given what storage holds.
-pub fn decide(existing: Option<&IdempotencyRecord>, fingerprint: RequestFingerprint, now: Timestamp) -> Result<NextAction, IdempotencyError> {
-    let Some(record) = existing else { return Ok(NextAction::Start) };
+pub fn decide(
+    existing: Option<&IdempotencyRecord>,
+    fingerprint: RequestFingerprint,
+    now: Timestamp,
+) -> Result<NextAction, IdempotencyError> {
+    let Some(record) = existing else {
+        return Ok(NextAction::Start);
+    };
     if record.expires_at <= now {
         return Ok(NextAction::Start);
     }
@@ -159,7 +172,11 @@ mod tests {
     use super::*;
 
     fn saved() -> SavedResponse {
-        SavedResponse { status: 201, content_type: "application/json".into(), body: b"{}".to_vec() }
+        SavedResponse {
+            status: 201,
+            content_type: "application/json".into(),
+            body: b"{}".to_vec(),
+        }
     }
 
     #[test]
@@ -175,9 +192,18 @@ mod tests {
     #[test]
     fn fingerprints_distinguish_requests() {
         let a = RequestFingerprint::of("POST", "/api/payment-invoices", b"{\"amount\":1}");
-        assert_eq!(a, RequestFingerprint::of("POST", "/api/payment-invoices", b"{\"amount\":1}"));
-        assert_ne!(a, RequestFingerprint::of("POST", "/api/payment-invoices", b"{\"amount\":2}"));
-        assert_ne!(RequestFingerprint::of("POST", "/ab", b"c"), RequestFingerprint::of("POST", "/a", b"bc"));
+        assert_eq!(
+            a,
+            RequestFingerprint::of("POST", "/api/payment-invoices", b"{\"amount\":1}")
+        );
+        assert_ne!(
+            a,
+            RequestFingerprint::of("POST", "/api/payment-invoices", b"{\"amount\":2}")
+        );
+        assert_ne!(
+            RequestFingerprint::of("POST", "/ab", b"c"),
+            RequestFingerprint::of("POST", "/a", b"bc")
+        );
     }
 
     #[test]
@@ -185,13 +211,33 @@ mod tests {
         let now = Timestamp::from_unix_seconds(1_000);
         let fingerprint = RequestFingerprint::of("POST", "/x", b"1");
         assert_eq!(decide(None, fingerprint, now), Ok(NextAction::Start));
-        let done = IdempotencyRecord { fingerprint, response: Some(saved()), expires_at: expiry_of_new_key(now) };
-        assert_eq!(decide(Some(&done), fingerprint, now), Ok(NextAction::ReturnSaved(saved())));
+        let done = IdempotencyRecord {
+            fingerprint,
+            response: Some(saved()),
+            expires_at: expiry_of_new_key(now),
+        };
+        assert_eq!(
+            decide(Some(&done), fingerprint, now),
+            Ok(NextAction::ReturnSaved(saved()))
+        );
         let other = RequestFingerprint::of("POST", "/x", b"2");
-        assert_eq!(decide(Some(&done), other, now), Err(IdempotencyError::ReusedWithDifferentRequest));
-        let running = IdempotencyRecord { response: None, ..done.clone() };
-        assert_eq!(decide(Some(&running), fingerprint, now), Err(IdempotencyError::InFlight));
+        assert_eq!(
+            decide(Some(&done), other, now),
+            Err(IdempotencyError::ReusedWithDifferentRequest)
+        );
+        let running = IdempotencyRecord {
+            response: None,
+            ..done.clone()
+        };
+        assert_eq!(
+            decide(Some(&running), fingerprint, now),
+            Err(IdempotencyError::InFlight)
+        );
         let later = now.plus_seconds(IDEMPOTENCY_KEY_LIFETIME_SECONDS);
-        assert_eq!(decide(Some(&done), other, later), Ok(NextAction::Start), "an expired key is free again");
+        assert_eq!(
+            decide(Some(&done), other, later),
+            Ok(NextAction::Start),
+            "an expired key is free again"
+        );
     }
 }

@@ -203,7 +203,11 @@ impl ReceiptId {
     }
 
     pub fn parse(text: &str) -> Result<ReceiptId, IdError> {
-        if text.len() != Self::LENGTH || !text.bytes().all(|byte| byte.is_ascii_digit() || byte.is_ascii_uppercase()) {
+        if text.len() != Self::LENGTH
+            || !text
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || byte.is_ascii_uppercase())
+        {
             return Err(IdError);
         }
         Ok(ReceiptId(text.to_owned()))
@@ -225,13 +229,24 @@ impl Uuid {
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
         let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-        Uuid(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+        Uuid(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        ))
     }
 
     pub fn parse(text: &str) -> Result<Uuid, IdError> {
         let groups: Vec<&str> = text.split('-').collect();
         let lengths = [8, 4, 4, 4, 12];
-        if groups.len() != 5 || groups.iter().zip(lengths).any(|(group, length)| group.len() != length || !group.bytes().all(|byte| byte.is_ascii_hexdigit())) {
+        if groups.len() != 5
+            || groups.iter().zip(lengths).any(|(group, length)| {
+                group.len() != length || !group.bytes().all(|byte| byte.is_ascii_hexdigit())
+            })
+        {
             return Err(IdError);
         }
         Ok(Uuid(text.to_ascii_lowercase()))
@@ -279,13 +294,19 @@ mod tests {
         assert!(PaymentId::parse("cpi_short").is_err());
         assert!(PaymentId::parse("cus_0123456789abcdef").is_err());
         assert!(PaymentId::parse("cpi_0123456789abcde!").is_err());
-        assert!(CustomerId::generate(&mut random).as_str().starts_with("cus_"));
+        assert!(
+            CustomerId::generate(&mut random)
+                .as_str()
+                .starts_with("cus_")
+        );
     }
 
     #[test]
     fn ids_differ() {
         let mut random = TestRandom(99);
-        let ids: std::collections::HashSet<String> = (0..1000).map(|_| PaymentId::generate(&mut random).to_string()).collect();
+        let ids: std::collections::HashSet<String> = (0..1000)
+            .map(|_| PaymentId::generate(&mut random).to_string())
+            .collect();
         assert_eq!(ids.len(), 1000);
     }
 

@@ -64,7 +64,8 @@ impl AccountCode {
     /// Reads back a stored code; any non-empty code without spaces is accepted, so codes added
     /// later remain readable by older tools.
     pub fn from_stored(text: &str) -> Option<AccountCode> {
-        (!text.is_empty() && text.len() <= 128 && !text.contains(char::is_whitespace)).then(|| AccountCode(text.to_owned()))
+        (!text.is_empty() && text.len() <= 128 && !text.contains(char::is_whitespace))
+            .then(|| AccountCode(text.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -147,8 +148,15 @@ pub struct LedgerTransaction {
 }
 
 impl LedgerTransaction {
-    pub fn new(kind: TransactionKind, payment_id: Option<PaymentId>, postings: Vec<Posting>) -> Result<LedgerTransaction, LedgerError> {
-        let postings: Vec<Posting> = postings.into_iter().filter(|posting| !posting.amount.is_zero()).collect();
+    pub fn new(
+        kind: TransactionKind,
+        payment_id: Option<PaymentId>,
+        postings: Vec<Posting>,
+    ) -> Result<LedgerTransaction, LedgerError> {
+        let postings: Vec<Posting> = postings
+            .into_iter()
+            .filter(|posting| !posting.amount.is_zero())
+            .collect();
         if postings.len() < 2 {
             return Err(LedgerError::TooFewPostings);
         }
@@ -157,7 +165,11 @@ impl LedgerTransaction {
                 return Err(LedgerError::Unbalanced(currency));
             }
         }
-        Ok(LedgerTransaction { kind, payment_id, postings })
+        Ok(LedgerTransaction {
+            kind,
+            payment_id,
+            postings,
+        })
     }
 
     pub fn kind(&self) -> TransactionKind {
@@ -177,7 +189,8 @@ impl LedgerTransaction {
 pub fn sums_by_currency(postings: &[Posting]) -> BTreeMap<Currency, i128> {
     let mut sums = BTreeMap::new();
     for posting in postings {
-        *sums.entry(posting.amount.currency()).or_insert(0i128) += i128::from(posting.amount.minor());
+        *sums.entry(posting.amount.currency()).or_insert(0i128) +=
+            i128::from(posting.amount.minor());
     }
     sums
 }
@@ -188,7 +201,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn posting(account: AccountCode, minor: i64, currency: Currency) -> Posting {
-        Posting { account, amount: Money::from_minor(minor, currency).unwrap() }
+        Posting {
+            account,
+            amount: Money::from_minor(minor, currency).unwrap(),
+        }
     }
 
     #[test]
@@ -197,8 +213,16 @@ mod tests {
             TransactionKind::Payment,
             None,
             vec![
-                posting(AccountCode::clearing(Clearing::Sandbox), -10_000, Currency::USD),
-                posting(AccountCode::merchant(MerchantId::new(5)), 9_750, Currency::USD),
+                posting(
+                    AccountCode::clearing(Clearing::Sandbox),
+                    -10_000,
+                    Currency::USD,
+                ),
+                posting(
+                    AccountCode::merchant(MerchantId::new(5)),
+                    9_750,
+                    Currency::USD,
+                ),
                 posting(AccountCode::operator_fees(), 250, Currency::USD),
             ],
         )
@@ -211,25 +235,52 @@ mod tests {
         let result = LedgerTransaction::new(
             TransactionKind::Payment,
             None,
-            vec![posting(AccountCode::clearing(Clearing::Sandbox), -100, Currency::USD), posting(AccountCode::operator_fees(), 99, Currency::USD)],
+            vec![
+                posting(
+                    AccountCode::clearing(Clearing::Sandbox),
+                    -100,
+                    Currency::USD,
+                ),
+                posting(AccountCode::operator_fees(), 99, Currency::USD),
+            ],
         );
         assert_eq!(result, Err(LedgerError::Unbalanced(Currency::USD)));
         let mixed = LedgerTransaction::new(
             TransactionKind::Payment,
             None,
-            vec![posting(AccountCode::clearing(Clearing::Sandbox), -100, Currency::USD), posting(AccountCode::operator_fees(), 100, Currency::EUR)],
+            vec![
+                posting(
+                    AccountCode::clearing(Clearing::Sandbox),
+                    -100,
+                    Currency::USD,
+                ),
+                posting(AccountCode::operator_fees(), 100, Currency::EUR),
+            ],
         );
-        assert!(matches!(mixed, Err(LedgerError::Unbalanced(_))), "balance holds per currency");
-        let single = LedgerTransaction::new(TransactionKind::Payment, None, vec![posting(AccountCode::operator_fees(), 0, Currency::USD)]);
+        assert!(
+            matches!(mixed, Err(LedgerError::Unbalanced(_))),
+            "balance holds per currency"
+        );
+        let single = LedgerTransaction::new(
+            TransactionKind::Payment,
+            None,
+            vec![posting(AccountCode::operator_fees(), 0, Currency::USD)],
+        );
         assert_eq!(single, Err(LedgerError::TooFewPostings));
     }
 
     #[test]
     fn account_codes_are_stable_text() {
-        assert_eq!(AccountCode::merchant(MerchantId::new(5)).as_str(), "merchant:5");
+        assert_eq!(
+            AccountCode::merchant(MerchantId::new(5)).as_str(),
+            "merchant:5"
+        );
         assert!(AccountCode::clearing(Clearing::Offline).is_clearing());
         assert!(!AccountCode::operator_fees().is_clearing());
-        assert_eq!(AccountCode::from_stored("merchant:5"), Some(AccountCode::merchant(MerchantId::new(5))));
+        assert_eq!(
+            AccountCode::from_stored("merchant:5"),
+            Some(AccountCode::merchant(MerchantId::new(5)))
+        );
         assert_eq!(AccountCode::from_stored("has space"), None);
     }
 

@@ -75,7 +75,11 @@ impl Money {
     }
 
     /// Parses decimal text (`-12.34`, `100`, `1.5E+2`, as JSON writes numbers) exactly.
-    pub fn parse_decimal_with(text: &str, currency: Currency, precision: Precision) -> Result<Money, MoneyError> {
+    pub fn parse_decimal_with(
+        text: &str,
+        currency: Currency,
+        precision: Precision,
+    ) -> Result<Money, MoneyError> {
         let exponent = i32::from(currency.exponent()?);
         let decimal = Decimal::parse(text)?;
         // value = digits * 10^(shift), minor = value * 10^exponent
@@ -91,12 +95,18 @@ impl Money {
             let dropped_nonzero = dropped.iter().any(|&digit| digit != 0);
             match precision {
                 Precision::Strict => return Err(MoneyError::TooPrecise),
-                Precision::AllowTrailingZeros if dropped_nonzero => return Err(MoneyError::TooPrecise),
+                Precision::AllowTrailingZeros if dropped_nonzero => {
+                    return Err(MoneyError::TooPrecise);
+                }
                 _ => {}
             }
             to_integer(&digits[..keep])?
         };
-        let signed = if decimal.negative { -minor_magnitude } else { minor_magnitude };
+        let signed = if decimal.negative {
+            -minor_magnitude
+        } else {
+            minor_magnitude
+        };
         let minor = i64::try_from(signed).map_err(|_| MoneyError::OutOfRange)?;
         Money::from_minor(minor, currency)
     }
@@ -119,22 +129,35 @@ impl Money {
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let sum = self.minor.checked_add(other.minor).ok_or(MoneyError::OutOfRange)?;
+        let sum = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::OutOfRange)?;
         Money::from_minor(sum, self.currency)
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let difference = self.minor.checked_sub(other.minor).ok_or(MoneyError::OutOfRange)?;
+        let difference = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or(MoneyError::OutOfRange)?;
         Money::from_minor(difference, self.currency)
     }
 
     pub fn negated(self) -> Money {
-        Money { minor: -self.minor, currency: self.currency }
+        Money {
+            minor: -self.minor,
+            currency: self.currency,
+        }
     }
 
     fn same_currency(self, other: Money) -> Result<(), MoneyError> {
-        if self.currency == other.currency { Ok(()) } else { Err(MoneyError::CurrencyMismatch) }
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch)
+        }
     }
 
     /// The amount as decimal text with exactly the currency's fraction digits (`100.50`, `5`).
@@ -156,7 +179,11 @@ fn format_minor(minor: i64, exponent: u8, min_fraction_digits: usize) -> String 
     let magnitude = minor.unsigned_abs();
     let scale = 10u64.pow(exponent as u32);
     let whole = magnitude / scale;
-    let mut fraction = if exponent == 0 { String::new() } else { format!("{:0width$}", magnitude % scale, width = exponent) };
+    let mut fraction = if exponent == 0 {
+        String::new()
+    } else {
+        format!("{:0width$}", magnitude % scale, width = exponent)
+    };
     while fraction.len() > min_fraction_digits && fraction.ends_with('0') {
         fraction.pop();
     }
@@ -164,7 +191,11 @@ fn format_minor(minor: i64, exponent: u8, min_fraction_digits: usize) -> String 
         fraction.push('0');
     }
     let sign = if minor < 0 { "-" } else { "" };
-    if fraction.is_empty() { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") }
+    if fraction.is_empty() {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{fraction}")
+    }
 }
 
 /// Decimal text taken apart: value = digits × 10^power.
@@ -228,7 +259,11 @@ impl Decimal {
             }
             let exponent_text = &text[exponent_start..position];
             if exponent_text.is_empty() || exponent_text.len() > 3 {
-                return Err(if exponent_text.is_empty() { MoneyError::Malformed } else { MoneyError::OutOfRange });
+                return Err(if exponent_text.is_empty() {
+                    MoneyError::Malformed
+                } else {
+                    MoneyError::OutOfRange
+                });
             }
             let value: i32 = exponent_text.parse().map_err(|_| MoneyError::Malformed)?;
             power_of_ten = if exponent_negative { -value } else { value };
@@ -236,7 +271,11 @@ impl Decimal {
         if position != bytes.len() {
             return Err(MoneyError::Malformed);
         }
-        let digits: Vec<u8> = integer_part.iter().chain(fraction_part).map(|byte| byte - b'0').collect();
+        let digits: Vec<u8> = integer_part
+            .iter()
+            .chain(fraction_part)
+            .map(|byte| byte - b'0')
+            .collect();
         Ok(Decimal {
             negative,
             digits,
@@ -253,7 +292,9 @@ fn to_integer(digits: &[u8]) -> Result<i128, MoneyError> {
     if significant.len() > 30 {
         return Err(MoneyError::OutOfRange);
     }
-    Ok(significant.iter().fold(0i128, |value, &digit| value * 10 + i128::from(digit)))
+    Ok(significant
+        .iter()
+        .fold(0i128, |value, &digit| value * 10 + i128::from(digit)))
 }
 
 impl fmt::Display for Money {
@@ -295,7 +336,9 @@ mod tests {
         assert_eq!(usd("1.001"), Err(MoneyError::TooPrecise));
         assert_eq!(usd("1.000"), Err(MoneyError::TooPrecise));
         assert_eq!(usd("1e-3"), Err(MoneyError::TooPrecise));
-        for text in ["", "-", ".5", "1.", "1,5", "+1", "1e", "0x10", " 1", "1 ", "NaN", "1.2.3"] {
+        for text in [
+            "", "-", ".5", "1.", "1,5", "+1", "1e", "0x10", " 1", "1 ", "NaN", "1.2.3",
+        ] {
             assert_eq!(usd(text), Err(MoneyError::Malformed), "{text:?}");
         }
         assert_eq!(usd("1e999"), Err(MoneyError::OutOfRange));
@@ -305,19 +348,30 @@ mod tests {
     #[test]
     fn lenient_precision_allows_only_zeros() {
         let jpy = Currency::parse("JPY").unwrap();
-        let parse = |text| Money::parse_decimal_with(text, jpy, Precision::AllowTrailingZeros).map(Money::minor);
+        let parse = |text| {
+            Money::parse_decimal_with(text, jpy, Precision::AllowTrailingZeros).map(Money::minor)
+        };
         assert_eq!(parse("99.0"), Ok(99));
         assert_eq!(parse("99.5"), Err(MoneyError::TooPrecise));
-        assert_eq!(Money::parse_decimal("99.0", jpy), Err(MoneyError::TooPrecise));
+        assert_eq!(
+            Money::parse_decimal("99.0", jpy),
+            Err(MoneyError::TooPrecise)
+        );
     }
 
     #[test]
     fn exponents_follow_the_currency() {
         let kwd = Currency::parse("KWD").unwrap();
         assert_eq!(Money::parse_decimal("1.234", kwd).unwrap().minor(), 1234);
-        assert_eq!(Money::from_minor(1234, kwd).unwrap().to_decimal_string(), "1.234");
+        assert_eq!(
+            Money::from_minor(1234, kwd).unwrap().to_decimal_string(),
+            "1.234"
+        );
         let jpy = Currency::parse("JPY").unwrap();
-        assert_eq!(Money::from_minor(500, jpy).unwrap().to_decimal_string(), "500");
+        assert_eq!(
+            Money::from_minor(500, jpy).unwrap().to_decimal_string(),
+            "500"
+        );
         assert!(Money::parse_decimal("1", Currency::parse("XAU").unwrap()).is_err());
     }
 
@@ -327,8 +381,18 @@ mod tests {
         assert_eq!(money.to_decimal_string(), "99.00");
         assert_eq!(money.to_decimal_trimmed(1), "99.0");
         assert_eq!(money.to_decimal_trimmed(0), "99");
-        assert_eq!(Money::from_minor(-5, Currency::USD).unwrap().to_decimal_string(), "-0.05");
-        assert_eq!(Money::from_minor(10055, Currency::USD).unwrap().to_decimal_trimmed(0), "100.55");
+        assert_eq!(
+            Money::from_minor(-5, Currency::USD)
+                .unwrap()
+                .to_decimal_string(),
+            "-0.05"
+        );
+        assert_eq!(
+            Money::from_minor(10055, Currency::USD)
+                .unwrap()
+                .to_decimal_trimmed(0),
+            "100.55"
+        );
     }
 
     #[test]

@@ -9,10 +9,12 @@ use crate::catalog::PaymentService;
 use crate::error::{Coded, ErrorCode, codes};
 use crate::fee::FeeSchedule;
 use crate::ids::{
-    CustomerAccountId, CustomerId, DocumentNumber, ManagerId, MerchantId, OrderNumber, PaymentId, PaymentMethodId, PaymentNumber,
-    PaymentServiceId, ResellerId,
+    CustomerAccountId, CustomerId, DocumentNumber, ManagerId, MerchantId, OrderNumber, PaymentId,
+    PaymentMethodId, PaymentNumber, PaymentServiceId, ResellerId,
 };
-use crate::ledger::{AccountCode, Clearing, LedgerError, LedgerTransaction, Posting, TransactionKind};
+use crate::ledger::{
+    AccountCode, Clearing, LedgerError, LedgerTransaction, Posting, TransactionKind,
+};
 use crate::money::{Money, MoneyError};
 use crate::time::Timestamp;
 
@@ -63,12 +65,17 @@ impl PaymentStatus {
     }
 
     pub fn parse(text: &str) -> Option<PaymentStatus> {
-        PaymentStatus::ALL.into_iter().find(|status| status.as_str() == text)
+        PaymentStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
     }
 
     /// Whether money was received (and not all of it returned yet, or returned).
     pub fn is_paid(self) -> bool {
-        matches!(self, PaymentStatus::Processed | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded)
+        matches!(
+            self,
+            PaymentStatus::Processed | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded
+        )
     }
 
     /// Whether the payment is still open for a payment attempt or a completion.
@@ -116,7 +123,9 @@ impl Resolution {
     }
 
     pub fn parse(text: &str) -> Option<Resolution> {
-        Resolution::ALL.into_iter().find(|resolution| resolution.as_str() == text)
+        Resolution::ALL
+            .into_iter()
+            .find(|resolution| resolution.as_str() == text)
     }
 }
 
@@ -158,8 +167,16 @@ pub enum Source {
 }
 
 impl Source {
-    pub const ALL: [Source; 8] =
-        [Source::PublicApi, Source::MerchantApi, Source::Form, Source::SoftlineApi, Source::Manager, Source::P2p, Source::Yookassa, Source::Cli];
+    pub const ALL: [Source; 8] = [
+        Source::PublicApi,
+        Source::MerchantApi,
+        Source::Form,
+        Source::SoftlineApi,
+        Source::Manager,
+        Source::P2p,
+        Source::Yookassa,
+        Source::Cli,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -175,7 +192,9 @@ impl Source {
     }
 
     pub fn parse(text: &str) -> Option<Source> {
-        Source::ALL.into_iter().find(|source| source.as_str() == text)
+        Source::ALL
+            .into_iter()
+            .find(|source| source.as_str() == text)
     }
 }
 
@@ -200,7 +219,14 @@ impl CardPayload {
 
 impl fmt::Debug for CardPayload {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "CardPayload({} {} {:02}/{})", self.brand, self.mask(), self.expiry_month, self.expiry_year)
+        write!(
+            formatter,
+            "CardPayload({} {} {:02}/{})",
+            self.brand,
+            self.mask(),
+            self.expiry_month,
+            self.expiry_year
+        )
     }
 }
 
@@ -341,17 +367,26 @@ pub const DESCRIPTION_LENGTH_MAX: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentEvent {
     /// The customer started paying (chose a service, opened the card form).
-    AttemptStarted { service_id: Option<PaymentServiceId>, method_id: Option<PaymentMethodId> },
+    AttemptStarted {
+        service_id: Option<PaymentServiceId>,
+        method_id: Option<PaymentMethodId>,
+    },
     /// The acquirer took the money.
     Succeeded { card: Option<CardPayload> },
     /// The attempt failed, or the payment was cancelled.
-    Failed { reason: Resolution, card: Option<CardPayload> },
+    Failed {
+        reason: Resolution,
+        card: Option<CardPayload>,
+    },
     /// Its time ran out unpaid.
     Expired,
     /// Its life ended unpaid (Softline's 90 days).
     Deleted,
     /// A manager recorded the money as received with an offline method.
-    CompletedByManager { manager_id: ManagerId, method_id: PaymentMethodId },
+    CompletedByManager {
+        manager_id: ManagerId,
+        method_id: PaymentMethodId,
+    },
     /// Part or all of the processed money returned.
     Refunded { amount: Money },
 }
@@ -373,7 +408,10 @@ impl PaymentEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaymentError {
     #[error("a payment in status {from} cannot go through {event}")]
-    TransitionNotAllowed { from: &'static str, event: &'static str },
+    TransitionNotAllowed {
+        from: &'static str,
+        event: &'static str,
+    },
     #[error("the refund exceeds what is left to refund")]
     RefundExceedsProcessed,
     #[error("the refund amount must be positive and in the payment's currency")]
@@ -395,7 +433,9 @@ impl Coded for PaymentError {
         match self {
             PaymentError::TransitionNotAllowed { .. } => codes::TRANSITION_NOT_ALLOWED,
             PaymentError::RefundExceedsProcessed => codes::REFUND_EXCEEDS_PROCESSED,
-            PaymentError::InvalidRefundAmount | PaymentError::TooLong(_) | PaymentError::ExpiryOutOfBounds => codes::FIELD_INVALID,
+            PaymentError::InvalidRefundAmount
+            | PaymentError::TooLong(_)
+            | PaymentError::ExpiryOutOfBounds => codes::FIELD_INVALID,
             PaymentError::Money(error) => error.code(),
             PaymentError::Ledger(error) => error.code(),
             PaymentError::Service(error) => error.code(),
@@ -439,15 +479,32 @@ impl Payment {
     /// A new payment from a checked draft. With a service, the amount must lie within its
     /// limits, the fee comes from its schedule, and the payment starts `pending` (an attempt
     /// is under way); without one it starts `created` and is free of fees.
-    pub fn create(draft: PaymentDraft, identity: PaymentIdentity, service: Option<&PaymentService>, now: Timestamp) -> Result<Payment, PaymentError> {
+    pub fn create(
+        draft: PaymentDraft,
+        identity: PaymentIdentity,
+        service: Option<&PaymentService>,
+        now: Timestamp,
+    ) -> Result<Payment, PaymentError> {
         let currency = draft.amount.currency();
-        if draft.reference_id.as_ref().is_some_and(|reference| reference.chars().count() > REFERENCE_LENGTH_MAX) {
+        if draft
+            .reference_id
+            .as_ref()
+            .is_some_and(|reference| reference.chars().count() > REFERENCE_LENGTH_MAX)
+        {
             return Err(PaymentError::TooLong("reference_id"));
         }
-        if draft.external_id.as_ref().is_some_and(|reference| reference.chars().count() > REFERENCE_LENGTH_MAX) {
+        if draft
+            .external_id
+            .as_ref()
+            .is_some_and(|reference| reference.chars().count() > REFERENCE_LENGTH_MAX)
+        {
             return Err(PaymentError::TooLong("external_id"));
         }
-        if draft.description.as_ref().is_some_and(|description| description.chars().count() > DESCRIPTION_LENGTH_MAX) {
+        if draft
+            .description
+            .as_ref()
+            .is_some_and(|description| description.chars().count() > DESCRIPTION_LENGTH_MAX)
+        {
             return Err(PaymentError::TooLong("description"));
         }
         let fee_schedule = match service {
@@ -474,7 +531,11 @@ impl Payment {
             service_id: service.map(|service| service.id),
             method_id: service.map(|service| service.method_id),
             flow: draft.flow,
-            status: if service.is_some() { PaymentStatus::Pending } else { PaymentStatus::Created },
+            status: if service.is_some() {
+                PaymentStatus::Pending
+            } else {
+                PaymentStatus::Created
+            },
             resolution: Resolution::Ok,
             description: draft.description,
             metadata: draft.metadata,
@@ -501,16 +562,28 @@ impl Payment {
     }
 
     /// Decides what `event` does to this payment, without changing it.
-    pub fn plan(&self, event: PaymentEvent, actor: Actor, now: Timestamp) -> Result<Transition, PaymentError> {
-        let not_allowed = || PaymentError::TransitionNotAllowed { from: self.status.as_str(), event: event.name() };
+    pub fn plan(
+        &self,
+        event: PaymentEvent,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<Transition, PaymentError> {
+        let not_allowed = || PaymentError::TransitionNotAllowed {
+            from: self.status.as_str(),
+            event: event.name(),
+        };
         let mut to = allowed_target(self.status, &event).ok_or_else(not_allowed)?;
         let mut resolution = Resolution::Ok;
         let mut ledger = None;
         match &event {
             PaymentEvent::Failed { reason, .. } => resolution = *reason,
             PaymentEvent::Expired | PaymentEvent::Deleted => resolution = Resolution::Expired,
-            PaymentEvent::Succeeded { .. } => ledger = self.receipt_transaction(Clearing::Sandbox)?,
-            PaymentEvent::CompletedByManager { .. } => ledger = self.receipt_transaction(Clearing::Offline)?,
+            PaymentEvent::Succeeded { .. } => {
+                ledger = self.receipt_transaction(Clearing::Sandbox)?
+            }
+            PaymentEvent::CompletedByManager { .. } => {
+                ledger = self.receipt_transaction(Clearing::Offline)?
+            }
             PaymentEvent::Refunded { amount } => {
                 if amount.currency() != self.amount.currency() || !amount.is_positive() {
                     return Err(PaymentError::InvalidRefundAmount);
@@ -522,11 +595,24 @@ impl Payment {
                 if amount.minor() == left.minor() {
                     to = PaymentStatus::Refunded;
                 }
-                let clearing = if self.completed_by.is_some() { Clearing::Offline } else { Clearing::Sandbox };
+                let clearing = if self.completed_by.is_some() {
+                    Clearing::Offline
+                } else {
+                    Clearing::Sandbox
+                };
                 ledger = Some(LedgerTransaction::new(
                     TransactionKind::Refund,
                     Some(self.id.clone()),
-                    vec![Posting { account: self.beneficiary(), amount: amount.negated() }, Posting { account: AccountCode::clearing(clearing), amount: *amount }],
+                    vec![
+                        Posting {
+                            account: self.beneficiary(),
+                            amount: amount.negated(),
+                        },
+                        Posting {
+                            account: AccountCode::clearing(clearing),
+                            amount: *amount,
+                        },
+                    ],
                 )?);
             }
             PaymentEvent::AttemptStarted { .. } => {}
@@ -546,13 +632,19 @@ impl Payment {
 
     /// Applies a transition decided by [`Payment::plan`] to this in-memory record.
     pub fn apply(&mut self, transition: &Transition) -> Result<(), PaymentError> {
-        debug_assert_eq!(transition.from, self.status, "transition planned on another status");
+        debug_assert_eq!(
+            transition.from, self.status,
+            "transition planned on another status"
+        );
         self.status = transition.to;
         self.resolution = transition.resolution;
         self.updated_at = transition.at;
         self.version += 1;
         match &transition.event {
-            PaymentEvent::AttemptStarted { service_id, method_id } => {
+            PaymentEvent::AttemptStarted {
+                service_id,
+                method_id,
+            } => {
                 if service_id.is_some() {
                     self.service_id = *service_id;
                 }
@@ -575,14 +667,19 @@ impl Payment {
                 }
             }
             PaymentEvent::Expired | PaymentEvent::Deleted => self.closed_at = Some(transition.at),
-            PaymentEvent::CompletedByManager { manager_id, method_id } => {
+            PaymentEvent::CompletedByManager {
+                manager_id,
+                method_id,
+            } => {
                 self.processed_amount = self.amount;
                 self.processed_at = Some(transition.at);
                 self.closed_at = Some(transition.at);
                 self.completed_by = Some(*manager_id);
                 self.completed_method_id = Some(*method_id);
             }
-            PaymentEvent::Refunded { amount } => self.refunded_amount = self.refunded_amount.checked_add(*amount)?,
+            PaymentEvent::Refunded { amount } => {
+                self.refunded_amount = self.refunded_amount.checked_add(*amount)?
+            }
         }
         Ok(())
     }
@@ -598,7 +695,10 @@ impl Payment {
     /// Money received: the amount leaves the clearing account, the deposit goes to the
     /// beneficiary and the fee to the operator. A zero amount (card verification) moves
     /// nothing and books nothing.
-    fn receipt_transaction(&self, clearing: Clearing) -> Result<Option<LedgerTransaction>, PaymentError> {
+    fn receipt_transaction(
+        &self,
+        clearing: Clearing,
+    ) -> Result<Option<LedgerTransaction>, PaymentError> {
         if self.amount.is_zero() {
             return Ok(None);
         }
@@ -606,9 +706,18 @@ impl Payment {
             TransactionKind::Payment,
             Some(self.id.clone()),
             vec![
-                Posting { account: AccountCode::clearing(clearing), amount: self.amount.negated() },
-                Posting { account: self.beneficiary(), amount: self.deposit },
-                Posting { account: AccountCode::operator_fees(), amount: self.fee },
+                Posting {
+                    account: AccountCode::clearing(clearing),
+                    amount: self.amount.negated(),
+                },
+                Posting {
+                    account: self.beneficiary(),
+                    amount: self.deposit,
+                },
+                Posting {
+                    account: AccountCode::operator_fees(),
+                    amount: self.fee,
+                },
             ],
         )?))
     }
@@ -676,11 +785,18 @@ mod tests {
     }
 
     fn payment(minor: i64) -> Payment {
-        Payment::create(draft(usd(minor)), identity(), None, Timestamp::from_unix_seconds(1_700_000_000)).unwrap()
+        Payment::create(
+            draft(usd(minor)),
+            identity(),
+            None,
+            Timestamp::from_unix_seconds(1_700_000_000),
+        )
+        .unwrap()
     }
 
     fn step(payment: &mut Payment, event: PaymentEvent) -> Result<Transition, PaymentError> {
-        let transition = payment.plan(event, Actor::Provider, payment.updated_at.plus_seconds(1))?;
+        let transition =
+            payment.plan(event, Actor::Provider, payment.updated_at.plus_seconds(1))?;
         payment.apply(&transition)?;
         Ok(transition)
     }
@@ -689,40 +805,84 @@ mod tests {
     fn happy_path_books_the_payment() {
         let mut payment = payment(10_000);
         assert_eq!(payment.status, PaymentStatus::Created);
-        step(&mut payment, PaymentEvent::AttemptStarted { service_id: None, method_id: None }).unwrap();
+        step(
+            &mut payment,
+            PaymentEvent::AttemptStarted {
+                service_id: None,
+                method_id: None,
+            },
+        )
+        .unwrap();
         let transition = step(&mut payment, PaymentEvent::Succeeded { card: None }).unwrap();
         assert_eq!(payment.status, PaymentStatus::Processed);
         assert_eq!(payment.processed_amount, usd(10_000));
         let ledger = transition.ledger.unwrap();
-        assert!(sums_by_currency(ledger.postings()).values().all(|sum| *sum == 0));
+        assert!(
+            sums_by_currency(ledger.postings())
+                .values()
+                .all(|sum| *sum == 0)
+        );
         assert_eq!(payment.version, 2);
     }
 
     #[test]
     fn refunds_never_exceed_what_was_processed() {
         let mut payment = payment(10_000);
-        step(&mut payment, PaymentEvent::AttemptStarted { service_id: None, method_id: None }).unwrap();
+        step(
+            &mut payment,
+            PaymentEvent::AttemptStarted {
+                service_id: None,
+                method_id: None,
+            },
+        )
+        .unwrap();
         step(&mut payment, PaymentEvent::Succeeded { card: None }).unwrap();
         step(&mut payment, PaymentEvent::Refunded { amount: usd(3_000) }).unwrap();
         assert_eq!(payment.status, PaymentStatus::PartiallyRefunded);
-        assert_eq!(step(&mut payment, PaymentEvent::Refunded { amount: usd(7_001) }), Err(PaymentError::RefundExceedsProcessed));
-        assert_eq!(step(&mut payment, PaymentEvent::Refunded { amount: usd(0) }), Err(PaymentError::InvalidRefundAmount));
+        assert_eq!(
+            step(&mut payment, PaymentEvent::Refunded { amount: usd(7_001) }),
+            Err(PaymentError::RefundExceedsProcessed)
+        );
+        assert_eq!(
+            step(&mut payment, PaymentEvent::Refunded { amount: usd(0) }),
+            Err(PaymentError::InvalidRefundAmount)
+        );
         step(&mut payment, PaymentEvent::Refunded { amount: usd(7_000) }).unwrap();
         assert_eq!(payment.status, PaymentStatus::Refunded);
-        assert!(matches!(step(&mut payment, PaymentEvent::Refunded { amount: usd(1) }), Err(PaymentError::TransitionNotAllowed { .. })));
+        assert!(matches!(
+            step(&mut payment, PaymentEvent::Refunded { amount: usd(1) }),
+            Err(PaymentError::TransitionNotAllowed { .. })
+        ));
     }
 
     #[test]
     fn managers_complete_expired_payments_but_not_failed_ones() {
         let mut expired = payment(500);
         step(&mut expired, PaymentEvent::Expired).unwrap();
-        let completion = PaymentEvent::CompletedByManager { manager_id: ManagerId::new(3), method_id: PaymentMethodId::new(2) };
+        let completion = PaymentEvent::CompletedByManager {
+            manager_id: ManagerId::new(3),
+            method_id: PaymentMethodId::new(2),
+        };
         let transition = step(&mut expired, completion.clone()).unwrap();
         assert_eq!(expired.status, PaymentStatus::Processed);
         assert_eq!(expired.completed_by, Some(ManagerId::new(3)));
-        assert!(transition.ledger.unwrap().postings().iter().any(|posting| posting.account == AccountCode::clearing(Clearing::Offline)));
+        assert!(
+            transition
+                .ledger
+                .unwrap()
+                .postings()
+                .iter()
+                .any(|posting| posting.account == AccountCode::clearing(Clearing::Offline))
+        );
         let mut failed = payment(500);
-        step(&mut failed, PaymentEvent::Failed { reason: Resolution::Declined, card: None }).unwrap();
+        step(
+            &mut failed,
+            PaymentEvent::Failed {
+                reason: Resolution::Declined,
+                card: None,
+            },
+        )
+        .unwrap();
         assert_eq!(failed.resolution, Resolution::Declined);
         assert!(step(&mut failed, completion).is_err());
     }
@@ -738,7 +898,10 @@ mod tests {
             flow: crate::catalog::ServiceFlow::Hpp,
             amount_min: usd(1),
             amount_max: usd(100_000_000),
-            fee: FeeSchedule { rate: crate::fee::FeeRate::parse_percent("2.5").unwrap(), ..FeeSchedule::free() },
+            fee: FeeSchedule {
+                rate: crate::fee::FeeRate::parse_percent("2.5").unwrap(),
+                ..FeeSchedule::free()
+            },
             reserve_lifetime_s: 0,
             reserve_rate_percent_e4: 0,
             available: true,
@@ -757,7 +920,10 @@ mod tests {
 
     #[test]
     fn expiry_window_is_inclusive() {
-        let window = ExpiryWindow { min_seconds: 14 * 60, max_seconds: 2 * 86_400 };
+        let window = ExpiryWindow {
+            min_seconds: 14 * 60,
+            max_seconds: 2 * 86_400,
+        };
         let now = Timestamp::from_unix_seconds(1_000_000);
         assert!(window.check(now, now.plus_seconds(14 * 60)).is_ok());
         assert!(window.check(now, now.plus_seconds(2 * 86_400)).is_ok());
@@ -767,26 +933,52 @@ mod tests {
 
     #[test]
     fn actors_round_trip() {
-        for actor in [Actor::Customer, Actor::Merchant(MerchantId::new(4)), Actor::Manager(ManagerId::new(9)), Actor::Job("payment_expiry".into()), Actor::Provider, Actor::Operator] {
+        for actor in [
+            Actor::Customer,
+            Actor::Merchant(MerchantId::new(4)),
+            Actor::Manager(ManagerId::new(9)),
+            Actor::Job("payment_expiry".into()),
+            Actor::Provider,
+            Actor::Operator,
+        ] {
             assert_eq!(Actor::decode(&actor.encode()), Some(actor));
         }
     }
 
     #[test]
     fn card_payload_keeps_only_the_mask() {
-        let card = CardPayload { first6: "424242".into(), last4: "4242".into(), brand: "visa".into(), expiry_month: 12, expiry_year: 2030, ..Default::default() };
+        let card = CardPayload {
+            first6: "424242".into(),
+            last4: "4242".into(),
+            brand: "visa".into(),
+            expiry_month: 12,
+            expiry_year: 2030,
+            ..Default::default()
+        };
         assert_eq!(card.mask(), "424242******4242");
-        assert_eq!(format!("{card:?}"), "CardPayload(visa 424242******4242 12/2030)");
+        assert_eq!(
+            format!("{card:?}"),
+            "CardPayload(visa 424242******4242 12/2030)"
+        );
     }
 
     fn any_event() -> impl Strategy<Value = PaymentEvent> {
         prop_oneof![
-            Just(PaymentEvent::AttemptStarted { service_id: None, method_id: None }),
+            Just(PaymentEvent::AttemptStarted {
+                service_id: None,
+                method_id: None
+            }),
             Just(PaymentEvent::Succeeded { card: None }),
-            Just(PaymentEvent::Failed { reason: Resolution::Declined, card: None }),
+            Just(PaymentEvent::Failed {
+                reason: Resolution::Declined,
+                card: None
+            }),
             Just(PaymentEvent::Expired),
             Just(PaymentEvent::Deleted),
-            Just(PaymentEvent::CompletedByManager { manager_id: ManagerId::new(1), method_id: PaymentMethodId::new(2) }),
+            Just(PaymentEvent::CompletedByManager {
+                manager_id: ManagerId::new(1),
+                method_id: PaymentMethodId::new(2)
+            }),
             (1i64..20_000).prop_map(|minor| PaymentEvent::Refunded { amount: usd(minor) }),
         ]
     }

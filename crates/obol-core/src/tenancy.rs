@@ -46,7 +46,10 @@ pub struct Name(String);
 impl Name {
     pub fn parse(text: &str) -> Result<Name, TenancyError> {
         let trimmed = text.trim();
-        if trimmed.is_empty() || trimmed.chars().count() > NAME_LENGTH_MAX || trimmed.chars().any(char::is_control) {
+        if trimmed.is_empty()
+            || trimmed.chars().count() > NAME_LENGTH_MAX
+            || trimmed.chars().any(char::is_control)
+        {
             return Err(TenancyError::InvalidName);
         }
         Ok(Name(trimmed.to_owned()))
@@ -109,7 +112,10 @@ impl Ancestry {
 
     pub fn decode(text: &str) -> Option<Ancestry> {
         let inner = text.strip_prefix('/')?.strip_suffix('/')?;
-        let ids: Option<Vec<ResellerId>> = inner.split('/').map(|part| ResellerId::parse(part).ok()).collect();
+        let ids: Option<Vec<ResellerId>> = inner
+            .split('/')
+            .map(|part| ResellerId::parse(part).ok())
+            .collect();
         ids.filter(|ids| !ids.is_empty()).map(Ancestry)
     }
 
@@ -179,7 +185,10 @@ impl Role {
             Role::Admin => true,
             Role::Manager => matches!(
                 permission,
-                Permission::ReadPayments | Permission::CreatePayments | Permission::CompletePayments | Permission::RefundPayments
+                Permission::ReadPayments
+                    | Permission::CreatePayments
+                    | Permission::CompletePayments
+                    | Permission::RefundPayments
             ),
             Role::Viewer => matches!(permission, Permission::ReadPayments),
         }
@@ -278,7 +287,10 @@ mod tests {
         assert!(grandchild.is_within(id(2)));
         assert!(grandchild.is_within(id(5)));
         assert!(!grandchild.is_within(id(3)));
-        assert!(!child.is_within(id(5)), "an ancestor is not within its descendant");
+        assert!(
+            !child.is_within(id(5)),
+            "an ancestor is not within its descendant"
+        );
         assert!(!sibling.is_within(id(2)));
         let deep = (2..200).fold(root.clone(), |path, next| path.child(id(next)));
         assert!(deep.is_within(id(100)));
@@ -309,11 +321,21 @@ mod tests {
 
     #[test]
     fn scope_is_checked_before_role() {
-        let viewer = ManagerScope { manager_id: ManagerId::new(1), reseller_id: id(2), role: Role::Viewer };
+        let viewer = ManagerScope {
+            manager_id: ManagerId::new(1),
+            reseller_id: id(2),
+            role: Role::Viewer,
+        };
         let outside = Ancestry::root(id(1)).child(id(3));
         let inside = Ancestry::root(id(1)).child(id(2)).child(id(9));
-        assert_eq!(viewer.authorize(&outside, Permission::CompletePayments), Err(TenancyError::OutOfScope));
-        assert_eq!(viewer.authorize(&inside, Permission::CompletePayments), Err(TenancyError::PermissionDenied));
+        assert_eq!(
+            viewer.authorize(&outside, Permission::CompletePayments),
+            Err(TenancyError::OutOfScope)
+        );
+        assert_eq!(
+            viewer.authorize(&inside, Permission::CompletePayments),
+            Err(TenancyError::PermissionDenied)
+        );
         assert_eq!(viewer.authorize(&inside, Permission::ReadPayments), Ok(()));
     }
 

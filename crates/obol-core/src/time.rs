@@ -28,7 +28,10 @@ impl Timestamp {
     }
 
     pub fn plus_seconds(self, seconds: i64) -> Timestamp {
-        Timestamp(self.0.saturating_add(seconds.saturating_mul(MICROS_PER_SECOND)))
+        Timestamp(
+            self.0
+                .saturating_add(seconds.saturating_mul(MICROS_PER_SECOND)),
+        )
     }
 
     pub fn plus_micros(self, micros: i64) -> Timestamp {
@@ -61,13 +64,34 @@ impl Timestamp {
     }
 
     /// Builds an instant from UTC calendar fields; `None` for impossible dates.
-    pub fn from_utc_fields(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: u32, microsecond: u32) -> Option<Timestamp> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 || microsecond >= 1_000_000 {
+    pub fn from_utc_fields(
+        year: i64,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+        microsecond: u32,
+    ) -> Option<Timestamp> {
+        if !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 60
+            || microsecond >= 1_000_000
+        {
             return None;
         }
         let days = days_from_civil(year, month, day);
-        let seconds = days.checked_mul(86_400)?.checked_add(i64::from(hour * 3600 + minute * 60 + second))?;
-        Some(Timestamp(seconds.checked_mul(MICROS_PER_SECOND)?.checked_add(i64::from(microsecond))?))
+        let seconds = days
+            .checked_mul(86_400)?
+            .checked_add(i64::from(hour * 3600 + minute * 60 + second))?;
+        Some(Timestamp(
+            seconds
+                .checked_mul(MICROS_PER_SECOND)?
+                .checked_add(i64::from(microsecond))?,
+        ))
     }
 
     /// RFC 3339 in UTC with milliseconds (`2020-08-26T08:25:37.000Z`).
@@ -118,7 +142,8 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
     let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
@@ -127,11 +152,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let days = days + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -155,10 +185,26 @@ mod tests {
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(Timestamp::from_unix_seconds(0).to_rfc3339_millis(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(Timestamp::from_unix_seconds(1_598_430_337).to_rfc3339_millis(), "2020-08-26T08:25:37.000Z");
-        let fields = Timestamp::from_unix_micros(1_572_571_847_797_788).to_fields_with_offset(3 * 3600);
-        assert_eq!((fields.year, fields.month, fields.day, fields.hour, fields.minute), (2019, 11, 1, 4, 30));
+        assert_eq!(
+            Timestamp::from_unix_seconds(0).to_rfc3339_millis(),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_seconds(1_598_430_337).to_rfc3339_millis(),
+            "2020-08-26T08:25:37.000Z"
+        );
+        let fields =
+            Timestamp::from_unix_micros(1_572_571_847_797_788).to_fields_with_offset(3 * 3600);
+        assert_eq!(
+            (
+                fields.year,
+                fields.month,
+                fields.day,
+                fields.hour,
+                fields.minute
+            ),
+            (2019, 11, 1, 4, 30)
+        );
         assert_eq!(fields.microsecond, 797_788);
     }
 

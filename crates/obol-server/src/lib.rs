@@ -1,1 +1,15 @@
+//! Obol's server: HTTP (one module per dialect as they arrive), workers, configuration,
+//! start-up, and the implementations of the command-line commands.
+//!
+//! Data flows one way: wire → dialect → core command → storage → core result → dialect → wire.
 
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod http;
+pub mod serve;
+pub mod state;
+pub mod telemetry;
+pub mod workers;

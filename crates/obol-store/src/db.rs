@@ -24,10 +24,18 @@ pub trait Db: Send {
     fn backend(&self) -> Backend;
 
     /// Runs a statement, returning the number of rows it changed.
-    fn execute<'a>(&'a mut self, sql: &'a str, params: &'a [Value]) -> BoxFuture<'a, StoreResult<u64>>;
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxFuture<'a, StoreResult<u64>>;
 
     /// Runs a query, returning every row.
-    fn query<'a>(&'a mut self, sql: &'a str, params: &'a [Value]) -> BoxFuture<'a, StoreResult<Vec<Row>>>;
+    fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxFuture<'a, StoreResult<Vec<Row>>>;
 
     /// Runs several statements without parameters (migrations).
     fn execute_script<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, StoreResult<()>>;
@@ -39,8 +47,15 @@ pub async fn query_opt(db: &mut dyn Db, sql: &str, params: &[Value]) -> StoreRes
 }
 
 /// The one row a query must return.
-pub async fn query_one(db: &mut dyn Db, sql: &str, params: &[Value], what: &'static str) -> StoreResult<Row> {
-    query_opt(db, sql, params).await?.ok_or(crate::error::StoreError::NotFound(what))
+pub async fn query_one(
+    db: &mut dyn Db,
+    sql: &str,
+    params: &[Value],
+    what: &'static str,
+) -> StoreResult<Row> {
+    query_opt(db, sql, params)
+        .await?
+        .ok_or(crate::error::StoreError::NotFound(what))
 }
 
 /// The next value of a named counter (payment numbers, document and order numbers).
@@ -52,7 +67,15 @@ pub async fn next_sequence(db: &mut dyn Db, name: &'static str) -> StoreResult<i
             let sql = format!("SELECT nextval('{name}_seq')");
             query_one(db, &sql, &[], "sequence").await?
         }
-        Backend::Sqlite => query_one(db, "UPDATE sequences SET value = value + 1 WHERE name = $1 RETURNING value", crate::params![name], "sequence").await?,
+        Backend::Sqlite => {
+            query_one(
+                db,
+                "UPDATE sequences SET value = value + 1 WHERE name = $1 RETURNING value",
+                crate::params![name],
+                "sequence",
+            )
+            .await?
+        }
     };
     row.int(0)
 }

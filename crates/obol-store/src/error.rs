@@ -48,7 +48,10 @@ impl Coded for StoreError {
         match self {
             StoreError::BadUrl(_) => codes::FIELD_INVALID,
             StoreError::Unavailable(_) => codes::STORAGE_UNAVAILABLE,
-            StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Migration(_) | StoreError::Unique(_) => codes::INTERNAL,
+            StoreError::Database(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Migration(_)
+            | StoreError::Unique(_) => codes::INTERNAL,
             StoreError::NotFound("payment") => codes::PAYMENT_NOT_FOUND,
             StoreError::NotFound("reseller") => codes::RESELLER_NOT_FOUND,
             StoreError::NotFound("merchant") => codes::MERCHANT_NOT_FOUND,

@@ -18,7 +18,9 @@ pub mod value;
 
 use std::sync::Arc;
 
-use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, NextAction, RequestFingerprint, SavedResponse};
+use obol_core::idempotency::{
+    IdempotencyKey, IdempotencyScope, NextAction, RequestFingerprint, SavedResponse,
+};
 use obol_core::time::Timestamp;
 
 pub use db::{Backend, BoxFuture, Db};
@@ -52,7 +54,9 @@ impl Store {
             DatabaseUrl::Sqlite(path) => Inner::Sqlite(sqlite::SqliteStore::open(path)?),
             DatabaseUrl::Postgres(url) => Inner::Postgres(postgres::PgStore::open(url).await?),
         };
-        Ok(Store { inner: Arc::new(inner) })
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -99,7 +103,9 @@ impl Store {
     ) -> StoreResult<Idempotent<T>>
     where
         T: Send + 'static,
-        F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<(T, SavedResponse)>> + Send + 'static,
+        F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<(T, SavedResponse)>>
+            + Send
+            + 'static,
     {
         self.write(move |db| {
             Box::pin(async move {
@@ -118,12 +124,14 @@ impl Store {
 
     /// Applies pending migrations; returns the versions applied now.
     pub async fn migrate(&self, now: Timestamp) -> StoreResult<Vec<i64>> {
-        self.write(move |db| Box::pin(ops::migrate::migrate(db, now))).await
+        self.write(move |db| Box::pin(ops::migrate::migrate(db, now)))
+            .await
     }
 
     /// The schema versions applied so far.
     pub async fn applied_versions(&self) -> StoreResult<Vec<i64>> {
-        self.read(|db| Box::pin(ops::migrate::applied_versions(db))).await
+        self.read(|db| Box::pin(ops::migrate::applied_versions(db)))
+            .await
     }
 
     /// Whether the database answers a query (for `/readyz`).

@@ -17,7 +17,11 @@ use crate::value::{Row, Value};
 const POOL_SIZE: usize = 16;
 
 impl ToSql for Value {
-    fn to_sql(&self, ty: &Type, out: &mut tokio_postgres::types::private::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Value::Null => Ok(IsNull::Yes),
             Value::Int(value) => match *ty {
@@ -41,14 +45,23 @@ impl ToSql for Value {
 fn map_error(error: tokio_postgres::Error) -> StoreError {
     if let Some(database_error) = error.as_db_error() {
         if *database_error.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
-            return StoreError::Unique(database_error.constraint().unwrap_or(database_error.message()).to_owned());
+            return StoreError::Unique(
+                database_error
+                    .constraint()
+                    .unwrap_or(database_error.message())
+                    .to_owned(),
+            );
         }
         if *database_error.code() == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
             || *database_error.code() == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
         {
             return StoreError::Conflict;
         }
-        return StoreError::Database(format!("{}: {}", database_error.code().code(), database_error.message()));
+        return StoreError::Database(format!(
+            "{}: {}",
+            database_error.code().code(),
+            database_error.message()
+        ));
     }
     if error.is_closed() {
         return StoreError::Unavailable(error.to_string());
@@ -59,15 +72,40 @@ fn map_error(error: tokio_postgres::Error) -> StoreError {
 fn convert_row(row: &tokio_postgres::Row) -> StoreResult<Row> {
     let mut values = Vec::with_capacity(row.len());
     for (index, column) in row.columns().iter().enumerate() {
-        let corrupt = |error: tokio_postgres::Error| StoreError::Corrupt(format!("column {}: {error}", column.name()));
+        let corrupt = |error: tokio_postgres::Error| {
+            StoreError::Corrupt(format!("column {}: {error}", column.name()))
+        };
         let value = match *column.type_() {
-            Type::INT8 => row.try_get::<_, Option<i64>>(index).map_err(corrupt)?.map(Value::Int),
-            Type::INT4 => row.try_get::<_, Option<i32>>(index).map_err(corrupt)?.map(|value| Value::Int(i64::from(value))),
-            Type::INT2 => row.try_get::<_, Option<i16>>(index).map_err(corrupt)?.map(|value| Value::Int(i64::from(value))),
-            Type::BOOL => row.try_get::<_, Option<bool>>(index).map_err(corrupt)?.map(Value::Bool),
-            Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(index).map_err(corrupt)?.map(Value::Blob),
-            Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR => row.try_get::<_, Option<String>>(index).map_err(corrupt)?.map(Value::Text),
-            ref other => return Err(StoreError::Corrupt(format!("column {} has unsupported type {other}", column.name()))),
+            Type::INT8 => row
+                .try_get::<_, Option<i64>>(index)
+                .map_err(corrupt)?
+                .map(Value::Int),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(index)
+                .map_err(corrupt)?
+                .map(|value| Value::Int(i64::from(value))),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(index)
+                .map_err(corrupt)?
+                .map(|value| Value::Int(i64::from(value))),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(index)
+                .map_err(corrupt)?
+                .map(Value::Bool),
+            Type::BYTEA => row
+                .try_get::<_, Option<Vec<u8>>>(index)
+                .map_err(corrupt)?
+                .map(Value::Blob),
+            Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR => row
+                .try_get::<_, Option<String>>(index)
+                .map_err(corrupt)?
+                .map(Value::Text),
+            ref other => {
+                return Err(StoreError::Corrupt(format!(
+                    "column {} has unsupported type {other}",
+                    column.name()
+                )));
+            }
         };
         values.push(value.unwrap_or(Value::Null));
     }
@@ -75,7 +113,10 @@ fn convert_row(row: &tokio_postgres::Row) -> StoreResult<Row> {
 }
 
 fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
-    params.iter().map(|value| value as &(dyn ToSql + Sync)).collect()
+    params
+        .iter()
+        .map(|value| value as &(dyn ToSql + Sync))
+        .collect()
 }
 
 /// A transaction seen through the [`Db`] seam.
@@ -88,17 +129,40 @@ impl Db for PgTransaction<'_> {
         Backend::Postgres
     }
 
-    fn execute<'a>(&'a mut self, sql: &'a str, params: &'a [Value]) -> BoxFuture<'a, StoreResult<u64>> {
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxFuture<'a, StoreResult<u64>> {
         Box::pin(async move {
-            let statement = self.transaction.prepare_cached(sql).await.map_err(map_error)?;
-            self.transaction.execute(&statement, &as_params(params)).await.map_err(map_error)
+            let statement = self
+                .transaction
+                .prepare_cached(sql)
+                .await
+                .map_err(map_error)?;
+            self.transaction
+                .execute(&statement, &as_params(params))
+                .await
+                .map_err(map_error)
         })
     }
 
-    fn query<'a>(&'a mut self, sql: &'a str, params: &'a [Value]) -> BoxFuture<'a, StoreResult<Vec<Row>>> {
+    fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxFuture<'a, StoreResult<Vec<Row>>> {
         Box::pin(async move {
-            let statement = self.transaction.prepare_cached(sql).await.map_err(map_error)?;
-            let rows = self.transaction.query(&statement, &as_params(params)).await.map_err(map_error)?;
+            let statement = self
+                .transaction
+                .prepare_cached(sql)
+                .await
+                .map_err(map_error)?;
+            let rows = self
+                .transaction
+                .query(&statement, &as_params(params))
+                .await
+                .map_err(map_error)?;
             rows.iter().map(convert_row).collect()
         })
     }
@@ -116,16 +180,30 @@ pub struct PgStore {
 impl PgStore {
     /// Builds the pool and checks that the server answers.
     pub async fn open(url: &str) -> StoreResult<PgStore> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|error| StoreError::BadUrl(format!("is not a valid PostgreSQL URL: {error}")))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        let config = tokio_postgres::Config::from_str(url).map_err(|error| {
+            StoreError::BadUrl(format!("is not a valid PostgreSQL URL: {error}"))
+        })?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
         let store = PgStore { pool };
         drop(store.client().await?);
         Ok(store)
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|error| StoreError::Unavailable(error.to_string()))
+        self.pool
+            .get()
+            .await
+            .map_err(|error| StoreError::Unavailable(error.to_string()))
     }
 
     pub async fn write<T, F>(&self, operation: F) -> StoreResult<T>
@@ -158,7 +236,13 @@ impl PgStore {
         F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
         let mut client = self.client().await?;
-        let transaction = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await.map_err(map_error)?;
+        let transaction = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(map_error)?;
         let mut db = PgTransaction { transaction };
         let result = operation(&mut db).await;
         let _ = db.transaction.commit().await;

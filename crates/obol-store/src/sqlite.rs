@@ -65,13 +65,14 @@ fn map_error(error: rusqlite::Error) -> StoreError {
     match &error {
         rusqlite::Error::SqliteFailure(failure, message) => match failure.code {
             rusqlite::ErrorCode::ConstraintViolation
-                if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
             {
                 StoreError::Unique(message.clone().unwrap_or_default())
             }
-            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked | rusqlite::ErrorCode::CannotOpen => {
-                StoreError::Unavailable(error.to_string())
-            }
+            rusqlite::ErrorCode::DatabaseBusy
+            | rusqlite::ErrorCode::DatabaseLocked
+            | rusqlite::ErrorCode::CannotOpen => StoreError::Unavailable(error.to_string()),
             _ => StoreError::Database(error.to_string()),
         },
         _ => StoreError::Database(error.to_string()),
@@ -80,15 +81,25 @@ fn map_error(error: rusqlite::Error) -> StoreError {
 
 impl SqliteConn {
     fn run_execute(&mut self, sql: &str, params: &[Value]) -> StoreResult<u64> {
-        let mut statement = self.connection.prepare_cached(&rewrite_placeholders(sql)).map_err(map_error)?;
-        let changed = statement.execute(rusqlite::params_from_iter(params.iter())).map_err(map_error)?;
+        let mut statement = self
+            .connection
+            .prepare_cached(&rewrite_placeholders(sql))
+            .map_err(map_error)?;
+        let changed = statement
+            .execute(rusqlite::params_from_iter(params.iter()))
+            .map_err(map_error)?;
         Ok(changed as u64)
     }
 
     fn run_query(&mut self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {
-        let mut statement = self.connection.prepare_cached(&rewrite_placeholders(sql)).map_err(map_error)?;
+        let mut statement = self
+            .connection
+            .prepare_cached(&rewrite_placeholders(sql))
+            .map_err(map_error)?;
         let columns = statement.column_count();
-        let mut rows = statement.query(rusqlite::params_from_iter(params.iter())).map_err(map_error)?;
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(map_error)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(map_error)? {
             let mut values = Vec::with_capacity(columns);
@@ -116,12 +127,20 @@ impl Db for SqliteConn {
         Backend::Sqlite
     }
 
-    fn execute<'a>(&'a mut self, sql: &'a str, params: &'a [Value]) -> BoxFuture<'a, StoreResult<u64>> {
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxFuture<'a, StoreResult<u64>> {
         let result = self.run_execute(sql, params);
         Box::pin(std::future::ready(result))
     }
 
-    fn query<'a>(&'a mut self, sql: &'a str, params: &'a [Value]) -> BoxFuture<'a, StoreResult<Vec<Row>>> {
+    fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxFuture<'a, StoreResult<Vec<Row>>> {
         let result = self.run_query(sql, params);
         Box::pin(std::future::ready(result))
     }
@@ -140,7 +159,9 @@ fn run_to_completion<T>(future: impl Future<Output = StoreResult<T>>) -> StoreRe
     let mut context = Context::from_waker(Waker::noop());
     match future.as_mut().poll(&mut context) {
         Poll::Ready(result) => result,
-        Poll::Pending => Err(StoreError::Database("a storage operation awaited something other than SQLite".to_owned())),
+        Poll::Pending => Err(StoreError::Database(
+            "a storage operation awaited something other than SQLite".to_owned(),
+        )),
     }
 }
 
@@ -164,21 +185,34 @@ fn open_connection(path: &Path, read_only: bool) -> StoreResult<SqliteConn> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let connection = Connection::open_with_flags(path, flags).map_err(|error| StoreError::Unavailable(format!("{}: {error}", path.display())))?;
-    connection.busy_timeout(std::time::Duration::from_millis(u64::from(BUSY_TIMEOUT_MS))).map_err(map_error)?;
+    let connection = Connection::open_with_flags(path, flags)
+        .map_err(|error| StoreError::Unavailable(format!("{}: {error}", path.display())))?;
+    connection
+        .busy_timeout(std::time::Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))
+        .map_err(map_error)?;
     connection.set_prepared_statement_cache_capacity(128);
     if read_only {
-        connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA query_only = ON;").map_err(map_error)?;
+        connection
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA query_only = ON;")
+            .map_err(map_error)?;
     } else {
         // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so an
         // acknowledged payment survives a power cut, not only a crash.
-        let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(map_error)?;
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(map_error)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Database(format!("SQLite refused WAL mode (got {mode})")));
+            return Err(StoreError::Database(format!(
+                "SQLite refused WAL mode (got {mode})"
+            )));
         }
-        connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").map_err(map_error)?;
+        connection
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(map_error)?;
     }
     Ok(SqliteConn { connection })
 }
@@ -186,16 +220,27 @@ fn open_connection(path: &Path, read_only: bool) -> StoreResult<SqliteConn> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and starts the writer thread.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|error| StoreError::Unavailable(format!("cannot create {}: {error}", parent.display())))?;
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                StoreError::Unavailable(format!("cannot create {}: {error}", parent.display()))
+            })?;
         }
         let writer = open_connection(path, false)?;
         let (jobs, receiver) = mpsc::channel(QUEUE_JOBS_MAX);
         std::thread::Builder::new()
             .name("obol-sqlite-writer".to_owned())
             .spawn(move || writer_loop(writer, receiver))
-            .map_err(|error| StoreError::Unavailable(format!("cannot start the writer thread: {error}")))?;
-        Ok(SqliteStore { path: path.to_owned(), jobs, readers: Arc::new(Mutex::new(Vec::new())) })
+            .map_err(|error| {
+                StoreError::Unavailable(format!("cannot start the writer thread: {error}"))
+            })?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            jobs,
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -224,8 +269,13 @@ impl SqliteStore {
                 }),
             }
         });
-        self.jobs.send(job).await.map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".to_owned()))?;
-        receiver.await.map_err(|_| StoreError::Unavailable("the SQLite writer stopped before answering".to_owned()))?
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".to_owned()))?;
+        receiver.await.map_err(|_| {
+            StoreError::Unavailable("the SQLite writer stopped before answering".to_owned())
+        })?
     }
 
     /// Runs a read-only `operation` on a reader connection, in a transaction (one snapshot).

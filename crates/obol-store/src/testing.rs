@@ -16,8 +16,16 @@ pub const TEST_DATABASE_URL_VAR: &str = "OBOL_TEST_DATABASE_URL";
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|elapsed| elapsed.as_nanos()).unwrap_or_default();
-    format!("{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos % 1_000_000_000)
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_000
+    )
 }
 
 /// A database that exists for one test and is removed afterwards.
@@ -34,7 +42,12 @@ impl TestDatabase {
         let directory = std::env::temp_dir().join(format!("obol-test-{}", unique_suffix()));
         let path = directory.join("obol.db");
         let url_text = format!("sqlite://{}", path.display());
-        TestDatabase { url: DatabaseUrl::Sqlite(path), url_text, directory: Some(directory), postgres: None }
+        TestDatabase {
+            url: DatabaseUrl::Sqlite(path),
+            url_text,
+            directory: Some(directory),
+            postgres: None,
+        }
     }
 
     /// A new, empty PostgreSQL database, or `None` when no server is configured. Under CI
@@ -44,25 +57,40 @@ impl TestDatabase {
         let base = match std::env::var(TEST_DATABASE_URL_VAR) {
             Ok(base) if !base.is_empty() => base,
             _ => {
-                assert!(std::env::var_os("CI").is_none(), "{TEST_DATABASE_URL_VAR} must be set in CI: the PostgreSQL tests are required");
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "{TEST_DATABASE_URL_VAR} must be set in CI: the PostgreSQL tests are required"
+                );
                 eprintln!("skipping a PostgreSQL test: {TEST_DATABASE_URL_VAR} is not set");
                 return None;
             }
         };
         let name = format!("obol_test_{}", unique_suffix());
-        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap_or_else(|error| panic!("cannot connect to {base}: {error}"));
+        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|error| panic!("cannot connect to {base}: {error}"));
         let connection_task = tokio::spawn(connection);
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap_or_else(|error| panic!("cannot create database {name}: {error}"));
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|error| panic!("cannot create database {name}: {error}"));
         drop(client);
         let _ = connection_task.await;
         let url_text = replace_database(&base, &name);
-        Some(TestDatabase { url: DatabaseUrl::Postgres(url_text.clone()), url_text, directory: None, postgres: Some((base, name)) })
+        Some(TestDatabase {
+            url: DatabaseUrl::Postgres(url_text.clone()),
+            url_text,
+            directory: None,
+            postgres: Some((base, name)),
+        })
     }
 }
 
 /// The URL with its database name replaced.
 fn replace_database(url: &str, database: &str) -> String {
-    let (before_query, query) = url.split_once('?').map_or((url, None), |(before, query)| (before, Some(query)));
+    let (before_query, query) = url
+        .split_once('?')
+        .map_or((url, None), |(before, query)| (before, Some(query)));
     let scheme_end = before_query.find("://").map_or(0, |index| index + 3);
     let base = match before_query[scheme_end..].find('/') {
         Some(slash) => &before_query[..scheme_end + slash],
@@ -82,11 +110,20 @@ impl Drop for TestDatabase {
         if let Some((base, name)) = self.postgres.take() {
             // Drop runs outside any runtime we may block, so the clean-up gets its own thread.
             let _ = std::thread::spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
                 runtime.block_on(async move {
-                    if let Ok((client, connection)) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+                    if let Ok((client, connection)) =
+                        tokio_postgres::connect(&base, tokio_postgres::NoTls).await
+                    {
                         tokio::spawn(connection);
-                        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        let _ = client
+                            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await;
                     }
                 });
             })
@@ -100,7 +137,13 @@ pub struct TestRandom(u64);
 
 impl TestRandom {
     pub fn new() -> TestRandom {
-        TestRandom(0x9E37_79B9_7F4A_7C15 ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x2545_F491_4F6C_DD1D) ^ std::process::id() as u64)
+        TestRandom(
+            0x9E37_79B9_7F4A_7C15
+                ^ COUNTER
+                    .fetch_add(1, Ordering::Relaxed)
+                    .wrapping_mul(0x2545_F491_4F6C_DD1D)
+                ^ std::process::id() as u64,
+        )
     }
 }
 
@@ -127,8 +170,17 @@ mod tests {
 
     #[test]
     fn database_names_are_replaced() {
-        assert_eq!(replace_database("postgres://root@127.0.0.1:5432/test", "x"), "postgres://root@127.0.0.1:5432/x");
-        assert_eq!(replace_database("postgres://root@127.0.0.1:5432", "x"), "postgres://root@127.0.0.1:5432/x");
-        assert_eq!(replace_database("postgres://root@h/test?sslmode=disable", "x"), "postgres://root@h/x?sslmode=disable");
+        assert_eq!(
+            replace_database("postgres://root@127.0.0.1:5432/test", "x"),
+            "postgres://root@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://root@127.0.0.1:5432", "x"),
+            "postgres://root@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://root@h/test?sslmode=disable", "x"),
+            "postgres://root@h/x?sslmode=disable"
+        );
     }
 }

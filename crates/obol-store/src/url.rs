@@ -16,10 +16,16 @@ pub enum DatabaseUrl {
 impl DatabaseUrl {
     pub fn parse(text: &str) -> Result<DatabaseUrl, StoreError> {
         let text = text.trim();
-        if let Some(rest) = text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:")) {
+        if let Some(rest) = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+        {
             let path = rest.split('?').next().unwrap_or_default();
             if path.is_empty() || path == ":memory:" {
-                return Err(StoreError::BadUrl("names no SQLite file (an in-memory database would lose every payment)".to_owned()));
+                return Err(StoreError::BadUrl(
+                    "names no SQLite file (an in-memory database would lose every payment)"
+                        .to_owned(),
+                ));
             }
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
@@ -27,7 +33,9 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::Postgres(text.to_owned()));
         }
         let scheme = text.split_once(':').map_or("(none)", |(scheme, _)| scheme);
-        Err(StoreError::BadUrl(format!("has an unsupported scheme `{scheme}`: use sqlite://PATH or postgres://…")))
+        Err(StoreError::BadUrl(format!(
+            "has an unsupported scheme `{scheme}`: use sqlite://PATH or postgres://…"
+        )))
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -47,12 +55,26 @@ impl DatabaseUrl {
 }
 
 fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, tail) = rest.split_once('/').map_or((rest, ""), |(authority, tail)| (authority, tail));
-    let Some((credentials, host)) = authority.rsplit_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest
+        .split_once('/')
+        .map_or((rest, ""), |(authority, tail)| (authority, tail));
+    let Some((credentials, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
     let user = credentials.split(':').next().unwrap_or_default();
-    let separator = if tail.is_empty() && !rest.contains('/') { "" } else { "/" };
-    if credentials.contains(':') { format!("{scheme}://{user}:***@{host}{separator}{tail}") } else { url.to_owned() }
+    let separator = if tail.is_empty() && !rest.contains('/') {
+        ""
+    } else {
+        "/"
+    };
+    if credentials.contains(':') {
+        format!("{scheme}://{user}:***@{host}{separator}{tail}")
+    } else {
+        url.to_owned()
+    }
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -67,15 +89,34 @@ mod tests {
 
     #[test]
     fn schemes_choose_the_backend() {
-        assert_eq!(DatabaseUrl::parse("sqlite://./obol-data/obol.db").unwrap(), DatabaseUrl::Sqlite(PathBuf::from("./obol-data/obol.db")));
-        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(), DatabaseUrl::Sqlite(PathBuf::from("/tmp/x.db")));
-        assert!(matches!(DatabaseUrl::parse("postgres://root@127.0.0.1/test").unwrap(), DatabaseUrl::Postgres(_)));
-        assert!(matches!(DatabaseUrl::parse("postgresql://root@127.0.0.1/test").unwrap(), DatabaseUrl::Postgres(_)));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://./obol-data/obol.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("./obol-data/obol.db"))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("/tmp/x.db"))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://root@127.0.0.1/test").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://root@127.0.0.1/test").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
     }
 
     #[test]
     fn unknown_schemes_are_refused() {
-        for bad in ["mysql://localhost/db", "obol.db", "", "sqlite://", "sqlite::memory:", "http://x"] {
+        for bad in [
+            "mysql://localhost/db",
+            "obol.db",
+            "",
+            "sqlite://",
+            "sqlite::memory:",
+            "http://x",
+        ] {
             assert!(DatabaseUrl::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -74,14 +74,18 @@ pub struct Row(pub Vec<Value>);
 
 impl Row {
     fn get(&self, index: usize) -> StoreResult<&Value> {
-        self.0.get(index).ok_or_else(|| StoreError::Corrupt(format!("column {index} missing")))
+        self.0
+            .get(index)
+            .ok_or_else(|| StoreError::Corrupt(format!("column {index} missing")))
     }
 
     pub fn int(&self, index: usize) -> StoreResult<i64> {
         match self.get(index)? {
             Value::Int(value) => Ok(*value),
             Value::Bool(value) => Ok(i64::from(*value)),
-            other => Err(StoreError::Corrupt(format!("column {index}: expected an integer, found {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {index}: expected an integer, found {other:?}"
+            ))),
         }
     }
 
@@ -95,7 +99,9 @@ impl Row {
     pub fn text(&self, index: usize) -> StoreResult<String> {
         match self.get(index)? {
             Value::Text(value) => Ok(value.clone()),
-            other => Err(StoreError::Corrupt(format!("column {index}: expected text, found {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {index}: expected text, found {other:?}"
+            ))),
         }
     }
 
@@ -109,7 +115,9 @@ impl Row {
     pub fn blob(&self, index: usize) -> StoreResult<Vec<u8>> {
         match self.get(index)? {
             Value::Blob(value) => Ok(value.clone()),
-            other => Err(StoreError::Corrupt(format!("column {index}: expected bytes, found {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {index}: expected bytes, found {other:?}"
+            ))),
         }
     }
 
@@ -124,7 +132,9 @@ impl Row {
         match self.get(index)? {
             Value::Bool(value) => Ok(*value),
             Value::Int(value) => Ok(*value != 0),
-            other => Err(StoreError::Corrupt(format!("column {index}: expected a boolean, found {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {index}: expected a boolean, found {other:?}"
+            ))),
         }
     }
 }

@@ -5,11 +5,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use obol_core::credentials::{IssuedSecret, SecretDigest};
-use obol_core::idempotency::{IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
-use obol_core::ids::{ManagerId, MerchantId, PaymentId, PaymentMethodId, ROOT_RESELLER, ResellerId, Uuid};
+use obol_core::idempotency::{
+    IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
+};
+use obol_core::ids::{
+    ManagerId, MerchantId, PaymentId, PaymentMethodId, ROOT_RESELLER, ResellerId, Uuid,
+};
 use obol_core::ledger::AccountCode;
 use obol_core::money::Money;
-use obol_core::payment::{Actor, Flow, PaymentDraft, PaymentError, PaymentEvent, PaymentStatus, Resolution, ReturnUrls, Source};
+use obol_core::payment::{
+    Actor, Flow, PaymentDraft, PaymentError, PaymentEvent, PaymentStatus, Resolution, ReturnUrls,
+    Source,
+};
 use obol_core::tenancy::{MerchantSettings, Name, Role};
 use obol_core::{Currency, Timestamp};
 use obol_store::ops::tenancy::NewMerchant;
@@ -30,18 +37,49 @@ fn name(text: &str) -> Name {
 }
 
 async fn merchant(store: &Store) -> MerchantId {
-    let reseller = store.write(|db| Box::pin(tenancy::create_reseller(db, name("Reseller"), ROOT_RESELLER, NOW))).await.unwrap();
+    let reseller = store
+        .write(|db| {
+            Box::pin(tenancy::create_reseller(
+                db,
+                name("Reseller"),
+                ROOT_RESELLER,
+                NOW,
+            ))
+        })
+        .await
+        .unwrap();
     let new = NewMerchant {
         reseller_id: reseller.id,
         name: name("Shop"),
         test_mode: true,
-        public_key: format!("pk_test_{}", Uuid::generate_v4(&mut TestRandom::new()).as_str().replace('-', "")),
-        api_login: format!("m{}", Uuid::generate_v4(&mut TestRandom::new()).as_str().replace('-', "")),
+        public_key: format!(
+            "pk_test_{}",
+            Uuid::generate_v4(&mut TestRandom::new())
+                .as_str()
+                .replace('-', "")
+        ),
+        api_login: format!(
+            "m{}",
+            Uuid::generate_v4(&mut TestRandom::new())
+                .as_str()
+                .replace('-', "")
+        ),
         api_secret: SecretDigest::of("sk_test_secret"),
         callback_secret_encrypted: vec![1, 2, 3],
-        settings: MerchantSettings { default_locale: "en".into(), ..MerchantSettings::default() },
+        settings: MerchantSettings {
+            default_locale: "en".into(),
+            ..MerchantSettings::default()
+        },
     };
-    store.write(move |db| Box::pin(async move { tenancy::create_merchant(db, new, &mut TestRandom::new(), NOW).await })).await.unwrap().id
+    store
+        .write(move |db| {
+            Box::pin(
+                async move { tenancy::create_merchant(db, new, &mut TestRandom::new(), NOW).await },
+            )
+        })
+        .await
+        .unwrap()
+        .id
 }
 
 fn draft(merchant: MerchantId, reference: Option<&str>, minor: i64) -> PaymentDraft {
@@ -66,21 +104,53 @@ fn draft(merchant: MerchantId, reference: Option<&str>, minor: i64) -> PaymentDr
     }
 }
 
-async fn create_payment(store: &Store, merchant: MerchantId, reference: Option<&str>, minor: i64) -> Result<obol_core::payment::Payment, StoreError> {
+async fn create_payment(
+    store: &Store,
+    merchant: MerchantId,
+    reference: Option<&str>,
+    minor: i64,
+) -> Result<obol_core::payment::Payment, StoreError> {
     let draft = draft(merchant, reference, minor);
     let id = PaymentId::generate(&mut TestRandom::new());
-    store.write(move |db| Box::pin(async move { payments::insert_payment(db, draft, id, None, NOW).await })).await
+    store
+        .write(move |db| {
+            Box::pin(async move { payments::insert_payment(db, draft, id, None, NOW).await })
+        })
+        .await
 }
 
-async fn apply(store: &Store, id: &PaymentId, event: PaymentEvent) -> Result<obol_core::payment::Payment, StoreError> {
+async fn apply(
+    store: &Store,
+    id: &PaymentId,
+    event: PaymentEvent,
+) -> Result<obol_core::payment::Payment, StoreError> {
     let id = id.clone();
-    store.write(move |db| Box::pin(async move { payments::transition(db, &id, event, Actor::Provider, NOW).await.map(|(payment, _)| payment) })).await
+    store
+        .write(move |db| {
+            Box::pin(async move {
+                payments::transition(db, &id, event, Actor::Provider, NOW)
+                    .await
+                    .map(|(payment, _)| payment)
+            })
+        })
+        .await
 }
 
 async fn processed_payment(store: &Store, merchant: MerchantId, minor: i64) -> PaymentId {
     let payment = create_payment(store, merchant, None, minor).await.unwrap();
-    apply(store, &payment.id, PaymentEvent::AttemptStarted { service_id: None, method_id: None }).await.unwrap();
-    apply(store, &payment.id, PaymentEvent::Succeeded { card: None }).await.unwrap();
+    apply(
+        store,
+        &payment.id,
+        PaymentEvent::AttemptStarted {
+            service_id: None,
+            method_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    apply(store, &payment.id, PaymentEvent::Succeeded { card: None })
+        .await
+        .unwrap();
     payment.id
 }
 
@@ -97,17 +167,40 @@ async fn migrations_run_once_and_seed(database: TestDatabase) {
     assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2]);
     assert_eq!(store.migrate(NOW).await.unwrap(), Vec::<i64>::new());
     assert_eq!(store.applied_versions().await.unwrap(), vec![1, 2]);
-    let root = store.read(|db| Box::pin(tenancy::get_reseller(db, ROOT_RESELLER))).await.unwrap();
+    let root = store
+        .read(|db| Box::pin(tenancy::get_reseller(db, ROOT_RESELLER)))
+        .await
+        .unwrap();
     assert_eq!(root.parent_id, None);
-    let methods = store.read(|db| Box::pin(catalog::list_methods(db))).await.unwrap();
+    let methods = store
+        .read(|db| Box::pin(catalog::list_methods(db)))
+        .await
+        .unwrap();
     let codes: Vec<&str> = methods.iter().map(|method| method.code.as_str()).collect();
-    for code in ["payment_card", "applepay", "googlepay", "test", "cash", "bank_transfer"] {
+    for code in [
+        "payment_card",
+        "applepay",
+        "googlepay",
+        "test",
+        "cash",
+        "bank_transfer",
+    ] {
         assert!(codes.contains(&code), "{code} seeded");
     }
-    let services = store.read(|db| Box::pin(catalog::list_services(db))).await.unwrap();
+    let services = store
+        .read(|db| Box::pin(catalog::list_services(db)))
+        .await
+        .unwrap();
     for currency in ["usd", "eur", "rub", "uah"] {
-        assert!(services.iter().any(|service| service.code == format!("payment_card_{currency}_hpp")));
-        let test = services.iter().find(|service| service.code == format!("test_{currency}_test")).unwrap();
+        assert!(
+            services
+                .iter()
+                .any(|service| service.code == format!("payment_card_{currency}_hpp"))
+        );
+        let test = services
+            .iter()
+            .find(|service| service.code == format!("test_{currency}_test"))
+            .unwrap();
         assert_eq!(test.fields[0].key, "status");
         assert_eq!(test.fields[0].regexp.as_deref(), Some("^[a-zA-Z_]*$"));
     }
@@ -115,35 +208,125 @@ async fn migrations_run_once_and_seed(database: TestDatabase) {
 
 async fn reseller_tree_and_credentials(database: TestDatabase) {
     let store = open(&database).await;
-    let child = store.write(|db| Box::pin(tenancy::create_reseller(db, name("Child"), ROOT_RESELLER, NOW))).await.unwrap();
-    let grandchild = store.write(move |db| Box::pin(tenancy::create_reseller(db, name("Grandchild"), child.id, NOW))).await.unwrap();
+    let child = store
+        .write(|db| {
+            Box::pin(tenancy::create_reseller(
+                db,
+                name("Child"),
+                ROOT_RESELLER,
+                NOW,
+            ))
+        })
+        .await
+        .unwrap();
+    let grandchild = store
+        .write(move |db| {
+            Box::pin(tenancy::create_reseller(
+                db,
+                name("Grandchild"),
+                child.id,
+                NOW,
+            ))
+        })
+        .await
+        .unwrap();
     assert!(grandchild.is_within(ROOT_RESELLER) && grandchild.is_within(child.id));
-    assert_eq!(grandchild.ancestry.ids(), &[ROOT_RESELLER, child.id, grandchild.id]);
-    let missing = store.write(|db| Box::pin(tenancy::create_reseller(db, name("Orphan"), ResellerId::new(999_999), NOW))).await;
+    assert_eq!(
+        grandchild.ancestry.ids(),
+        &[ROOT_RESELLER, child.id, grandchild.id]
+    );
+    let missing = store
+        .write(|db| {
+            Box::pin(tenancy::create_reseller(
+                db,
+                name("Orphan"),
+                ResellerId::new(999_999),
+                NOW,
+            ))
+        })
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound("reseller"))));
 
     let token = IssuedSecret::generate(&mut TestRandom::new(), "");
     let digest = token.digest();
-    let manager = store.write(move |db| Box::pin(tenancy::create_manager(db, grandchild.id, Role::Viewer, name("Ann"), digest, NOW))).await.unwrap();
-    let found = store.read(move |db| Box::pin(tenancy::find_manager_by_token(db, digest))).await.unwrap().unwrap();
+    let manager = store
+        .write(move |db| {
+            Box::pin(tenancy::create_manager(
+                db,
+                grandchild.id,
+                Role::Viewer,
+                name("Ann"),
+                digest,
+                NOW,
+            ))
+        })
+        .await
+        .unwrap();
+    let found = store
+        .read(move |db| Box::pin(tenancy::find_manager_by_token(db, digest)))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.0, manager);
     assert!(found.1.is_within(child.id));
     let wrong = SecretDigest::of("not-the-token");
-    assert!(store.read(move |db| Box::pin(tenancy::find_manager_by_token(db, wrong))).await.unwrap().is_none());
+    assert!(
+        store
+            .read(move |db| Box::pin(tenancy::find_manager_by_token(db, wrong)))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let merchant_id = merchant(&store).await;
-    let shop = store.read(move |db| Box::pin(tenancy::get_merchant(db, merchant_id))).await.unwrap();
+    let shop = store
+        .read(move |db| Box::pin(tenancy::get_merchant(db, merchant_id)))
+        .await
+        .unwrap();
     let login = shop.api_login.clone();
-    let (found, secret) = store.read(move |db| Box::pin(async move { tenancy::find_merchant_by_login(db, &login).await })).await.unwrap().unwrap();
+    let (found, secret) = store
+        .read(move |db| Box::pin(async move { tenancy::find_merchant_by_login(db, &login).await }))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.id, merchant_id);
     assert!(secret.matches("sk_test_secret") && !secret.matches("sk_test_other"));
-    let services = store.read(move |db| Box::pin(catalog::merchant_services(db, merchant_id))).await.unwrap();
-    assert_eq!(services.len(), 8, "a test-mode merchant gets every sandbox service");
+    let services = store
+        .read(move |db| Box::pin(catalog::merchant_services(db, merchant_id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        services.len(),
+        8,
+        "a test-mode merchant gets every sandbox service"
+    );
 
-    let account = store.write(move |db| Box::pin(tenancy::create_customer_account(db, child.id, name("Payer"), NOW))).await.unwrap();
+    let account = store
+        .write(move |db| {
+            Box::pin(tenancy::create_customer_account(
+                db,
+                child.id,
+                name("Payer"),
+                NOW,
+            ))
+        })
+        .await
+        .unwrap();
     assert_eq!(account.reseller_id, child.id);
     let key = Uuid::generate_v4(&mut TestRandom::new());
-    let client = store.write(move |db| Box::pin(tenancy::create_p2p_client(db, key, name("Wallet"), vec![9; 40], true, NOW))).await.unwrap();
+    let client = store
+        .write(move |db| {
+            Box::pin(tenancy::create_p2p_client(
+                db,
+                key,
+                name("Wallet"),
+                vec![9; 40],
+                true,
+                NOW,
+            ))
+        })
+        .await
+        .unwrap();
     assert!(client.require_signed_requests);
 }
 
@@ -151,7 +334,15 @@ async fn payment_lifecycle_books_the_ledger(database: TestDatabase) {
     let store = open(&database).await;
     let merchant = merchant(&store).await;
     let id = processed_payment(&store, merchant, 10_000).await;
-    let refunded = apply(&store, &id, PaymentEvent::Refunded { amount: Money::from_minor(2_500, Currency::USD).unwrap() }).await.unwrap();
+    let refunded = apply(
+        &store,
+        &id,
+        PaymentEvent::Refunded {
+            amount: Money::from_minor(2_500, Currency::USD).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(refunded.status, PaymentStatus::PartiallyRefunded);
     let payment = store.read({
         let id = id.clone();
@@ -164,15 +355,42 @@ async fn payment_lifecycle_books_the_ledger(database: TestDatabase) {
         let id = id.clone();
         move |db| Box::pin(async move { payments::history(db, &id).await })
     });
-    let statuses: Vec<PaymentStatus> = history.await.unwrap().iter().map(|change| change.to).collect();
-    assert_eq!(statuses, [PaymentStatus::Created, PaymentStatus::Pending, PaymentStatus::Processed, PaymentStatus::PartiallyRefunded]);
+    let statuses: Vec<PaymentStatus> = history
+        .await
+        .unwrap()
+        .iter()
+        .map(|change| change.to)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            PaymentStatus::Created,
+            PaymentStatus::Pending,
+            PaymentStatus::Processed,
+            PaymentStatus::PartiallyRefunded
+        ]
+    );
     let balance = store
-        .read(move |db| Box::pin(async move { obol_store::ops::ledger::balance(db, &AccountCode::merchant(merchant), Currency::USD).await }))
+        .read(move |db| {
+            Box::pin(async move {
+                obol_store::ops::ledger::balance(
+                    db,
+                    &AccountCode::merchant(merchant),
+                    Currency::USD,
+                )
+                .await
+            })
+        })
         .await
         .unwrap();
     assert_eq!(balance.minor(), 7_500);
     let illegal = apply(&store, &id, PaymentEvent::Expired).await;
-    assert!(matches!(illegal, Err(StoreError::Payment(PaymentError::TransitionNotAllowed { .. }))));
+    assert!(matches!(
+        illegal,
+        Err(StoreError::Payment(
+            PaymentError::TransitionNotAllowed { .. }
+        ))
+    ));
     assert_verified(&store).await;
 }
 
@@ -180,7 +398,16 @@ async fn concurrent_transitions_one_wins(database: TestDatabase) {
     let store = open(&database).await;
     let merchant = merchant(&store).await;
     let payment = create_payment(&store, merchant, None, 5_000).await.unwrap();
-    apply(&store, &payment.id, PaymentEvent::AttemptStarted { service_id: None, method_id: None }).await.unwrap();
+    apply(
+        &store,
+        &payment.id,
+        PaymentEvent::AttemptStarted {
+            service_id: None,
+            method_id: None,
+        },
+    )
+    .await
+    .unwrap();
     let mut tasks = Vec::new();
     for attempt in 0..16 {
         let store = store.clone();
@@ -188,7 +415,10 @@ async fn concurrent_transitions_one_wins(database: TestDatabase) {
         let event = if attempt % 2 == 0 {
             PaymentEvent::Succeeded { card: None }
         } else {
-            PaymentEvent::CompletedByManager { manager_id: ManagerId::new(1), method_id: PaymentMethodId::new(2) }
+            PaymentEvent::CompletedByManager {
+                manager_id: ManagerId::new(1),
+                method_id: PaymentMethodId::new(2),
+            }
         };
         tasks.push(tokio::spawn(async move { apply(&store, &id, event).await }));
     }
@@ -196,7 +426,10 @@ async fn concurrent_transitions_one_wins(database: TestDatabase) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(_) => wins += 1,
-            Err(StoreError::Payment(PaymentError::TransitionNotAllowed { .. }) | StoreError::Conflict) => {}
+            Err(
+                StoreError::Payment(PaymentError::TransitionNotAllowed { .. })
+                | StoreError::Conflict,
+            ) => {}
             Err(other) => panic!("unexpected error {other:?}"),
         }
     }
@@ -212,7 +445,16 @@ async fn concurrent_refunds_never_exceed(database: TestDatabase) {
     for _ in 0..12 {
         let store = store.clone();
         let id = id.clone();
-        tasks.push(tokio::spawn(async move { apply(&store, &id, PaymentEvent::Refunded { amount: Money::from_minor(3_000, Currency::USD).unwrap() }).await }));
+        tasks.push(tokio::spawn(async move {
+            apply(
+                &store,
+                &id,
+                PaymentEvent::Refunded {
+                    amount: Money::from_minor(3_000, Currency::USD).unwrap(),
+                },
+            )
+            .await
+        }));
     }
     let mut wins = 0;
     for task in tasks {
@@ -220,14 +462,19 @@ async fn concurrent_refunds_never_exceed(database: TestDatabase) {
             wins += 1;
         }
     }
-    assert_eq!(wins, 3, "three refunds of 30.00 fit into 100.00, a fourth does not");
+    assert_eq!(
+        wins, 3,
+        "three refunds of 30.00 fit into 100.00, a fourth does not"
+    );
     assert_verified(&store).await;
 }
 
 async fn duplicate_references_conflict(database: TestDatabase) {
     let store = open(&database).await;
     let merchant = merchant(&store).await;
-    let first = create_payment(&store, merchant, Some("order-1"), 100).await.unwrap();
+    let first = create_payment(&store, merchant, Some("order-1"), 100)
+        .await
+        .unwrap();
     match create_payment(&store, merchant, Some("order-1"), 200).await {
         Err(StoreError::DuplicateReference(existing)) => assert_eq!(existing.id, first.id),
         other => panic!("expected a duplicate, got {other:?}"),
@@ -235,7 +482,9 @@ async fn duplicate_references_conflict(database: TestDatabase) {
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move { create_payment(&store, merchant, Some("order-race"), 100).await }));
+        tasks.push(tokio::spawn(async move {
+            create_payment(&store, merchant, Some("order-race"), 100).await
+        }));
     }
     let mut created = Vec::new();
     let mut duplicates = 0;
@@ -267,9 +516,18 @@ async fn idempotency_keys_yield_one_operation(database: TestDatabase) {
                 .write_idempotent(scope, key, fingerprint, NOW, move |db| {
                     Box::pin(async move {
                         let id = PaymentId::generate(&mut TestRandom::new());
-                        let payment = payments::insert_payment(db, draft(merchant, None, 100), id, None, NOW).await?;
+                        let payment =
+                            payments::insert_payment(db, draft(merchant, None, 100), id, None, NOW)
+                                .await?;
                         let body = payment.id.as_str().as_bytes().to_vec();
-                        Ok((payment.id, SavedResponse { status: 201, content_type: "application/json".into(), body }))
+                        Ok((
+                            payment.id,
+                            SavedResponse {
+                                status: 201,
+                                content_type: "application/json".into(),
+                                body,
+                            },
+                        ))
                     })
                 })
                 .await
@@ -291,42 +549,107 @@ async fn idempotency_keys_yield_one_operation(database: TestDatabase) {
         }
     }
     assert_eq!(fresh, 1, "one operation for concurrent uses of one key");
-    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]), "every use answers the first response");
-    let count = store.read(move |db| Box::pin(async move { db.query("SELECT COUNT(*) FROM payments WHERE merchant_id = $1", params![merchant.get()]).await })).await.unwrap();
+    assert!(
+        bodies.windows(2).all(|pair| pair[0] == pair[1]),
+        "every use answers the first response"
+    );
+    let count = store
+        .read(move |db| {
+            Box::pin(async move {
+                db.query(
+                    "SELECT COUNT(*) FROM payments WHERE merchant_id = $1",
+                    params![merchant.get()],
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap();
     assert_eq!(count[0].int(0).unwrap(), 1);
     let different = RequestFingerprint::of("POST", "/api/payment-invoices", b"{\"amount\":2}");
     let refused = run(store.clone(), different).await;
-    assert!(matches!(refused, Err(StoreError::Idempotency(IdempotencyError::ReusedWithDifferentRequest))));
+    assert!(matches!(
+        refused,
+        Err(StoreError::Idempotency(
+            IdempotencyError::ReusedWithDifferentRequest
+        ))
+    ));
     let later = Timestamp::from_unix_seconds(NOW.unix_seconds() + 25 * 3600);
-    let purged = store.write(move |db| Box::pin(idempotency::purge_expired(db, later, 100))).await.unwrap();
+    let purged = store
+        .write(move |db| Box::pin(idempotency::purge_expired(db, later, 100)))
+        .await
+        .unwrap();
     assert_eq!(purged, 1);
 }
 
 async fn jobs_are_leased_and_reclaimed(database: TestDatabase) {
     let store = open(&database).await;
     let due = NOW.plus_seconds(60);
-    store.write(move |db| Box::pin(jobs::schedule(db, "test_job", "subject-1", due, NOW))).await.unwrap();
-    let early = store.write(|db| Box::pin(jobs::claim_due(db, "node-a", NOW, 30, 10))).await.unwrap();
+    store
+        .write(move |db| Box::pin(jobs::schedule(db, "test_job", "subject-1", due, NOW)))
+        .await
+        .unwrap();
+    let early = store
+        .write(|db| Box::pin(jobs::claim_due(db, "node-a", NOW, 30, 10)))
+        .await
+        .unwrap();
     assert!(early.is_empty(), "not due yet");
     let at = NOW.plus_seconds(61);
-    let claimed = store.write(move |db| Box::pin(jobs::claim_due(db, "node-a", at, 30, 10))).await.unwrap();
+    let claimed = store
+        .write(move |db| Box::pin(jobs::claim_due(db, "node-a", at, 30, 10)))
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
-    let other = store.write(move |db| Box::pin(jobs::claim_due(db, "node-b", at, 30, 10))).await.unwrap();
+    let other = store
+        .write(move |db| Box::pin(jobs::claim_due(db, "node-b", at, 30, 10)))
+        .await
+        .unwrap();
     assert!(other.is_empty(), "a leased job is not claimed twice");
     let after_lease = at.plus_seconds(31);
-    let reclaimed = store.write(move |db| Box::pin(jobs::claim_due(db, "node-b", after_lease, 30, 10))).await.unwrap();
-    assert_eq!(reclaimed.len(), 1, "a dead node's lease runs out and another node takes the job");
+    let reclaimed = store
+        .write(move |db| Box::pin(jobs::claim_due(db, "node-b", after_lease, 30, 10)))
+        .await
+        .unwrap();
+    assert_eq!(
+        reclaimed.len(),
+        1,
+        "a dead node's lease runs out and another node takes the job"
+    );
     assert_eq!(reclaimed[0].attempts, 2);
     let job_id = reclaimed[0].id;
-    assert!(!store.write(move |db| Box::pin(jobs::complete(db, job_id, "node-a", after_lease))).await.unwrap(), "the old owner cannot complete it");
-    assert!(store.write(move |db| Box::pin(jobs::complete(db, job_id, "node-b", after_lease))).await.unwrap());
-    assert_eq!(store.read(|db| Box::pin(jobs::pending_count(db))).await.unwrap(), 0);
+    assert!(
+        !store
+            .write(move |db| Box::pin(jobs::complete(db, job_id, "node-a", after_lease)))
+            .await
+            .unwrap(),
+        "the old owner cannot complete it"
+    );
+    assert!(
+        store
+            .write(move |db| Box::pin(jobs::complete(db, job_id, "node-b", after_lease)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .read(|db| Box::pin(jobs::pending_count(db)))
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 async fn concurrent_claims_split_the_work(database: TestDatabase) {
     let store = open(&database).await;
     for index in 0..40 {
-        store.write(move |db| Box::pin(async move { jobs::schedule(db, "test_job", &format!("s{index}"), NOW, NOW).await })).await.unwrap();
+        store
+            .write(move |db| {
+                Box::pin(async move {
+                    jobs::schedule(db, "test_job", &format!("s{index}"), NOW, NOW).await
+                })
+            })
+            .await
+            .unwrap();
     }
     let mut tasks = Vec::new();
     for node in 0..4 {
@@ -336,7 +659,14 @@ async fn concurrent_claims_split_the_work(database: TestDatabase) {
             let mut mine = Vec::new();
             loop {
                 let owner_for_claim = owner.clone();
-                let batch = store.write(move |db| Box::pin(async move { jobs::claim_due(db, &owner_for_claim, NOW, 60, 3).await })).await.unwrap();
+                let batch = store
+                    .write(move |db| {
+                        Box::pin(
+                            async move { jobs::claim_due(db, &owner_for_claim, NOW, 60, 3).await },
+                        )
+                    })
+                    .await
+                    .unwrap();
                 if batch.is_empty() {
                     break mine;
                 }
@@ -373,13 +703,20 @@ async fn verify_catches_planted_violations(database: TestDatabase) {
         .await
         .unwrap();
     let report = store.read(|db| Box::pin(verify::verify(db))).await.unwrap();
-    let checks: BTreeMap<&str, usize> = report.violations.iter().fold(BTreeMap::new(), |mut counts, violation| {
-        *counts.entry(violation.check).or_default() += 1;
-        counts
-    });
+    let checks: BTreeMap<&str, usize> =
+        report
+            .violations
+            .iter()
+            .fold(BTreeMap::new(), |mut counts, violation| {
+                *counts.entry(violation.check).or_default() += 1;
+                counts
+            });
     assert!(checks.contains_key("currency_sums_to_zero"), "{checks:?}");
     assert!(checks.contains_key("transaction_balances"), "{checks:?}");
-    assert!(checks.contains_key("payment_matches_postings"), "{checks:?}");
+    assert!(
+        checks.contains_key("payment_matches_postings"),
+        "{checks:?}"
+    );
 }
 
 async fn verify_catches_processed_without_postings(database: TestDatabase) {
@@ -397,7 +734,14 @@ async fn verify_catches_processed_without_postings(database: TestDatabase) {
         .await
         .unwrap();
     let report = store.read(|db| Box::pin(verify::verify(db))).await.unwrap();
-    assert!(report.violations.iter().any(|violation| violation.check == "processed_payment_has_postings"), "{:?}", report.violations);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|violation| violation.check == "processed_payment_has_postings"),
+        "{:?}",
+        report.violations
+    );
 }
 
 async fn many_concurrent_writes_all_commit(database: TestDatabase) {
@@ -407,7 +751,15 @@ async fn many_concurrent_writes_all_commit(database: TestDatabase) {
     let mut tasks = Vec::new();
     for index in 0..200 {
         let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move { create_payment(&store, merchant, Some(&format!("bulk-{index}")), 100 + index).await }));
+        tasks.push(tokio::spawn(async move {
+            create_payment(
+                &store,
+                merchant,
+                Some(&format!("bulk-{index}")),
+                100 + index,
+            )
+            .await
+        }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
@@ -424,15 +776,33 @@ async fn failing_write_leaves_nothing_behind(database: TestDatabase) {
         .write(move |db| {
             Box::pin(async move {
                 let id = PaymentId::generate(&mut TestRandom::new());
-                payments::insert_payment(db, draft(merchant, Some("half"), 100), id, None, NOW).await?;
+                payments::insert_payment(db, draft(merchant, Some("half"), 100), id, None, NOW)
+                    .await?;
                 Err(StoreError::Conflict)
             })
         })
         .await;
     assert!(result.is_err());
-    let rows = store.read(|db| Box::pin(async move { db.query("SELECT COUNT(*) FROM payments WHERE reference_id = 'half'", &[]).await })).await.unwrap();
-    assert_eq!(rows[0].int(0).unwrap(), 0, "a failed operation is rolled back whole");
-    create_payment(&store, merchant, Some("half"), 100).await.unwrap();
+    let rows = store
+        .read(|db| {
+            Box::pin(async move {
+                db.query(
+                    "SELECT COUNT(*) FROM payments WHERE reference_id = 'half'",
+                    &[],
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].int(0).unwrap(),
+        0,
+        "a failed operation is rolled back whole"
+    );
+    create_payment(&store, merchant, Some("half"), 100)
+        .await
+        .unwrap();
 }
 
 async fn expiring_payments_schedule_a_job(database: TestDatabase) {
@@ -441,12 +811,36 @@ async fn expiring_payments_schedule_a_job(database: TestDatabase) {
     let mut expiring = draft(merchant, Some("exp"), 100);
     expiring.expires_at = Some(NOW.plus_seconds(900));
     let id = PaymentId::generate(&mut TestRandom::new());
-    let payment = store.write(move |db| Box::pin(async move { payments::insert_payment(db, expiring, id, None, NOW).await })).await.unwrap();
-    let due = store.read(|db| Box::pin(jobs::next_due_at(db))).await.unwrap();
+    let payment = store
+        .write(move |db| {
+            Box::pin(async move { payments::insert_payment(db, expiring, id, None, NOW).await })
+        })
+        .await
+        .unwrap();
+    let due = store
+        .read(|db| Box::pin(jobs::next_due_at(db)))
+        .await
+        .unwrap();
     assert_eq!(due, Some(NOW.plus_seconds(900)));
-    let failed = apply(&store, &payment.id, PaymentEvent::Failed { reason: Resolution::Canceled, card: None }).await.unwrap();
+    let failed = apply(
+        &store,
+        &payment.id,
+        PaymentEvent::Failed {
+            reason: Resolution::Canceled,
+            card: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(failed.status, PaymentStatus::Failed);
-    assert_eq!(store.read(|db| Box::pin(jobs::pending_count(db))).await.unwrap(), 0, "a closed payment's expiry job is cancelled");
+    assert_eq!(
+        store
+            .read(|db| Box::pin(jobs::pending_count(db)))
+            .await
+            .unwrap(),
+        0,
+        "a closed payment's expiry job is cancelled"
+    );
 }
 
 macro_rules! on_both_backends {

@@ -14,13 +14,18 @@ use crate::error::StoreResult;
 use crate::params;
 use crate::value::Row;
 
-const METHOD_COLUMNS: &str = "id, code, name_en, name_ru, name_uk, category, logo_url, icon_url, online";
+const METHOD_COLUMNS: &str =
+    "id, code, name_en, name_ru, name_uk, category, logo_url, icon_url, online";
 
 fn method_from_row(row: &Row) -> StoreResult<PaymentMethod> {
     Ok(PaymentMethod {
         id: PaymentMethodId::new(row.int(0)?),
         code: row.text(1)?,
-        name: Localized { en: row.text(2)?, ru: row.text(3)?, uk: row.text(4)? },
+        name: Localized {
+            en: row.text(2)?,
+            ru: row.text(3)?,
+            uk: row.text(4)?,
+        },
         category: row.text(5)?,
         logo_url: row.opt_text(6)?,
         icon_url: row.opt_text(7)?,
@@ -30,12 +35,22 @@ fn method_from_row(row: &Row) -> StoreResult<PaymentMethod> {
 
 pub async fn list_methods(db: &mut dyn Db) -> StoreResult<Vec<PaymentMethod>> {
     let sql = format!("SELECT {METHOD_COLUMNS} FROM payment_methods ORDER BY id");
-    db.query(&sql, &[]).await?.iter().map(method_from_row).collect()
+    db.query(&sql, &[])
+        .await?
+        .iter()
+        .map(method_from_row)
+        .collect()
 }
 
-pub async fn get_method(db: &mut dyn Db, id: PaymentMethodId) -> StoreResult<Option<PaymentMethod>> {
+pub async fn get_method(
+    db: &mut dyn Db,
+    id: PaymentMethodId,
+) -> StoreResult<Option<PaymentMethod>> {
     let sql = format!("SELECT {METHOD_COLUMNS} FROM payment_methods WHERE id = $1");
-    query_opt(db, &sql, params![id.get()]).await?.map(|row| method_from_row(&row)).transpose()
+    query_opt(db, &sql, params![id.get()])
+        .await?
+        .map(|row| method_from_row(&row))
+        .transpose()
 }
 
 const SERVICE_COLUMNS: &str = "s.id, s.code, s.method_id, m.code, s.currency, s.flow, s.amount_min, s.amount_max, s.fee_rate_e4, s.fee_fix, \
@@ -61,7 +76,8 @@ fn service_from_row(row: &Row) -> StoreResult<PaymentService> {
             max_minor: row.int(11)?,
         },
         reserve_lifetime_s: row.int(12)?,
-        reserve_rate_percent_e4: u32::try_from(row.int(13)?).map_err(|_| corrupt("reserve rate"))?,
+        reserve_rate_percent_e4: u32::try_from(row.int(13)?)
+            .map_err(|_| corrupt("reserve rate"))?,
         available: row.bool(14)?,
         active: row.bool(15)?,
         enabled: row.bool(16)?,
@@ -83,16 +99,27 @@ async fn attach_fields(db: &mut dyn Db, services: &mut [PaymentService]) -> Stor
         .await?;
     let mut by_service: HashMap<i64, Vec<ServiceField>> = HashMap::new();
     for row in rows {
-        by_service.entry(row.int(0)?).or_default().push(ServiceField {
-            key: row.text(1)?,
-            field_type: row.text(2)?,
-            label: Localized { en: row.text(3)?, ru: row.text(4)?, uk: row.text(5)? },
-            hint: Localized { en: row.text(6)?, ru: row.text(7)?, uk: row.text(8)? },
-            example: row.opt_text(9)?,
-            regexp: row.opt_text(10)?,
-            required: row.bool(11)?,
-            position: row.int(12)?,
-        });
+        by_service
+            .entry(row.int(0)?)
+            .or_default()
+            .push(ServiceField {
+                key: row.text(1)?,
+                field_type: row.text(2)?,
+                label: Localized {
+                    en: row.text(3)?,
+                    ru: row.text(4)?,
+                    uk: row.text(5)?,
+                },
+                hint: Localized {
+                    en: row.text(6)?,
+                    ru: row.text(7)?,
+                    uk: row.text(8)?,
+                },
+                example: row.opt_text(9)?,
+                regexp: row.opt_text(10)?,
+                required: row.bool(11)?,
+                position: row.int(12)?,
+            });
     }
     for service in services {
         service.fields = by_service.remove(&service.id.get()).unwrap_or_default();
@@ -101,22 +128,39 @@ async fn attach_fields(db: &mut dyn Db, services: &mut [PaymentService]) -> Stor
 }
 
 pub async fn list_services(db: &mut dyn Db) -> StoreResult<Vec<PaymentService>> {
-    let sql = format!("SELECT {SERVICE_COLUMNS} FROM payment_services s JOIN payment_methods m ON m.id = s.method_id ORDER BY s.id");
-    let mut services = db.query(&sql, &[]).await?.iter().map(service_from_row).collect::<StoreResult<Vec<_>>>()?;
+    let sql = format!(
+        "SELECT {SERVICE_COLUMNS} FROM payment_services s JOIN payment_methods m ON m.id = s.method_id ORDER BY s.id"
+    );
+    let mut services = db
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(service_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
     attach_fields(db, &mut services).await?;
     Ok(services)
 }
 
-pub async fn get_service_by_code(db: &mut dyn Db, code: &str) -> StoreResult<Option<PaymentService>> {
-    let sql = format!("SELECT {SERVICE_COLUMNS} FROM payment_services s JOIN payment_methods m ON m.id = s.method_id WHERE s.code = $1");
-    let Some(row) = query_opt(db, &sql, params![code]).await? else { return Ok(None) };
+pub async fn get_service_by_code(
+    db: &mut dyn Db,
+    code: &str,
+) -> StoreResult<Option<PaymentService>> {
+    let sql = format!(
+        "SELECT {SERVICE_COLUMNS} FROM payment_services s JOIN payment_methods m ON m.id = s.method_id WHERE s.code = $1"
+    );
+    let Some(row) = query_opt(db, &sql, params![code]).await? else {
+        return Ok(None);
+    };
     let mut services = vec![service_from_row(&row)?];
     attach_fields(db, &mut services).await?;
     Ok(services.pop())
 }
 
 /// The services a merchant has enabled, with the id of each link (`comcps_…`).
-pub async fn merchant_services(db: &mut dyn Db, merchant: MerchantId) -> StoreResult<Vec<(MerchantServiceId, PaymentService)>> {
+pub async fn merchant_services(
+    db: &mut dyn Db,
+    merchant: MerchantId,
+) -> StoreResult<Vec<(MerchantServiceId, PaymentService)>> {
     let sql = format!(
         "SELECT {SERVICE_COLUMNS}, ms.id FROM merchant_services ms JOIN payment_services s ON s.id = ms.service_id \
          JOIN payment_methods m ON m.id = s.method_id WHERE ms.merchant_id = $1 AND ms.enabled = TRUE ORDER BY s.id"
@@ -125,7 +169,10 @@ pub async fn merchant_services(db: &mut dyn Db, merchant: MerchantId) -> StoreRe
     let mut links = Vec::with_capacity(rows.len());
     let mut services = Vec::with_capacity(rows.len());
     for row in &rows {
-        links.push(parse_or_corrupt(MerchantServiceId::parse(&row.text(18)?), "merchant service id")?);
+        links.push(parse_or_corrupt(
+            MerchantServiceId::parse(&row.text(18)?),
+            "merchant service id",
+        )?);
         services.push(service_from_row(row)?);
     }
     attach_fields(db, &mut services).await?;

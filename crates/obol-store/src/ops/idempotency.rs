@@ -6,7 +6,8 @@
 //! without its effect, and a failed operation leaves no key behind.
 
 use obol_core::idempotency::{
-    IdempotencyKey, IdempotencyRecord, IdempotencyScope, NextAction, RequestFingerprint, SavedResponse, decide, expiry_of_new_key,
+    IdempotencyKey, IdempotencyRecord, IdempotencyScope, NextAction, RequestFingerprint,
+    SavedResponse, decide, expiry_of_new_key,
 };
 use obol_core::time::Timestamp;
 
@@ -15,7 +16,13 @@ use crate::db::{Backend, Db, query_opt};
 use crate::error::StoreResult;
 use crate::params;
 
-pub async fn claim(db: &mut dyn Db, scope: &IdempotencyScope, key: &IdempotencyKey, fingerprint: RequestFingerprint, now: Timestamp) -> StoreResult<NextAction> {
+pub async fn claim(
+    db: &mut dyn Db,
+    scope: &IdempotencyScope,
+    key: &IdempotencyKey,
+    fingerprint: RequestFingerprint,
+    now: Timestamp,
+) -> StoreResult<NextAction> {
     let expires_at = expiry_of_new_key(now).unix_micros();
     let inserted = db
         .execute(
@@ -26,13 +33,20 @@ pub async fn claim(db: &mut dyn Db, scope: &IdempotencyScope, key: &IdempotencyK
     if inserted == 1 {
         return Ok(NextAction::Start);
     }
-    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = if db.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT fingerprint, response_status, response_content_type, response_body, expires_at FROM idempotency_keys WHERE scope = $1 AND key = $2{lock}"
     );
-    let row = query_opt(db, &sql, params![scope.as_str(), key.as_str()]).await?.ok_or_else(|| corrupt("idempotency key vanished"))?;
+    let row = query_opt(db, &sql, params![scope.as_str(), key.as_str()])
+        .await?
+        .ok_or_else(|| corrupt("idempotency key vanished"))?;
     let record = IdempotencyRecord {
-        fingerprint: RequestFingerprint::try_from_slice(&row.blob(0)?).ok_or_else(|| corrupt("fingerprint"))?,
+        fingerprint: RequestFingerprint::try_from_slice(&row.blob(0)?)
+            .ok_or_else(|| corrupt("fingerprint"))?,
         response: match row.opt_int(1)? {
             Some(status) => Some(SavedResponse {
                 status: u16::try_from(status).map_err(|_| corrupt("saved status"))?,
@@ -56,7 +70,12 @@ pub async fn claim(db: &mut dyn Db, scope: &IdempotencyScope, key: &IdempotencyK
     Ok(action)
 }
 
-pub async fn save_response(db: &mut dyn Db, scope: &IdempotencyScope, key: &IdempotencyKey, response: &SavedResponse) -> StoreResult<()> {
+pub async fn save_response(
+    db: &mut dyn Db,
+    scope: &IdempotencyScope,
+    key: &IdempotencyKey,
+    response: &SavedResponse,
+) -> StoreResult<()> {
     db.execute(
         "UPDATE idempotency_keys SET response_status = $1, response_content_type = $2, response_body = $3 WHERE scope = $4 AND key = $5",
         params![i64::from(response.status), response.content_type.as_str(), response.body.clone(), scope.as_str(), key.as_str()],

@@ -21,7 +21,13 @@ pub struct Job {
 }
 
 /// Schedules (or reschedules) the job `kind` for `subject` at `due_at`.
-pub async fn schedule(db: &mut dyn Db, kind: &str, subject: &str, due_at: Timestamp, now: Timestamp) -> StoreResult<()> {
+pub async fn schedule(
+    db: &mut dyn Db,
+    kind: &str,
+    subject: &str,
+    due_at: Timestamp,
+    now: Timestamp,
+) -> StoreResult<()> {
     db.execute(
         "INSERT INTO jobs (kind, subject, due_at, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (kind, subject) DO UPDATE SET due_at = excluded.due_at, done_at = NULL, lease_owner = NULL, lease_until = NULL",
@@ -33,22 +39,54 @@ pub async fn schedule(db: &mut dyn Db, kind: &str, subject: &str, due_at: Timest
 
 /// Marks a job as no longer needed (its subject reached a final state another way).
 pub async fn cancel(db: &mut dyn Db, kind: &str, subject: &str, now: Timestamp) -> StoreResult<()> {
-    db.execute("UPDATE jobs SET done_at = $1 WHERE kind = $2 AND subject = $3 AND done_at IS NULL", params![now.unix_micros(), kind, subject]).await?;
+    db.execute(
+        "UPDATE jobs SET done_at = $1 WHERE kind = $2 AND subject = $3 AND done_at IS NULL",
+        params![now.unix_micros(), kind, subject],
+    )
+    .await?;
     Ok(())
 }
 
 /// Claims up to `limit` due jobs for `owner` until `now + lease_seconds`.
-pub async fn claim_due(db: &mut dyn Db, owner: &str, now: Timestamp, lease_seconds: i64, limit: i64) -> StoreResult<Vec<Job>> {
-    let skip_locked = if db.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+pub async fn claim_due(
+    db: &mut dyn Db,
+    owner: &str,
+    now: Timestamp,
+    lease_seconds: i64,
+    limit: i64,
+) -> StoreResult<Vec<Job>> {
+    let skip_locked = if db.backend() == Backend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     let sql = format!(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 WHERE id IN (\
          SELECT id FROM jobs WHERE done_at IS NULL AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
          ORDER BY due_at LIMIT $4{skip_locked}) RETURNING id, kind, subject, due_at, attempts"
     );
-    let rows = db.query(&sql, params![owner, now.plus_seconds(lease_seconds).unix_micros(), now.unix_micros(), limit]).await?;
+    let rows = db
+        .query(
+            &sql,
+            params![
+                owner,
+                now.plus_seconds(lease_seconds).unix_micros(),
+                now.unix_micros(),
+                limit
+            ],
+        )
+        .await?;
     let mut jobs = rows
         .iter()
-        .map(|row| Ok(Job { id: row.int(0)?, kind: row.text(1)?, subject: row.text(2)?, due_at: timestamp(row.int(3)?), attempts: row.int(4)? }))
+        .map(|row| {
+            Ok(Job {
+                id: row.int(0)?,
+                kind: row.text(1)?,
+                subject: row.text(2)?,
+                due_at: timestamp(row.int(3)?),
+                attempts: row.int(4)?,
+            })
+        })
         .collect::<StoreResult<Vec<_>>>()?;
     jobs.sort_by_key(|job| (job.due_at, job.id));
     Ok(jobs)
@@ -66,7 +104,13 @@ pub async fn complete(db: &mut dyn Db, id: i64, owner: &str, now: Timestamp) -> 
 }
 
 /// Gives a claimed job back to run again at `retry_at`, recording why it failed.
-pub async fn retry_later(db: &mut dyn Db, id: i64, owner: &str, error: &str, retry_at: Timestamp) -> StoreResult<()> {
+pub async fn retry_later(
+    db: &mut dyn Db,
+    id: i64,
+    owner: &str,
+    error: &str,
+    retry_at: Timestamp,
+) -> StoreResult<()> {
     db.execute(
         "UPDATE jobs SET due_at = $1, lease_owner = NULL, lease_until = NULL, last_error = $2 WHERE id = $3 AND lease_owner = $4",
         params![retry_at.unix_micros(), error, id, owner],
@@ -82,7 +126,12 @@ pub async fn release_leases(db: &mut dyn Db, owner: &str) -> StoreResult<u64> {
 
 /// When the next pending job is due (for the worker's sleep).
 pub async fn next_due_at(db: &mut dyn Db) -> StoreResult<Option<Timestamp>> {
-    let row = query_opt(db, "SELECT MIN(due_at) FROM jobs WHERE done_at IS NULL", &[]).await?;
+    let row = query_opt(
+        db,
+        "SELECT MIN(due_at) FROM jobs WHERE done_at IS NULL",
+        &[],
+    )
+    .await?;
     Ok(match row {
         Some(row) => opt_timestamp(row.opt_int(0)?),
         None => None,

@@ -11,7 +11,11 @@ use crate::error::StoreResult;
 use crate::params;
 
 /// Writes a balanced transaction (the core refuses to build any other) and its postings.
-pub async fn insert_transaction(db: &mut dyn Db, transaction: &LedgerTransaction, now: Timestamp) -> StoreResult<i64> {
+pub async fn insert_transaction(
+    db: &mut dyn Db,
+    transaction: &LedgerTransaction,
+    now: Timestamp,
+) -> StoreResult<i64> {
     let row = query_one(
         db,
         "INSERT INTO ledger_transactions (kind, payment_id, created_at) VALUES ($1, $2, $3) RETURNING id",
@@ -31,7 +35,11 @@ pub async fn insert_transaction(db: &mut dyn Db, transaction: &LedgerTransaction
 }
 
 /// The balance of an account in a currency: the sum of its postings.
-pub async fn balance(db: &mut dyn Db, account: &AccountCode, currency: Currency) -> StoreResult<Money> {
+pub async fn balance(
+    db: &mut dyn Db,
+    account: &AccountCode,
+    currency: Currency,
+) -> StoreResult<Money> {
     let row = query_one(
         db,
         "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_postings WHERE account = $1 AND currency = $2",
@@ -52,7 +60,10 @@ pub struct StoredPosting {
     pub created_at: Timestamp,
 }
 
-pub async fn postings_of_payment(db: &mut dyn Db, payment_id: &str) -> StoreResult<Vec<StoredPosting>> {
+pub async fn postings_of_payment(
+    db: &mut dyn Db,
+    payment_id: &str,
+) -> StoreResult<Vec<StoredPosting>> {
     let rows = db
         .query(
             "SELECT t.id, t.kind, p.account, p.currency, p.amount, t.created_at FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.transaction_id \
@@ -65,9 +76,14 @@ pub async fn postings_of_payment(db: &mut dyn Db, payment_id: &str) -> StoreResu
             let currency = parse_or_corrupt(Currency::parse(&row.text(3)?), "posting currency")?;
             Ok(StoredPosting {
                 transaction_id: row.int(0)?,
-                kind: TransactionKind::parse(&row.text(1)?).ok_or_else(|| super::corrupt("transaction kind"))?,
-                account: AccountCode::from_stored(&row.text(2)?).ok_or_else(|| super::corrupt("account code"))?,
-                amount: parse_or_corrupt(Money::from_minor(row.int(4)?, currency), "posting amount")?,
+                kind: TransactionKind::parse(&row.text(1)?)
+                    .ok_or_else(|| super::corrupt("transaction kind"))?,
+                account: AccountCode::from_stored(&row.text(2)?)
+                    .ok_or_else(|| super::corrupt("account code"))?,
+                amount: parse_or_corrupt(
+                    Money::from_minor(row.int(4)?, currency),
+                    "posting amount",
+                )?,
                 created_at: super::timestamp(row.int(5)?),
             })
         })

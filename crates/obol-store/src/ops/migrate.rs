@@ -15,13 +15,29 @@ pub struct Migration {
 }
 
 const SQLITE: &[Migration] = &[
-    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") },
-    Migration { version: 2, name: "seed", sql: include_str!("../migrations/common/0002_seed.sql") },
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "seed",
+        sql: include_str!("../migrations/common/0002_seed.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
-    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") },
-    Migration { version: 2, name: "seed", sql: include_str!("../migrations/common/0002_seed.sql") },
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "seed",
+        sql: include_str!("../migrations/common/0002_seed.sql"),
+    },
 ];
 
 pub fn migrations(backend: Backend) -> &'static [Migration] {
@@ -37,24 +53,47 @@ const MIGRATION_LOCK_ID: i64 = 0x0b01_0001;
 /// Applies every pending migration; returns the versions applied now.
 pub async fn migrate(db: &mut dyn Db, now: Timestamp) -> StoreResult<Vec<i64>> {
     if db.backend() == Backend::Postgres {
-        db.execute("SELECT pg_advisory_xact_lock($1)", params![MIGRATION_LOCK_ID]).await?;
+        db.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            params![MIGRATION_LOCK_ID],
+        )
+        .await?;
     }
     db.execute_script("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
         .await?;
-    let applied: Vec<i64> =
-        db.query("SELECT version FROM schema_migrations ORDER BY version", &[]).await?.iter().map(|row| row.int(0)).collect::<StoreResult<_>>()?;
+    let applied: Vec<i64> = db
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| row.int(0))
+        .collect::<StoreResult<_>>()?;
     let known = migrations(db.backend());
     if let Some(newest) = applied.iter().max()
         && *newest > known.last().map_or(0, |migration| migration.version)
     {
-        return Err(StoreError::Migration(format!("the database is at schema version {newest}, newer than this binary knows; upgrade obol")));
+        return Err(StoreError::Migration(format!(
+            "the database is at schema version {newest}, newer than this binary knows; upgrade obol"
+        )));
     }
     let mut done = Vec::new();
-    for migration in known.iter().filter(|migration| !applied.contains(&migration.version)) {
-        let sql = migration.sql.replace("{{now}}", &now.unix_micros().to_string());
-        db.execute_script(&sql).await.map_err(|error| StoreError::Migration(format!("{} {}: {error}", migration.version, migration.name)))?;
-        db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", params![migration.version, migration.name, now.unix_micros()])
-            .await?;
+    for migration in known
+        .iter()
+        .filter(|migration| !applied.contains(&migration.version))
+    {
+        let sql = migration
+            .sql
+            .replace("{{now}}", &now.unix_micros().to_string());
+        db.execute_script(&sql).await.map_err(|error| {
+            StoreError::Migration(format!("{} {}: {error}", migration.version, migration.name))
+        })?;
+        db.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            params![migration.version, migration.name, now.unix_micros()],
+        )
+        .await?;
         done.push(migration.version);
     }
     Ok(done)
@@ -69,5 +108,12 @@ pub async fn applied_versions(db: &mut dyn Db) -> StoreResult<Vec<i64>> {
     if !exists {
         return Ok(Vec::new());
     }
-    db.query("SELECT version FROM schema_migrations ORDER BY version", &[]).await?.iter().map(|row| row.int(0)).collect()
+    db.query(
+        "SELECT version FROM schema_migrations ORDER BY version",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|row| row.int(0))
+    .collect()
 }

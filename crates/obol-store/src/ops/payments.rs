@@ -4,12 +4,13 @@
 use obol_core::Currency;
 use obol_core::catalog::PaymentService;
 use obol_core::ids::{
-    CustomerAccountId, CustomerId, DocumentNumber, ManagerId, MerchantId, OrderNumber, PaymentId, PaymentMethodId, PaymentNumber, PaymentServiceId,
-    ResellerId,
+    CustomerAccountId, CustomerId, DocumentNumber, ManagerId, MerchantId, OrderNumber, PaymentId,
+    PaymentMethodId, PaymentNumber, PaymentServiceId, ResellerId,
 };
 use obol_core::money::Money;
 use obol_core::payment::{
-    Actor, CardPayload, Flow, Payment, PaymentDraft, PaymentEvent, PaymentIdentity, PaymentStatus, Resolution, ReturnUrls, Source, Transition,
+    Actor, CardPayload, Flow, Payment, PaymentDraft, PaymentEvent, PaymentIdentity, PaymentStatus,
+    Resolution, ReturnUrls, Source, Transition,
 };
 use obol_core::time::Timestamp;
 
@@ -36,8 +37,14 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
             first6,
             last4,
             brand: row.opt_text(31)?.unwrap_or_default(),
-            expiry_month: row.opt_int(32)?.and_then(|value| u8::try_from(value).ok()).unwrap_or_default(),
-            expiry_year: row.opt_int(33)?.and_then(|value| u16::try_from(value).ok()).unwrap_or_default(),
+            expiry_month: row
+                .opt_int(32)?
+                .and_then(|value| u8::try_from(value).ok())
+                .unwrap_or_default(),
+            expiry_year: row
+                .opt_int(33)?
+                .and_then(|value| u16::try_from(value).ok())
+                .unwrap_or_default(),
             holder: row.opt_text(34)?,
             issuer: row.opt_text(35)?,
         }),
@@ -51,7 +58,10 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
         reseller_id: ResellerId::new(row.int(4)?),
         merchant_id: row.opt_int(5)?.map(MerchantId::new),
         customer_account_id: row.opt_int(6)?.map(CustomerAccountId::new),
-        customer_id: row.opt_text(7)?.map(|id| parse_or_corrupt(CustomerId::parse(&id), "customer id")).transpose()?,
+        customer_id: row
+            .opt_text(7)?
+            .map(|id| parse_or_corrupt(CustomerId::parse(&id), "customer id"))
+            .transpose()?,
         reference_id: row.opt_text(8)?,
         external_id: row.opt_text(9)?,
         amount: money(row.int(11)?)?,
@@ -59,10 +69,16 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
         method_id: row.opt_int(13)?.map(PaymentMethodId::new),
         flow: Flow::parse(&row.text(14)?).ok_or_else(|| corrupt("payment flow"))?,
         status: PaymentStatus::parse(&row.text(15)?).ok_or_else(|| corrupt("payment status"))?,
-        resolution: Resolution::parse(&row.text(16)?).ok_or_else(|| corrupt("payment resolution"))?,
+        resolution: Resolution::parse(&row.text(16)?)
+            .ok_or_else(|| corrupt("payment resolution"))?,
         description: row.opt_text(17)?,
         metadata: row.opt_text(18)?,
-        return_urls: ReturnUrls { default: row.opt_text(19)?, success: row.opt_text(20)?, fail: row.opt_text(21)?, pending: row.opt_text(22)? },
+        return_urls: ReturnUrls {
+            default: row.opt_text(19)?,
+            success: row.opt_text(20)?,
+            fail: row.opt_text(21)?,
+            pending: row.opt_text(22)?,
+        },
         callback_url: row.opt_text(23)?,
         expires_at: opt_timestamp(row.opt_int(24)?),
         fee: money(row.int(25)?)?,
@@ -95,7 +111,15 @@ fn card_values(card: Option<&CardPayload>) -> [Value; 7] {
             Value::from(card.holder.clone()),
             Value::from(card.issuer.clone()),
         ],
-        None => [Value::Null, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null],
+        None => [
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ],
     }
 }
 
@@ -108,7 +132,12 @@ fn insert_values(payment: &Payment) -> Vec<Value> {
         Value::Int(payment.reseller_id.get()),
         Value::from(payment.merchant_id.map(MerchantId::get)),
         Value::from(payment.customer_account_id.map(CustomerAccountId::get)),
-        Value::from(payment.customer_id.as_ref().map(|id| id.as_str().to_owned())),
+        Value::from(
+            payment
+                .customer_id
+                .as_ref()
+                .map(|id| id.as_str().to_owned()),
+        ),
         Value::from(payment.reference_id.clone()),
         Value::from(payment.external_id.clone()),
         Value::from(payment.amount.currency().code()),
@@ -180,13 +209,30 @@ pub async fn insert_payment(
     );
     let inserted = db.query(&sql, &insert_values(&payment)).await?;
     if inserted.is_empty() {
-        let merchant = payment.merchant_id.ok_or_else(|| corrupt("conflict without a merchant"))?;
-        let reference = payment.reference_id.as_deref().ok_or_else(|| corrupt("conflict without a reference"))?;
-        let existing = find_by_reference(db, merchant, reference).await?.ok_or(StoreError::Conflict)?;
+        let merchant = payment
+            .merchant_id
+            .ok_or_else(|| corrupt("conflict without a merchant"))?;
+        let reference = payment
+            .reference_id
+            .as_deref()
+            .ok_or_else(|| corrupt("conflict without a reference"))?;
+        let existing = find_by_reference(db, merchant, reference)
+            .await?
+            .ok_or(StoreError::Conflict)?;
         return Err(StoreError::DuplicateReference(Box::new(existing)));
     }
     let creator = format!("source:{}", payment.source.as_str());
-    insert_history(db, &payment.id, None, payment.status, payment.resolution, "created", &creator, now).await?;
+    insert_history(
+        db,
+        &payment.id,
+        None,
+        payment.status,
+        payment.resolution,
+        "created",
+        &creator,
+        now,
+    )
+    .await?;
     if let Some(expires_at) = payment.expires_at {
         jobs::schedule(db, EXPIRY_JOB, payment.id.as_str(), expires_at, now).await?;
     }
@@ -214,26 +260,50 @@ async fn insert_history(
 
 pub async fn get_payment(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Option<Payment>> {
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
-    query_opt(db, &sql, params![id.as_str()]).await?.map(|row| payment_from_row(&row)).transpose()
+    query_opt(db, &sql, params![id.as_str()])
+        .await?
+        .map(|row| payment_from_row(&row))
+        .transpose()
 }
 
-pub async fn find_by_reference(db: &mut dyn Db, merchant: MerchantId, reference: &str) -> StoreResult<Option<Payment>> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND reference_id = $2");
-    query_opt(db, &sql, params![merchant.get(), reference]).await?.map(|row| payment_from_row(&row)).transpose()
+pub async fn find_by_reference(
+    db: &mut dyn Db,
+    merchant: MerchantId,
+    reference: &str,
+) -> StoreResult<Option<Payment>> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND reference_id = $2"
+    );
+    query_opt(db, &sql, params![merchant.get(), reference])
+        .await?
+        .map(|row| payment_from_row(&row))
+        .transpose()
 }
 
 /// Reads a payment for changing it: on PostgreSQL the row stays locked until the end of the
 /// transaction, so a concurrent change waits and then sees the new state.
 async fn get_payment_for_update(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Payment> {
-    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = if db.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{lock}");
-    let row = query_opt(db, &sql, params![id.as_str()]).await?.ok_or(StoreError::NotFound("payment"))?;
+    let row = query_opt(db, &sql, params![id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound("payment"))?;
     payment_from_row(&row)
 }
 
 /// Applies `event` to a payment: decides with the core, then writes the new state (only if
 /// the row is still at the version decided on), the history row and the ledger transaction.
-pub async fn transition(db: &mut dyn Db, id: &PaymentId, event: PaymentEvent, actor: Actor, now: Timestamp) -> StoreResult<(Payment, Transition)> {
+pub async fn transition(
+    db: &mut dyn Db,
+    id: &PaymentId,
+    event: PaymentEvent,
+    actor: Actor,
+    now: Timestamp,
+) -> StoreResult<(Payment, Transition)> {
     let mut payment = get_payment_for_update(db, id).await?;
     let transition = payment.plan(event, actor, now)?;
     payment.apply(&transition)?;
@@ -269,7 +339,17 @@ pub async fn transition(db: &mut dyn Db, id: &PaymentId, event: PaymentEvent, ac
         return Err(StoreError::Conflict);
     }
     let actor = transition.actor.encode();
-    insert_history(db, &payment.id, Some(transition.from), transition.to, transition.resolution, transition.event.name(), &actor, now).await?;
+    insert_history(
+        db,
+        &payment.id,
+        Some(transition.from),
+        transition.to,
+        transition.resolution,
+        transition.event.name(),
+        &actor,
+        now,
+    )
+    .await?;
     if let Some(ledger_transaction) = &transition.ledger {
         ledger::insert_transaction(db, ledger_transaction, now).await?;
     }
@@ -297,9 +377,15 @@ pub async fn history(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Vec<StatusC
     rows.iter()
         .map(|row| {
             Ok(StatusChange {
-                from: row.opt_text(0)?.map(|status| PaymentStatus::parse(&status).ok_or_else(|| corrupt("history status"))).transpose()?,
+                from: row
+                    .opt_text(0)?
+                    .map(|status| {
+                        PaymentStatus::parse(&status).ok_or_else(|| corrupt("history status"))
+                    })
+                    .transpose()?,
                 to: PaymentStatus::parse(&row.text(1)?).ok_or_else(|| corrupt("history status"))?,
-                resolution: Resolution::parse(&row.text(2)?).ok_or_else(|| corrupt("history resolution"))?,
+                resolution: Resolution::parse(&row.text(2)?)
+                    .ok_or_else(|| corrupt("history resolution"))?,
                 event: row.text(3)?,
                 actor: row.text(4)?,
                 at: timestamp(row.int(5)?),

@@ -5,7 +5,14 @@ use crate::error::StoreResult;
 use crate::params;
 
 pub async fn get(db: &mut dyn Db, key: &str) -> StoreResult<Option<String>> {
-    query_opt(db, "SELECT value FROM settings WHERE key = $1", params![key]).await?.map(|row| row.text(0)).transpose()
+    query_opt(
+        db,
+        "SELECT value FROM settings WHERE key = $1",
+        params![key],
+    )
+    .await?
+    .map(|row| row.text(0))
+    .transpose()
 }
 
 pub async fn set(db: &mut dyn Db, key: &str, value: &str) -> StoreResult<()> {

@@ -1,8 +1,13 @@
 //! Resellers, managers, merchants, customer accounts and P2P clients.
 
 use obol_core::credentials::SecretDigest;
-use obol_core::ids::{CustomerAccountId, ManagerId, MerchantId, MerchantServiceId, P2pClientId, RandomSource, ResellerId, Uuid};
-use obol_core::tenancy::{Ancestry, CustomerAccount, Manager, Merchant, MerchantSettings, Name, P2pClient, Reseller, Role};
+use obol_core::ids::{
+    CustomerAccountId, ManagerId, MerchantId, MerchantServiceId, P2pClientId, RandomSource,
+    ResellerId, Uuid,
+};
+use obol_core::tenancy::{
+    Ancestry, CustomerAccount, Manager, Merchant, MerchantSettings, Name, P2pClient, Reseller, Role,
+};
 use obol_core::time::Timestamp;
 
 use super::{corrupt, parse_or_corrupt, timestamp};
@@ -29,7 +34,12 @@ pub async fn get_reseller(db: &mut dyn Db, id: ResellerId) -> StoreResult<Resell
     reseller_from_row(&query_one(db, &sql, params![id.get()], "reseller").await?)
 }
 
-pub async fn create_reseller(db: &mut dyn Db, name: Name, parent_id: ResellerId, now: Timestamp) -> StoreResult<Reseller> {
+pub async fn create_reseller(
+    db: &mut dyn Db,
+    name: Name,
+    parent_id: ResellerId,
+    now: Timestamp,
+) -> StoreResult<Reseller> {
     let parent = get_reseller(db, parent_id).await?;
     let row = query_one(
         db,
@@ -40,8 +50,19 @@ pub async fn create_reseller(db: &mut dyn Db, name: Name, parent_id: ResellerId,
     .await?;
     let id = ResellerId::new(row.int(0)?);
     let ancestry = parent.ancestry.child(id);
-    db.execute("UPDATE resellers SET ancestry = $1 WHERE id = $2", params![ancestry.encode(), id.get()]).await?;
-    Ok(Reseller { id, parent_id: Some(parent_id), name, ancestry, created_at: now, updated_at: now })
+    db.execute(
+        "UPDATE resellers SET ancestry = $1 WHERE id = $2",
+        params![ancestry.encode(), id.get()],
+    )
+    .await?;
+    Ok(Reseller {
+        id,
+        parent_id: Some(parent_id),
+        name,
+        ancestry,
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 const MANAGER_COLUMNS: &str = "id, reseller_id, role, name, created_at";
@@ -56,7 +77,14 @@ fn manager_from_row(row: &Row) -> StoreResult<Manager> {
     })
 }
 
-pub async fn create_manager(db: &mut dyn Db, reseller_id: ResellerId, role: Role, name: Name, token: SecretDigest, now: Timestamp) -> StoreResult<Manager> {
+pub async fn create_manager(
+    db: &mut dyn Db,
+    reseller_id: ResellerId,
+    role: Role,
+    name: Name,
+    token: SecretDigest,
+    now: Timestamp,
+) -> StoreResult<Manager> {
     get_reseller(db, reseller_id).await?;
     let row = query_one(
         db,
@@ -65,14 +93,25 @@ pub async fn create_manager(db: &mut dyn Db, reseller_id: ResellerId, role: Role
         "manager",
     )
     .await?;
-    Ok(Manager { id: ManagerId::new(row.int(0)?), reseller_id, role, name, created_at: now })
+    Ok(Manager {
+        id: ManagerId::new(row.int(0)?),
+        reseller_id,
+        role,
+        name,
+        created_at: now,
+    })
 }
 
 /// The manager holding a token (by its digest) and the ancestry of its reseller.
-pub async fn find_manager_by_token(db: &mut dyn Db, token: SecretDigest) -> StoreResult<Option<(Manager, Ancestry)>> {
+pub async fn find_manager_by_token(
+    db: &mut dyn Db,
+    token: SecretDigest,
+) -> StoreResult<Option<(Manager, Ancestry)>> {
     let sql = "SELECT m.id, m.reseller_id, m.role, m.name, m.created_at, r.ancestry FROM managers m JOIN resellers r ON r.id = m.reseller_id \
                WHERE m.token_digest = $1 AND m.revoked_at IS NULL";
-    let Some(row) = query_opt(db, sql, params![token.as_bytes().to_vec()]).await? else { return Ok(None) };
+    let Some(row) = query_opt(db, sql, params![token.as_bytes().to_vec()]).await? else {
+        return Ok(None);
+    };
     let ancestry = Ancestry::decode(&row.text(5)?).ok_or_else(|| corrupt("reseller ancestry"))?;
     Ok(Some((manager_from_row(&row)?, ancestry)))
 }
@@ -104,13 +143,22 @@ fn merchant_from_row(row: &Row) -> StoreResult<Merchant> {
         test_mode: row.bool(3)?,
         public_key: row.text(4)?,
         api_login: row.text(5)?,
-        settings: MerchantSettings { forbid_public_access: row.bool(6)?, webhook_url: row.opt_text(7)?, default_locale: row.text(8)? },
+        settings: MerchantSettings {
+            forbid_public_access: row.bool(6)?,
+            webhook_url: row.opt_text(7)?,
+            default_locale: row.text(8)?,
+        },
         created_at: timestamp(row.int(9)?),
     })
 }
 
 /// Creates a merchant; one in test mode gets every sandbox service enabled.
-pub async fn create_merchant(db: &mut dyn Db, new: NewMerchant, random: &mut (dyn RandomSource + Send), now: Timestamp) -> StoreResult<Merchant> {
+pub async fn create_merchant(
+    db: &mut dyn Db,
+    new: NewMerchant,
+    random: &mut (dyn RandomSource + Send),
+    now: Timestamp,
+) -> StoreResult<Merchant> {
     get_reseller(db, new.reseller_id).await?;
     let row = query_one(
         db,
@@ -134,7 +182,12 @@ pub async fn create_merchant(db: &mut dyn Db, new: NewMerchant, random: &mut (dy
     .await?;
     let id = MerchantId::new(row.int(0)?);
     if new.test_mode {
-        let services = db.query("SELECT id FROM payment_services WHERE test_mode = TRUE ORDER BY id", &[]).await?;
+        let services = db
+            .query(
+                "SELECT id FROM payment_services WHERE test_mode = TRUE ORDER BY id",
+                &[],
+            )
+            .await?;
         for service in services {
             let link = MerchantServiceId::generate(random);
             db.execute(
@@ -162,24 +215,49 @@ pub async fn get_merchant(db: &mut dyn Db, id: MerchantId) -> StoreResult<Mercha
 }
 
 /// A merchant by its API login, with the digest its secret must match.
-pub async fn find_merchant_by_login(db: &mut dyn Db, login: &str) -> StoreResult<Option<(Merchant, SecretDigest)>> {
-    let sql = format!("SELECT {MERCHANT_COLUMNS}, api_secret_digest FROM merchants WHERE api_login = $1");
-    let Some(row) = query_opt(db, &sql, params![login]).await? else { return Ok(None) };
-    let digest = SecretDigest::try_from_slice(&row.blob(10)?).ok_or_else(|| corrupt("secret digest"))?;
+pub async fn find_merchant_by_login(
+    db: &mut dyn Db,
+    login: &str,
+) -> StoreResult<Option<(Merchant, SecretDigest)>> {
+    let sql =
+        format!("SELECT {MERCHANT_COLUMNS}, api_secret_digest FROM merchants WHERE api_login = $1");
+    let Some(row) = query_opt(db, &sql, params![login]).await? else {
+        return Ok(None);
+    };
+    let digest =
+        SecretDigest::try_from_slice(&row.blob(10)?).ok_or_else(|| corrupt("secret digest"))?;
     Ok(Some((merchant_from_row(&row)?, digest)))
 }
 
-pub async fn find_merchant_by_public_key(db: &mut dyn Db, public_key: &str) -> StoreResult<Option<Merchant>> {
+pub async fn find_merchant_by_public_key(
+    db: &mut dyn Db,
+    public_key: &str,
+) -> StoreResult<Option<Merchant>> {
     let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE public_key = $1");
-    query_opt(db, &sql, params![public_key]).await?.map(|row| merchant_from_row(&row)).transpose()
+    query_opt(db, &sql, params![public_key])
+        .await?
+        .map(|row| merchant_from_row(&row))
+        .transpose()
 }
 
 /// The merchant's callback secret, still encrypted under the operator key.
 pub async fn merchant_callback_secret(db: &mut dyn Db, id: MerchantId) -> StoreResult<Vec<u8>> {
-    query_one(db, "SELECT callback_secret_enc FROM merchants WHERE id = $1", params![id.get()], "merchant").await?.blob(0)
+    query_one(
+        db,
+        "SELECT callback_secret_enc FROM merchants WHERE id = $1",
+        params![id.get()],
+        "merchant",
+    )
+    .await?
+    .blob(0)
 }
 
-pub async fn create_customer_account(db: &mut dyn Db, reseller_id: ResellerId, name: Name, now: Timestamp) -> StoreResult<CustomerAccount> {
+pub async fn create_customer_account(
+    db: &mut dyn Db,
+    reseller_id: ResellerId,
+    name: Name,
+    now: Timestamp,
+) -> StoreResult<CustomerAccount> {
     get_reseller(db, reseller_id).await?;
     let row = query_one(
         db,
@@ -188,11 +266,25 @@ pub async fn create_customer_account(db: &mut dyn Db, reseller_id: ResellerId, n
         "customer account",
     )
     .await?;
-    Ok(CustomerAccount { id: CustomerAccountId::new(row.int(0)?), reseller_id, name, created_at: now })
+    Ok(CustomerAccount {
+        id: CustomerAccountId::new(row.int(0)?),
+        reseller_id,
+        name,
+        created_at: now,
+    })
 }
 
-pub async fn get_customer_account(db: &mut dyn Db, id: CustomerAccountId) -> StoreResult<CustomerAccount> {
-    let row = query_one(db, "SELECT id, reseller_id, name, created_at FROM customer_accounts WHERE id = $1", params![id.get()], "customer account").await?;
+pub async fn get_customer_account(
+    db: &mut dyn Db,
+    id: CustomerAccountId,
+) -> StoreResult<CustomerAccount> {
+    let row = query_one(
+        db,
+        "SELECT id, reseller_id, name, created_at FROM customer_accounts WHERE id = $1",
+        params![id.get()],
+        "customer account",
+    )
+    .await?;
     Ok(CustomerAccount {
         id: CustomerAccountId::new(row.int(0)?),
         reseller_id: ResellerId::new(row.int(1)?),
@@ -217,5 +309,11 @@ pub async fn create_p2p_client(
     )
     .await
     .map_err(|error| if error.is_unique_on("client_key") { StoreError::Conflict } else { error })?;
-    Ok(P2pClient { id: P2pClientId::new(row.int(0)?), client_key, name, require_signed_requests, created_at: now })
+    Ok(P2pClient {
+        id: P2pClientId::new(row.int(0)?),
+        client_key,
+        name,
+        require_signed_requests,
+        created_at: now,
+    })
 }

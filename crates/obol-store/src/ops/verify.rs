@@ -31,7 +31,12 @@ const VIOLATIONS_PER_CHECK_MAX: i64 = 100;
 
 pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
     let mut report = VerifyReport::default();
-    let count = async |db: &mut dyn Db, sql: &str| -> StoreResult<i64> { db.query(sql, &[]).await?.first().map_or(Ok(0), |row| row.int(0)) };
+    let count = async |db: &mut dyn Db, sql: &str| -> StoreResult<i64> {
+        db.query(sql, &[])
+            .await?
+            .first()
+            .map_or(Ok(0), |row| row.int(0))
+    };
     report.payments = count(db, "SELECT COUNT(*) FROM payments").await?;
     report.transactions = count(db, "SELECT COUNT(*) FROM ledger_transactions").await?;
     report.postings = count(db, "SELECT COUNT(*) FROM ledger_postings").await?;
@@ -39,7 +44,10 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
 
     let rows = db.query("SELECT currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings GROUP BY currency HAVING SUM(amount) <> 0 ORDER BY currency", &[]).await?;
     for row in rows {
-        report.violations.push(Violation { check: "currency_sums_to_zero", detail: format!("postings in {} sum to {}", row.text(0)?, row.int(1)?) });
+        report.violations.push(Violation {
+            check: "currency_sums_to_zero",
+            detail: format!("postings in {} sum to {}", row.text(0)?, row.int(1)?),
+        });
     }
 
     let sql = format!(
@@ -49,7 +57,12 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
     for row in db.query(&sql, &[]).await? {
         report.violations.push(Violation {
             check: "transaction_balances",
-            detail: format!("transaction {} is off by {} {}", row.int(0)?, row.int(2)?, row.text(1)?),
+            detail: format!(
+                "transaction {} is off by {} {}",
+                row.int(0)?,
+                row.int(2)?,
+                row.text(1)?
+            ),
         });
     }
 
@@ -58,7 +71,10 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
          HAVING COUNT(p.id) < 2 ORDER BY t.id LIMIT {limit}"
     );
     for row in db.query(&sql, &[]).await? {
-        report.violations.push(Violation { check: "transaction_has_postings", detail: format!("transaction {} has {} posting(s)", row.int(0)?, row.int(1)?) });
+        report.violations.push(Violation {
+            check: "transaction_has_postings",
+            detail: format!("transaction {} has {} posting(s)", row.int(0)?, row.int(1)?),
+        });
     }
 
     let sql = format!(
@@ -68,7 +84,11 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
     for row in db.query(&sql, &[]).await? {
         report.violations.push(Violation {
             check: "posting_has_payment",
-            detail: format!("transaction {} names payment {} which does not exist", row.int(0)?, row.text(1)?),
+            detail: format!(
+                "transaction {} names payment {} which does not exist",
+                row.int(0)?,
+                row.text(1)?
+            ),
         });
     }
 
@@ -103,7 +123,11 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
     for row in db.query(&sql, &[]).await? {
         report.violations.push(Violation {
             check: "processed_payment_has_postings",
-            detail: format!("payment {} is {} but has no payment postings", row.text(0)?, row.text(1)?),
+            detail: format!(
+                "payment {} is {} but has no payment postings",
+                row.text(0)?,
+                row.text(1)?
+            ),
         });
     }
 

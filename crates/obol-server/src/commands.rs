@@ -1,0 +1,396 @@
+//! The command-line commands (SPEC §1), as library functions: each returns a value the binary
+//! prints as text or, with `--json`, as exactly one JSON object. Names of JSON fields are a
+//! contract: extend, never rename.
+
+use obol_core::credentials::{IssuedSecret, generate_api_login, generate_public_key, prefixes};
+use obol_core::error::Coded;
+use obol_core::ids::{CustomerAccountId, ResellerId, Uuid};
+use obol_core::tenancy::{MerchantSettings, Name, Role, TenancyError};
+use obol_store::ops::tenancy::NewMerchant;
+use obol_store::ops::{tenancy, verify};
+use obol_store::{Backend, Store, StoreError};
+use serde::Serialize;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::crypto::{KeyError, OperatorKey, OsRandom, purpose};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot listen on {address}: {message}")]
+    Listen { address: String, message: String },
+}
+
+impl CommandError {
+    /// A stable code for `--json` error output and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CommandError::Config(_) => "config_invalid",
+            CommandError::Key(_) => "operator_key",
+            CommandError::Store(error) => error.code().code(),
+            CommandError::Invalid(_) => "invalid_argument",
+            CommandError::Listen { .. } => "listen_failed",
+        }
+    }
+}
+
+/// An open database with the operator key, for one command.
+pub struct Context {
+    pub config: Config,
+    pub store: Store,
+    pub key: OperatorKey,
+    pub clock: SharedClock,
+}
+
+impl Context {
+    /// Validates the database URL first (an unknown scheme creates nothing), then the operator
+    /// key, then opens the store and applies pending migrations.
+    pub async fn open(config: Config, clock: SharedClock) -> Result<Context, CommandError> {
+        let url = config.database()?;
+        let uses_sqlite = matches!(url, obol_store::DatabaseUrl::Sqlite(_));
+        let key = OperatorKey::for_config(&config, uses_sqlite)?;
+        let store = Store::open(&url).await?;
+        store.migrate(clock.now()).await?;
+        Ok(Context {
+            config,
+            store,
+            key,
+            clock,
+        })
+    }
+
+    pub async fn open_default(config: Config) -> Result<Context, CommandError> {
+        Context::open(config, std::sync::Arc::new(SystemClock)).await
+    }
+}
+
+fn name(text: &str, what: &str) -> Result<Name, CommandError> {
+    Name::parse(text).map_err(|_| {
+        CommandError::Invalid(format!("{what} must be 1 to 255 characters and not blank"))
+    })
+}
+
+fn not_found_as(error: StoreError, message: String) -> CommandError {
+    match error {
+        StoreError::NotFound(_) => CommandError::Invalid(message),
+        other => CommandError::Store(other),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MigrateOutput {
+    pub applied: Vec<i64>,
+    pub version: i64,
+    pub backend: &'static str,
+}
+
+pub async fn migrate(config: Config) -> Result<MigrateOutput, CommandError> {
+    let url = config.database()?;
+    let store = Store::open(&url).await?;
+    let applied = store
+        .migrate(obol_core::time::Clock::now(&SystemClock))
+        .await?;
+    let version = store.applied_versions().await?.last().copied().unwrap_or(0);
+    Ok(MigrateOutput {
+        applied,
+        version,
+        backend: url.backend_name(),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResellerOutput {
+    pub id: i64,
+    pub name: String,
+    pub parent_id: Option<i64>,
+}
+
+pub async fn create_reseller(
+    context: &Context,
+    name_text: &str,
+    parent: Option<i64>,
+) -> Result<ResellerOutput, CommandError> {
+    let name = name(name_text, "--name")?;
+    let parent_id = ResellerId::new(parent.unwrap_or(obol_core::ids::ROOT_RESELLER.get()));
+    let now = context.clock.now();
+    let reseller = context
+        .store
+        .write(move |db| Box::pin(tenancy::create_reseller(db, name, parent_id, now)))
+        .await
+        .map_err(|error| {
+            not_found_as(error, format!("parent reseller {parent_id} does not exist"))
+        })?;
+    Ok(ResellerOutput {
+        id: reseller.id.get(),
+        name: reseller.name.to_string(),
+        parent_id: reseller.parent_id.map(ResellerId::get),
+    })
+}
+
+/// Options of `merchant create`.
+#[derive(Debug, Clone, Default)]
+pub struct MerchantOptions {
+    pub name: String,
+    pub reseller: i64,
+    pub live: bool,
+    pub forbid_public_access: bool,
+    pub webhook_url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MerchantOutput {
+    pub id: i64,
+    pub name: String,
+    pub reseller_id: i64,
+    pub test_mode: bool,
+    pub public_key: String,
+    pub api_login: String,
+    pub api_secret: String,
+    pub callback_secret: String,
+    pub forbid_public_access: bool,
+    pub webhook_url: Option<String>,
+}
+
+fn check_webhook_url(url: &str) -> Result<(), CommandError> {
+    let valid = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 2048
+        && !url.contains(char::is_whitespace);
+    if valid {
+        Ok(())
+    } else {
+        Err(CommandError::Invalid(format!(
+            "--webhook-url must be an http:// or https:// URL, got `{url}`"
+        )))
+    }
+}
+
+pub async fn create_merchant(
+    context: &Context,
+    options: MerchantOptions,
+) -> Result<MerchantOutput, CommandError> {
+    let name = name(&options.name, "--name")?;
+    if let Some(url) = &options.webhook_url {
+        check_webhook_url(url)?;
+    }
+    let reseller_id = ResellerId::parse(&options.reseller.to_string()).map_err(|_| {
+        CommandError::Invalid(format!("reseller {} does not exist", options.reseller))
+    })?;
+    let mut random = OsRandom;
+    let api_secret = IssuedSecret::generate(
+        &mut random,
+        if options.live {
+            prefixes::API_SECRET_LIVE
+        } else {
+            prefixes::API_SECRET_TEST
+        },
+    );
+    let callback_secret = IssuedSecret::generate(&mut random, prefixes::CALLBACK_SECRET);
+    let new = NewMerchant {
+        reseller_id,
+        name,
+        test_mode: !options.live,
+        public_key: generate_public_key(&mut random, options.live),
+        api_login: generate_api_login(&mut random),
+        api_secret: api_secret.digest(),
+        callback_secret_encrypted: context.key.encrypt(
+            purpose::MERCHANT_CALLBACK_SECRET,
+            callback_secret.expose().as_bytes(),
+            &mut random,
+        ),
+        settings: MerchantSettings {
+            forbid_public_access: options.forbid_public_access,
+            webhook_url: options.webhook_url.clone(),
+            default_locale: "en".to_owned(),
+        },
+    };
+    let now = context.clock.now();
+    let merchant = context
+        .store
+        .write(move |db| {
+            Box::pin(async move { tenancy::create_merchant(db, new, &mut OsRandom, now).await })
+        })
+        .await
+        .map_err(|error| not_found_as(error, format!("reseller {reseller_id} does not exist")))?;
+    Ok(MerchantOutput {
+        id: merchant.id.get(),
+        name: merchant.name.to_string(),
+        reseller_id: merchant.reseller_id.get(),
+        test_mode: merchant.test_mode,
+        public_key: merchant.public_key,
+        api_login: merchant.api_login,
+        api_secret: api_secret.expose().to_owned(),
+        callback_secret: callback_secret.expose().to_owned(),
+        forbid_public_access: merchant.settings.forbid_public_access,
+        webhook_url: merchant.settings.webhook_url,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ManagerOutput {
+    pub id: i64,
+    pub reseller_id: i64,
+    pub role: &'static str,
+    pub name: String,
+    pub api_token: String,
+}
+
+pub async fn create_manager(
+    context: &Context,
+    reseller: i64,
+    role: &str,
+    name_text: &str,
+) -> Result<ManagerOutput, CommandError> {
+    let role = Role::parse(role).map_err(|_: TenancyError| {
+        CommandError::Invalid(format!(
+            "unknown role `{role}`: use admin, manager or viewer"
+        ))
+    })?;
+    let name = name(name_text, "--name")?;
+    let reseller_id = ResellerId::parse(&reseller.to_string())
+        .map_err(|_| CommandError::Invalid(format!("reseller {reseller} does not exist")))?;
+    let token = IssuedSecret::generate(&mut OsRandom, prefixes::MANAGER_TOKEN);
+    let digest = token.digest();
+    let now = context.clock.now();
+    let manager = context
+        .store
+        .write(move |db| {
+            Box::pin(tenancy::create_manager(
+                db,
+                reseller_id,
+                role,
+                name,
+                digest,
+                now,
+            ))
+        })
+        .await
+        .map_err(|error| not_found_as(error, format!("reseller {reseller_id} does not exist")))?;
+    Ok(ManagerOutput {
+        id: manager.id.get(),
+        reseller_id: manager.reseller_id.get(),
+        role: manager.role.as_str(),
+        name: manager.name.to_string(),
+        api_token: token.expose().to_owned(),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct CustomerAccountOutput {
+    pub id: i64,
+    pub reseller_id: i64,
+    pub name: String,
+}
+
+pub async fn create_customer_account(
+    context: &Context,
+    reseller: i64,
+    name_text: &str,
+) -> Result<CustomerAccountOutput, CommandError> {
+    let name = name(name_text, "--name")?;
+    let reseller_id = ResellerId::parse(&reseller.to_string())
+        .map_err(|_| CommandError::Invalid(format!("reseller {reseller} does not exist")))?;
+    let now = context.clock.now();
+    let account = context
+        .store
+        .write(move |db| Box::pin(tenancy::create_customer_account(db, reseller_id, name, now)))
+        .await
+        .map_err(|error| not_found_as(error, format!("reseller {reseller_id} does not exist")))?;
+    Ok(CustomerAccountOutput {
+        id: CustomerAccountId::get(account.id),
+        reseller_id: account.reseller_id.get(),
+        name: account.name.to_string(),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct P2pClientOutput {
+    pub client_id: String,
+    pub signing_key: String,
+    pub name: String,
+    pub require_signed_requests: bool,
+}
+
+pub async fn create_p2p_client(
+    context: &Context,
+    name_text: &str,
+    require_signed_requests: bool,
+) -> Result<P2pClientOutput, CommandError> {
+    let name = name(name_text, "--name")?;
+    let mut random = OsRandom;
+    let client_key = Uuid::generate_v4(&mut random);
+    let signing_key = IssuedSecret::generate(&mut random, prefixes::P2P_SIGNING_KEY);
+    let encrypted = context.key.encrypt(
+        purpose::P2P_SIGNING_KEY,
+        signing_key.expose().as_bytes(),
+        &mut random,
+    );
+    let now = context.clock.now();
+    let client = context
+        .store
+        .write(move |db| {
+            Box::pin(tenancy::create_p2p_client(
+                db,
+                client_key,
+                name,
+                encrypted,
+                require_signed_requests,
+                now,
+            ))
+        })
+        .await?;
+    Ok(P2pClientOutput {
+        client_id: client.client_key.as_str().to_owned(),
+        signing_key: signing_key.expose().to_owned(),
+        name: client.name.to_string(),
+        require_signed_requests: client.require_signed_requests,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyOutput {
+    pub ok: bool,
+    pub backend: &'static str,
+    pub payments: i64,
+    pub transactions: i64,
+    pub postings: i64,
+    pub violations: Vec<ViolationOutput>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ViolationOutput {
+    pub check: &'static str,
+    pub detail: String,
+}
+
+pub async fn verify(context: &Context) -> Result<VerifyOutput, CommandError> {
+    let report = context
+        .store
+        .read(|db| Box::pin(verify::verify(db)))
+        .await?;
+    Ok(VerifyOutput {
+        ok: report.is_clean(),
+        backend: match context.store.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        },
+        payments: report.payments,
+        transactions: report.transactions,
+        postings: report.postings,
+        violations: report
+            .violations
+            .into_iter()
+            .map(|violation| ViolationOutput {
+                check: violation.check,
+                detail: violation.detail,
+            })
+            .collect(),
+    })
+}

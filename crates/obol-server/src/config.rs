@@ -1,0 +1,489 @@
+//! Configuration: a TOML file (`--config`), overridden by `OBOL_*` environment variables,
+//! overridden by command-line flags. Every key is documented here and in `docs/CONFIGURATION.md`;
+//! every default is safe for production. Secrets are wrapped so that they never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use obol_store::DatabaseUrl;
+use serde::Deserialize;
+
+/// A value that must not appear in logs or output: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Secret<T> {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("[redacted]")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("[redacted]")
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (development).
+    Text,
+    /// One JSON object per line (production, log shippers).
+    Json,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://…` or `postgres://…`; default `sqlite://{data_dir}/obol.db`. Any other scheme
+    /// is refused before anything is created.
+    pub database_url: Secret<String>,
+    /// Where the SQLite file, the generated operator key and the demo credentials live.
+    pub data_dir: PathBuf,
+    /// Address to serve on; port 0 picks a free port, printed at start.
+    pub listen: String,
+    /// Base of every link Obol hands out; default `http://{bound address}`.
+    pub public_url: Option<String>,
+    /// Let callbacks go to loopback and private ranges (tests, local development only).
+    pub callbacks_allow_private_addresses: bool,
+    /// URL prefixes `PaymentCommit`'s `ApiParams.Url` may use; empty means the defaults
+    /// (YooKassa's public API and this server's own sandbox).
+    pub yookassa_allowed_urls: Vec<String>,
+    pub log_format: LogFormat,
+    /// The operator key (base64 of 32 random bytes) that encrypts stored signing secrets and
+    /// signs page tokens. Generated into `{data_dir}/secret.key` with SQLite when absent;
+    /// required with PostgreSQL (every node of a deployment must share it).
+    pub secret_key: Option<Secret<String>>,
+    /// How long a BUCKET transfer waits to be received before the rest is returned.
+    pub p2p_bucket_lifetime_s: u64,
+}
+
+/// The YooKassa public API, allowed by default for `PaymentCommit`.
+pub const YOOKASSA_PUBLIC_API: &str = "https://api.yookassa.ru/v3";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{name} is invalid: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+/// The file's shape: every key optional, unknown keys refused (a typo must not be ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    log_format: Option<String>,
+    secret_key: Option<String>,
+    #[serde(default)]
+    callbacks: FileCallbacks,
+    #[serde(default)]
+    yookassa: FileYookassa,
+    #[serde(default)]
+    p2p: FileP2p,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCallbacks {
+    allow_private_addresses: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileYookassa {
+    allowed_urls: Option<AllowedUrls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum AllowedUrls {
+    List(Vec<String>),
+    Text(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileP2p {
+    bucket_lifetime_s: Option<u64>,
+}
+
+/// Values given as flags, which win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+}
+
+/// Where environment variables come from (the process, or a map in tests).
+pub trait Environment {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|value| !value.is_empty())
+    }
+}
+
+impl Environment for std::collections::HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+fn parse_bool(name: &'static str, text: &str) -> Result<bool, ConfigError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            name,
+            message: format!("expected true or false, got `{text}`"),
+        }),
+    }
+}
+
+fn parse_log_format(name: &'static str, text: &str) -> Result<LogFormat, ConfigError> {
+    match text {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(ConfigError::Invalid {
+            name,
+            message: format!("expected text or json, got `{text}`"),
+        }),
+    }
+}
+
+fn split_urls(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Config {
+    /// Builds the configuration: defaults < file < environment < flags.
+    pub fn load(
+        overrides: &Overrides,
+        environment: &dyn Environment,
+    ) -> Result<Config, ConfigError> {
+        let file_path = overrides
+            .config_file
+            .clone()
+            .or_else(|| environment.get("OBOL_CONFIG").map(PathBuf::from));
+        let file = match &file_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|error| ConfigError::Parse {
+                    path: path.clone(),
+                    message: error.message().to_owned(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+
+        let data_dir = environment
+            .get("OBOL_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./obol-data"));
+        let database_url = overrides
+            .database_url
+            .clone()
+            .or_else(|| environment.get("OBOL_DATABASE_URL"))
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("obol.db").display()));
+        let listen = overrides
+            .listen
+            .clone()
+            .or_else(|| environment.get("OBOL_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let public_url = overrides
+            .public_url
+            .clone()
+            .or_else(|| environment.get("OBOL_PUBLIC_URL"))
+            .or(file.public_url);
+        let log_format = match environment.get("OBOL_LOG_FORMAT") {
+            Some(text) => parse_log_format("OBOL_LOG_FORMAT", &text)?,
+            None => match file.log_format {
+                Some(text) => parse_log_format("log_format", &text)?,
+                None => LogFormat::Text,
+            },
+        };
+        let callbacks_allow_private_addresses =
+            match environment.get("OBOL_CALLBACKS_ALLOW_PRIVATE_ADDRESSES") {
+                Some(text) => parse_bool("OBOL_CALLBACKS_ALLOW_PRIVATE_ADDRESSES", &text)?,
+                None => file.callbacks.allow_private_addresses.unwrap_or(false),
+            };
+        let yookassa_allowed_urls = match environment.get("OBOL_YOOKASSA_ALLOWED_URLS") {
+            Some(text) => split_urls(&text),
+            None => match file.yookassa.allowed_urls {
+                Some(AllowedUrls::List(urls)) => urls,
+                Some(AllowedUrls::Text(text)) => split_urls(&text),
+                None => Vec::new(),
+            },
+        };
+        let secret_key = environment
+            .get("OBOL_SECRET_KEY")
+            .or(file.secret_key)
+            .map(Secret::new);
+        let p2p_bucket_lifetime_s = match environment.get("OBOL_P2P_BUCKET_LIFETIME_S") {
+            Some(text) => text.trim().parse().map_err(|_| ConfigError::Invalid {
+                name: "OBOL_P2P_BUCKET_LIFETIME_S",
+                message: format!("expected seconds, got `{text}`"),
+            })?,
+            None => file.p2p.bucket_lifetime_s.unwrap_or(259_200),
+        };
+
+        let config = Config {
+            database_url: Secret::new(database_url),
+            data_dir,
+            listen,
+            public_url,
+            callbacks_allow_private_addresses,
+            yookassa_allowed_urls,
+            log_format,
+            secret_key,
+            p2p_bucket_lifetime_s,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        DatabaseUrl::parse(self.database_url.expose()).map_err(|error| ConfigError::Invalid {
+            name: "database_url",
+            message: error.to_string(),
+        })?;
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "public_url",
+                message: format!("must start with http:// or https://, got `{url}`"),
+            });
+        }
+        if self.p2p_bucket_lifetime_s == 0 {
+            return Err(ConfigError::Invalid {
+                name: "p2p.bucket_lifetime_s",
+                message: "must be positive".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The parsed database URL (validated by [`Config::load`]).
+    pub fn database(&self) -> Result<DatabaseUrl, ConfigError> {
+        DatabaseUrl::parse(self.database_url.expose()).map_err(|error| ConfigError::Invalid {
+            name: "database_url",
+            message: error.to_string(),
+        })
+    }
+
+    /// The base of links: the configured one, or the bound address.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// The YooKassa URL prefixes allowed, with the defaults filled in.
+    pub fn yookassa_allowed_urls_for(&self, public_url: &str) -> Vec<String> {
+        if self.yookassa_allowed_urls.is_empty() {
+            vec![
+                YOOKASSA_PUBLIC_API.to_owned(),
+                format!("{public_url}/sandbox/yookassa/v3"),
+            ]
+        } else {
+            self.yookassa_allowed_urls.clone()
+        }
+    }
+
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.data_dir.join("secret.key")
+    }
+
+    pub fn demo_credentials_path(&self) -> PathBuf {
+        self.data_dir.join("demo-credentials.json")
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_store() {
+        let config = Config::load(&Overrides::default(), &env(&[])).unwrap();
+        assert_eq!(config.database_url.expose(), "sqlite://./obol-data/obol.db");
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(!config.callbacks_allow_private_addresses);
+        assert_eq!(config.p2p_bucket_lifetime_s, 259_200);
+        assert_eq!(
+            config.public_url_for("127.0.0.1:4000".parse().unwrap()),
+            "http://127.0.0.1:4000"
+        );
+        assert_eq!(
+            config.yookassa_allowed_urls_for("http://x")[1],
+            "http://x/sandbox/yookassa/v3"
+        );
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        let directory = std::env::temp_dir().join(format!("obol-config-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("obol.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\ndata_dir = \"/tmp/a\"\nlog_format = \"json\"\n[callbacks]\nallow_private_addresses = true\n[p2p]\nbucket_lifetime_s = 60\n[yookassa]\nallowed_urls = [\"https://a\", \"https://b\"]\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let from_file = Config::load(&overrides, &env(&[])).unwrap();
+        assert_eq!(from_file.listen, "127.0.0.1:1");
+        assert_eq!(from_file.database_url.expose(), "sqlite:///tmp/a/obol.db");
+        assert_eq!(from_file.log_format, LogFormat::Json);
+        assert!(from_file.callbacks_allow_private_addresses);
+        assert_eq!(from_file.p2p_bucket_lifetime_s, 60);
+        assert_eq!(
+            from_file.yookassa_allowed_urls,
+            vec!["https://a", "https://b"]
+        );
+
+        let environment = env(&[
+            ("OBOL_LISTEN", "127.0.0.1:2"),
+            ("OBOL_CALLBACKS_ALLOW_PRIVATE_ADDRESSES", "false"),
+            ("OBOL_YOOKASSA_ALLOWED_URLS", "https://c, https://d"),
+        ]);
+        let from_environment = Config::load(&overrides, &environment).unwrap();
+        assert_eq!(from_environment.listen, "127.0.0.1:2");
+        assert!(!from_environment.callbacks_allow_private_addresses);
+        assert_eq!(
+            from_environment.yookassa_allowed_urls,
+            vec!["https://c", "https://d"]
+        );
+
+        let flags = Overrides {
+            listen: Some("127.0.0.1:3".into()),
+            ..overrides
+        };
+        assert_eq!(
+            Config::load(&flags, &environment).unwrap().listen,
+            "127.0.0.1:3"
+        );
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(
+            Config::load(
+                &Overrides {
+                    database_url: Some("mysql://x".into()),
+                    ..Overrides::default()
+                },
+                &env(&[])
+            )
+            .is_err()
+        );
+        assert!(Config::load(&Overrides::default(), &env(&[("OBOL_LOG_FORMAT", "xml")])).is_err());
+        assert!(
+            Config::load(
+                &Overrides::default(),
+                &env(&[("OBOL_CALLBACKS_ALLOW_PRIVATE_ADDRESSES", "maybe")])
+            )
+            .is_err()
+        );
+        assert!(
+            Config::load(
+                &Overrides {
+                    public_url: Some("ftp://x".into()),
+                    ..Overrides::default()
+                },
+                &env(&[])
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let path =
+            std::env::temp_dir().join(format!("obol-config-unknown-{}.toml", std::process::id()));
+        std::fs::write(&path, "lisen = \"typo\"\n").unwrap();
+        let result = Config::load(
+            &Overrides {
+                config_file: Some(path.clone()),
+                ..Overrides::default()
+            },
+            &env(&[]),
+        );
+        assert!(matches!(result, Err(ConfigError::Parse { .. })));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = Config::load(
+            &Overrides::default(),
+            &env(&[
+                ("OBOL_SECRET_KEY", "c2VjcmV0"),
+                ("OBOL_DATABASE_URL", "postgres://u:pw@h/db"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("c2VjcmV0") && !printed.contains("pw@h"),
+            "{printed}"
+        );
+    }
+}

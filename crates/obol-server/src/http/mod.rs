@@ -1,0 +1,166 @@
+//! The HTTP surface: the router, the middleware every request passes (request id, tracing,
+//! metrics, body limit, timeout), and the operational endpoints. Dialects mount their own
+//! routers here as they arrive.
+
+pub mod metrics;
+pub mod openapi;
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use obol_store::ops::jobs;
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::crypto::OsRandom;
+use crate::state::AppState;
+use metrics::Gauge;
+
+/// Largest request body accepted (SPEC §8); larger ones answer 413 before being read whole.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+/// Longest a request may take from its headers to its answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids: 16 random bytes in hex, unless the client sent one.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 16];
+        obol_core::ids::RandomSource::fill_bytes(&mut OsRandom, &mut bytes);
+        let text: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        HeaderValue::from_str(&text).ok().map(RequestId::new)
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let operational = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json));
+    Router::new()
+        .merge(operational)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER.clone(), RandomRequestId))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let request_id = request.headers().get("x-request-id").and_then(|value| value.to_str().ok()).unwrap_or_default();
+                    // The path only: query strings may carry keys.
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER.clone()))
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT)),
+        )
+        .with_state(state)
+}
+
+async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(unmatched)".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics.record_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "database unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let gauges = state
+        .store
+        .read(|db| {
+            Box::pin(async move {
+                let by_status = db
+                    .query(
+                        "SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status",
+                        &[],
+                    )
+                    .await?;
+                let mut payments = Vec::new();
+                for row in by_status {
+                    payments.push((vec![("status", row.text(0)?)], row.int(1)?));
+                }
+                let pending_jobs = jobs::pending_count(db).await?;
+                Ok(vec![
+                    Gauge {
+                        name: "obol_payments",
+                        help: "Payments by core status.",
+                        values: payments,
+                    },
+                    Gauge {
+                        name: "obol_jobs_pending",
+                        help: "Lifecycle jobs not yet done.",
+                        values: vec![(vec![], pending_jobs)],
+                    },
+                ])
+            })
+        })
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "metrics could not read the database");
+            Vec::new()
+        });
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&gauges),
+    )
+        .into_response()
+}
+
+async fn openapi_json(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(openapi::document(&state.public_url))
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": { "code": "not_found", "message": "No such route." } })),
+    )
+        .into_response()
+}

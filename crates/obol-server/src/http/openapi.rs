@@ -1,0 +1,81 @@
+//! The OpenAPI 3.1 document at `/openapi.json`. Each dialect contributes its paths through
+//! [`paths`]; every operation declares its responses and security, as fuzzing tools expect.
+
+use serde_json::{Value, json};
+
+/// The whole document.
+pub fn document(public_url: &str) -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Obol",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "A self-hosted payment gateway speaking several payment APIs over one core.",
+        },
+        "servers": [{ "url": public_url }],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {
+                "basicAuth": { "type": "http", "scheme": "basic", "description": "Merchant api_login : api_secret (Paymega private API, YooKassa sandbox)." },
+                "bearerAuth": { "type": "http", "scheme": "bearer", "description": "Softline bearer token from /v1/login_check." },
+                "apiToken": { "type": "apiKey", "in": "header", "name": "X-Api-Token", "description": "Manager API token (ActivePlatform)." },
+                "publicKey": { "type": "apiKey", "in": "query", "name": "public_key", "description": "Merchant public key (Paymega public API)." }
+            },
+            "schemas": {
+                "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string" } } },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": { "error": { "type": "object", "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } }
+                }
+            }
+        },
+        "security": []
+    })
+}
+
+fn operation(summary: &str, ok: Value) -> Value {
+    json!({
+        "summary": summary,
+        "security": [],
+        "responses": {
+            "200": ok,
+            "405": { "description": "Method not allowed" }
+        }
+    })
+}
+
+/// Every path of the document.
+pub fn paths() -> Value {
+    let health = json!({ "description": "OK", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Health" } } } });
+    let mut readiness = operation("Readiness: the database answers", health.clone());
+    readiness["responses"]["503"] = json!({ "description": "The database does not answer", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Health" } } } });
+    json!({
+        "/healthz": { "get": operation("Liveness", health) },
+        "/readyz": { "get": readiness },
+        "/metrics": { "get": operation("Prometheus metrics", json!({ "description": "Metrics in the Prometheus text format", "content": { "text/plain": { "schema": { "type": "string" } } } })) },
+        "/openapi.json": { "get": operation("This document", json!({ "description": "OpenAPI 3.1", "content": { "application/json": { "schema": { "type": "object" } } } })) }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_responses_and_security() {
+        let document = document("http://127.0.0.1:8080");
+        assert_eq!(document["openapi"], "3.1.0");
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                assert!(
+                    operation["responses"]
+                        .as_object()
+                        .is_some_and(|responses| !responses.is_empty()),
+                    "{method} {path}"
+                );
+                assert!(operation["security"].is_array(), "{method} {path}");
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `obol serve`: open the store, run migrations, bind, optionally seed the demo, start the
+//! workers, serve until SIGTERM or Ctrl-C, then stop accepting, finish in-flight requests and
+//! give back job leases.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::SharedClock;
+use crate::commands::{CommandError, Context};
+use crate::config::Config;
+use crate::demo;
+use crate::http;
+use crate::http::metrics::Metrics;
+use crate::state::AppState;
+use crate::workers::lifecycle::LifecycleWorker;
+
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Seed the demo tenancy on first start and print its credentials and a payment link.
+    pub demo: bool,
+}
+
+/// A server that is accepting connections.
+pub struct Running {
+    pub address: SocketAddr,
+    pub public_url: String,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, stops the workers.
+    pub async fn stop(self) {
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        let _ = self.worker.await;
+    }
+}
+
+/// Starts everything and returns once the listener is bound. With `demo`, the credentials
+/// text is returned for the caller to print.
+pub async fn start(
+    config: Config,
+    clock: SharedClock,
+    options: &ServeOptions,
+) -> Result<(Running, Option<String>), CommandError> {
+    let context = Context::open(config, clock).await?;
+    let listener = TcpListener::bind(&context.config.listen)
+        .await
+        .map_err(|error| CommandError::Listen {
+            address: context.config.listen.clone(),
+            message: error.to_string(),
+        })?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| CommandError::Listen {
+            address: context.config.listen.clone(),
+            message: error.to_string(),
+        })?;
+    let public_url = context.config.public_url_for(address);
+
+    let demo_text = if options.demo {
+        let path = context.config.demo_credentials_path();
+        Some(match demo::ensure_seeded(&context, &public_url).await? {
+            Some(credentials) => demo::describe(&credentials, &path),
+            None => format!(
+                "The demo tenancy was seeded before; its credentials file {} is gone.\n",
+                path.display()
+            ),
+        })
+    } else {
+        None
+    };
+
+    let Context {
+        config,
+        store,
+        key,
+        clock,
+    } = context;
+    let state = AppState {
+        store: store.clone(),
+        config: Arc::new(config),
+        clock: clock.clone(),
+        key,
+        metrics: Arc::new(Metrics::default()),
+        public_url: public_url.clone().into(),
+    };
+    let (shutdown, shutdown_receiver) = watch::channel(false);
+
+    let mut node = [0u8; 6];
+    obol_core::ids::RandomSource::fill_bytes(&mut crate::crypto::OsRandom, &mut node);
+    let owner = format!(
+        "node-{}-{}",
+        std::process::id(),
+        node.iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    );
+    let worker =
+        tokio::spawn(LifecycleWorker::new(store, clock, owner).run(shutdown_receiver.clone()));
+
+    let app = http::router(state.clone());
+    let mut server_shutdown = shutdown_receiver;
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = server_shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
+    tracing::info!(%address, %public_url, "serving");
+    Ok((
+        Running {
+            address,
+            public_url,
+            state,
+            shutdown,
+            server,
+            worker,
+        },
+        demo_text,
+    ))
+}
+
+/// Waits for SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}

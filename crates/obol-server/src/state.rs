@@ -1,0 +1,21 @@
+//! What every request handler and worker shares.
+
+use std::sync::Arc;
+
+use obol_store::Store;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::crypto::OperatorKey;
+use crate::http::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: SharedClock,
+    pub key: OperatorKey,
+    pub metrics: Arc<Metrics>,
+    /// Base of every link handed out (no trailing slash).
+    pub public_url: Arc<str>,
+}

@@ -1,0 +1,195 @@
+//! The lifecycle worker: runs jobs stored with a due time (payment expiry now; token expiry,
+//! 90-day deletion and BUCKET returns as their issues arrive). It runs on every node: jobs are
+//! claimed with leases (and `SKIP LOCKED` on PostgreSQL), so nodes share the work and none is
+//! done twice at once; a node that dies loses its leases when they run out. Jobs live in the
+//! database, so nothing is missed across restarts and late jobs catch up.
+
+use std::time::Duration;
+
+use obol_core::payment::{Actor, PaymentError, PaymentEvent};
+use obol_core::time::Timestamp;
+use obol_store::ops::{idempotency, jobs, payments};
+use obol_store::{Store, StoreError};
+use tokio::sync::watch;
+
+use super::Outcome;
+use crate::clock::SharedClock;
+
+/// Jobs taken per claim.
+const CLAIM_BATCH: i64 = 64;
+/// How long a claimed job stays with its node before others may take it.
+const LEASE_SECONDS: i64 = 60;
+/// Longest sleep between looks, so a job is run within this long of its due time even when
+/// it was scheduled by another node.
+const POLL_MAX: Duration = Duration::from_secs(5);
+/// Longest wait before retrying a job that failed.
+const RETRY_MAX_SECONDS: i64 = 300;
+/// Expired idempotency keys removed per sweep, and the time between sweeps.
+const PURGE_BATCH: i64 = 1_000;
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+pub struct LifecycleWorker {
+    store: Store,
+    clock: SharedClock,
+    owner: String,
+}
+
+impl LifecycleWorker {
+    pub fn new(store: Store, clock: SharedClock, owner: String) -> LifecycleWorker {
+        LifecycleWorker {
+            store,
+            clock,
+            owner,
+        }
+    }
+
+    /// Claims the due jobs and runs them.
+    pub async fn run_once(&self) -> Result<Outcome, StoreError> {
+        let now = self.clock.now();
+        let owner = self.owner.clone();
+        let claimed = self
+            .store
+            .write(move |db| {
+                Box::pin(async move {
+                    jobs::claim_due(db, &owner, now, LEASE_SECONDS, CLAIM_BATCH).await
+                })
+            })
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Outcome::Idle);
+        }
+        let count = claimed.len();
+        for job in claimed {
+            if let Err(error) = self.run_job(&job).await {
+                tracing::warn!(kind = %job.kind, subject = %job.subject, attempts = job.attempts, %error, "lifecycle job failed; will retry");
+                let retry_at = self
+                    .clock
+                    .now()
+                    .plus_seconds((1i64 << job.attempts.clamp(0, 16)).min(RETRY_MAX_SECONDS));
+                let owner = self.owner.clone();
+                let message = error.to_string();
+                self.store
+                    .write(move |db| {
+                        Box::pin(async move {
+                            jobs::retry_later(db, job.id, &owner, &message, retry_at).await
+                        })
+                    })
+                    .await?;
+            }
+        }
+        Ok(Outcome::Worked(count))
+    }
+
+    async fn run_job(&self, job: &jobs::Job) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let owner = self.owner.clone();
+        let job_id = job.id;
+        match job.kind.as_str() {
+            payments::EXPIRY_JOB => {
+                let id = obol_core::ids::PaymentId::parse(&job.subject)
+                    .map_err(|_| StoreError::Corrupt(format!("job subject {}", job.subject)))?;
+                let expired = {
+                    let owner = owner.clone();
+                    self.store
+                        .write(move |db| {
+                            Box::pin(async move {
+                                let result = payments::transition(
+                                    db,
+                                    &id,
+                                    PaymentEvent::Expired,
+                                    Actor::Job(payments::EXPIRY_JOB.to_owned()),
+                                    now,
+                                )
+                                .await?;
+                                jobs::complete(db, job_id, &owner, now).await?;
+                                Ok(result)
+                            })
+                        })
+                        .await
+                };
+                match expired {
+                    Ok(_) => Ok(()),
+                    // Paid, failed or already expired in the meantime: nothing left to do.
+                    Err(
+                        StoreError::Payment(PaymentError::TransitionNotAllowed { .. })
+                        | StoreError::NotFound(_),
+                    ) => self.complete(job_id, now).await,
+                    Err(error) => Err(error),
+                }
+            }
+            unknown => {
+                tracing::error!(kind = %unknown, "unknown lifecycle job kind; marking it done");
+                let _ = owner;
+                self.complete(job_id, now).await
+            }
+        }
+    }
+
+    async fn complete(&self, job_id: i64, now: Timestamp) -> Result<(), StoreError> {
+        let owner = self.owner.clone();
+        self.store
+            .write(move |db| Box::pin(async move { jobs::complete(db, job_id, &owner, now).await }))
+            .await?;
+        Ok(())
+    }
+
+    /// Removes expired idempotency keys.
+    pub async fn purge_idempotency_keys(&self) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        self.store
+            .write(move |db| Box::pin(idempotency::purge_expired(db, now, PURGE_BATCH)))
+            .await
+    }
+
+    /// Runs until `shutdown` turns true, then gives back its leases.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut last_purge = tokio::time::Instant::now();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let outcome = self.run_once().await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "lifecycle worker could not claim jobs");
+                Outcome::Idle
+            });
+            if last_purge.elapsed() >= PURGE_EVERY {
+                last_purge = tokio::time::Instant::now();
+                if let Err(error) = self.purge_idempotency_keys().await {
+                    tracing::warn!(%error, "idempotency key purge failed");
+                }
+            }
+            if let Outcome::Worked(_) = outcome {
+                continue;
+            }
+            let sleep = self.time_to_next_job().await;
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        let owner = self.owner.clone();
+        if let Err(error) = self
+            .store
+            .write(move |db| Box::pin(async move { jobs::release_leases(db, &owner).await }))
+            .await
+        {
+            tracing::warn!(%error, "could not release job leases at shutdown");
+        }
+    }
+
+    async fn time_to_next_job(&self) -> Duration {
+        let next = self
+            .store
+            .read(|db| Box::pin(jobs::next_due_at(db)))
+            .await
+            .ok()
+            .flatten();
+        match next {
+            Some(due) => {
+                let wait = due.unix_micros() - self.clock.now().unix_micros();
+                Duration::from_micros(wait.max(0) as u64).min(POLL_MAX)
+            }
+            None => POLL_MAX,
+        }
+    }
+}
