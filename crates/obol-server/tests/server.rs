@@ -1,0 +1,429 @@
+//! The server over real HTTP on a loopback port, and the lifecycle worker driven by a clock the
+//! tests move. Every scenario runs on SQLite and on PostgreSQL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use obol_core::Currency;
+use obol_core::Timestamp;
+use obol_core::ids::{MerchantId, PaymentId, ResellerId};
+use obol_core::money::Money;
+use obol_core::payment::{Flow, PaymentDraft, PaymentStatus, ReturnUrls, Source};
+use obol_core::time::Clock;
+use obol_server::clock::ManualClock;
+use obol_server::commands::{self, Context, MerchantOptions};
+use obol_server::config::{Config, Overrides};
+use obol_server::crypto::{OperatorKey, OsRandom};
+use obol_server::serve::{self, Running, ServeOptions};
+use obol_server::workers::Outcome;
+use obol_server::workers::lifecycle::LifecycleWorker;
+use obol_store::ops::payments;
+use obol_store::testing::TestDatabase;
+
+const START: Timestamp = Timestamp::from_unix_seconds(1_763_900_000);
+
+struct Harness {
+    config: Config,
+    _database: TestDatabase,
+    data_dir: std::path::PathBuf,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn harness(database: TestDatabase) -> Harness {
+    let data_dir = std::env::temp_dir().join(format!(
+        "obol-server-test-{}-{}",
+        std::process::id(),
+        OperatorKey::generate(&mut OsRandom)
+            .to_base64()
+            .replace(['/', '+', '='], "")
+    ));
+    let environment: HashMap<String, String> = [
+        ("OBOL_DATABASE_URL", database.url_text.clone()),
+        ("OBOL_DATA_DIR", data_dir.display().to_string()),
+        ("OBOL_LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "OBOL_SECRET_KEY",
+            OperatorKey::generate(&mut OsRandom).to_base64(),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect();
+    let config = Config::load(&Overrides::default(), &environment).expect("config");
+    Harness {
+        config,
+        _database: database,
+        data_dir,
+    }
+}
+
+async fn start(harness: &Harness, clock: Arc<ManualClock>) -> Running {
+    let (running, _) = serve::start(harness.config.clone(), clock, &ServeOptions::default())
+        .await
+        .expect("server starts");
+    running
+}
+
+fn url(running: &Running, path: &str) -> String {
+    format!("http://{}{}", running.address, path)
+}
+
+async fn operational_endpoints_answer(database: TestDatabase) {
+    let harness = harness(database);
+    let running = start(&harness, ManualClock::new(START)).await;
+    let client = reqwest::Client::new();
+
+    let health = client.get(url(&running, "/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        health.headers().contains_key("x-request-id"),
+        "every answer carries a request id"
+    );
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+
+    let ready = client.get(url(&running, "/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let echoed = client
+        .get(url(&running, "/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
+
+    let metrics = client.get(url(&running, "/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("obol_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"),
+        "{text}"
+    );
+    assert!(text.contains("obol_jobs_pending"), "{text}");
+
+    let document: serde_json::Value = client
+        .get(url(&running, "/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(document["paths"]["/healthz"]["get"]["responses"].is_object());
+    assert_eq!(document["servers"][0]["url"], running.public_url.as_str());
+
+    let missing = client
+        .get(url(&running, "/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+
+    let wrong_method = client
+        .post(url(&running, "/healthz"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+
+    let huge = vec![b'x'; 1024 * 1024 + 1];
+    let too_large = client
+        .post(url(&running, "/healthz"))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        too_large.status(),
+        413,
+        "bodies over 1 MiB are refused before being read"
+    );
+
+    running.stop().await;
+}
+
+async fn graceful_shutdown_stops_serving(database: TestDatabase) {
+    let harness = harness(database);
+    let running = start(&harness, ManualClock::new(START)).await;
+    let address = running.address;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("http://{address}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(10), running.stop())
+        .await
+        .expect("stops promptly");
+    assert!(
+        client
+            .get(format!("http://{address}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "no longer accepting"
+    );
+}
+
+async fn payment_with_expiry(context: &Context, expires_in_seconds: i64) -> PaymentId {
+    let reseller = commands::create_reseller(context, "R", None).await.unwrap();
+    let merchant = commands::create_merchant(
+        context,
+        MerchantOptions {
+            name: "M".into(),
+            reseller: reseller.id,
+            ..MerchantOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let now = context.clock.now();
+    let draft = PaymentDraft {
+        reseller_id: ResellerId::new(reseller.id),
+        merchant_id: Some(MerchantId::new(merchant.id)),
+        customer_account_id: None,
+        customer_id: None,
+        reference_id: None,
+        external_id: None,
+        amount: Money::from_minor(1_000, Currency::EUR).unwrap(),
+        flow: Flow::Charge,
+        description: None,
+        metadata: None,
+        return_urls: ReturnUrls::default(),
+        callback_url: None,
+        expires_at: Some(now.plus_seconds(expires_in_seconds)),
+        source: Source::MerchantApi,
+        locale: None,
+        test_mode: true,
+        requester_ip: None,
+    };
+    let id = PaymentId::generate(&mut OsRandom);
+    context
+        .store
+        .write(move |db| {
+            Box::pin(async move { payments::insert_payment(db, draft, id, None, now).await })
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+async fn status_of(context: &Context, id: &PaymentId) -> PaymentStatus {
+    let id = id.clone();
+    context
+        .store
+        .read(move |db| Box::pin(async move { payments::get_payment(db, &id).await }))
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+async fn lifecycle_worker_expires_payments_on_time(database: TestDatabase) {
+    let harness = harness(database);
+    let clock = ManualClock::new(START);
+    let context = Context::open(harness.config.clone(), clock.clone())
+        .await
+        .unwrap();
+    let id = payment_with_expiry(&context, 900).await;
+    let worker = LifecycleWorker::new(context.store.clone(), clock.clone(), "node-test".into());
+
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        Outcome::Idle,
+        "nothing is due before the deadline"
+    );
+    clock.advance_seconds(899);
+    assert_eq!(worker.run_once().await.unwrap(), Outcome::Idle);
+    assert_eq!(status_of(&context, &id).await, PaymentStatus::Created);
+    clock.advance_seconds(1);
+    assert_eq!(worker.run_once().await.unwrap(), Outcome::Worked(1));
+    assert_eq!(status_of(&context, &id).await, PaymentStatus::Expired);
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        Outcome::Idle,
+        "done once, not again"
+    );
+
+    let history = {
+        let id = id.clone();
+        context
+            .store
+            .read(move |db| Box::pin(async move { payments::history(db, &id).await }))
+            .await
+            .unwrap()
+    };
+    let last = history.last().unwrap();
+    assert_eq!(
+        (last.to, last.actor.as_str()),
+        (PaymentStatus::Expired, "job:payment_expiry")
+    );
+}
+
+async fn lifecycle_catches_up_after_downtime_and_shares_work(database: TestDatabase) {
+    let harness = harness(database);
+    let clock = ManualClock::new(START);
+    let context = Context::open(harness.config.clone(), clock.clone())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for index in 0..12 {
+        ids.push(payment_with_expiry(&context, 900 + index).await);
+    }
+    // The nodes were down for a day: every job is overdue.
+    clock.advance_seconds(86_400);
+    let workers: Vec<Arc<LifecycleWorker>> = (0..3)
+        .map(|node| {
+            Arc::new(LifecycleWorker::new(
+                context.store.clone(),
+                clock.clone(),
+                format!("node-{node}"),
+            ))
+        })
+        .collect();
+    let mut total = 0;
+    loop {
+        let mut tasks = Vec::new();
+        for worker in &workers {
+            let worker = Arc::clone(worker);
+            tasks.push(tokio::spawn(
+                async move { worker.run_once().await.unwrap() },
+            ));
+        }
+        let mut worked = 0;
+        for task in tasks {
+            if let Outcome::Worked(count) = task.await.unwrap() {
+                worked += count;
+            }
+        }
+        if worked == 0 {
+            break;
+        }
+        total += worked;
+    }
+    assert_eq!(total, 12, "each job run by exactly one node");
+    for id in &ids {
+        assert_eq!(status_of(&context, id).await, PaymentStatus::Expired);
+        let history = {
+            let id = id.clone();
+            context
+                .store
+                .read(move |db| Box::pin(async move { payments::history(db, &id).await }))
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            history
+                .iter()
+                .filter(|change| change.to == PaymentStatus::Expired)
+                .count(),
+            1
+        );
+    }
+    let report = commands::verify(&context).await.unwrap();
+    assert!(report.ok, "{:?}", report.violations);
+}
+
+async fn an_expiry_after_payment_does_nothing(database: TestDatabase) {
+    let harness = harness(database);
+    let clock = ManualClock::new(START);
+    let context = Context::open(harness.config.clone(), clock.clone())
+        .await
+        .unwrap();
+    let id = payment_with_expiry(&context, 900).await;
+    {
+        let id = id.clone();
+        let now = clock.now();
+        context
+            .store
+            .write(move |db| {
+                Box::pin(async move {
+                    use obol_core::payment::{Actor, PaymentEvent};
+                    payments::transition(
+                        db,
+                        &id,
+                        PaymentEvent::AttemptStarted {
+                            service_id: None,
+                            method_id: None,
+                        },
+                        Actor::Customer,
+                        now,
+                    )
+                    .await?;
+                    payments::transition(
+                        db,
+                        &id,
+                        PaymentEvent::Succeeded { card: None },
+                        Actor::Provider,
+                        now,
+                    )
+                    .await
+                })
+            })
+            .await
+            .unwrap();
+    }
+    clock.advance_seconds(1_000);
+    let worker = LifecycleWorker::new(context.store.clone(), clock.clone(), "node-test".into());
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        Outcome::Idle,
+        "the paid payment's expiry job was cancelled"
+    );
+    assert_eq!(status_of(&context, &id).await, PaymentStatus::Processed);
+}
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(obol_store::testing::TestDatabase::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
+                        super::$scenario(database).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    operational_endpoints_answer,
+    graceful_shutdown_stops_serving,
+    lifecycle_worker_expires_payments_on_time,
+    lifecycle_catches_up_after_downtime_and_shares_work,
+    an_expiry_after_payment_does_nothing,
+);

@@ -1,0 +1,606 @@
+//! The command line, as a user runs it: the real `obol` binary, its output and exit codes
+//! checked against the contract of SPEC §1. SQLite runs everything; PostgreSQL the parts that
+//! differ.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use obol_store::testing::TestDatabase;
+use serde_json::Value;
+
+const OPERATOR_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// A scratch directory used as the working directory and data directory of one test.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let path =
+            std::env::temp_dir().join(format!("obol-cli-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        Scratch(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn obol(directory: &Path, database_url: Option<&str>, arguments: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_obol"));
+    command
+        .current_dir(directory)
+        .args(arguments)
+        .env_remove("OBOL_DATABASE_URL")
+        .env_remove("OBOL_DATA_DIR")
+        .env_remove("OBOL_SECRET_KEY");
+    if let Some(url) = database_url {
+        command
+            .env("OBOL_DATABASE_URL", url)
+            .env("OBOL_SECRET_KEY", OPERATOR_KEY);
+    }
+    command.output().expect("the obol binary runs")
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(
+        text.trim().lines().count(),
+        1,
+        "exactly one JSON object: {text}"
+    );
+    serde_json::from_str(text.trim()).unwrap()
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn creates_everything_as_the_contract_says(directory: &Path, url: Option<&str>) {
+    let reseller = json_of(&obol(
+        directory,
+        url,
+        &["reseller", "create", "--name", "Acme", "--json"],
+    ));
+    assert_eq!(reseller["id"], 2, "{reseller}");
+    assert_eq!(reseller["name"], "Acme");
+    assert_eq!(reseller["parent_id"], 1);
+    let child = json_of(&obol(
+        directory,
+        url,
+        &[
+            "reseller",
+            "create",
+            "--name",
+            "Acme East",
+            "--parent",
+            "2",
+            "--json",
+        ],
+    ));
+    assert_eq!(child["parent_id"], 2);
+
+    let merchant = json_of(&obol(
+        directory,
+        url,
+        &[
+            "merchant",
+            "create",
+            "--name",
+            "Shop",
+            "--reseller",
+            "2",
+            "--json",
+        ],
+    ));
+    assert!(merchant["id"].is_i64());
+    assert_eq!(merchant["reseller_id"], 2);
+    assert_eq!(merchant["test_mode"], true);
+    assert!(
+        merchant["public_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("pk_test_")
+    );
+    for field in ["api_login", "api_secret", "callback_secret"] {
+        assert!(
+            merchant[field]
+                .as_str()
+                .is_some_and(|value| value.len() >= 16),
+            "{field}: {merchant}"
+        );
+    }
+    let live = json_of(&obol(
+        directory,
+        url,
+        &[
+            "merchant",
+            "create",
+            "--name",
+            "Live",
+            "--reseller",
+            "3",
+            "--live",
+            "--forbid-public-access",
+            "--webhook-url",
+            "https://shop.example/hook",
+            "--json",
+        ],
+    ));
+    assert_eq!(live["test_mode"], false);
+    assert!(live["public_key"].as_str().unwrap().starts_with("pk_live_"));
+    assert_eq!(live["forbid_public_access"], true);
+    assert_eq!(live["webhook_url"], "https://shop.example/hook");
+
+    let manager = json_of(&obol(
+        directory,
+        url,
+        &[
+            "manager",
+            "create",
+            "--reseller",
+            "2",
+            "--role",
+            "manager",
+            "--name",
+            "Ann",
+            "--json",
+        ],
+    ));
+    assert_eq!(manager["reseller_id"], 2);
+    assert_eq!(manager["role"], "manager");
+    assert!(manager["id"].is_i64() && manager["api_token"].as_str().unwrap().len() >= 22);
+
+    let account = json_of(&obol(
+        directory,
+        url,
+        &[
+            "customer-account",
+            "create",
+            "--reseller",
+            "2",
+            "--name",
+            "Payer",
+            "--json",
+        ],
+    ));
+    assert!(account["id"].is_i64());
+    assert_eq!(account["reseller_id"], 2);
+
+    let client = json_of(&obol(
+        directory,
+        url,
+        &[
+            "p2p",
+            "client",
+            "create",
+            "--name",
+            "Wallet",
+            "--require-signed-requests",
+            "--json",
+        ],
+    ));
+    assert_eq!(client["client_id"].as_str().unwrap().len(), 36);
+    assert!(client["signing_key"].as_str().unwrap().len() >= 32);
+    assert_eq!(client["require_signed_requests"], true);
+
+    let verified = obol(directory, url, &["verify"]);
+    assert!(verified.status.success(), "{}", stderr_of(&verified));
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("ok: no violations"));
+}
+
+fn refuses_bad_input(directory: &Path, url: Option<&str>) {
+    let orphan = obol(
+        directory,
+        url,
+        &[
+            "reseller", "create", "--name", "Orphan", "--parent", "999", "--json",
+        ],
+    );
+    assert_eq!(orphan.status.code(), Some(1));
+    assert!(
+        stderr_of(&orphan).contains("parent reseller 999 does not exist"),
+        "{}",
+        stderr_of(&orphan)
+    );
+    let error: Value = serde_json::from_slice(&orphan.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_argument");
+
+    let no_reseller = obol(
+        directory,
+        url,
+        &["merchant", "create", "--name", "Shop", "--reseller", "999"],
+    );
+    assert_eq!(no_reseller.status.code(), Some(1));
+    assert!(stderr_of(&no_reseller).contains("reseller 999 does not exist"));
+
+    let role = obol(
+        directory,
+        url,
+        &[
+            "manager",
+            "create",
+            "--reseller",
+            "1",
+            "--role",
+            "owner",
+            "--name",
+            "X",
+        ],
+    );
+    assert_eq!(role.status.code(), Some(2), "a usage error");
+    assert!(
+        stderr_of(&role).contains("admin") && stderr_of(&role).contains("viewer"),
+        "{}",
+        stderr_of(&role)
+    );
+
+    let blank = obol(
+        directory,
+        url,
+        &[
+            "customer-account",
+            "create",
+            "--reseller",
+            "1",
+            "--name",
+            "   ",
+        ],
+    );
+    assert_eq!(blank.status.code(), Some(1));
+
+    let webhook = obol(
+        directory,
+        url,
+        &[
+            "merchant",
+            "create",
+            "--name",
+            "S",
+            "--reseller",
+            "1",
+            "--webhook-url",
+            "ftp://x",
+        ],
+    );
+    assert_eq!(webhook.status.code(), Some(1));
+    assert!(stderr_of(&webhook).contains("--webhook-url"));
+}
+
+#[test]
+fn sqlite_commands_follow_the_contract() {
+    let scratch = Scratch::new("contract");
+    creates_everything_as_the_contract_says(scratch.path(), None);
+    refuses_bad_input(scratch.path(), None);
+    assert!(
+        scratch.path().join("obol-data/obol.db").exists(),
+        "the default store is ./obol-data/obol.db"
+    );
+    let key = scratch.path().join("obol-data/secret.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_commands_follow_the_contract() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let scratch = Scratch::new("contract-pg");
+    let url = database.url_text.clone();
+    tokio::task::spawn_blocking(move || {
+        creates_everything_as_the_contract_says(scratch.path(), Some(&url));
+        refuses_bad_input(scratch.path(), Some(&url));
+        assert!(
+            !scratch.path().join("obol-data").exists(),
+            "PostgreSQL writes nothing under the data directory"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_requires_an_operator_key() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let scratch = Scratch::new("pg-key");
+    let output = Command::new(env!("CARGO_BIN_EXE_obol"))
+        .current_dir(scratch.path())
+        .env_remove("OBOL_SECRET_KEY")
+        .args([
+            "--database-url",
+            &database.url_text,
+            "reseller",
+            "create",
+            "--name",
+            "X",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr_of(&output).contains("secret_key is required with PostgreSQL"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
+fn unknown_database_scheme_creates_nothing() {
+    let scratch = Scratch::new("scheme");
+    for url in ["mysql://localhost/obol", "obol.db", "sqlite::memory:"] {
+        let output = obol(
+            scratch.path(),
+            None,
+            &[
+                "--database-url",
+                url,
+                "reseller",
+                "create",
+                "--name",
+                "X",
+                "--json",
+            ],
+        );
+        assert_eq!(output.status.code(), Some(1), "{url}");
+        assert!(
+            stderr_of(&output).contains("database_url"),
+            "{}",
+            stderr_of(&output)
+        );
+    }
+    let entries: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
+    assert!(entries.is_empty(), "nothing was created: {entries:?}");
+}
+
+#[test]
+fn migrate_applies_each_version_once() {
+    let scratch = Scratch::new("migrate");
+    let first = json_of(&obol(scratch.path(), None, &["migrate", "--json"]));
+    assert_eq!(first["applied"], serde_json::json!([1, 2]));
+    assert_eq!(first["version"], 2);
+    assert_eq!(first["backend"], "sqlite");
+    let second = json_of(&obol(scratch.path(), None, &["migrate", "--json"]));
+    assert_eq!(second["applied"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn verify_fails_on_a_planted_violation() {
+    let scratch = Scratch::new("verify");
+    let database_url = format!("sqlite://{}", scratch.path().join("obol.db").display());
+    let directory = scratch.path().to_owned();
+    let url = database_url.clone();
+    tokio::task::spawn_blocking(move || {
+        json_of(&obol(
+            &directory,
+            None,
+            &["--database-url", &url, "demo", "--json"],
+        ))
+    })
+    .await
+    .unwrap();
+    let store = obol_store::Store::open(&obol_store::DatabaseUrl::parse(&database_url).unwrap())
+        .await
+        .unwrap();
+    store
+        .write(|db| {
+            Box::pin(async move {
+                let rows = db.query("INSERT INTO ledger_transactions (kind, payment_id, created_at) VALUES ('correction', NULL, 0) RETURNING id", &[]).await?;
+                let id = rows[0].int(0)?;
+                db.execute("INSERT INTO ledger_postings (transaction_id, account, currency, amount) VALUES ($1, 'operator:fees', 'USD', 1)", obol_store::params![id]).await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let directory = scratch.path().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        obol(
+            &directory,
+            None,
+            &["--database-url", &database_url, "verify", "--json"],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "verify exits 1 on a violation"
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let checks: Vec<&str> = report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|violation| violation["check"].as_str().unwrap())
+        .collect();
+    assert!(
+        checks.contains(&"currency_sums_to_zero") && checks.contains(&"transaction_has_postings"),
+        "{checks:?}"
+    );
+}
+
+#[test]
+fn demo_prints_a_whole_tenancy() {
+    let scratch = Scratch::new("demo");
+    let demo = json_of(&obol(scratch.path(), None, &["demo", "--json"]));
+    for (part, field) in [
+        ("merchant", "api_secret"),
+        ("merchant", "public_key"),
+        ("manager", "api_token"),
+        ("p2p_client", "signing_key"),
+        ("customer_account", "id"),
+        ("reseller", "id"),
+    ] {
+        assert!(!demo[part][field].is_null(), "{part}.{field} in {demo}");
+    }
+    assert_eq!(demo["demo_invoice"]["amount"], "100.00");
+    assert_eq!(demo["demo_invoice"]["currency"], "USD");
+    assert!(
+        demo["demo_invoice"]["payment_url"]
+            .as_str()
+            .unwrap()
+            .contains("/hpp/?cpi=cpi_")
+    );
+    let again = json_of(&obol(scratch.path(), None, &["demo", "--json"]));
+    assert_ne!(
+        again["merchant"]["id"], demo["merchant"]["id"],
+        "each `obol demo` seeds a new tenancy"
+    );
+}
+
+/// Starts `obol serve`, returns the child and the address from its `listening on` line.
+/// The caller waits for the child through `terminate`.
+#[allow(clippy::zombie_processes)]
+fn spawn_serve(directory: &Path, arguments: &[&str]) -> (std::process::Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_obol"))
+        .current_dir(directory)
+        .env_remove("OBOL_DATABASE_URL")
+        .env_remove("OBOL_SECRET_KEY")
+        .args(arguments)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
+    let mut printed = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve ended before listening: {printed}");
+        }
+        printed.push_str(&line);
+        if let Some(address) = line.trim().strip_prefix("listening on http://") {
+            return (child, address.to_owned(), printed);
+        }
+    }
+}
+
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn serve_demo_serves_and_stops_gracefully() {
+    let scratch = Scratch::new("serve");
+    let directory = scratch.path().to_owned();
+    let (mut child, address, printed) = tokio::task::spawn_blocking(move || {
+        spawn_serve(&directory, &["serve", "--demo", "--listen", "127.0.0.1:0"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        !address.ends_with(":0"),
+        "port 0 is replaced by the bound port: {address}"
+    );
+    assert!(
+        printed.contains(&format!("http://{address}/hpp/?cpi=cpi_")),
+        "a link to pay the demo invoice: {printed}"
+    );
+    let credentials_path = scratch.path().join("obol-data/demo-credentials.json");
+    let credentials: Value =
+        serde_json::from_str(&std::fs::read_to_string(&credentials_path).unwrap()).unwrap();
+    assert!(printed.contains(credentials["merchant"]["api_secret"].as_str().unwrap()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&credentials_path)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    let health = reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = reqwest::get(format!("http://{address}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let status = tokio::task::spawn_blocking(move || terminate(&mut child))
+        .await
+        .unwrap();
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+
+    // A second start reuses the tenancy seeded the first time.
+    let directory = scratch.path().to_owned();
+    let (mut child, _, printed_again) = tokio::task::spawn_blocking(move || {
+        spawn_serve(&directory, &["serve", "--demo", "--listen", "127.0.0.1:0"])
+    })
+    .await
+    .unwrap();
+    let mut stderr = String::new();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = terminate(&mut child);
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+        (status, stderr)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success());
+    assert!(
+        printed_again.contains(credentials["merchant"]["public_key"].as_str().unwrap()),
+        "the same demo merchant: {printed_again}"
+    );
+    for secret in [
+        &credentials["merchant"]["api_secret"],
+        &credentials["manager"]["api_token"],
+        &credentials["merchant"]["callback_secret"],
+    ] {
+        assert!(
+            !status.1.contains(secret.as_str().unwrap()),
+            "secrets never reach the logs"
+        );
+    }
+    let list = obol(scratch.path(), None, &["verify", "--json"]);
+    assert_eq!(json_of(&list)["payments"], 1, "one demo invoice, not two");
+}
