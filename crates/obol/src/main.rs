@@ -221,6 +221,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
     let json = cli.json;
     match cli.command {
         Command::Serve { demo, .. } => {
+            let stop_requested = serve::shutdown_signal();
             let (running, demo_text) =
                 serve::start(config, Arc::new(SystemClock), &ServeOptions { demo }).await?;
             if let Some(text) = demo_text {
@@ -228,7 +229,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
             }
             println!("listening on http://{}", running.address);
             let _ = std::io::stdout().flush();
-            serve::shutdown_signal().await;
+            stop_requested.await;
             running.stop().await;
             Ok(ExitCode::SUCCESS)
         }
