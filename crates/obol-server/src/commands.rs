@@ -42,11 +42,12 @@ impl CommandError {
     }
 }
 
-/// An open database with the operator key, for one command.
+/// An open database (and the operator key, where one is configured or generated), for one
+/// command.
 pub struct Context {
     pub config: Config,
     pub store: Store,
-    pub key: OperatorKey,
+    key: Result<OperatorKey, String>,
     pub clock: SharedClock,
 }
 
@@ -56,7 +57,12 @@ impl Context {
     pub async fn open(config: Config, clock: SharedClock) -> Result<Context, CommandError> {
         let url = config.database()?;
         let uses_sqlite = matches!(url, obol_store::DatabaseUrl::Sqlite(_));
-        let key = OperatorKey::for_config(&config, uses_sqlite)?;
+        // Only commands that encrypt or sign need the key; the others work without one.
+        let key = match OperatorKey::for_config(&config, uses_sqlite) {
+            Ok(key) => Ok(key),
+            Err(KeyError::Missing) => Err(KeyError::Missing.to_string()),
+            Err(other) => return Err(other.into()),
+        };
         let store = Store::open(&url).await?;
         store.migrate(clock.now()).await?;
         Ok(Context {
@@ -65,6 +71,13 @@ impl Context {
             key,
             clock,
         })
+    }
+
+    /// The operator key, or the error that says how to configure one.
+    pub fn key(&self) -> Result<&OperatorKey, CommandError> {
+        self.key
+            .as_ref()
+            .map_err(|_| CommandError::Key(KeyError::Missing))
     }
 
     pub async fn open_default(config: Config) -> Result<Context, CommandError> {
@@ -200,7 +213,7 @@ pub async fn create_merchant(
         public_key: generate_public_key(&mut random, options.live),
         api_login: generate_api_login(&mut random),
         api_secret: api_secret.digest(),
-        callback_secret_encrypted: context.key.encrypt(
+        callback_secret_encrypted: context.key()?.encrypt(
             purpose::MERCHANT_CALLBACK_SECRET,
             callback_secret.expose().as_bytes(),
             &mut random,
@@ -327,7 +340,7 @@ pub async fn create_p2p_client(
     let mut random = OsRandom;
     let client_key = Uuid::generate_v4(&mut random);
     let signing_key = IssuedSecret::generate(&mut random, prefixes::P2P_SIGNING_KEY);
-    let encrypted = context.key.encrypt(
+    let encrypted = context.key()?.encrypt(
         purpose::P2P_SIGNING_KEY,
         signing_key.expose().as_bytes(),
         &mut random,

@@ -51,6 +51,8 @@ pub async fn start(
     options: &ServeOptions,
 ) -> Result<(Running, Option<String>), CommandError> {
     let context = Context::open(config, clock).await?;
+    // The server signs page tokens and decrypts callback secrets: no key, no start.
+    let key = context.key()?.clone();
     let listener = TcpListener::bind(&context.config.listen)
         .await
         .map_err(|error| CommandError::Listen {
@@ -81,8 +83,8 @@ pub async fn start(
     let Context {
         config,
         store,
-        key,
         clock,
+        ..
     } = context;
     let state = AppState {
         store: store.clone(),

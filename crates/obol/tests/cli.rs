@@ -337,10 +337,12 @@ async fn postgres_requires_an_operator_key() {
         .args([
             "--database-url",
             &database.url_text,
-            "reseller",
+            "merchant",
             "create",
             "--name",
             "X",
+            "--reseller",
+            "1",
         ])
         .output()
         .unwrap();
@@ -350,6 +352,43 @@ async fn postgres_requires_an_operator_key() {
         "{}",
         stderr_of(&output)
     );
+    let without_secrets = Command::new(env!("CARGO_BIN_EXE_obol"))
+        .current_dir(scratch.path())
+        .env_remove("OBOL_SECRET_KEY")
+        .args([
+            "--database-url",
+            &database.url_text,
+            "reseller",
+            "create",
+            "--name",
+            "X",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        without_secrets.status.success(),
+        "commands that encrypt nothing need no key: {}",
+        stderr_of(&without_secrets)
+    );
+    let serve = Command::new(env!("CARGO_BIN_EXE_obol"))
+        .current_dir(scratch.path())
+        .env_remove("OBOL_SECRET_KEY")
+        .args([
+            "--database-url",
+            &database.url_text,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        serve.status.code(),
+        Some(1),
+        "the server does not start without the key"
+    );
+    assert!(stderr_of(&serve).contains("secret_key is required"));
 }
 
 #[test]
