@@ -341,7 +341,19 @@ fn run_batch(connection: &mut SqliteConn, batch: &mut Vec<WriteJob>) {
             drop(job);
             continue;
         }
-        let completion = job(connection);
+        // A panicking job (a bug) must not take the writer, and every later write, down with
+        // it: its savepoint is rolled back and its requester sees its answer channel close.
+        let completion =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(connection))) {
+                Ok(completion) => completion,
+                Err(_) => {
+                    tracing::error!("a storage job panicked; its changes are rolled back");
+                    Completion {
+                        succeeded: false,
+                        answer: Box::new(|_| {}),
+                    }
+                }
+            };
         let closed = if completion.succeeded {
             connection.run_script("RELEASE job")
         } else {

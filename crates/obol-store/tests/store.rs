@@ -882,3 +882,35 @@ on_both_backends!(
     failing_write_leaves_nothing_behind,
     expiring_payments_schedule_a_job,
 );
+
+/// The SQLite writer survives a job that panics: that job fails, later writes still commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writer_survives_a_panicking_job() {
+    let database = TestDatabase::sqlite();
+    let store = open(&database).await;
+    let failed: Result<(), StoreError> = store
+        .write(|db| {
+            Box::pin(async move {
+                db.execute(
+                    "INSERT INTO settings (key, value) VALUES ('half', 'written')",
+                    &[],
+                )
+                .await?;
+                panic!("a bug inside a storage job");
+            })
+        })
+        .await;
+    assert!(
+        matches!(failed, Err(StoreError::Unavailable(_))),
+        "{failed:?}"
+    );
+    let merchant = merchant(&store).await;
+    create_payment(&store, merchant, Some("after-panic"), 100)
+        .await
+        .unwrap();
+    let half = store
+        .read(|db| Box::pin(async move { obol_store::ops::settings::get(db, "half").await }))
+        .await
+        .unwrap();
+    assert_eq!(half, None, "the panicking job's writes were rolled back");
+}
