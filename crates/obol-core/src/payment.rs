@@ -251,6 +251,8 @@ pub enum Actor {
     Provider,
     /// An operator at the command line.
     Operator,
+    /// The door a payment came through, for its creation.
+    Source(Source),
 }
 
 impl Actor {
@@ -262,6 +264,7 @@ impl Actor {
             Actor::Job(name) => format!("job:{name}"),
             Actor::Provider => "provider".to_owned(),
             Actor::Operator => "operator".to_owned(),
+            Actor::Source(source) => format!("source:{}", source.as_str()),
         }
     }
 
@@ -276,6 +279,7 @@ impl Actor {
             Some(("merchant", id)) => MerchantId::parse(id).ok().map(Actor::Merchant),
             Some(("manager", id)) => ManagerId::parse(id).ok().map(Actor::Manager),
             Some(("job", name)) => Some(Actor::Job(name.to_owned())),
+            Some(("source", source)) => Source::parse(source).map(Actor::Source),
             Some(_) => None,
         }
     }
@@ -940,6 +944,7 @@ mod tests {
             Actor::Job("payment_expiry".into()),
             Actor::Provider,
             Actor::Operator,
+            Actor::Source(Source::Form),
         ] {
             assert_eq!(Actor::decode(&actor.encode()), Some(actor));
         }

@@ -43,6 +43,9 @@ fn to_value(value: impl Serialize) -> Result<serde_json::Value, CommandError> {
 /// Seeds a new demo tenancy and returns its credentials (shown once: secrets are stored only
 /// as digests or encrypted).
 pub async fn seed(context: &Context, public_url: &str) -> Result<DemoCredentials, CommandError> {
+    // The merchant's callback secret is encrypted under the operator key: without one, fail
+    // before anything is created rather than leave half a tenancy behind.
+    context.key()?;
     let reseller =
         commands::create_reseller(context, "Demo Reseller", Some(ROOT_RESELLER.get())).await?;
     let merchant = commands::create_merchant(
@@ -123,6 +126,11 @@ pub fn write_credentials(path: &Path, credentials: &DemoCredentials) -> Result<(
     let mut file = options.open(path).map_err(|error| {
         CommandError::Invalid(format!("cannot write {}: {error}", path.display()))
     })?;
+    // `mode` applies only when the file is created; an older file is made private too.
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(
+        |error| CommandError::Invalid(format!("cannot protect {}: {error}", path.display())),
+    )?;
     std::io::Write::write_all(&mut file, format!("{text}\n").as_bytes())
         .map_err(|error| CommandError::Invalid(format!("cannot write {}: {error}", path.display())))
 }
@@ -164,8 +172,13 @@ pub async fn ensure_seeded(
     Ok(Some(credentials))
 }
 
-/// The credentials as a person reads them.
-pub fn describe(credentials: &DemoCredentials, path: &Path) -> String {
+/// The credentials as a person reads them; `written_to` names the file that also holds them.
+pub fn describe(credentials: &DemoCredentials, written_to: Option<&Path>) -> String {
+    let heading = match written_to {
+        Some(path) => format!("Demo tenancy (also written to {}):", path.display()),
+        None => "Demo tenancy (shown once: its secrets are stored only as digests or encrypted):"
+            .to_owned(),
+    };
     let field = |value: &serde_json::Value, key: &str| {
         value
             .get(key)
@@ -173,7 +186,7 @@ pub fn describe(credentials: &DemoCredentials, path: &Path) -> String {
             .unwrap_or_default()
     };
     format!(
-        "Demo tenancy (also written to {path}):\n  \
+        "{heading}\n  \
          reseller          #{reseller}\n  \
          merchant          #{merchant} public_key={public_key}\n                    api_login={api_login} api_secret={api_secret}\n                    callback_secret={callback_secret}\n  \
          manager (admin)   #{manager} api_token={api_token}\n  \
@@ -181,7 +194,6 @@ pub fn describe(credentials: &DemoCredentials, path: &Path) -> String {
          P2P client        client_id={client_id} signing_key={signing_key}\n\
          Pay the demo invoice ({amount} {currency}): {url}\n  \
          test card 4242 4242 4242 4242, any future expiry, any CVV\n",
-        path = path.display(),
         reseller = field(&credentials.reseller, "id"),
         merchant = field(&credentials.merchant, "id"),
         public_key = field(&credentials.merchant, "public_key"),

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::clock::SharedClock;
 use crate::commands::{CommandError, Context};
 use crate::config::Config;
+use crate::crypto::OperatorKey;
 use crate::demo;
 use crate::http;
 use crate::http::metrics::Metrics;
@@ -50,8 +51,11 @@ pub async fn start(
     clock: SharedClock,
     options: &ServeOptions,
 ) -> Result<(Running, Option<String>), CommandError> {
+    // The server signs page tokens and decrypts callback secrets: no key, no start, and
+    // nothing touched (checked before the database is opened or migrated).
+    let uses_sqlite = matches!(config.database()?, obol_store::DatabaseUrl::Sqlite(_));
+    OperatorKey::for_config(&config, uses_sqlite)?;
     let context = Context::open(config, clock).await?;
-    // The server signs page tokens and decrypts callback secrets: no key, no start.
     let key = context.key()?.clone();
     let listener = TcpListener::bind(&context.config.listen)
         .await
@@ -70,7 +74,7 @@ pub async fn start(
     let demo_text = if options.demo {
         let path = context.config.demo_credentials_path();
         Some(match demo::ensure_seeded(&context, &public_url).await? {
-            Some(credentials) => demo::describe(&credentials, &path),
+            Some(credentials) => demo::describe(&credentials, Some(&path)),
             None => format!(
                 "The demo tenancy was seeded before; its credentials file {} is gone.\n",
                 path.display()

@@ -274,7 +274,9 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".to_owned()))?;
         receiver.await.map_err(|_| {
-            StoreError::Unavailable("the SQLite writer stopped before answering".to_owned())
+            StoreError::Unavailable(
+                "the SQLite writer could not run this write (see the server log)".to_owned(),
+            )
         })?
     }
 

@@ -818,10 +818,24 @@ async fn expiring_payments_schedule_a_job(database: TestDatabase) {
         .await
         .unwrap();
     let due = store
-        .read(|db| Box::pin(jobs::next_due_at(db)))
+        .read(|db| Box::pin(jobs::next_due_at(db, NOW)))
         .await
         .unwrap();
     assert_eq!(due, Some(NOW.plus_seconds(900)));
+    let at = NOW.plus_seconds(901);
+    store
+        .write(move |db| Box::pin(async move { jobs::claim_due(db, "node-a", at, 30, 10).await }))
+        .await
+        .unwrap();
+    let leased = store
+        .read(move |db| Box::pin(jobs::next_due_at(db, at)))
+        .await
+        .unwrap();
+    assert_eq!(
+        leased,
+        Some(at.plus_seconds(30).plus_micros(1)),
+        "a job leased by another node is next claimable when its lease ends"
+    );
     let failed = apply(
         &store,
         &payment.id,

@@ -248,13 +248,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
             if json {
                 print_json(&credentials);
             } else {
-                print!(
-                    "{}",
-                    demo::describe(
-                        &credentials,
-                        std::path::Path::new("(not written: obol demo prints only)")
-                    )
-                );
+                print!("{}", demo::describe(&credentials, None));
             }
             Ok(ExitCode::SUCCESS)
         }

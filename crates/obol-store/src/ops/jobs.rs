@@ -124,18 +124,29 @@ pub async fn release_leases(db: &mut dyn Db, owner: &str) -> StoreResult<u64> {
     db.execute("UPDATE jobs SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 WHERE lease_owner = $1 AND done_at IS NULL", params![owner]).await
 }
 
-/// When the next pending job is due (for the worker's sleep).
-pub async fn next_due_at(db: &mut dyn Db) -> StoreResult<Option<Timestamp>> {
+/// When the next pending job can be claimed: its due time, or the end of the lease another
+/// node holds on it (so a worker does not spin on a job it cannot take).
+pub async fn next_due_at(db: &mut dyn Db, now: Timestamp) -> StoreResult<Option<Timestamp>> {
     let row = query_opt(
         db,
-        "SELECT MIN(due_at) FROM jobs WHERE done_at IS NULL",
-        &[],
+        "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= $1 THEN lease_until + 1 ELSE due_at END) \
+         FROM jobs WHERE done_at IS NULL",
+        params![now.unix_micros()],
     )
     .await?;
     Ok(match row {
         Some(row) => opt_timestamp(row.opt_int(0)?),
         None => None,
     })
+}
+
+/// Forgets jobs finished before `before` (at most `limit`); returns how many.
+pub async fn purge_done(db: &mut dyn Db, before: Timestamp, limit: i64) -> StoreResult<u64> {
+    db.execute(
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE done_at IS NOT NULL AND done_at < $1 LIMIT $2)",
+        params![before.unix_micros(), limit],
+    )
+    .await
 }
 
 /// Jobs not yet done (for metrics and tests).

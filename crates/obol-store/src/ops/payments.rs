@@ -221,7 +221,7 @@ pub async fn insert_payment(
             .ok_or(StoreError::Conflict)?;
         return Err(StoreError::DuplicateReference(Box::new(existing)));
     }
-    let creator = format!("source:{}", payment.source.as_str());
+    let creator = Actor::Source(payment.source).encode();
     insert_history(
         db,
         &payment.id,

@@ -172,6 +172,7 @@ CREATE TABLE payments (
 CREATE UNIQUE INDEX payments_merchant_reference_key ON payments (merchant_id, reference_id);
 CREATE INDEX payments_merchant_created ON payments (merchant_id, created_at);
 CREATE INDEX payments_reseller_created ON payments (reseller_id, created_at);
+CREATE INDEX payments_status ON payments (status);
 
 CREATE TABLE payment_status_history (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
