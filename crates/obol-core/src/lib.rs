@@ -5,9 +5,11 @@
 //! wire and row types and convert to and from these by hand. Time and randomness are
 //! injected ([`time::Clock`], [`ids::RandomSource`]).
 
+pub mod card;
 pub mod catalog;
 pub mod credentials;
 pub mod currency;
+pub mod customer;
 pub mod error;
 pub mod fee;
 pub mod idempotency;
@@ -15,6 +17,7 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod sandbox;
 pub mod tenancy;
 pub mod time;
 

@@ -309,6 +309,12 @@ pub struct Payment {
     pub description: Option<String>,
     /// Merchant metadata as JSON text, stored and returned as given.
     pub metadata: Option<String>,
+    /// The service's extra fields as given (JSON text).
+    pub service_fields: Option<String>,
+    /// Gateway options as given (JSON text).
+    pub gateway_options: Option<String>,
+    /// Hosted-page options (shown and hidden methods, theme) as JSON text.
+    pub page_options: Option<String>,
     pub return_urls: ReturnUrls,
     pub callback_url: Option<String>,
     pub expires_at: Option<Timestamp>,
@@ -344,6 +350,9 @@ pub struct PaymentDraft {
     pub flow: Flow,
     pub description: Option<String>,
     pub metadata: Option<String>,
+    pub service_fields: Option<String>,
+    pub gateway_options: Option<String>,
+    pub page_options: Option<String>,
     pub return_urls: ReturnUrls,
     pub callback_url: Option<String>,
     pub expires_at: Option<Timestamp>,
@@ -543,6 +552,9 @@ impl Payment {
             resolution: Resolution::Ok,
             description: draft.description,
             metadata: draft.metadata,
+            service_fields: draft.service_fields,
+            gateway_options: draft.gateway_options,
+            page_options: draft.page_options,
             return_urls: draft.return_urls,
             callback_url: draft.callback_url,
             expires_at: draft.expires_at,
@@ -769,6 +781,9 @@ mod tests {
             flow: Flow::Charge,
             description: None,
             metadata: None,
+            service_fields: None,
+            gateway_options: None,
+            page_options: None,
             return_urls: ReturnUrls::default(),
             callback_url: None,
             expires_at: None,

@@ -12,4 +12,5 @@ pub mod http;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;
 pub mod workers;

@@ -94,6 +94,9 @@ fn draft(merchant: MerchantId, reference: Option<&str>, minor: i64) -> PaymentDr
         flow: Flow::Charge,
         description: Some("Invoice".into()),
         metadata: Some("{\"key\":\"value\"}".into()),
+        service_fields: None,
+        gateway_options: None,
+        page_options: None,
         return_urls: ReturnUrls::default(),
         callback_url: None,
         expires_at: None,
@@ -164,9 +167,9 @@ async fn assert_verified(store: &Store) {
 async fn migrations_run_once_and_seed(database: TestDatabase) {
     let store = Store::open(&database.url).await.unwrap();
     assert_eq!(store.applied_versions().await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2]);
+    assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2, 3]);
     assert_eq!(store.migrate(NOW).await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.applied_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(store.applied_versions().await.unwrap(), vec![1, 2, 3]);
     let root = store
         .read(|db| Box::pin(tenancy::get_reseller(db, ROOT_RESELLER)))
         .await
@@ -927,4 +930,161 @@ async fn sqlite_writer_survives_a_panicking_job() {
         .await
         .unwrap();
     assert_eq!(half, None, "the panicking job's writes were rolled back");
+}
+
+async fn customers_are_found_again_by_reference(database: TestDatabase) {
+    use obol_core::customer::{Address, CustomerDraft};
+    use obol_core::ids::CustomerId;
+    use obol_store::ops::customers;
+    let store = open(&database).await;
+    let merchant = merchant(&store).await;
+    let draft = CustomerDraft {
+        reference_id: "1203515".into(),
+        name: Some("John Wick".into()),
+        email: Some("john@example.com".into()),
+        address: Address {
+            full_address: Some("Test Address".into()),
+            ..Address::default()
+        },
+        ..CustomerDraft::default()
+    };
+    let first = {
+        let draft = draft.clone();
+        let id = CustomerId::generate(&mut TestRandom::new());
+        store
+            .write(move |db| {
+                Box::pin(async move { customers::upsert(db, merchant, draft, id, NOW).await })
+            })
+            .await
+            .unwrap()
+    };
+    let update = CustomerDraft {
+        reference_id: "1203515".into(),
+        phone: Some("+380987654321".into()),
+        ..CustomerDraft::default()
+    };
+    let id = CustomerId::generate(&mut TestRandom::new());
+    let second = store
+        .write(move |db| {
+            Box::pin(async move { customers::upsert(db, merchant, update, id, NOW).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        second.id, first.id,
+        "the same reference is the same customer"
+    );
+    let stored = store
+        .read(move |db| {
+            Box::pin(async move { customers::find_by_reference(db, merchant, "1203515").await })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.name.as_deref(), Some("John Wick"));
+    assert_eq!(stored.phone.as_deref(), Some("+380987654321"));
+    assert_eq!(stored.address.full_address.as_deref(), Some("Test Address"));
+}
+
+async fn payments_list_by_cursor(database: TestDatabase) {
+    use obol_store::ops::payments::PaymentQuery;
+    let store = open(&database).await;
+    let merchant = merchant(&store).await;
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        ids.push(
+            create_payment(&store, merchant, Some(&format!("list-{index}")), 100)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let list = |query: PaymentQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .read(move |db| {
+                    Box::pin(async move { payments::list_for_merchant(db, merchant, query).await })
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let first = list(PaymentQuery {
+        limit: 2,
+        ..PaymentQuery::default()
+    })
+    .await;
+    assert_eq!(
+        first
+            .payments
+            .iter()
+            .map(|payment| payment.id.clone())
+            .collect::<Vec<_>>(),
+        vec![ids[4].clone(), ids[3].clone()]
+    );
+    assert!(first.has_older && !first.has_newer);
+    let second = list(PaymentQuery {
+        limit: 2,
+        after: Some(ids[3].clone()),
+        ..PaymentQuery::default()
+    })
+    .await;
+    assert_eq!(
+        second
+            .payments
+            .iter()
+            .map(|payment| payment.id.clone())
+            .collect::<Vec<_>>(),
+        vec![ids[2].clone(), ids[1].clone()]
+    );
+    assert!(second.has_older && second.has_newer);
+    let back = list(PaymentQuery {
+        limit: 2,
+        before: Some(ids[2].clone()),
+        ..PaymentQuery::default()
+    })
+    .await;
+    assert_eq!(
+        back.payments
+            .iter()
+            .map(|payment| payment.id.clone())
+            .collect::<Vec<_>>(),
+        vec![ids[4].clone(), ids[3].clone()]
+    );
+    let filtered = list(PaymentQuery {
+        limit: 20,
+        reference_id: Some("list-1".into()),
+        ..PaymentQuery::default()
+    })
+    .await;
+    assert_eq!(filtered.payments.len(), 1);
+    assert_eq!(filtered.payments[0].id, ids[1]);
+}
+
+mod more_sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn customers_are_found_again_by_reference() {
+        super::customers_are_found_again_by_reference(obol_store::testing::TestDatabase::sqlite())
+            .await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn payments_list_by_cursor() {
+        super::payments_list_by_cursor(obol_store::testing::TestDatabase::sqlite()).await;
+    }
+}
+
+mod more_postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn customers_are_found_again_by_reference() {
+        if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
+            super::customers_are_found_again_by_reference(database).await;
+        }
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn payments_list_by_cursor() {
+        if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
+            super::payments_list_by_cursor(database).await;
+        }
+    }
 }

@@ -25,6 +25,11 @@ const SQLITE: &[Migration] = &[
         name: "seed",
         sql: include_str!("../migrations/common/0002_seed.sql"),
     },
+    Migration {
+        version: 3,
+        name: "paymega",
+        sql: include_str!("../migrations/sqlite/0003_paymega.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -37,6 +42,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "seed",
         sql: include_str!("../migrations/common/0002_seed.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "paymega",
+        sql: include_str!("../migrations/postgres/0003_paymega.sql"),
     },
 ];
 

@@ -2,7 +2,9 @@
 //! backend. Each public function is one step of a transaction; the [`crate::Store`] methods
 //! compose them into whole transactions.
 
+pub mod attempts;
 pub mod catalog;
+pub mod customers;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;

@@ -27,7 +27,7 @@ pub const PAYMENT_COLUMNS: &str = "id, number, document_id, order_id, reseller_i
     external_id, currency, amount, service_id, method_id, flow, status, resolution, description, metadata, return_url, return_url_success, \
     return_url_fail, return_url_pending, callback_url, expires_at, fee, deposit, processed_amount, refunded_amount, card_first6, card_last4, \
     card_brand, card_expiry_month, card_expiry_year, card_holder, card_issuer, source, locale, test_mode, requester_ip, completed_by, \
-    completed_method_id, created_at, updated_at, processed_at, closed_at, version";
+    completed_method_id, created_at, updated_at, processed_at, closed_at, version, service_fields, gateway_options, page_options";
 
 pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
     let currency = parse_or_corrupt(Currency::parse(&row.text(10)?), "payment currency")?;
@@ -97,6 +97,9 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
         processed_at: opt_timestamp(row.opt_int(44)?),
         closed_at: opt_timestamp(row.opt_int(45)?),
         version: row.int(46)?,
+        service_fields: row.opt_text(47)?,
+        gateway_options: row.opt_text(48)?,
+        page_options: row.opt_text(49)?,
     })
 }
 
@@ -173,6 +176,9 @@ fn insert_values(payment: &Payment) -> Vec<Value> {
         Value::from(payment.processed_at.map(Timestamp::unix_micros)),
         Value::from(payment.closed_at.map(Timestamp::unix_micros)),
         Value::Int(payment.version),
+        Value::from(payment.service_fields.clone()),
+        Value::from(payment.gateway_options.clone()),
+        Value::from(payment.page_options.clone()),
     ]);
     values
 }
@@ -199,7 +205,7 @@ pub async fn insert_payment(
         order_id: OrderNumber::new(next_sequence(db, "order_id").await?),
     };
     let payment = Payment::create(draft, identity, service, now)?;
-    let placeholders: Vec<String> = (1..=47).map(|index| format!("${index}")).collect();
+    let placeholders: Vec<String> = (1..=50).map(|index| format!("${index}")).collect();
     // ON CONFLICT DO NOTHING waits for a racing transaction with the same reference and then
     // inserts nothing, instead of aborting this transaction (PostgreSQL cannot continue an
     // aborted one), so the existing payment can still be read and returned.
@@ -392,4 +398,97 @@ pub async fn history(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Vec<StatusC
             })
         })
         .collect()
+}
+
+/// Which of a merchant's payments to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentQuery {
+    pub reference_id: Option<String>,
+    /// Only payments older than this one (the next page).
+    pub after: Option<PaymentId>,
+    /// Only payments newer than this one (the previous page).
+    pub before: Option<PaymentId>,
+    pub limit: i64,
+}
+
+/// A page of a merchant's payments, newest first, with whether more exist on either side.
+#[derive(Debug, Clone)]
+pub struct PaymentPage {
+    pub payments: Vec<Payment>,
+    pub has_older: bool,
+    pub has_newer: bool,
+}
+
+/// Lists a merchant's payments by cursor. Payment numbers only grow, so "newest first" is
+/// `number DESC`, and a cursor is the payment it names.
+pub async fn list_for_merchant(
+    db: &mut dyn Db,
+    merchant: MerchantId,
+    query: PaymentQuery,
+) -> StoreResult<PaymentPage> {
+    let number_of = async |db: &mut dyn Db, id: &PaymentId| -> StoreResult<Option<i64>> {
+        let row = query_opt(
+            db,
+            "SELECT number FROM payments WHERE id = $1 AND merchant_id = $2",
+            params![id.as_str(), merchant.get()],
+        )
+        .await?;
+        row.map(|row| row.int(0)).transpose()
+    };
+    let after = match &query.after {
+        Some(id) => Some(number_of(db, id).await?.unwrap_or(0)),
+        None => None,
+    };
+    let before = match &query.before {
+        Some(id) => Some(number_of(db, id).await?.unwrap_or(i64::MAX)),
+        None => None,
+    };
+    let limit = query.limit.clamp(1, 1000);
+    let mut conditions = vec!["merchant_id = $1".to_owned()];
+    let mut values = vec![Value::Int(merchant.get())];
+    if let Some(reference) = &query.reference_id {
+        values.push(Value::from(reference.as_str()));
+        conditions.push(format!("reference_id = ${}", values.len()));
+    }
+    if let Some(number) = after {
+        values.push(Value::Int(number));
+        conditions.push(format!("number < ${}", values.len()));
+    }
+    if let Some(number) = before {
+        values.push(Value::Int(number));
+        conditions.push(format!("number > ${}", values.len()));
+    }
+    // Paging backwards reads upwards from the cursor, then turns the page round.
+    let order = if before.is_some() && after.is_none() {
+        "ASC"
+    } else {
+        "DESC"
+    };
+    values.push(Value::Int(limit + 1));
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {} ORDER BY number {order} LIMIT ${}",
+        conditions.join(" AND "),
+        values.len()
+    );
+    let rows = db.query(&sql, &values).await?;
+    let more = rows.len() as i64 > limit;
+    let mut payments = rows
+        .iter()
+        .take(limit as usize)
+        .map(payment_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    if order == "ASC" {
+        payments.reverse();
+        Ok(PaymentPage {
+            payments,
+            has_older: true,
+            has_newer: more,
+        })
+    } else {
+        Ok(PaymentPage {
+            payments,
+            has_older: more,
+            has_newer: after.is_some(),
+        })
+    }
 }
