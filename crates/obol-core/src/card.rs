@@ -45,7 +45,7 @@ pub fn luhn_valid(digits: &str) -> bool {
         }
         sum += digit;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 impl CardNumber {
