@@ -225,6 +225,28 @@ impl PaymentService {
     }
 }
 
+/// Whether a merchant may use a service for an invoice. A merchant in test mode uses only
+/// sandbox services; a live merchant's `test_mode: true` invoice runs in the sandbox (any
+/// sandbox service); a live invoice needs a live service the merchant has enabled.
+pub fn service_allowed(
+    merchant_test_mode: bool,
+    invoice_test_mode: bool,
+    service: &PaymentService,
+    enabled_for_merchant: bool,
+) -> bool {
+    if !service.available || !service.enabled {
+        return false;
+    }
+    if merchant_test_mode {
+        return service.test_mode && enabled_for_merchant;
+    }
+    if invoice_test_mode {
+        service.test_mode
+    } else {
+        !service.test_mode && enabled_for_merchant
+    }
+}
+
 fn field_matches(pattern: Option<&str>, value: &str) -> bool {
     match pattern {
         None => true,

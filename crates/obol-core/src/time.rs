@@ -94,6 +94,75 @@ impl Timestamp {
         ))
     }
 
+    /// Parses RFC 3339 / ISO 8601 date-times with seconds and an offset or `Z`
+    /// (`2020-12-13T15:52:00+00:00`, `2020-12-13T15:52:00.5Z`); also the compact offset
+    /// `+0300`. `None` for anything else.
+    pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        let bytes = text.as_bytes();
+        if bytes.len() < 20
+            || bytes.len() > 40
+            || bytes[4] != b'-'
+            || bytes[7] != b'-'
+            || !matches!(bytes[10], b'T' | b't' | b' ')
+            || bytes[13] != b':'
+            || bytes[16] != b':'
+        {
+            return None;
+        }
+        let number = |range: std::ops::Range<usize>| -> Option<u32> {
+            let part = text.get(range)?;
+            if part.bytes().all(|byte| byte.is_ascii_digit()) {
+                part.parse().ok()
+            } else {
+                None
+            }
+        };
+        let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+        let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+        let mut position = 19;
+        let mut microsecond = 0u32;
+        if bytes.get(position) == Some(&b'.') {
+            let start = position + 1;
+            let mut end = start;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+            if end == start {
+                return None;
+            }
+            let digits = &text[start..end.min(start + 6)];
+            microsecond = format!("{digits:0<6}").parse().ok()?;
+            position = end;
+        }
+        let offset_seconds: i64 = match &text[position..] {
+            "Z" | "z" => 0,
+            rest if rest.len() == 6
+                && (rest.starts_with('+') || rest.starts_with('-'))
+                && &rest[3..4] == ":" =>
+            {
+                let sign = if rest.starts_with('-') { -1 } else { 1 };
+                sign * (i64::from(number(position + 1..position + 3)?) * 3600
+                    + i64::from(number(position + 4..position + 6)?) * 60)
+            }
+            rest if rest.len() == 5 && (rest.starts_with('+') || rest.starts_with('-')) => {
+                let sign = if rest.starts_with('-') { -1 } else { 1 };
+                sign * (i64::from(number(position + 1..position + 3)?) * 3600
+                    + i64::from(number(position + 3..position + 5)?) * 60)
+            }
+            _ => return None,
+        };
+        let local = Timestamp::from_utc_fields(
+            i64::from(year),
+            month,
+            day,
+            hour,
+            minute,
+            second.min(59),
+            microsecond,
+        )?;
+        Some(local.plus_seconds(-offset_seconds))
+    }
+
     /// RFC 3339 in UTC with milliseconds (`2020-08-26T08:25:37.000Z`).
     pub fn to_rfc3339_millis(self) -> String {
         let fields = self.to_utc_fields();
@@ -206,6 +275,35 @@ mod tests {
             (2019, 11, 1, 4, 30)
         );
         assert_eq!(fields.microsecond, 797_788);
+    }
+
+    #[test]
+    fn parses_rfc3339() {
+        assert_eq!(
+            Timestamp::parse_rfc3339("2020-12-13T15:52:00+00:00"),
+            Some(Timestamp::from_unix_seconds(1_607_874_720))
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2020-12-13T18:52:00+03:00"),
+            Some(Timestamp::from_unix_seconds(1_607_874_720))
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2020-12-13T15:52:00Z"),
+            Some(Timestamp::from_unix_seconds(1_607_874_720))
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2019-11-01T04:30:47.797788+0300"),
+            Some(Timestamp::from_unix_micros(1_572_571_847_797_788))
+        );
+        for bad in [
+            "2020-12-13",
+            "2020-13-13T15:52:00Z",
+            "2020-12-13T15:52:00",
+            "x",
+            "2020-12-13T15:52:00+0",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod http;
+pub mod invoices;
+pub mod paymega;
 pub mod serve;
 pub mod state;
 pub mod telemetry;

@@ -56,7 +56,9 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json));
     Router::new()
         .merge(operational)
+        .merge(crate::paymega::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(
             ServiceBuilder::new()
@@ -167,10 +169,24 @@ async fn openapi_json(State(state): State<AppState>) -> Json<serde_json::Value> 
     Json(openapi::document(&state.public_url))
 }
 
-async fn not_found() -> Response {
+/// Unknown routes answer in the format of the dialect that owns the prefix.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if crate::paymega::owns_path(uri.path()) {
+        return crate::paymega::errors::PaymegaError::NotFound.into_response();
+    }
     (
         StatusCode::NOT_FOUND,
         Json(json!({ "error": { "code": "not_found", "message": "No such route." } })),
     )
+        .into_response()
+}
+
+/// A known route with another method (TRACE, QUERY, …) answers 405 in the owner's format,
+/// never 501.
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    if crate::paymega::owns_path(uri.path()) {
+        return crate::paymega::errors::PaymegaError::MethodNotAllowed.into_response();
+    }
+    (StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "error": { "code": "method_not_allowed", "message": "This route does not take this method." } })))
         .into_response()
 }
