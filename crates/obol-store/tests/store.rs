@@ -400,6 +400,20 @@ async fn payment_lifecycle_books_the_ledger(database: TestDatabase) {
 async fn concurrent_transitions_one_wins(database: TestDatabase) {
     let store = open(&database).await;
     let merchant = merchant(&store).await;
+    let manager = store
+        .write(|db| {
+            Box::pin(tenancy::create_manager(
+                db,
+                ROOT_RESELLER,
+                Role::Manager,
+                name("Completer"),
+                SecretDigest::of("completer-token"),
+                NOW,
+            ))
+        })
+        .await
+        .unwrap()
+        .id;
     let payment = create_payment(&store, merchant, None, 5_000).await.unwrap();
     apply(
         &store,
@@ -419,7 +433,7 @@ async fn concurrent_transitions_one_wins(database: TestDatabase) {
             PaymentEvent::Succeeded { card: None }
         } else {
             PaymentEvent::CompletedByManager {
-                manager_id: ManagerId::new(1),
+                manager_id: manager,
                 method_id: PaymentMethodId::new(2),
             }
         };
