@@ -9,7 +9,7 @@ use obol_core::idempotency::{
     IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
 };
 use obol_core::ids::{
-    ManagerId, MerchantId, PaymentId, PaymentMethodId, ROOT_RESELLER, ResellerId, Uuid,
+    MerchantId, PaymentId, PaymentMethodId, ROOT_RESELLER, ResellerId, Uuid,
 };
 use obol_core::ledger::AccountCode;
 use obol_core::money::Money;
