@@ -8,9 +8,7 @@ use obol_core::credentials::{IssuedSecret, SecretDigest};
 use obol_core::idempotency::{
     IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
 };
-use obol_core::ids::{
-    MerchantId, PaymentId, PaymentMethodId, ROOT_RESELLER, ResellerId, Uuid,
-};
+use obol_core::ids::{MerchantId, PaymentId, PaymentMethodId, ROOT_RESELLER, ResellerId, Uuid};
 use obol_core::ledger::AccountCode;
 use obol_core::money::Money;
 use obol_core::payment::{
