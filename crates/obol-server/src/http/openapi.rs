@@ -1,11 +1,11 @@
 //! The OpenAPI 3.1 document at `/openapi.json`. Each dialect contributes its paths through
-//! [`paths`]; every operation declares its responses and security, as fuzzing tools expect.
+//! [`all_paths`]; every operation declares its responses and security, as fuzzing tools expect.
 
 use serde_json::{Value, json};
 
 /// The whole document.
 pub fn document(public_url: &str) -> Value {
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Obol",
@@ -13,7 +13,7 @@ pub fn document(public_url: &str) -> Value {
             "description": "A self-hosted payment gateway speaking several payment APIs over one core.",
         },
         "servers": [{ "url": public_url }],
-        "paths": paths(),
+        "paths": all_paths(),
         "components": {
             "securitySchemes": {
                 "basicAuth": { "type": "http", "scheme": "basic", "description": "Merchant api_login : api_secret (Paymega private API, YooKassa sandbox)." },
@@ -31,7 +31,11 @@ pub fn document(public_url: &str) -> Value {
             }
         },
         "security": []
-    })
+    });
+    if let Some(Value::Object(schemas)) = document.pointer_mut("/components/schemas") {
+        schemas.extend(crate::paymega::openapi::schemas());
+    }
+    document
 }
 
 fn operation(summary: &str, ok: Value) -> Value {
@@ -45,7 +49,17 @@ fn operation(summary: &str, ok: Value) -> Value {
     })
 }
 
-/// Every path of the document.
+/// Every path of the document: the operational endpoints and each dialect's.
+pub fn all_paths() -> Value {
+    let mut paths = match paths() {
+        Value::Object(paths) => paths,
+        _ => serde_json::Map::new(),
+    };
+    paths.extend(crate::paymega::openapi::paths());
+    Value::Object(paths)
+}
+
+/// The operational endpoints.
 pub fn paths() -> Value {
     let health = json!({ "description": "OK", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Health" } } } });
     let mut readiness = operation("Readiness: the database answers", health.clone());
@@ -76,6 +90,47 @@ mod tests {
                 );
                 assert!(operation["security"].is_array(), "{method} {path}");
             }
+        }
+    }
+
+    fn collect_refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(object) => {
+                for (key, inner) in object {
+                    if key == "$ref" {
+                        if let Some(target) = inner.as_str() {
+                            out.push(target.to_owned());
+                        }
+                    } else {
+                        collect_refs(inner, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| collect_refs(item, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_the_dialects_are_in() {
+        let document = document("http://127.0.0.1:8080");
+        let mut references = Vec::new();
+        collect_refs(&document, &mut references);
+        assert!(!references.is_empty());
+        for reference in references {
+            let pointer = reference.trim_start_matches('#');
+            assert!(
+                document.pointer(pointer).is_some(),
+                "unresolved {reference}"
+            );
+        }
+        for path in [
+            "/api/payment-invoices",
+            "/api/payment-invoices/{id}/refund",
+            "/public-api/payment-prerequest",
+            "/public-api/payment-invoices/process",
+        ] {
+            assert!(document["paths"].get(path).is_some(), "{path}");
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod errors;
 pub mod form;
+pub mod openapi;
 pub mod render;
 pub mod wire;
 
