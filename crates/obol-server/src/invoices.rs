@@ -496,13 +496,21 @@ pub enum RefundError {
     Store(StoreError),
 }
 
-/// Refunds `amount_text` (decimal text; `None` = all that is left) of a merchant's payment.
+/// The result of a refund: the payment after it, or the response saved for a repeated key.
+pub enum Refunded {
+    Done(Box<Payment>),
+    Replayed(SavedResponse),
+}
+
+/// Refunds `amount_text` (decimal text; `None` = all that is left) of a merchant's payment,
+/// honouring an idempotency key when one is given.
 pub async fn refund(
     state: &AppState,
     payment: &Payment,
     amount_text: Option<String>,
     actor: Actor,
-) -> Result<Payment, RefundError> {
+    idempotency: Option<IdempotencyRequest>,
+) -> Result<Refunded, RefundError> {
     let currency = payment.amount.currency();
     let left = payment
         .processed_amount
@@ -521,25 +529,53 @@ pub async fn refund(
     };
     let id = payment.id.clone();
     let now = state.clock.now();
-    let result = state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                payments::transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
-                    .await
-                    .map(|(payment, _)| payment)
+    let result = match idempotency {
+        None => state
+            .store
+            .write(move |db| {
+                Box::pin(async move {
+                    payments::transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
+                        .await
+                        .map(|(payment, _)| payment)
+                })
             })
-        })
-        .await;
-    match result {
-        Ok(payment) => Ok(payment),
-        Err(StoreError::Payment(PaymentError::RefundExceedsProcessed)) => Err(RefundError::Exceeds),
-        Err(StoreError::Payment(PaymentError::InvalidRefundAmount)) => {
-            Err(RefundError::InvalidAmount(Problem::NotPositive))
+            .await
+            .map(|payment| Refunded::Done(Box::new(payment))),
+        Some(IdempotencyRequest {
+            scope,
+            key,
+            fingerprint,
+            render,
+        }) => state
+            .store
+            .write_idempotent(scope, key, fingerprint, now, move |db| {
+                Box::pin(async move {
+                    let (payment, _) = payments::transition(
+                        db,
+                        &id,
+                        PaymentEvent::Refunded { amount },
+                        actor,
+                        now,
+                    )
+                    .await?;
+                    let response = render(&payment);
+                    Ok((payment, response))
+                })
+            })
+            .await
+            .map(|outcome| match outcome {
+                Idempotent::Fresh(payment, _) => Refunded::Done(Box::new(payment)),
+                Idempotent::Replayed(response) => Refunded::Replayed(response),
+            }),
+    };
+    result.map_err(|error| match error {
+        StoreError::Payment(PaymentError::RefundExceedsProcessed) => RefundError::Exceeds,
+        StoreError::Payment(PaymentError::InvalidRefundAmount) => {
+            RefundError::InvalidAmount(Problem::NotPositive)
         }
-        Err(StoreError::Payment(PaymentError::TransitionNotAllowed { .. })) => {
-            Err(RefundError::NotRefundable)
+        StoreError::Payment(PaymentError::TransitionNotAllowed { .. }) => {
+            RefundError::NotRefundable
         }
-        Err(other) => Err(RefundError::Store(other)),
-    }
+        other => RefundError::Store(other),
+    })
 }

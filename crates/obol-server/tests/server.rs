@@ -1,84 +1,38 @@
 //! The server over real HTTP on a loopback port, and the lifecycle worker driven by a clock the
 //! tests move. Every scenario runs on SQLite and on PostgreSQL.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use obol_core::Currency;
-use obol_core::Timestamp;
 use obol_core::ids::{MerchantId, PaymentId, ResellerId};
 use obol_core::money::Money;
 use obol_core::payment::{Flow, PaymentDraft, PaymentStatus, ReturnUrls, Source};
 use obol_core::time::Clock;
-use obol_server::clock::ManualClock;
 use obol_server::commands::{self, Context, MerchantOptions};
-use obol_server::config::{Config, Overrides};
-use obol_server::crypto::{OperatorKey, OsRandom};
-use obol_server::serve::{self, Running, ServeOptions};
+use obol_server::crypto::OsRandom;
+use obol_server::serve::Running;
 use obol_server::workers::Outcome;
 use obol_server::workers::lifecycle::LifecycleWorker;
 use obol_store::ops::payments;
 use obol_store::testing::TestDatabase;
 
-const START: Timestamp = Timestamp::from_unix_seconds(1_763_900_000);
+mod common;
+use common::TestServer;
 
-struct Harness {
-    config: Config,
-    _database: TestDatabase,
-    data_dir: std::path::PathBuf,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-fn harness(database: TestDatabase) -> Harness {
-    let data_dir = std::env::temp_dir().join(format!(
-        "obol-server-test-{}-{}",
-        std::process::id(),
-        OperatorKey::generate(&mut OsRandom)
-            .to_base64()
-            .replace(['/', '+', '='], "")
-    ));
-    let environment: HashMap<String, String> = [
-        ("OBOL_DATABASE_URL", database.url_text.clone()),
-        ("OBOL_DATA_DIR", data_dir.display().to_string()),
-        ("OBOL_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "OBOL_SECRET_KEY",
-            OperatorKey::generate(&mut OsRandom).to_base64(),
-        ),
-    ]
-    .into_iter()
-    .map(|(key, value)| (key.to_owned(), value))
-    .collect();
-    let config = Config::load(&Overrides::default(), &environment).expect("config");
-    Harness {
-        config,
-        _database: database,
-        data_dir,
-    }
-}
-
-async fn start(harness: &Harness, clock: Arc<ManualClock>) -> Running {
-    let (running, _) = serve::start(harness.config.clone(), clock, &ServeOptions::default())
-        .await
-        .expect("server starts");
-    running
-}
-
-fn url(running: &Running, path: &str) -> String {
+fn url_of(running: &Running, path: &str) -> String {
     format!("http://{}{}", running.address, path)
 }
 
 async fn operational_endpoints_answer(database: TestDatabase) {
-    let harness = harness(database);
-    let running = start(&harness, ManualClock::new(START)).await;
+    let mut server = TestServer::start(database).await;
+    let running = server.running.take().expect("running");
     let client = reqwest::Client::new();
 
-    let health = client.get(url(&running, "/healthz")).send().await.unwrap();
+    let health = client
+        .get(url_of(&running, "/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     assert!(
         health.headers().contains_key("x-request-id"),
@@ -89,18 +43,26 @@ async fn operational_endpoints_answer(database: TestDatabase) {
         "ok"
     );
 
-    let ready = client.get(url(&running, "/readyz")).send().await.unwrap();
+    let ready = client
+        .get(url_of(&running, "/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
 
     let echoed = client
-        .get(url(&running, "/healthz"))
+        .get(url_of(&running, "/healthz"))
         .header("x-request-id", "trace-me-42")
         .send()
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
 
-    let metrics = client.get(url(&running, "/metrics")).send().await.unwrap();
+    let metrics = client
+        .get(url_of(&running, "/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(metrics.status(), 200);
     assert!(
         metrics.headers()["content-type"]
@@ -116,7 +78,7 @@ async fn operational_endpoints_answer(database: TestDatabase) {
     assert!(text.contains("obol_jobs_pending"), "{text}");
 
     let document: serde_json::Value = client
-        .get(url(&running, "/openapi.json"))
+        .get(url_of(&running, "/openapi.json"))
         .send()
         .await
         .unwrap()
@@ -128,7 +90,7 @@ async fn operational_endpoints_answer(database: TestDatabase) {
     assert_eq!(document["servers"][0]["url"], running.public_url.as_str());
 
     let missing = client
-        .get(url(&running, "/no/such/route"))
+        .get(url_of(&running, "/no/such/route"))
         .send()
         .await
         .unwrap();
@@ -139,7 +101,7 @@ async fn operational_endpoints_answer(database: TestDatabase) {
     );
 
     let wrong_method = client
-        .post(url(&running, "/healthz"))
+        .post(url_of(&running, "/healthz"))
         .body("{}")
         .send()
         .await
@@ -181,8 +143,8 @@ async fn operational_endpoints_answer(database: TestDatabase) {
 }
 
 async fn graceful_shutdown_stops_serving(database: TestDatabase) {
-    let harness = harness(database);
-    let running = start(&harness, ManualClock::new(START)).await;
+    let mut server = TestServer::start(database).await;
+    let running = server.running.take().expect("running");
     let address = running.address;
     let client = reqwest::Client::new();
     assert_eq!(
@@ -265,12 +227,9 @@ async fn status_of(context: &Context, id: &PaymentId) -> PaymentStatus {
 }
 
 async fn lifecycle_worker_expires_payments_on_time(database: TestDatabase) {
-    let harness = harness(database);
-    let clock = ManualClock::new(START);
-    let context = Context::open(harness.config.clone(), clock.clone())
-        .await
-        .unwrap();
-    let id = payment_with_expiry(&context, 900).await;
+    let server = TestServer::start(database).await;
+    let (clock, context) = (server.clock.clone(), &server.context);
+    let id = payment_with_expiry(context, 900).await;
     let worker = LifecycleWorker::new(context.store.clone(), clock.clone(), "node-test".into());
 
     assert_eq!(
@@ -280,10 +239,10 @@ async fn lifecycle_worker_expires_payments_on_time(database: TestDatabase) {
     );
     clock.advance_seconds(899);
     assert_eq!(worker.run_once().await.unwrap(), Outcome::Idle);
-    assert_eq!(status_of(&context, &id).await, PaymentStatus::Created);
+    assert_eq!(status_of(context, &id).await, PaymentStatus::Created);
     clock.advance_seconds(1);
     assert_eq!(worker.run_once().await.unwrap(), Outcome::Worked(1));
-    assert_eq!(status_of(&context, &id).await, PaymentStatus::Expired);
+    assert_eq!(status_of(context, &id).await, PaymentStatus::Expired);
     assert_eq!(
         worker.run_once().await.unwrap(),
         Outcome::Idle,
@@ -306,14 +265,11 @@ async fn lifecycle_worker_expires_payments_on_time(database: TestDatabase) {
 }
 
 async fn lifecycle_catches_up_after_downtime_and_shares_work(database: TestDatabase) {
-    let harness = harness(database);
-    let clock = ManualClock::new(START);
-    let context = Context::open(harness.config.clone(), clock.clone())
-        .await
-        .unwrap();
+    let server = TestServer::start(database).await;
+    let (clock, context) = (server.clock.clone(), &server.context);
     let mut ids = Vec::new();
     for index in 0..12 {
-        ids.push(payment_with_expiry(&context, 900 + index).await);
+        ids.push(payment_with_expiry(context, 900 + index).await);
     }
     // The nodes were down for a day: every job is overdue.
     clock.advance_seconds(86_400);
@@ -348,7 +304,7 @@ async fn lifecycle_catches_up_after_downtime_and_shares_work(database: TestDatab
     }
     assert_eq!(total, 12, "each job run by exactly one node");
     for id in &ids {
-        assert_eq!(status_of(&context, id).await, PaymentStatus::Expired);
+        assert_eq!(status_of(context, id).await, PaymentStatus::Expired);
         let history = {
             let id = id.clone();
             context
@@ -365,17 +321,14 @@ async fn lifecycle_catches_up_after_downtime_and_shares_work(database: TestDatab
             1
         );
     }
-    let report = commands::verify(&context).await.unwrap();
+    let report = commands::verify(context).await.unwrap();
     assert!(report.ok, "{:?}", report.violations);
 }
 
 async fn an_expiry_after_payment_does_nothing(database: TestDatabase) {
-    let harness = harness(database);
-    let clock = ManualClock::new(START);
-    let context = Context::open(harness.config.clone(), clock.clone())
-        .await
-        .unwrap();
-    let id = payment_with_expiry(&context, 900).await;
+    let server = TestServer::start(database).await;
+    let (clock, context) = (server.clock.clone(), &server.context);
+    let id = payment_with_expiry(context, 900).await;
     {
         let id = id.clone();
         let now = clock.now();
@@ -415,30 +368,7 @@ async fn an_expiry_after_payment_does_nothing(database: TestDatabase) {
         Outcome::Idle,
         "the paid payment's expiry job was cancelled"
     );
-    assert_eq!(status_of(&context, &id).await, PaymentStatus::Processed);
-}
-
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(obol_store::testing::TestDatabase::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
-                        super::$scenario(database).await;
-                    }
-                }
-            )*
-        }
-    };
+    assert_eq!(status_of(context, &id).await, PaymentStatus::Processed);
 }
 
 on_both_backends!(

@@ -31,7 +31,7 @@ use obol_store::ops::{catalog, payments, tenancy};
 use serde_json::{Map, Value, json};
 
 use crate::invoices::{
-    self, Created, IdempotencyRequest, InvoiceError, InvoiceRequest, Problem, RefundError,
+    self, Created, IdempotencyRequest, InvoiceError, InvoiceRequest, Problem, RefundError, Refunded,
 };
 use crate::state::AppState;
 use errors::PaymegaError;
@@ -211,6 +211,39 @@ fn saved(response: SavedResponse) -> Response {
     answer
 }
 
+/// Which view of an invoice an answer shows.
+#[derive(Clone, Copy)]
+enum View {
+    Public,
+    Private,
+}
+
+/// Renders the answer saved under an idempotency key, inside the transaction that makes it.
+fn renderer(
+    state: &AppState,
+    services: &[PaymentService],
+    status: u16,
+    view: View,
+) -> Box<dyn FnOnce(&Payment) -> SavedResponse + Send> {
+    let (services, public_url, key) = (
+        services.to_vec(),
+        state.public_url.to_string(),
+        state.key.clone(),
+    );
+    Box::new(move |payment: &Payment| {
+        let service = service_of(&services, payment);
+        let data = match view {
+            View::Public => render::public_invoice(payment, service, &public_url, &key),
+            View::Private => render::private_invoice(payment, service, &public_url, &key),
+        };
+        SavedResponse {
+            status,
+            content_type: "application/json".to_owned(),
+            body: json!({ "data": data }).to_string().into_bytes(),
+        }
+    })
+}
+
 fn invoice_error(
     error: InvoiceError,
     state: &AppState,
@@ -318,15 +351,7 @@ async fn public_create_inner(
     require_service(&request)?;
     request.requester_ip = ip;
     let services = all_services(state).await?;
-    let render_services = services.clone();
-    let (public_url, key) = (state.public_url.to_string(), state.key.clone());
-    let render = Box::new(move |payment: &Payment| {
-        SavedResponse {
-        status: 201,
-        content_type: "application/json".to_owned(),
-        body: json!({ "data": render::public_invoice(payment, service_of(&render_services, payment), &public_url, &key) }).to_string().into_bytes(),
-    }
-    });
+    let render = renderer(state, &services, 201, View::Public);
     let idempotency = idempotency(
         headers,
         &merchant,
@@ -419,15 +444,7 @@ async fn private_create_inner(
     }
     request.requester_ip = ip;
     let services = all_services(state).await?;
-    let render_services = services.clone();
-    let (public_url, key) = (state.public_url.to_string(), state.key.clone());
-    let render = Box::new(move |payment: &Payment| {
-        SavedResponse {
-        status: 201,
-        content_type: "application/json".to_owned(),
-        body: json!({ "data": render::private_invoice(payment, service_of(&render_services, payment), &public_url, &key) }).to_string().into_bytes(),
-    }
-    });
+    let render = renderer(state, &services, 201, View::Private);
     let idempotency = idempotency(headers, &merchant, "/api/payment-invoices", body, render)?;
     match invoices::create(state, &merchant, request, Source::MerchantApi, idempotency).await {
         Ok(Created::New(payment)) => {
@@ -586,23 +603,28 @@ async fn refund_inner(
         amount
     };
     let services = all_services(state).await?;
-    let scope_key = headers.get("idempotency-key").map(|value| {
-        value
-            .to_str()
-            .ok()
-            .and_then(|text| IdempotencyKey::parse(text).ok())
-    });
-    if let Some(key) = scope_key {
-        // A refund with a key is replayed from its saved answer; see `refund_idempotent`.
-        let key = key.ok_or(PaymegaError::BadRequest)?;
-        return refund_idempotent(state, &merchant, payment, amount, key, id, body, &services)
-            .await;
-    }
-    match invoices::refund(state, &payment, amount, Actor::Merchant(merchant.id)).await {
-        Ok(refunded) => Ok(json_response(
+    let render = renderer(state, &services, 200, View::Private);
+    let idempotency = idempotency(
+        headers,
+        &merchant,
+        &format!("/api/payment-invoices/{id}/refund"),
+        body,
+        render,
+    )?;
+    match invoices::refund(
+        state,
+        &payment,
+        amount,
+        Actor::Merchant(merchant.id),
+        idempotency,
+    )
+    .await
+    {
+        Ok(Refunded::Done(refunded)) => Ok(json_response(
             StatusCode::OK,
             json!({ "data": render::private_invoice(&refunded, service_of(&services, &refunded), &state.public_url, &state.key) }),
         )),
+        Ok(Refunded::Replayed(response)) => Ok(saved(response)),
         Err(error) => Err(refund_error(error)),
     }
 }
@@ -620,71 +642,10 @@ fn refund_error(error: RefundError) -> PaymegaError {
                 "Only processed invoices can be refunded.".to_owned(),
             )]))
         }
-        RefundError::Store(error) => error.into(),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn refund_idempotent(
-    state: &AppState,
-    merchant: &Merchant,
-    payment: Payment,
-    amount: Option<String>,
-    key: IdempotencyKey,
-    id: &str,
-    body: &[u8],
-    services: &[PaymentService],
-) -> Result<Response, PaymegaError> {
-    use obol_core::money::Money;
-    use obol_core::payment::PaymentEvent;
-    let currency = payment.amount.currency();
-    let left = payment
-        .processed_amount
-        .checked_sub(payment.refunded_amount)
-        .map_err(|_| refund_error(RefundError::NotRefundable))?;
-    let amount = match amount {
-        None => left,
-        Some(text) => match Money::parse_decimal(&text, currency) {
-            Ok(amount) if amount.is_positive() => amount,
-            Ok(_) => return Err(PaymegaError::field("amount", Problem::NotPositive)),
-            Err(_) => return Err(PaymegaError::field("amount", Problem::Invalid)),
-        },
-    };
-    let scope = IdempotencyScope::new(&format!("paymega:merchant:{}", merchant.id));
-    let fingerprint =
-        RequestFingerprint::of("POST", &format!("/api/payment-invoices/{id}/refund"), body);
-    let (public_url, key_for_render, services) = (
-        state.public_url.to_string(),
-        state.key.clone(),
-        services.to_vec(),
-    );
-    let payment_id = payment.id.clone();
-    let actor = Actor::Merchant(merchant.id);
-    let now = state.clock.now();
-    let outcome = state
-        .store
-        .write_idempotent(scope, key, fingerprint, now, move |db| {
-            Box::pin(async move {
-                let (refunded, _) = payments::transition(db, &payment_id, PaymentEvent::Refunded { amount }, actor, now).await?;
-                let body = json!({ "data": render::private_invoice(&refunded, service_of(&services, &refunded), &public_url, &key_for_render) });
-                Ok(((), SavedResponse { status: 200, content_type: "application/json".to_owned(), body: body.to_string().into_bytes() }))
-            })
-        })
-        .await;
-    match outcome {
-        Ok(
-            obol_store::Idempotent::Fresh(_, response) | obol_store::Idempotent::Replayed(response),
-        ) => Ok(saved(response)),
-        Err(obol_store::StoreError::Payment(
-            obol_core::payment::PaymentError::RefundExceedsProcessed,
-        )) => Err(refund_error(RefundError::Exceeds)),
-        Err(obol_store::StoreError::Payment(
-            obol_core::payment::PaymentError::TransitionNotAllowed { .. },
-        )) => Err(refund_error(RefundError::NotRefundable)),
-        Err(obol_store::StoreError::Idempotency(_)) => {
-            Err(PaymegaError::field("Idempotency-Key", Problem::Invalid))
+        RefundError::Store(obol_store::StoreError::Idempotency(_)) => {
+            PaymegaError::field("Idempotency-Key", Problem::Invalid)
         }
-        Err(error) => Err(error.into()),
+        RefundError::Store(error) => error.into(),
     }
 }
 
