@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json));
     Router::new()
         .merge(operational)
+        .merge(crate::hpp::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(
