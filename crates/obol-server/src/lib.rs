@@ -3,11 +3,13 @@
 //!
 //! Data flows one way: wire → dialect → core command → storage → core result → dialect → wire.
 
+pub mod acquirer;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod hpp;
 pub mod http;
 pub mod invoices;
 pub mod paymega;

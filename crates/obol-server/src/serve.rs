@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::acquirer::SandboxAcquirer;
 use crate::clock::SharedClock;
 use crate::commands::{CommandError, Context};
 use crate::config::Config;
@@ -97,6 +98,7 @@ pub async fn start(
         key,
         metrics: Arc::new(Metrics::default()),
         public_url: public_url.clone().into(),
+        acquirer: Arc::new(SandboxAcquirer),
     };
     let (shutdown, shutdown_receiver) = watch::channel(false);
 

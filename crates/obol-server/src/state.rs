@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use obol_store::Store;
 
+use crate::acquirer::Acquirer;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::OperatorKey;
@@ -18,4 +19,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Base of every link handed out (no trailing slash).
     pub public_url: Arc<str>,
+    /// Decides card attempts on the hosted pages (the sandbox today, connectors later).
+    pub acquirer: Arc<dyn Acquirer>,
 }

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(operational)
         .merge(crate::paymega::router())
+        .merge(crate::hpp::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))

@@ -1,0 +1,908 @@
+//! The hosted payment page (SPEC §4): where a customer chooses a method, enters a card,
+//! answers 3-D Secure or drives the `test` method, then returns to the merchant.
+//!
+//! Every page is server-rendered HTML that works without JavaScript. The form contract
+//! (`card_number`, `card_expiry`, `card_cvv`, `card_holder`, `csrf_token`, `decision`, the test
+//! service's field keys) is fixed: integrators and tests drive these pages without a browser.
+//! See `docs/HPP.md`.
+//!
+//! The card number and security code live only in this request's memory: they are parsed,
+//! handed to the acquirer and dropped. Only the card payload (first 6 / last 4, brand, expiry,
+//! holder) is stored, nothing about the card is logged, and a form error re-renders the form
+//! with the number and CVV fields empty.
+
+pub mod render;
+pub mod texts;
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use obol_core::Timestamp;
+use obol_core::card::{self, CardExpiry, CardNumber, HOLDER_LENGTH_MAX};
+use obol_core::catalog::{Localized, PaymentService, ServiceFlow, canonical_method_code};
+use obol_core::ids::PaymentId;
+use obol_core::payment::{Actor, Payment, PaymentError, PaymentEvent, Resolution};
+use obol_core::sandbox::{self, CardDecision, TestOutcome};
+use obol_store::StoreError;
+use obol_store::ops::attempts::{self, Attempt, AttemptStatus};
+use obol_store::ops::{catalog, payments, tenancy};
+use serde::Deserialize;
+
+use crate::state::AppState;
+use crate::tokens;
+use render::{CardFormValues, Frame, MethodChoice, Summary};
+use texts::Language;
+
+/// How long a page's forms stay valid: long enough to find a card, short enough that a token
+/// copied out of an old page is useless.
+const CSRF_LIFETIME_SECONDS: i64 = 3600;
+
+/// Sent with every hosted page. No scripts at all; inline styles only; the page may not be
+/// framed. `form-action` is left out on purpose: after a post the browser follows a 303 to the
+/// merchant's site, which `form-action` would block in some browsers.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; frame-ancestors 'none'; base-uri 'none'";
+
+/// The hosted pages, under `/hpp`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/hpp", get(entry))
+        .route("/hpp/", get(entry))
+        .route("/hpp/choose", post(choose))
+        .route("/hpp/pay", post(pay))
+        .route("/hpp/3ds", get(challenge_page).post(challenge_answer))
+        .route("/hpp/test", post(test_submit))
+        .route("/hpp/result", get(result))
+        .layer(middleware::map_response(security_headers))
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let fixed: [(HeaderName, &'static str); 5] = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        // Pages carry CSRF tokens and payment details: no cache may keep them.
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Why a request did not get the page it asked for.
+#[derive(Debug)]
+enum HppError {
+    /// Unknown or malformed payment id.
+    NotFound,
+    /// Missing or wrong CSRF token.
+    Forbidden,
+    /// A body that is not a form, or a form without what it must carry.
+    BadRequest,
+    Store(StoreError),
+    /// A page already rendered (a closed payment's status, a form with its errors); boxed
+    /// because a response is large and every other error is small.
+    Rendered(Box<Response>),
+}
+
+impl From<StoreError> for HppError {
+    fn from(error: StoreError) -> HppError {
+        HppError::Store(error)
+    }
+}
+
+type HppResult = Result<Response, HppError>;
+
+/// The query string of every page: `cpi` (the payment) and `lang`.
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    cpi: Option<String>,
+    lang: Option<String>,
+}
+
+/// What a request tells about the page it wants, before the payment is read.
+struct PageRequest {
+    payment_id: Option<String>,
+    requested_language: Option<String>,
+    accept_language: Option<String>,
+}
+
+impl PageRequest {
+    fn new(headers: &HeaderMap, uri: &Uri) -> PageRequest {
+        // A malformed query string is treated as an empty one: the page then answers 404.
+        let query = Query::<PageQuery>::try_from_uri(uri)
+            .map(|query| query.0)
+            .unwrap_or_default();
+        PageRequest {
+            payment_id: query.cpi,
+            requested_language: query.lang,
+            accept_language: headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    fn payment_id(&self) -> Result<PaymentId, HppError> {
+        self.payment_id
+            .as_deref()
+            .and_then(|text| PaymentId::parse(text).ok())
+            .ok_or(HppError::NotFound)
+    }
+
+    fn language(&self, payment_locale: Option<&str>) -> Language {
+        Language::choose(
+            self.requested_language.as_deref(),
+            payment_locale,
+            self.accept_language.as_deref(),
+        )
+    }
+
+    /// The page for an error, in the best language known without the payment.
+    fn error_page(&self, error: HppError) -> Response {
+        let language = self.language(None);
+        let texts = language.texts();
+        let (status, heading, text) = match error {
+            HppError::Rendered(response) => return *response,
+            HppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                texts.not_found_heading,
+                texts.not_found_text,
+            ),
+            HppError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                texts.forbidden_heading,
+                texts.forbidden_text,
+            ),
+            HppError::BadRequest => (
+                StatusCode::BAD_REQUEST,
+                texts.bad_request_heading,
+                texts.bad_request_text,
+            ),
+            HppError::Store(error) => {
+                tracing::error!(%error, "hosted page could not use the database");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    texts.error_heading,
+                    texts.error_text,
+                )
+            }
+        };
+        let frame = Frame {
+            language,
+            summary: None,
+            dark: false,
+            payment_id: "",
+            csrf_token: "",
+        };
+        html(status, render::message_page(&frame, heading, text))
+    }
+}
+
+/// A payment and what its pages need to know about it, read in one snapshot.
+struct Loaded {
+    payment: Payment,
+    merchant_name: Option<String>,
+    attempt: Option<Attempt>,
+    service: Option<PaymentService>,
+}
+
+impl Loaded {
+    fn challenge_waiting(&self) -> bool {
+        self.attempt
+            .as_ref()
+            .is_some_and(|attempt| attempt.status == AttemptStatus::Challenge)
+    }
+}
+
+async fn load(state: &AppState, id: &PaymentId) -> Result<Loaded, HppError> {
+    let id = id.clone();
+    let loaded = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let Some(payment) = payments::get_payment(db, &id).await? else {
+                    return Ok(None);
+                };
+                let merchant_name = match payment.merchant_id {
+                    Some(merchant) => Some(
+                        tenancy::get_merchant(db, merchant)
+                            .await?
+                            .name
+                            .as_str()
+                            .to_owned(),
+                    ),
+                    None => None,
+                };
+                let attempt = attempts::latest(db, &id).await?;
+                // The catalog is a few dozen rows, so reading it whole is cheaper than
+                // another query shape to maintain.
+                let service = match payment.service_id {
+                    Some(service_id) => catalog::list_services(db)
+                        .await?
+                        .into_iter()
+                        .find(|service| service.id == service_id),
+                    None => None,
+                };
+                Ok(Some(Loaded {
+                    payment,
+                    merchant_name,
+                    attempt,
+                    service,
+                }))
+            })
+        })
+        .await?;
+    loaded.ok_or(HppError::NotFound)
+}
+
+/// The merchant's page options (`show_methods`, `hide_methods`, `theme`), as stored with the
+/// payment. Unreadable options are ignored rather than breaking the page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PageOptions {
+    show_methods: Option<Vec<String>>,
+    hide_methods: Option<Vec<String>>,
+    theme: Option<String>,
+}
+
+impl PageOptions {
+    fn of(payment: &Payment) -> PageOptions {
+        payment
+            .page_options
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default()
+    }
+
+    fn allows(&self, method_code: &str) -> bool {
+        let listed = |list: &Option<Vec<String>>| {
+            list.as_ref().map(|codes| {
+                codes
+                    .iter()
+                    .any(|code| canonical_method_code(code) == method_code)
+            })
+        };
+        listed(&self.show_methods).unwrap_or(true) && !listed(&self.hide_methods).unwrap_or(false)
+    }
+}
+
+/// Everything a rendered page of one payment needs.
+struct PaymentPage {
+    language: Language,
+    summary: Summary,
+    dark: bool,
+    payment_id: String,
+    csrf_token: String,
+}
+
+impl PaymentPage {
+    fn new(
+        state: &AppState,
+        request: &PageRequest,
+        loaded: &Loaded,
+        now: Timestamp,
+    ) -> PaymentPage {
+        let payment = &loaded.payment;
+        PaymentPage {
+            language: request.language(payment.locale.as_deref()),
+            summary: Summary {
+                merchant: loaded.merchant_name.clone(),
+                amount: payment.amount.to_decimal_string(),
+                currency: payment.amount.currency().code().to_owned(),
+                description: payment.description.clone(),
+            },
+            dark: PageOptions::of(payment).theme.as_deref() == Some("dark"),
+            payment_id: payment.id.as_str().to_owned(),
+            csrf_token: tokens::issue(
+                &state.key,
+                tokens::purpose::CSRF,
+                payment.id.as_str(),
+                now.plus_seconds(CSRF_LIFETIME_SECONDS),
+            ),
+        }
+    }
+
+    fn frame(&self) -> Frame<'_> {
+        Frame {
+            language: self.language,
+            summary: Some(&self.summary),
+            dark: self.dark,
+            payment_id: &self.payment_id,
+            csrf_token: &self.csrf_token,
+        }
+    }
+
+    /// A page of this payment under `/hpp/{path}`, keeping the page's language.
+    fn link(&self, path: &str) -> String {
+        format!(
+            "/hpp/{path}?cpi={}&lang={}",
+            self.payment_id,
+            self.language.code()
+        )
+    }
+
+    fn status(&self, status: StatusCode, payment: &Payment, note: Option<&str>) -> Response {
+        html(
+            status,
+            render::status_page(&self.frame(), payment.status, payment.resolution, note),
+        )
+    }
+
+    /// The page of a payment that can no longer take this attempt (paid in another tab,
+    /// expired meanwhile): its status, never a form.
+    fn closed(&self, payment: &Payment) -> Response {
+        self.status(
+            StatusCode::CONFLICT,
+            payment,
+            Some(self.language.texts().closed_text),
+        )
+    }
+
+    /// Where the customer goes after an outcome: the merchant's return URL for it, else the
+    /// result page.
+    fn after_outcome(&self, payment: &Payment) -> Response {
+        let urls = &payment.return_urls;
+        let specific = if payment.status.is_paid() {
+            urls.success.as_ref()
+        } else if payment.status.is_open() {
+            urls.pending.as_ref()
+        } else {
+            urls.fail.as_ref()
+        };
+        match specific.or(urls.default.as_ref()) {
+            Some(url) if HeaderValue::from_str(url).is_ok() => see_other(url),
+            _ => see_other(&self.link("result")),
+        }
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+        // Locations are built here or were checked by the caller; this cannot happen.
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The page a payment shows now: its status when closed, else the 3-D Secure challenge, the
+/// form of its service, or the method choice.
+async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> HppResult {
+    let payment = &loaded.payment;
+    if !payment.status.is_open() {
+        return Ok(page.status(StatusCode::OK, payment, None));
+    }
+    if loaded.challenge_waiting() {
+        return Ok(see_other(&page.link("3ds")));
+    }
+    match &loaded.service {
+        Some(service) => Ok(service_form(page, service, None, &HashMap::new())),
+        None if payment.service_id.is_some() => {
+            Err(HppError::Store(StoreError::NotFound("service")))
+        }
+        None => {
+            let choices = available_services(state, payment)
+                .await?
+                .into_iter()
+                .map(|(service, name)| MethodChoice {
+                    service_code: service.code,
+                    name: name.get(page.language.code()).to_owned(),
+                })
+                .collect::<Vec<_>>();
+            Ok(html(
+                StatusCode::OK,
+                render::method_choice(&page.frame(), &choices),
+            ))
+        }
+    }
+}
+
+/// The form of a chosen service, with an error and the values to show again (for `test`).
+fn service_form(
+    page: &PaymentPage,
+    service: &PaymentService,
+    error: Option<&str>,
+    values: &HashMap<String, String>,
+) -> Response {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    match service.flow {
+        ServiceFlow::Test => html(
+            status,
+            render::test_form(&page.frame(), &service.fields, values, error),
+        ),
+        ServiceFlow::Hpp => html(
+            status,
+            render::card_form(&page.frame(), error, &CardFormValues::default()),
+        ),
+        // Offline services are recorded by a manager; there is nothing to fill in.
+        ServiceFlow::Offline => html(
+            StatusCode::OK,
+            render::message_page(
+                &page.frame(),
+                page.language.texts().page_title,
+                page.language.texts().closed_text,
+            ),
+        ),
+    }
+}
+
+/// The merchant's services a customer may choose for this payment, with the method's name in
+/// all its languages: online, in the payment's currency, within the amount limits,
+/// allowed by the page options.
+async fn available_services(
+    state: &AppState,
+    payment: &Payment,
+) -> Result<Vec<(PaymentService, Localized)>, HppError> {
+    let Some(merchant) = payment.merchant_id else {
+        return Ok(Vec::new());
+    };
+    let (services, methods) = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                Ok((
+                    catalog::merchant_services(db, merchant).await?,
+                    catalog::list_methods(db).await?,
+                ))
+            })
+        })
+        .await?;
+    let options = PageOptions::of(payment);
+    Ok(services
+        .into_iter()
+        .map(|(_, service)| service)
+        .filter(|service| {
+            service.active
+                && service.enabled
+                && service.flow != ServiceFlow::Offline
+                && service.check_amount(payment.amount).is_ok()
+                && options.allows(&service.method_code)
+        })
+        .filter_map(|service| {
+            let name = methods
+                .iter()
+                .find(|method| method.id == service.method_id)?
+                .name
+                .clone();
+            Some((service, name))
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET pages
+
+async fn entry(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    show_entry(&state, &request)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn show_entry(state: &AppState, request: &PageRequest) -> HppResult {
+    let id = request.payment_id()?;
+    let loaded = load(state, &id).await?;
+    let page = PaymentPage::new(state, request, &loaded, state.clock.now());
+    current_page(state, &page, &loaded).await
+}
+
+async fn challenge_page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    show_challenge(&state, &request)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn show_challenge(state: &AppState, request: &PageRequest) -> HppResult {
+    let id = request.payment_id()?;
+    let loaded = load(state, &id).await?;
+    let page = PaymentPage::new(state, request, &loaded, state.clock.now());
+    match &loaded.attempt {
+        Some(attempt)
+            if attempt.status == AttemptStatus::Challenge && loaded.payment.status.is_open() =>
+        {
+            Ok(html(
+                StatusCode::OK,
+                render::challenge(&page.frame(), &attempt.card.mask()),
+            ))
+        }
+        _ => current_page(state, &page, &loaded).await,
+    }
+}
+
+async fn result(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    show_result(&state, &request)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn show_result(state: &AppState, request: &PageRequest) -> HppResult {
+    let id = request.payment_id()?;
+    let loaded = load(state, &id).await?;
+    let page = PaymentPage::new(state, request, &loaded, state.clock.now());
+    Ok(page.status(StatusCode::OK, &loaded.payment, None))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forms
+
+type FormBody = Result<Form<HashMap<String, String>>, FormRejection>;
+
+/// What every post shares: a readable form, a known payment, a valid CSRF token for it, and a
+/// payment still open for an attempt.
+struct Posted {
+    loaded: Loaded,
+    page: PaymentPage,
+    fields: HashMap<String, String>,
+    now: Timestamp,
+}
+
+async fn accept_post(
+    state: &AppState,
+    request: &PageRequest,
+    form: FormBody,
+) -> Result<Posted, HppError> {
+    let Form(mut fields) = form.map_err(|_| HppError::BadRequest)?;
+    let id = request.payment_id()?;
+    let loaded = load(state, &id).await?;
+    let now = state.clock.now();
+    let token = fields.remove("csrf_token").ok_or(HppError::Forbidden)?;
+    tokens::check(&state.key, &token, tokens::purpose::CSRF, id.as_str(), now)
+        .map_err(|_| HppError::Forbidden)?;
+    let page = PaymentPage::new(state, request, &loaded, now);
+    if !loaded.payment.status.is_open() {
+        return Err(HppError::Rendered(Box::new(page.closed(&loaded.payment))));
+    }
+    Ok(Posted {
+        loaded,
+        page,
+        fields,
+        now,
+    })
+}
+
+/// Applies a customer's outcome to the payment and sends the customer on. A payment that
+/// moved meanwhile (paid in another tab, expired) answers its status page: the state machine
+/// refuses a second outcome, so a payment is never taken twice.
+async fn apply_outcome(
+    state: &AppState,
+    page: &PaymentPage,
+    id: &PaymentId,
+    event: PaymentEvent,
+    now: Timestamp,
+) -> HppResult {
+    let target = id.clone();
+    let applied = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                payments::transition(db, &target, event, Actor::Customer, now)
+                    .await
+                    .map(|(payment, _)| payment)
+            })
+        })
+        .await;
+    match applied {
+        Ok(payment) => Ok(page.after_outcome(&payment)),
+        Err(error) if moved_meanwhile(&error) => closed_now(state, page, id).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn moved_meanwhile(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Payment(PaymentError::TransitionNotAllowed { .. }) | StoreError::Conflict
+    )
+}
+
+/// The status page of a payment as it is now, after a post found it moved.
+async fn closed_now(state: &AppState, page: &PaymentPage, id: &PaymentId) -> HppResult {
+    let loaded = load(state, id).await?;
+    Ok(page.closed(&loaded.payment))
+}
+
+async fn choose(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    form: FormBody,
+) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    choose_service(&state, &request, form)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn choose_service(state: &AppState, request: &PageRequest, form: FormBody) -> HppResult {
+    let Posted {
+        loaded,
+        page,
+        fields,
+        now,
+    } = accept_post(state, request, form).await?;
+    if loaded.payment.service_id.is_some() {
+        // Chosen already (a second tab, the back button): show what is current.
+        return Ok(see_other(&page.link("")));
+    }
+    let code = fields.get("service").ok_or(HppError::BadRequest)?;
+    let service = available_services(state, &loaded.payment)
+        .await?
+        .into_iter()
+        .map(|(service, _)| service)
+        .find(|service| &service.code == code)
+        .ok_or(HppError::BadRequest)?;
+    let id = loaded.payment.id.clone();
+    let event = PaymentEvent::AttemptStarted {
+        service_id: Some(service.id),
+        method_id: Some(service.method_id),
+    };
+    let target = id.clone();
+    let applied = state
+        .store
+        .write(move |db| {
+            Box::pin(
+                async move { payments::transition(db, &target, event, Actor::Customer, now).await },
+            )
+        })
+        .await;
+    match applied {
+        Ok(_) => Ok(see_other(&page.link(""))),
+        Err(error) if moved_meanwhile(&error) => closed_now(state, &page, &id).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn pay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    form: FormBody,
+) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    pay_by_card(&state, &request, form)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+/// Why a card form was refused, before any payment attempt.
+fn card_form_error(
+    page: &PaymentPage,
+    message: &str,
+    fields: &HashMap<String, String>,
+) -> HppError {
+    // The expiry and holder are shown again; the number and CVV never are.
+    let values = CardFormValues {
+        expiry: fields.get("card_expiry").cloned().unwrap_or_default(),
+        holder: fields.get("card_holder").cloned().unwrap_or_default(),
+    };
+    HppError::Rendered(Box::new(html(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        render::card_form(&page.frame(), Some(message), &values),
+    )))
+}
+
+async fn pay_by_card(state: &AppState, request: &PageRequest, form: FormBody) -> HppResult {
+    let Posted {
+        loaded,
+        page,
+        fields,
+        now,
+    } = accept_post(state, request, form).await?;
+    if loaded.challenge_waiting() {
+        return Ok(see_other(&page.link("3ds")));
+    }
+    if !matches!(&loaded.service, Some(service) if service.flow == ServiceFlow::Hpp) {
+        // No card service chosen for this payment: back to what the payment shows.
+        return Ok(see_other(&page.link("")));
+    }
+    let texts = page.language.texts();
+    let text = |name: &str| fields.get(name).map_or("", String::as_str);
+    let number = CardNumber::parse(text("card_number"))
+        .map_err(|_| card_form_error(&page, texts.invalid_number, &fields))?;
+    let expiry = CardExpiry::parse(text("card_expiry"))
+        .map_err(|_| card_form_error(&page, texts.invalid_expiry, &fields))?;
+    card::check_security_code(text("card_cvv").trim())
+        .map_err(|_| card_form_error(&page, texts.invalid_cvv, &fields))?;
+    let holder = text("card_holder").trim();
+    if holder.chars().count() > HOLDER_LENGTH_MAX {
+        return Err(card_form_error(&page, texts.invalid_holder, &fields));
+    }
+    let holder = (!holder.is_empty()).then(|| holder.to_owned());
+    let payload = number.payload(expiry, holder);
+    let decision = state.acquirer.authorize(&number, expiry, now);
+    let id = loaded.payment.id.clone();
+    match decision {
+        CardDecision::Approved => {
+            let event = PaymentEvent::Succeeded {
+                card: Some(payload),
+            };
+            apply_outcome(state, &page, &id, event, now).await
+        }
+        CardDecision::Declined(reason) => {
+            let event = PaymentEvent::Failed {
+                reason,
+                card: Some(payload),
+            };
+            apply_outcome(state, &page, &id, event, now).await
+        }
+        CardDecision::ChallengeThreeDs => {
+            let target = id.clone();
+            state
+                .store
+                .write(move |db| {
+                    Box::pin(async move { attempts::create(db, &target, &payload, now).await })
+                })
+                .await?;
+            Ok(see_other(&page.link("3ds")))
+        }
+    }
+}
+
+async fn challenge_answer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    form: FormBody,
+) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    answer_challenge(&state, &request, form)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn answer_challenge(state: &AppState, request: &PageRequest, form: FormBody) -> HppResult {
+    let Posted {
+        loaded,
+        page,
+        fields,
+        now,
+    } = accept_post(state, request, form).await?;
+    let approved = match fields.get("decision").map(String::as_str) {
+        Some("approve") => true,
+        Some("reject") => false,
+        _ => return Err(HppError::BadRequest),
+    };
+    let decision = state.acquirer.challenge(approved);
+    let id = loaded.payment.id.clone();
+    let target = id.clone();
+    // Closing the challenge and moving the payment are one transaction, so a double click or
+    // two tabs answer it once: the second finds the attempt closed and does nothing.
+    let answered = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let Some(attempt) = attempts::latest(db, &target).await? else {
+                    return Ok(None);
+                };
+                if attempt.status != AttemptStatus::Challenge {
+                    return Ok(None);
+                }
+                let (attempt_status, event) = match decision {
+                    CardDecision::Approved => (
+                        AttemptStatus::Approved,
+                        PaymentEvent::Succeeded {
+                            card: Some(attempt.card),
+                        },
+                    ),
+                    CardDecision::Declined(reason) => (
+                        AttemptStatus::Declined,
+                        PaymentEvent::Failed {
+                            reason,
+                            card: Some(attempt.card),
+                        },
+                    ),
+                    // A challenge cannot be answered with another challenge; an acquirer
+                    // that tries has failed the customer's authentication.
+                    CardDecision::ChallengeThreeDs => (
+                        AttemptStatus::Declined,
+                        PaymentEvent::Failed {
+                            reason: Resolution::ThreeDsFailed,
+                            card: Some(attempt.card),
+                        },
+                    ),
+                };
+                if !attempts::close(db, attempt.id, attempt_status, now).await? {
+                    return Ok(None);
+                }
+                let (payment, _) =
+                    payments::transition(db, &target, event, Actor::Customer, now).await?;
+                Ok(Some(payment))
+            })
+        })
+        .await;
+    match answered {
+        Ok(Some(payment)) => Ok(page.after_outcome(&payment)),
+        Ok(None) => {
+            let current = load(state, &id).await?;
+            if current.payment.status.is_open() {
+                Ok(see_other(&page.link("")))
+            } else {
+                Ok(page.closed(&current.payment))
+            }
+        }
+        Err(error) if moved_meanwhile(&error) => closed_now(state, &page, &id).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn test_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    form: FormBody,
+) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    pay_by_test_method(&state, &request, form)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn pay_by_test_method(state: &AppState, request: &PageRequest, form: FormBody) -> HppResult {
+    let Posted {
+        loaded,
+        page,
+        fields,
+        now,
+    } = accept_post(state, request, form).await?;
+    let service = match &loaded.service {
+        Some(service) if service.flow == ServiceFlow::Test => service,
+        _ => return Ok(see_other(&page.link(""))),
+    };
+    let values: BTreeMap<String, String> = fields.clone().into_iter().collect();
+    let outcome = service
+        .check_fields(&values)
+        .ok()
+        .and_then(|()| sandbox::test_outcome(values.get("status").map_or("", String::as_str)));
+    let Some(outcome) = outcome else {
+        return Ok(service_form(
+            &page,
+            service,
+            Some(page.language.texts().invalid_fields),
+            &fields,
+        ));
+    };
+    let id = loaded.payment.id.clone();
+    match outcome {
+        TestOutcome::Processed => {
+            apply_outcome(
+                state,
+                &page,
+                &id,
+                PaymentEvent::Succeeded { card: None },
+                now,
+            )
+            .await
+        }
+        TestOutcome::Failed => {
+            let event = PaymentEvent::Failed {
+                reason: Resolution::Declined,
+                card: None,
+            };
+            apply_outcome(state, &page, &id, event, now).await
+        }
+        // The payment stays pending, as a provider that has not answered yet would leave it.
+        TestOutcome::Pending => Ok(page.after_outcome(&loaded.payment)),
+    }
+}
