@@ -643,3 +643,148 @@ async fn serve_demo_serves_and_stops_gracefully() {
     let list = obol(scratch.path(), None, &["verify", "--json"]);
     assert_eq!(json_of(&list)["payments"], 1, "one demo invoice, not two");
 }
+
+/// The value of a hidden input in a page.
+fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A new user's first payment, against the real binary: the demo merchant creates an invoice
+/// through the Paymega API, the customer pays on the hosted page with a sandbox card, the
+/// merchant reconciles it; the card number is nowhere in the database files or the logs.
+#[tokio::test]
+async fn a_demo_invoice_is_paid_on_the_hosted_page() {
+    let scratch = Scratch::new("pay");
+    let directory = scratch.path().to_owned();
+    let (mut child, address, _) = tokio::task::spawn_blocking(move || {
+        spawn_serve(&directory, &["serve", "--demo", "--listen", "127.0.0.1:0"])
+    })
+    .await
+    .unwrap();
+    let credentials: Value = serde_json::from_str(
+        &std::fs::read_to_string(scratch.path().join("obol-data/demo-credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let (login, secret) = (
+        credentials["merchant"]["api_login"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        credentials["merchant"]["api_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let created: Value = http
+        .post(format!("http://{address}/api/payment-invoices"))
+        .basic_auth(&login, Some(&secret))
+        .json(&serde_json::json!({ "data": { "type": "payment-invoices", "attributes": {
+            "reference_id": "first-order", "amount": 100, "currency": "USD", "service": "payment_card_usd_hpp",
+            "return_urls": { "success": "https://shop.example/ok", "fail": "https://shop.example/fail", "pending": "https://shop.example/wait" }
+        } } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let action = created["data"]["attributes"]["flow_data"]["action"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let page = http
+        .get(&action)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("name=\"card_number\""),
+        "the card form: {page}"
+    );
+    let csrf = hidden_value(&page, "csrf_token");
+    let paid = http
+        .post(format!("http://{address}/hpp/pay?cpi={id}"))
+        .form(&[
+            ("card_number", "4242 4242 4242 4242"),
+            ("card_expiry", "12/39"),
+            ("card_cvv", "123"),
+            ("card_holder", "JOHN WICK"),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(paid.headers()["location"], "https://shop.example/ok");
+    let reconciled: Value = http
+        .get(format!(
+            "http://{address}/api/payment-invoices?filter[reference_id]=first-order"
+        ))
+        .basic_auth(&login, Some(&secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let attributes = &reconciled["data"][0]["attributes"];
+    assert_eq!(attributes["status"], "processed");
+    assert_eq!(
+        attributes["payload"]["payment_card"]["mask"],
+        "424242******4242"
+    );
+    let after = http
+        .get(&action)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !after.contains("name=\"card_number\""),
+        "a paid invoice shows no form"
+    );
+
+    let mut stderr = String::new();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = terminate(&mut child);
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+        (status, stderr)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success());
+    assert!(
+        !status.1.contains("4242424242424242") && !status.1.contains("4242 4242 4242 4242"),
+        "no card number in the logs"
+    );
+    for file in ["obol.db", "obol.db-wal"] {
+        let path = scratch.path().join("obol-data").join(file);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes
+                    .windows(16)
+                    .any(|window| window == b"4242424242424242"),
+                "no card number in {file}"
+            );
+        }
+    }
+}
