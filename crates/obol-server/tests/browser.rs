@@ -1,0 +1,321 @@
+//! The hosted card page in a real browser: headless Chromium driven through chromedriver's W3C
+//! WebDriver HTTP protocol, so the page is known to work for people, not only for scripts.
+//!
+//! Skipped (with a note) when Chromium or chromedriver is not installed, except under CI (`CI`
+//! set), where a missing browser fails the test: `scripts/test` installs both when it can.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use obol_core::Currency;
+use obol_core::Timestamp;
+use obol_core::ids::{MerchantId, PaymentId, ResellerId};
+use obol_core::money::Money;
+use obol_core::payment::{Flow, PaymentDraft, PaymentStatus, ReturnUrls, Source};
+use obol_server::clock::ManualClock;
+use obol_server::commands::{self, Context, MerchantOptions};
+use obol_server::config::{Config, Overrides};
+use obol_server::crypto::{OperatorKey, OsRandom};
+use obol_server::serve::{self, ServeOptions};
+use obol_store::ops::{catalog, payments};
+use obol_store::testing::TestDatabase;
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The W3C name of an element reference in WebDriver answers.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// Chromium's start-up is the slow part; on a loaded two-core machine it can take seconds.
+const DRIVER_READY_TIMEOUT: Duration = Duration::from_secs(30);
+const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+const START: Timestamp = Timestamp::from_unix_seconds(1_763_900_000);
+
+/// chromedriver, stopped when the test ends however it ends.
+struct Driver {
+    process: Child,
+    base: String,
+    profile: std::path::PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+async fn start_driver(client: &reqwest::Client) -> Driver {
+    let port = free_port();
+    let process = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = std::env::temp_dir().join(format!("obol-browser-{}-{port}", std::process::id()));
+    let driver = Driver {
+        process,
+        base: format!("http://127.0.0.1:{port}"),
+        profile,
+    };
+    let deadline = Instant::now() + DRIVER_READY_TIMEOUT;
+    loop {
+        if let Ok(response) = client.get(format!("{}/status", driver.base)).send().await
+            && let Ok(status) = response.json::<Value>().await
+            && status["value"]["ready"] == true
+        {
+            return driver;
+        }
+        assert!(Instant::now() < deadline, "chromedriver did not get ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One WebDriver command; answers its `value`, failing the test on a WebDriver error.
+async fn command(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> Value {
+    let mut request = client.request(method, &url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("chromedriver answers");
+    let status = response.status();
+    let answer: Value = response.json().await.expect("a JSON answer");
+    assert!(status.is_success(), "{url}: {status} {answer}");
+    answer["value"].clone()
+}
+
+async fn find(client: &reqwest::Client, session: &str, css: &str) -> String {
+    let found = command(
+        client,
+        reqwest::Method::POST,
+        format!("{session}/element"),
+        Some(json!({ "using": "css selector", "value": css })),
+    )
+    .await;
+    found[ELEMENT_KEY]
+        .as_str()
+        .unwrap_or_else(|| panic!("no element {css}: {found}"))
+        .to_owned()
+}
+
+async fn type_into(client: &reqwest::Client, session: &str, css: &str, text: &str) {
+    let element = find(client, session, css).await;
+    command(
+        client,
+        reqwest::Method::POST,
+        format!("{session}/element/{element}/value"),
+        Some(json!({ "text": text })),
+    )
+    .await;
+}
+
+async fn body_text(client: &reqwest::Client, session: &str) -> String {
+    let body = find(client, session, "body").await;
+    command(
+        client,
+        reqwest::Method::GET,
+        format!("{session}/element/{body}/text"),
+        None,
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
+}
+
+async fn card_invoice(context: &Context) -> PaymentId {
+    let reseller = commands::create_reseller(context, "Reseller", None)
+        .await
+        .unwrap();
+    let merchant = commands::create_merchant(
+        context,
+        MerchantOptions {
+            name: "Browser Shop".into(),
+            reseller: reseller.id,
+            ..MerchantOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let now = context.clock.now();
+    let draft = PaymentDraft {
+        reseller_id: ResellerId::new(reseller.id),
+        merchant_id: Some(MerchantId::new(merchant.id)),
+        customer_account_id: None,
+        customer_id: None,
+        reference_id: None,
+        external_id: None,
+        amount: Money::from_minor(2_500, Currency::USD).unwrap(),
+        flow: Flow::Charge,
+        description: Some("A pot of tea".into()),
+        metadata: None,
+        service_fields: None,
+        gateway_options: None,
+        page_options: None,
+        // No return URL: the customer ends on Obol's result page, which the test reads.
+        return_urls: ReturnUrls::default(),
+        callback_url: None,
+        expires_at: None,
+        source: Source::MerchantApi,
+        locale: None,
+        test_mode: true,
+        requester_ip: None,
+    };
+    let id = PaymentId::generate(&mut OsRandom);
+    context
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let service = catalog::get_service_by_code(db, "payment_card_usd_hpp")
+                    .await?
+                    .expect("a seeded service");
+                payments::insert_payment(db, draft, id, Some(&service), now).await
+            })
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_pays_by_card_in_a_real_browser() {
+    if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{CHROMIUM} and {CHROMEDRIVER} are required under CI"
+        );
+        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is not installed");
+        return;
+    }
+    let database = TestDatabase::sqlite();
+    let data_dir = std::env::temp_dir().join(format!("obol-browser-data-{}", std::process::id()));
+    let environment: HashMap<String, String> = [
+        ("OBOL_DATABASE_URL", database.url_text.clone()),
+        ("OBOL_DATA_DIR", data_dir.display().to_string()),
+        ("OBOL_LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "OBOL_SECRET_KEY",
+            OperatorKey::generate(&mut OsRandom).to_base64(),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect();
+    let config = Config::load(&Overrides::default(), &environment).expect("config");
+    let clock = ManualClock::new(START);
+    let context = Context::open(config.clone(), clock.clone()).await.unwrap();
+    let id = card_invoice(&context).await;
+    let (running, _) = serve::start(config, clock, &ServeOptions::default())
+        .await
+        .expect("server starts");
+
+    let client = reqwest::Client::new();
+    let driver = start_driver(&client).await;
+    let created = command(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/session", driver.base),
+        Some(
+            json!({ "capabilities": { "alwaysMatch": { "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                format!("--user-data-dir={}", driver.profile.display()),
+            ],
+        } } } }),
+        ),
+    )
+    .await;
+    let session = format!(
+        "{}/session/{}",
+        driver.base,
+        created["sessionId"].as_str().expect("a session id")
+    );
+
+    command(
+        &client,
+        reqwest::Method::POST,
+        format!("{session}/url"),
+        Some(json!({ "url": format!("http://{}/hpp/?cpi={id}", running.address) })),
+    )
+    .await;
+    let form = body_text(&client, &session).await;
+    assert!(form.contains("Browser Shop"), "{form}");
+    assert!(form.contains("25.00 USD"), "{form}");
+    type_into(
+        &client,
+        &session,
+        "input[name=card_number]",
+        "4242 4242 4242 4242",
+    )
+    .await;
+    type_into(&client, &session, "input[name=card_expiry]", "12/30").await;
+    type_into(&client, &session, "input[name=card_cvv]", "123").await;
+    let pay = find(&client, &session, "form button[type=submit]").await;
+    command(
+        &client,
+        reqwest::Method::POST,
+        format!("{session}/element/{pay}/click"),
+        Some(json!({})),
+    )
+    .await;
+
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    loop {
+        let location = command(
+            &client,
+            reqwest::Method::GET,
+            format!("{session}/url"),
+            None,
+        )
+        .await;
+        if location
+            .as_str()
+            .unwrap_or_default()
+            .contains("/hpp/result")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no result page: {location}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let result = body_text(&client, &session).await;
+    assert!(result.contains("Payment successful"), "{result}");
+    assert!(!result.contains("4242424242424242"));
+    command(&client, reqwest::Method::DELETE, session, None).await;
+    drop(driver);
+
+    let payment = {
+        let id = id.clone();
+        context
+            .store
+            .read(move |db| Box::pin(async move { payments::get_payment(db, &id).await }))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(payment.status, PaymentStatus::Processed);
+    assert_eq!(payment.card.expect("card payload").last4, "4242");
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
