@@ -634,6 +634,45 @@ async fn public_api_and_form(database: TestDatabase) {
             .contains("Не удалось создать платёж")
     );
 
+    // Corefy's checkout parameters on the hosted page create the invoice and redirect to it.
+    let checkout = http
+        .get(server.url(&format!(
+            "/hpp/?public_key={}&amount=10.50&currency=USD&reference_id=checkout-1&locale=uk&show_methods[]=payment_card",
+            merchant.public_key
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checkout.status(), StatusCode::SEE_OTHER);
+    let location = checkout.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("/hpp/?cpi=cpi_") && location.ends_with("&lang=uk"),
+        "{location}"
+    );
+    let choice = http
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        choice.contains("payment_card") && !choice.contains("test_usd_test"),
+        "only the shown methods: {choice}"
+    );
+    let (_, listed) = private_get(
+        &server,
+        &merchant,
+        "/api/payment-invoices?filter[reference_id]=checkout-1",
+    )
+    .await;
+    assert_eq!(
+        listed["data"][0]["attributes"]["status"], "created",
+        "no service chosen yet"
+    );
+    assert_eq!(listed["data"][0]["attributes"]["source"], "form");
+
     let closed = server.merchant(false, true).await;
     let forbidden = http
         .post(server.url("/public-api/payment-invoices"))

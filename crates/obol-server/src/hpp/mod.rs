@@ -32,6 +32,7 @@ use obol_store::ops::attempts::{self, Attempt, AttemptStatus};
 use obol_store::ops::{catalog, payments, tenancy};
 use serde::Deserialize;
 
+use crate::paymega::ClientIp;
 use crate::state::AppState;
 use crate::tokens;
 use render::{CardFormValues, Frame, MethodChoice, Summary};
@@ -493,7 +494,21 @@ async fn available_services(
 // ---------------------------------------------------------------------------------------------
 // GET pages
 
-async fn entry(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+async fn entry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ClientIp(ip): ClientIp,
+) -> Response {
+    // Corefy's checkout parameters (`?public_key=…&amount=…&currency=…`) create the invoice
+    // first, then send the browser to its page, exactly as the HTML form does.
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    if !pairs.iter().any(|(key, _)| key == "cpi")
+        && pairs.iter().any(|(key, _)| key == "public_key")
+    {
+        return crate::paymega::form::create_and_redirect(&state, &pairs, &headers, ip).await;
+    }
     let request = PageRequest::new(&headers, &uri);
     show_entry(&state, &request)
         .await
