@@ -384,6 +384,14 @@ pub enum PaymentEvent {
         service_id: Option<PaymentServiceId>,
         method_id: Option<PaymentMethodId>,
     },
+    /// The customer chose a service on the page for a payment created without one: the fee is
+    /// the chosen service's (see [`Payment::choose_service`]).
+    ServiceChosen {
+        service_id: PaymentServiceId,
+        method_id: PaymentMethodId,
+        fee: Money,
+        deposit: Money,
+    },
     /// The acquirer took the money.
     Succeeded { card: Option<CardPayload> },
     /// The attempt failed, or the payment was cancelled.
@@ -408,6 +416,7 @@ impl PaymentEvent {
     pub fn name(&self) -> &'static str {
         match self {
             PaymentEvent::AttemptStarted { .. } => "attempt_started",
+            PaymentEvent::ServiceChosen { .. } => "service_chosen",
             PaymentEvent::Succeeded { .. } => "succeeded",
             PaymentEvent::Failed { .. } => "failed",
             PaymentEvent::Expired => "expired",
@@ -476,6 +485,7 @@ pub fn allowed_target(from: PaymentStatus, event: &PaymentEvent) -> Option<Payme
     use PaymentStatus::*;
     match (from, event) {
         (Created, PaymentEvent::AttemptStarted { .. }) => Some(Pending),
+        (Created, PaymentEvent::ServiceChosen { .. }) => Some(Pending),
         (Pending, PaymentEvent::AttemptStarted { .. }) => Some(Pending),
         (Pending, PaymentEvent::Succeeded { .. }) => Some(Processed),
         (Created | Pending, PaymentEvent::Failed { .. }) => Some(Failed),
@@ -631,7 +641,7 @@ impl Payment {
                     ],
                 )?);
             }
-            PaymentEvent::AttemptStarted { .. } => {}
+            PaymentEvent::AttemptStarted { .. } | PaymentEvent::ServiceChosen { .. } => {}
         }
         Ok(Transition {
             payment_id: self.id.clone(),
@@ -668,6 +678,17 @@ impl Payment {
                     self.method_id = *method_id;
                 }
             }
+            PaymentEvent::ServiceChosen {
+                service_id,
+                method_id,
+                fee,
+                deposit,
+            } => {
+                self.service_id = Some(*service_id);
+                self.method_id = Some(*method_id);
+                self.fee = *fee;
+                self.deposit = *deposit;
+            }
             PaymentEvent::Succeeded { card } => {
                 self.processed_amount = self.amount;
                 self.processed_at = Some(transition.at);
@@ -698,6 +719,19 @@ impl Payment {
             }
         }
         Ok(())
+    }
+
+    /// The event of choosing `service` for this payment: the amount must fit the service's
+    /// currency and limits, and the fee is the service's.
+    pub fn choose_service(&self, service: &PaymentService) -> Result<PaymentEvent, PaymentError> {
+        service.check_amount(self.amount)?;
+        let breakdown = service.fee.compute(self.amount)?;
+        Ok(PaymentEvent::ServiceChosen {
+            service_id: service.id,
+            method_id: service.method_id,
+            fee: breakdown.fee,
+            deposit: breakdown.deposit,
+        })
     }
 
     /// The account that receives the payment's money: its merchant, else its reseller.
@@ -935,6 +969,43 @@ mod tests {
         assert_eq!((payment.fee.minor(), payment.deposit.minor()), (250, 9_750));
         let too_big = Payment::create(draft(usd(100_000_001)), identity(), Some(&service), now);
         assert!(matches!(too_big, Err(PaymentError::Service(_))));
+    }
+
+    #[test]
+    fn choosing_a_service_later_applies_its_limits_and_fee() {
+        let mut service = PaymentService {
+            id: PaymentServiceId::new(7),
+            code: "payment_card_usd_hpp".into(),
+            method_id: PaymentMethodId::new(1),
+            method_code: "payment_card".into(),
+            currency: Currency::USD,
+            flow: crate::catalog::ServiceFlow::Hpp,
+            amount_min: usd(1),
+            amount_max: usd(5_000),
+            fee: FeeSchedule {
+                rate: crate::fee::FeeRate::parse_percent("3").unwrap(),
+                ..FeeSchedule::free()
+            },
+            reserve_lifetime_s: 0,
+            reserve_rate_percent_e4: 0,
+            available: true,
+            active: true,
+            enabled: true,
+            test_mode: true,
+            fields: vec![],
+        };
+        let mut created = payment(2_000);
+        assert_eq!(created.fee.minor(), 0, "no service, no fee yet");
+        let event = created.choose_service(&service).unwrap();
+        step(&mut created, event).unwrap();
+        assert_eq!(created.status, PaymentStatus::Pending);
+        assert_eq!((created.fee.minor(), created.deposit.minor()), (60, 1_940));
+        assert_eq!(created.service_id, Some(PaymentServiceId::new(7)));
+        service.amount_max = usd(1_000);
+        assert!(
+            payment(2_000).choose_service(&service).is_err(),
+            "over the service's maximum"
+        );
     }
 
     #[test]

@@ -133,10 +133,11 @@ async fn choose_service(state: &AppState, request: &PageRequest, form: FormBody)
         .find(|service| &service.code == code)
         .ok_or(HppError::BadRequest)?;
     let id = loaded.payment.id.clone();
-    let event = PaymentEvent::AttemptStarted {
-        service_id: Some(service.id),
-        method_id: Some(service.method_id),
-    };
+    // The chosen service's limits and fee apply from now on.
+    let event = loaded
+        .payment
+        .choose_service(&service)
+        .map_err(|_| HppError::BadRequest)?;
     let target = id.clone();
     let applied = state
         .store

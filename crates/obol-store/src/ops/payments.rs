@@ -331,13 +331,15 @@ pub async fn transition(
         Value::Int(payment.version),
         Value::from(payment.id.as_str()),
         Value::Int(transition.expected_version),
+        Value::Int(payment.fee.minor()),
+        Value::Int(payment.deposit.minor()),
     ]);
     let changed = db
         .execute(
             "UPDATE payments SET status = $1, resolution = $2, service_id = $3, method_id = $4, processed_amount = $5, refunded_amount = $6, \
              card_first6 = $7, card_last4 = $8, card_brand = $9, card_expiry_month = $10, card_expiry_year = $11, card_holder = $12, card_issuer = $13, \
-             completed_by = $14, completed_method_id = $15, updated_at = $16, processed_at = $17, closed_at = $18, version = $19 \
-             WHERE id = $20 AND version = $21",
+             completed_by = $14, completed_method_id = $15, updated_at = $16, processed_at = $17, closed_at = $18, version = $19, \
+             fee = $22, deposit = $23 WHERE id = $20 AND version = $21",
             &values,
         )
         .await?;
