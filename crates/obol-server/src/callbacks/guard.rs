@@ -1,0 +1,1 @@
+//! The SSRF guard on callback URLs (placeholder; see the full implementation).

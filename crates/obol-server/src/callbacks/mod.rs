@@ -1,0 +1,4 @@
+//! Callbacks: the transactional outbox, delivery workers, signatures, retries, and the SSRF
+//! guard on callback URLs.
+
+pub mod guard;
