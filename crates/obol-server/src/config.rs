@@ -68,6 +68,10 @@ pub struct Config {
     pub secret_key: Option<Secret<String>>,
     /// How long a BUCKET transfer waits to be received before the rest is returned.
     pub p2p_bucket_lifetime_s: u64,
+    /// How long a callback may take to connect (SPEC §5: 10 s).
+    pub callbacks_connect_timeout_ms: u64,
+    /// How long a callback may take in all (SPEC §5: 20 s).
+    pub callbacks_request_timeout_ms: u64,
 }
 
 /// The YooKassa public API, allowed by default for `PaymentCommit`.
@@ -108,6 +112,8 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileCallbacks {
     allow_private_addresses: Option<bool>,
+    connect_timeout_ms: Option<u64>,
+    request_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +271,24 @@ impl Config {
             None => file.p2p.bucket_lifetime_s.unwrap_or(259_200),
         };
 
+        let milliseconds = |name: &'static str, value: Option<String>, file: Option<u64>, default: u64| -> Result<u64, ConfigError> {
+            match value {
+                Some(text) => text.trim().parse::<u64>().ok().filter(|value| *value > 0).ok_or(ConfigError::Invalid { name, message: format!("expected milliseconds, got `{text}`") }),
+                None => Ok(file.unwrap_or(default)),
+            }
+        };
+        let callbacks_connect_timeout_ms = milliseconds(
+            "OBOL_CALLBACKS_CONNECT_TIMEOUT_MS",
+            environment.get("OBOL_CALLBACKS_CONNECT_TIMEOUT_MS"),
+            file.callbacks.connect_timeout_ms,
+            10_000,
+        )?;
+        let callbacks_request_timeout_ms = milliseconds(
+            "OBOL_CALLBACKS_REQUEST_TIMEOUT_MS",
+            environment.get("OBOL_CALLBACKS_REQUEST_TIMEOUT_MS"),
+            file.callbacks.request_timeout_ms,
+            20_000,
+        )?;
         let config = Config {
             database_url: Secret::new(database_url),
             data_dir,
@@ -275,6 +299,8 @@ impl Config {
             log_format,
             secret_key,
             p2p_bucket_lifetime_s,
+            callbacks_connect_timeout_ms,
+            callbacks_request_timeout_ms,
         };
         config.validate()?;
         Ok(config)

@@ -20,9 +20,10 @@ use obol_core::payment::{
 use obol_core::sandbox::{TestOutcome, test_outcome};
 use obol_core::tenancy::Merchant;
 use obol_core::time::Timestamp;
-use obol_store::ops::{catalog, customers, payments};
+use obol_store::ops::{catalog, customers};
 use obol_store::{Db, Idempotent, StoreError};
 
+use crate::callbacks::outbox::Outbox;
 use crate::crypto::OsRandom;
 use crate::state::AppState;
 
@@ -395,6 +396,7 @@ async fn check(
 /// in one transaction.
 async fn insert(
     db: &mut dyn Db,
+    outbox: &Outbox,
     checked: Checked,
     merchant: &Merchant,
     now: Timestamp,
@@ -417,7 +419,7 @@ async fn insert(
         draft.customer_id = Some(stored.id);
     }
     let id = PaymentId::generate(&mut OsRandom);
-    let payment = payments::insert_payment(db, draft, id, service.as_ref(), now).await?;
+    let payment = outbox.insert(db, draft, id, service.as_ref(), now).await?;
     let event = match test_outcome {
         Some(TestOutcome::Processed) => Some(PaymentEvent::Succeeded { card: None }),
         Some(TestOutcome::Failed) => Some(PaymentEvent::Failed {
@@ -428,7 +430,7 @@ async fn insert(
     };
     match event {
         Some(event) => Ok(
-            payments::transition(db, &payment.id, event, Actor::Provider, now)
+            outbox.transition(db, &payment.id, event, Actor::Provider, now)
                 .await?
                 .0,
         ),
@@ -452,11 +454,12 @@ pub async fn create(
     let checked = check(state, merchant, request, source).await?;
     let now = state.clock.now();
     let merchant = merchant.clone();
+    let outbox = state.outbox.clone();
     match idempotency {
         None => {
             let payment = state
                 .store
-                .write(move |db| Box::pin(async move { insert(db, checked, &merchant, now).await }))
+                .write(move |db| Box::pin(async move { insert(db, &outbox, checked, &merchant, now).await }))
                 .await?;
             Ok(Created::New(Box::new(payment)))
         }
@@ -470,7 +473,7 @@ pub async fn create(
                 .store
                 .write_idempotent(scope, key, fingerprint, now, move |db| {
                     Box::pin(async move {
-                        let payment = insert(db, checked, &merchant, now).await?;
+                        let payment = insert(db, &outbox, checked, &merchant, now).await?;
                         let response = render(&payment);
                         Ok((payment, response))
                     })
@@ -529,12 +532,13 @@ pub async fn refund(
     };
     let id = payment.id.clone();
     let now = state.clock.now();
+    let outbox = state.outbox.clone();
     let result = match idempotency {
         None => state
             .store
             .write(move |db| {
                 Box::pin(async move {
-                    payments::transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
+                    outbox.transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
                         .await
                         .map(|(payment, _)| payment)
                 })
@@ -550,13 +554,7 @@ pub async fn refund(
             .store
             .write_idempotent(scope, key, fingerprint, now, move |db| {
                 Box::pin(async move {
-                    let (payment, _) = payments::transition(
-                        db,
-                        &id,
-                        PaymentEvent::Refunded { amount },
-                        actor,
-                        now,
-                    )
+                    let (payment, _) = outbox.transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
                     .await?;
                     let response = render(&payment);
                     Ok((payment, response))

@@ -9,6 +9,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::acquirer::SandboxAcquirer;
+use crate::callbacks::guard::AddressPolicy;
+use crate::callbacks::outbox::Outbox;
+use crate::callbacks::worker::{DeliverySettings, DeliveryWorker};
 use crate::clock::SharedClock;
 use crate::commands::{CommandError, Context};
 use crate::config::Config;
@@ -32,7 +35,7 @@ pub struct Running {
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    worker: tokio::task::JoinHandle<()>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -41,7 +44,9 @@ impl Running {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
-        let _ = self.worker.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
     }
 }
 
@@ -91,14 +96,22 @@ pub async fn start(
         clock,
         ..
     } = context;
+    let public_url_shared: Arc<str> = public_url.clone().into();
+    let outbox = Outbox::new(Arc::clone(&public_url_shared), key.clone());
+    let delivery = DeliverySettings {
+        policy: AddressPolicy { allow_private_addresses: config.callbacks_allow_private_addresses },
+        connect_timeout: std::time::Duration::from_millis(config.callbacks_connect_timeout_ms),
+        request_timeout: std::time::Duration::from_millis(config.callbacks_request_timeout_ms),
+    };
     let state = AppState {
         store: store.clone(),
         config: Arc::new(config),
         clock: clock.clone(),
-        key,
+        key: key.clone(),
         metrics: Arc::new(Metrics::default()),
-        public_url: public_url.clone().into(),
+        public_url: public_url_shared,
         acquirer: Arc::new(SandboxAcquirer),
+        outbox: outbox.clone(),
     };
     let (shutdown, shutdown_receiver) = watch::channel(false);
 
@@ -111,8 +124,12 @@ pub async fn start(
             .map(|byte| format!("{byte:02x}"))
             .collect::<String>()
     );
-    let worker =
-        tokio::spawn(LifecycleWorker::new(store, clock, owner).run(shutdown_receiver.clone()));
+    let delivery_worker = DeliveryWorker::new(store.clone(), clock.clone(), owner.clone(), key, Arc::clone(&state.metrics), delivery)
+        .map_err(|error| CommandError::Invalid(format!("cannot build the callback client: {error}")))?;
+    let workers = vec![
+        tokio::spawn(LifecycleWorker::new(store, clock, owner, outbox).run(shutdown_receiver.clone())),
+        tokio::spawn(delivery_worker.run(shutdown_receiver.clone())),
+    ];
 
     let app = http::router(state.clone());
     let mut server_shutdown = shutdown_receiver;
@@ -134,7 +151,7 @@ pub async fn start(
             state,
             shutdown,
             server,
-            worker,
+            workers,
         },
         demo_text,
     ))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use obol_store::Store;
 
 use crate::acquirer::Acquirer;
+use crate::callbacks::outbox::Outbox;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::OperatorKey;
@@ -21,4 +22,6 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Decides card attempts on the hosted pages (the sandbox today, connectors later).
     pub acquirer: Arc<dyn Acquirer>,
+    /// Every change of a payment goes through it, so its callback is written with it.
+    pub outbox: Outbox,
 }

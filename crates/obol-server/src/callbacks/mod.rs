@@ -2,3 +2,7 @@
 //! guard on callback URLs.
 
 pub mod guard;
+pub mod outbox;
+pub mod schedule;
+pub mod signature;
+pub mod worker;

@@ -16,7 +16,6 @@ use obol_core::payment::{Actor, PaymentError, PaymentEvent, Resolution};
 use obol_core::sandbox::{self, CardDecision, TestOutcome};
 use obol_store::StoreError;
 use obol_store::ops::attempts::{self, AttemptStatus};
-use obol_store::ops::payments;
 
 use super::render::{self, CardFormValues};
 use super::{
@@ -72,11 +71,12 @@ async fn apply_outcome(
     now: Timestamp,
 ) -> HppResult {
     let target = id.clone();
+    let outbox = state.outbox.clone();
     let applied = state
         .store
         .write(move |db| {
             Box::pin(async move {
-                payments::transition(db, &target, event, Actor::Customer, now)
+                outbox.transition(db, &target, event, Actor::Customer, now)
                     .await
                     .map(|(payment, _)| payment)
             })
@@ -139,11 +139,12 @@ async fn choose_service(state: &AppState, request: &PageRequest, form: FormBody)
         .choose_service(&service)
         .map_err(|_| HppError::BadRequest)?;
     let target = id.clone();
+    let outbox = state.outbox.clone();
     let applied = state
         .store
         .write(move |db| {
             Box::pin(
-                async move { payments::transition(db, &target, event, Actor::Customer, now).await },
+                async move { outbox.transition(db, &target, event, Actor::Customer, now).await },
             )
         })
         .await;
@@ -267,6 +268,7 @@ async fn answer_challenge(state: &AppState, request: &PageRequest, form: FormBod
     let decision = state.acquirer.challenge(approved);
     let id = loaded.payment.id.clone();
     let target = id.clone();
+    let outbox = state.outbox.clone();
     // Closing the challenge and moving the payment are one transaction, so a double click or
     // two tabs answer it once: the second finds the attempt closed and does nothing.
     let answered = state
@@ -307,7 +309,7 @@ async fn answer_challenge(state: &AppState, request: &PageRequest, form: FormBod
                     return Ok(None);
                 }
                 let (payment, _) =
-                    payments::transition(db, &target, event, Actor::Customer, now).await?;
+                    outbox.transition(db, &target, event, Actor::Customer, now).await?;
                 Ok(Some(payment))
             })
         })

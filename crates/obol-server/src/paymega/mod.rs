@@ -146,6 +146,13 @@ async fn merchant_from_public_key(
         .ok_or(PaymegaError::Unauthorized)
 }
 
+/// A payment's `callback_logs`.
+async fn logs_of(state: &AppState, id: &PaymentId) -> Result<Value, PaymegaError> {
+    let id = id.clone();
+    let callbacks = state.store.read(move |db| Box::pin(async move { obol_store::ops::callbacks::for_payment(db, &id).await })).await?;
+    Ok(render::callback_logs(&callbacks))
+}
+
 async fn all_services(state: &AppState) -> Result<Vec<PaymentService>, PaymegaError> {
     Ok(state
         .store
@@ -234,7 +241,7 @@ fn renderer(
         let service = service_of(&services, payment);
         let data = match view {
             View::Public => render::public_invoice(payment, service, &public_url, &key),
-            View::Private => render::private_invoice(payment, service, &public_url, &key),
+            View::Private => render::private_invoice(payment, service, &public_url, &key, json!([])),
         };
         SavedResponse {
             status,
@@ -256,7 +263,7 @@ fn invoice_error(
         InvoiceError::Duplicate(existing) => {
             let service = service_of(services, &existing);
             let body = if private {
-                render::private_invoice(&existing, service, &state.public_url, &state.key)
+                render::private_invoice(&existing, service, &state.public_url, &state.key, json!([]))
             } else {
                 render::public_invoice(&existing, service, &state.public_url, &state.key)
             };
@@ -448,12 +455,8 @@ async fn private_create_inner(
     let idempotency = idempotency(headers, &merchant, "/api/payment-invoices", body, render)?;
     match invoices::create(state, &merchant, request, Source::MerchantApi, idempotency).await {
         Ok(Created::New(payment)) => {
-            let body = render::private_invoice(
-                &payment,
-                service_of(&services, &payment),
-                &state.public_url,
-                &state.key,
-            );
+            // No callback has been attempted yet: `callback_logs` is `[]`, as in the seed.
+            let body = render::private_invoice(&payment, service_of(&services, &payment), &state.public_url, &state.key, json!([]));
             Ok(json_response(StatusCode::CREATED, json!({ "data": body })))
         }
         Ok(Created::Replayed(response)) => Ok(saved(response)),
@@ -477,12 +480,8 @@ async fn private_get_inner(
     let merchant = merchant_from_basic(state, headers).await?;
     let payment = merchant_payment(state, &merchant, id).await?;
     let services = all_services(state).await?;
-    let body = render::private_invoice(
-        &payment,
-        service_of(&services, &payment),
-        &state.public_url,
-        &state.key,
-    );
+    let logs = logs_of(state, &payment.id).await?;
+    let body = render::private_invoice(&payment, service_of(&services, &payment), &state.public_url, &state.key, logs);
     Ok(json_response(StatusCode::OK, json!({ "data": body })))
 }
 
@@ -529,17 +528,24 @@ async fn invoices_list_inner(
         })
         .await?;
     let services = all_services(state).await?;
+    let ids: Vec<PaymentId> = page.payments.iter().map(|payment| payment.id.clone()).collect();
+    let all_logs = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let mut logs = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    logs.push(obol_store::ops::callbacks::for_payment(db, id).await?);
+                }
+                Ok(logs)
+            })
+        })
+        .await?;
     let data: Vec<Value> = page
         .payments
         .iter()
-        .map(|payment| {
-            render::private_invoice(
-                payment,
-                service_of(&services, payment),
-                &state.public_url,
-                &state.key,
-            )
-        })
+        .zip(&all_logs)
+        .map(|(payment, logs)| render::private_invoice(payment, service_of(&services, payment), &state.public_url, &state.key, render::callback_logs(logs)))
         .collect();
     let first = page.payments.first().map(|payment| payment.id.to_string());
     let last = page.payments.last().map(|payment| payment.id.to_string());
@@ -622,7 +628,7 @@ async fn refund_inner(
     {
         Ok(Refunded::Done(refunded)) => Ok(json_response(
             StatusCode::OK,
-            json!({ "data": render::private_invoice(&refunded, service_of(&services, &refunded), &state.public_url, &state.key) }),
+            json!({ "data": render::private_invoice(&refunded, service_of(&services, &refunded), &state.public_url, &state.key, logs_of(state, &refunded.id).await?) }),
         )),
         Ok(Refunded::Replayed(response)) => Ok(saved(response)),
         Err(error) => Err(refund_error(error)),

@@ -102,6 +102,7 @@ pub fn private_invoice(
     service: Option<&PaymentService>,
     public_url: &str,
     key: &OperatorKey,
+    callback_logs: Value,
 ) -> Value {
     let (status, resolution) = status_and_resolution(payment);
     let paid = is_paid(payment);
@@ -169,7 +170,7 @@ pub fn private_invoice(
             "reserve_expires": null,
             "unreserved": null,
             "source": payment.source.as_str(),
-            "callback_logs": [],
+            "callback_logs": callback_logs,
         },
         "relationships": relationships,
         "links": { "self": format!("/api/payment-invoices/{}", payment.id) },
@@ -221,6 +222,40 @@ pub fn public_invoice(
             "resolution": public_resolution,
         }
     })
+}
+
+/// The seed's `callback_logs`: `[]` while empty, then an object keyed by the Unix time each
+/// callback was made (`{"status": "done", "processed": …, "response_code": 200,
+/// "transaction_status": "processed"}`).
+pub fn callback_logs(callbacks: &[obol_store::ops::callbacks::Callback]) -> Value {
+    // A callback enters the log with its first attempt.
+    let attempted: Vec<_> = callbacks.iter().filter(|callback| callback.attempts > 0).collect();
+    if attempted.is_empty() {
+        return json!([]);
+    }
+    let mut logs = Map::new();
+    for callback in attempted {
+        let mut second = callback.created_at.unix_seconds();
+        // Two callbacks in one second keep both entries: the later moves to the next free key.
+        while logs.contains_key(&second.to_string()) {
+            second += 1;
+        }
+        let status = match callback.status {
+            obol_store::ops::callbacks::CallbackStatus::Delivered => "done",
+            obol_store::ops::callbacks::CallbackStatus::Pending => "pending",
+            obol_store::ops::callbacks::CallbackStatus::Failed => "failed",
+        };
+        logs.insert(
+            second.to_string(),
+            json!({
+                "status": status,
+                "processed": callback.delivered_at.map(|at| at.unix_seconds()),
+                "response_code": callback.last_response_code,
+                "transaction_status": callback.transaction_status,
+            }),
+        );
+    }
+    Value::Object(logs)
 }
 
 /// A merchant's service in the private list (`payment-services`).

@@ -13,6 +13,7 @@ use obol_store::{Store, StoreError};
 use tokio::sync::watch;
 
 use super::Outcome;
+use crate::callbacks::outbox::Outbox;
 use crate::clock::SharedClock;
 
 /// Jobs taken per claim.
@@ -38,15 +39,12 @@ pub struct LifecycleWorker {
     store: Store,
     clock: SharedClock,
     owner: String,
+    outbox: Outbox,
 }
 
 impl LifecycleWorker {
-    pub fn new(store: Store, clock: SharedClock, owner: String) -> LifecycleWorker {
-        LifecycleWorker {
-            store,
-            clock,
-            owner,
-        }
+    pub fn new(store: Store, clock: SharedClock, owner: String, outbox: Outbox) -> LifecycleWorker {
+        LifecycleWorker { store, clock, owner, outbox }
     }
 
     /// Claims the due jobs and runs them.
@@ -96,10 +94,11 @@ impl LifecycleWorker {
                     .map_err(|_| StoreError::Corrupt(format!("job subject {}", job.subject)))?;
                 let expired = {
                     let owner = owner.clone();
+                    let outbox = self.outbox.clone();
                     self.store
                         .write(move |db| {
                             Box::pin(async move {
-                                let result = payments::transition(
+                                let result = outbox.transition(
                                     db,
                                     &id,
                                     PaymentEvent::Expired,

@@ -30,6 +30,11 @@ const SQLITE: &[Migration] = &[
         name: "paymega",
         sql: include_str!("../migrations/sqlite/0003_paymega.sql"),
     },
+    Migration {
+        version: 4,
+        name: "callbacks",
+        sql: include_str!("../migrations/sqlite/0004_callbacks.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -47,6 +52,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         name: "paymega",
         sql: include_str!("../migrations/postgres/0003_paymega.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "callbacks",
+        sql: include_str!("../migrations/postgres/0004_callbacks.sql"),
     },
 ];
 

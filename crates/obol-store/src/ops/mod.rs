@@ -3,6 +3,7 @@
 //! compose them into whole transactions.
 
 pub mod attempts;
+pub mod callbacks;
 pub mod catalog;
 pub mod customers;
 pub mod idempotency;

@@ -1,0 +1,80 @@
+//! Writing callbacks: the only way server code changes a payment is through [`Outbox`], which
+//! performs the change and, in the same transaction, writes the callback that reports it (to
+//! the payment's own `callback_url`, else the merchant's webhook URL), in the format of the
+//! dialect the payment came through.
+
+use std::sync::Arc;
+
+use obol_core::catalog::PaymentService;
+use obol_core::ids::{PaymentId, Uuid};
+use obol_core::payment::{Actor, Payment, PaymentDraft, PaymentEvent, Source, Transition};
+use obol_core::time::Timestamp;
+use obol_store::Db;
+use obol_store::StoreResult;
+use obol_store::ops::callbacks::{self, Callback, NewCallback};
+use obol_store::ops::{catalog, payments, tenancy};
+use serde_json::json;
+
+use crate::crypto::{OperatorKey, OsRandom};
+use crate::paymega::render;
+
+/// The dialect whose callback format a payment gets, by the door it came through.
+pub fn dialect_of(source: Source) -> &'static str {
+    match source {
+        // Later dialects add their own formats here.
+        Source::PublicApi | Source::MerchantApi | Source::Form | Source::Cli => "paymega",
+        Source::SoftlineApi | Source::Manager | Source::P2p | Source::Yookassa => "paymega",
+    }
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    public_url: Arc<str>,
+    key: OperatorKey,
+}
+
+impl Outbox {
+    pub fn new(public_url: Arc<str>, key: OperatorKey) -> Outbox {
+        Outbox { public_url, key }
+    }
+
+    /// Creates a payment and writes its creation callback.
+    pub async fn insert(&self, db: &mut dyn Db, draft: PaymentDraft, id: PaymentId, service: Option<&PaymentService>, now: Timestamp) -> StoreResult<Payment> {
+        let payment = payments::insert_payment(db, draft, id, service, now).await?;
+        self.record(db, &payment, now).await?;
+        Ok(payment)
+    }
+
+    /// Applies `event` to a payment and writes the callback of its new state.
+    pub async fn transition(&self, db: &mut dyn Db, id: &PaymentId, event: PaymentEvent, actor: Actor, now: Timestamp) -> StoreResult<(Payment, Transition)> {
+        let (payment, transition) = payments::transition(db, id, event, actor, now).await?;
+        self.record(db, &payment, now).await?;
+        Ok((payment, transition))
+    }
+
+    /// Writes the callback of a payment's current state, when it has somewhere to go.
+    pub async fn record(&self, db: &mut dyn Db, payment: &Payment, now: Timestamp) -> StoreResult<Option<Callback>> {
+        let url = match (&payment.callback_url, payment.merchant_id) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(merchant)) => tenancy::get_merchant(db, merchant).await?.settings.webhook_url,
+            (None, None) => None,
+        };
+        let Some(url) = url else { return Ok(None) };
+        let dialect = dialect_of(payment.source);
+        let services = catalog::list_services(db).await?;
+        let service = payment.service_id.and_then(|id| services.iter().find(|service| service.id == id));
+        let earlier = callbacks::for_payment(db, &payment.id).await?;
+        let body = json!({ "data": render::private_invoice(payment, service, &self.public_url, &self.key, render::callback_logs(&earlier)) });
+        let (status, _) = render::status_and_resolution(payment);
+        let callback = NewCallback {
+            delivery_id: Uuid::generate_v4(&mut OsRandom).as_str().to_owned(),
+            payment_id: payment.id.clone(),
+            merchant_id: payment.merchant_id,
+            dialect: dialect.to_owned(),
+            url,
+            body: body.to_string().into_bytes(),
+            transaction_status: status.to_owned(),
+        };
+        Ok(Some(callbacks::enqueue(db, callback, now).await?))
+    }
+}

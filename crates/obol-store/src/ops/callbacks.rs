@@ -1,0 +1,256 @@
+//! The callbacks outbox. A callback is written in the transaction of the change it reports
+//! (so there is no change without its callback and no callback without its change), claimed
+//! by delivery workers with leases (and `SKIP LOCKED` on PostgreSQL), and delivered in order:
+//! a payment's later callback is not claimed while an earlier one is still pending.
+
+use obol_core::ids::{MerchantId, PaymentId};
+use obol_core::time::Timestamp;
+
+use super::{opt_timestamp, parse_or_corrupt, timestamp};
+use crate::db::{Backend, Db, query_one, query_opt};
+use crate::error::{StoreError, StoreResult};
+use crate::params;
+use crate::value::Row;
+
+/// A callback to write.
+#[derive(Debug, Clone)]
+pub struct NewCallback {
+    pub delivery_id: String,
+    pub payment_id: PaymentId,
+    pub merchant_id: Option<MerchantId>,
+    pub dialect: String,
+    pub url: String,
+    pub body: Vec<u8>,
+    /// The payment's status in the dialect's words when the callback was made.
+    pub transaction_status: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackStatus {
+    Pending,
+    Delivered,
+    /// Given up on; `last_error` says why.
+    Failed,
+}
+
+impl CallbackStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackStatus::Pending => "pending",
+            CallbackStatus::Delivered => "delivered",
+            CallbackStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<CallbackStatus> {
+        match text {
+            "pending" => Some(CallbackStatus::Pending),
+            "delivered" => Some(CallbackStatus::Delivered),
+            "failed" => Some(CallbackStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A stored callback.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    pub id: i64,
+    pub delivery_id: String,
+    pub payment_id: PaymentId,
+    pub merchant_id: Option<MerchantId>,
+    pub dialect: String,
+    pub url: String,
+    pub body: Vec<u8>,
+    pub transaction_status: String,
+    pub sequence: i64,
+    pub status: CallbackStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub last_response_code: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str = "id, delivery_id, payment_id, merchant_id, dialect, url, body, transaction_status, sequence, status, attempts, next_attempt_at, \
+                       created_at, delivered_at, last_response_code, last_error";
+
+fn from_row(row: &Row) -> StoreResult<Callback> {
+    Ok(Callback {
+        id: row.int(0)?,
+        delivery_id: row.text(1)?,
+        payment_id: parse_or_corrupt(PaymentId::parse(&row.text(2)?), "callback payment")?,
+        merchant_id: row.opt_int(3)?.map(MerchantId::new),
+        dialect: row.text(4)?,
+        url: row.text(5)?,
+        body: row.blob(6)?,
+        transaction_status: row.text(7)?,
+        sequence: row.int(8)?,
+        status: CallbackStatus::parse(&row.text(9)?).ok_or_else(|| super::corrupt("callback status"))?,
+        attempts: row.int(10)?,
+        next_attempt_at: timestamp(row.int(11)?),
+        created_at: timestamp(row.int(12)?),
+        delivered_at: opt_timestamp(row.opt_int(13)?),
+        last_response_code: row.opt_int(14)?,
+        last_error: row.opt_text(15)?,
+    })
+}
+
+/// Writes a callback, due now, after the payment's earlier ones.
+pub async fn enqueue(db: &mut dyn Db, callback: NewCallback, now: Timestamp) -> StoreResult<Callback> {
+    let row = query_one(
+        db,
+        "SELECT COALESCE(MAX(sequence), 0) + 1 FROM callbacks WHERE payment_id = $1",
+        params![callback.payment_id.as_str()],
+        "callback sequence",
+    )
+    .await?;
+    let sequence = row.int(0)?;
+    let sql = format!(
+        "INSERT INTO callbacks (delivery_id, payment_id, merchant_id, dialect, url, body, transaction_status, sequence, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
+    );
+    let row = query_one(
+        db,
+        &sql,
+        params![
+            callback.delivery_id.as_str(),
+            callback.payment_id.as_str(),
+            callback.merchant_id.map(MerchantId::get),
+            callback.dialect.as_str(),
+            callback.url.as_str(),
+            callback.body,
+            callback.transaction_status.as_str(),
+            sequence,
+            now.unix_micros()
+        ],
+        "callback",
+    )
+    .await?;
+    from_row(&row)
+}
+
+/// Claims up to `limit` due callbacks for `owner`, leased until `now + lease_seconds`. Only
+/// the earliest pending callback of each payment can be due.
+pub async fn claim_due(db: &mut dyn Db, owner: &str, now: Timestamp, lease_seconds: i64, limit: i64) -> StoreResult<Vec<Callback>> {
+    let skip_locked = if db.backend() == Backend::Postgres { " FOR UPDATE OF c SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE callbacks SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+         SELECT c.id FROM callbacks c WHERE c.status = 'pending' AND c.next_attempt_at <= $3 AND (c.lease_until IS NULL OR c.lease_until < $3) \
+         AND NOT EXISTS (SELECT 1 FROM callbacks earlier WHERE earlier.payment_id = c.payment_id AND earlier.sequence < c.sequence AND earlier.status = 'pending') \
+         ORDER BY c.next_attempt_at, c.id LIMIT $4{skip_locked}) RETURNING {COLUMNS}"
+    );
+    let rows = db.query(&sql, params![owner, now.plus_seconds(lease_seconds).unix_micros(), now.unix_micros(), limit]).await?;
+    let mut callbacks = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
+    callbacks.sort_by_key(|callback| (callback.next_attempt_at, callback.id));
+    Ok(callbacks)
+}
+
+/// What one delivery attempt found.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub response_code: Option<u16>,
+    pub delivered: bool,
+    pub error: Option<String>,
+}
+
+/// What happens to a callback after an attempt that did not deliver it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterFailure {
+    RetryAt(Timestamp),
+    GiveUp(String),
+}
+
+/// Records an attempt and moves the callback on, if `owner` still holds its lease.
+pub async fn record_attempt(db: &mut dyn Db, callback_id: i64, owner: &str, attempt: &AttemptRecord, after_failure: &AfterFailure) -> StoreResult<bool> {
+    let code = attempt.response_code.map(i64::from);
+    let changed = if attempt.delivered {
+        db.execute(
+            "UPDATE callbacks SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_response_code = $2, last_error = NULL, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4",
+            params![attempt.finished_at.unix_micros(), code, callback_id, owner],
+        )
+        .await?
+    } else {
+        let error = attempt.error.clone().unwrap_or_default();
+        match after_failure {
+            AfterFailure::RetryAt(at) => {
+                db.execute(
+                    "UPDATE callbacks SET attempts = attempts + 1, next_attempt_at = $1, last_response_code = $2, last_error = $3, lease_owner = NULL, \
+                     lease_until = NULL WHERE id = $4 AND lease_owner = $5",
+                    params![at.unix_micros(), code, error, callback_id, owner],
+                )
+                .await?
+            }
+            AfterFailure::GiveUp(reason) => {
+                db.execute(
+                    "UPDATE callbacks SET status = 'failed', attempts = attempts + 1, last_response_code = $1, last_error = $2, lease_owner = NULL, \
+                     lease_until = NULL WHERE id = $3 AND lease_owner = $4",
+                    params![code, format!("{reason}: {error}"), callback_id, owner],
+                )
+                .await?
+            }
+        }
+    };
+    if changed == 1 {
+        db.execute(
+            "INSERT INTO callback_attempts (callback_id, started_at, finished_at, response_code, delivered, error) VALUES ($1, $2, $3, $4, $5, $6)",
+            params![callback_id, attempt.started_at.unix_micros(), attempt.finished_at.unix_micros(), code, attempt.delivered, attempt.error.clone()],
+        )
+        .await?;
+    }
+    Ok(changed == 1)
+}
+
+/// A payment's callbacks, oldest first (for `callback_logs`).
+pub async fn for_payment(db: &mut dyn Db, payment: &PaymentId) -> StoreResult<Vec<Callback>> {
+    let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE payment_id = $1 ORDER BY sequence");
+    db.query(&sql, params![payment.as_str()]).await?.iter().map(from_row).collect()
+}
+
+pub async fn find_by_delivery_id(db: &mut dyn Db, delivery_id: &str) -> StoreResult<Option<Callback>> {
+    let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE delivery_id = $1");
+    query_opt(db, &sql, params![delivery_id]).await?.map(|row| from_row(&row)).transpose()
+}
+
+/// Sends a callback again: pending, due now, same delivery id and body.
+pub async fn replay(db: &mut dyn Db, delivery_id: &str, now: Timestamp) -> StoreResult<Callback> {
+    let changed = db
+        .execute(
+            "UPDATE callbacks SET status = 'pending', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE delivery_id = $2",
+            params![now.unix_micros(), delivery_id],
+        )
+        .await?;
+    if changed != 1 {
+        return Err(StoreError::NotFound("callback"));
+    }
+    find_by_delivery_id(db, delivery_id).await?.ok_or(StoreError::NotFound("callback"))
+}
+
+/// Gives back the leases `owner` holds (graceful shutdown).
+pub async fn release_leases(db: &mut dyn Db, owner: &str) -> StoreResult<u64> {
+    db.execute("UPDATE callbacks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 AND status = 'pending'", params![owner]).await
+}
+
+/// When the next pending callback can be claimed.
+pub async fn next_due_at(db: &mut dyn Db, now: Timestamp) -> StoreResult<Option<Timestamp>> {
+    let row = query_opt(
+        db,
+        "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= $1 THEN lease_until + 1 ELSE next_attempt_at END) FROM callbacks WHERE status = 'pending'",
+        params![now.unix_micros()],
+    )
+    .await?;
+    Ok(match row {
+        Some(row) => opt_timestamp(row.opt_int(0)?),
+        None => None,
+    })
+}
+
+/// Callbacks by status (for metrics).
+pub async fn counts(db: &mut dyn Db) -> StoreResult<Vec<(String, i64)>> {
+    let rows = db.query("SELECT status, COUNT(*) FROM callbacks GROUP BY status ORDER BY status", &[]).await?;
+    rows.iter().map(|row| Ok((row.text(0)?, row.int(1)?))).collect()
+}
