@@ -150,13 +150,12 @@ fn is_forbidden_ipv6(ip: Ipv6Addr) -> bool {
         return is_forbidden_ipv4(Ipv4Addr::new(a, b, c, d));
     }
     // Named for the reader; all of these also fall outside 2000::/3 below.
-    if ip.is_unique_local()                                          // fc00::/7
-        || ip.is_unicast_link_local()                                // fe80::/10
-        || ipv6_in(ip, Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10) // site-local
-        || ip.is_multicast()                                         // ff00::/8
-        || ipv6_in(ip, Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64)
-    // discard-only
-    {
+    let site_local = ipv6_in(ip, Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10);
+    let discard_only = ipv6_in(ip, Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64);
+    if ip.is_unique_local() || ip.is_unicast_link_local() || ip.is_multicast() {
+        return true; // fc00::/7, fe80::/10, ff00::/8
+    }
+    if site_local || discard_only {
         return true;
     }
     // IANA hands out global unicast only from 2000::/3; everything else is reserved (and
@@ -360,69 +359,78 @@ mod tests {
         allow_private_addresses: true,
     };
 
-    const REFUSED: &[&str] = &[
-        "http://127.0.0.1/",
-        "http://localhost/",
-        "http://[::1]/",
-        "http://[::ffff:127.0.0.1]/",
-        "http://2130706433/",
-        "http://0x7f.1/",
-        "http://0x7f000001/",
-        "http://017700000001/",
-        "http://127.1/",
-        "http://0/",
-        "http://0.0.0.0/",
-        "http://10.0.0.1/",
-        "http://172.16.5.4/",
-        "http://192.168.1.1/",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://100.64.0.1/",
-        "http://[fd00::1]/",
-        "http://[fe80::1]/",
-        "http://[ff02::1]/",
-        "http://224.0.0.1/",
-        "http://255.255.255.255/",
-        "http://[::]/",
-        "http://[::ffff:10.0.0.1]/",
-        "http://[64:ff9b::7f00:1]/",
-        "http://[2002:7f00:1::]/",
-        "http://[::127.0.0.1]/",
-        "ftp://example.com/",
-        "file:///etc/passwd",
-        "gopher://x/",
-        "javascript:alert(1)",
-        "http://user:pass@example.com/",
-        "http://a.localhost/",
-        "http://198.18.0.1/",
-        "http://192.0.2.1/",
-        "http://240.0.0.1/",
-        "not a url",
-        "http:///nohost",
+    const REFUSED: &[(&str, GuardError)] = &[
+        ("http://127.0.0.1/", GuardError::ForbiddenAddress),
+        ("http://localhost/", GuardError::ForbiddenAddress),
+        ("http://[::1]/", GuardError::ForbiddenAddress),
+        ("http://[::ffff:127.0.0.1]/", GuardError::ForbiddenAddress),
+        ("http://2130706433/", GuardError::ForbiddenAddress),
+        ("http://0x7f.1/", GuardError::ForbiddenAddress),
+        ("http://0x7f000001/", GuardError::ForbiddenAddress),
+        ("http://017700000001/", GuardError::ForbiddenAddress),
+        ("http://127.1/", GuardError::ForbiddenAddress),
+        ("http://0/", GuardError::ForbiddenAddress),
+        ("http://0.0.0.0/", GuardError::ForbiddenAddress),
+        ("http://10.0.0.1/", GuardError::ForbiddenAddress),
+        ("http://172.16.5.4/", GuardError::ForbiddenAddress),
+        ("http://192.168.1.1/", GuardError::ForbiddenAddress),
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            GuardError::ForbiddenAddress,
+        ),
+        ("http://100.64.0.1/", GuardError::ForbiddenAddress),
+        ("http://[fd00::1]/", GuardError::ForbiddenAddress),
+        ("http://[fe80::1]/", GuardError::ForbiddenAddress),
+        ("http://[ff02::1]/", GuardError::ForbiddenAddress),
+        ("http://224.0.0.1/", GuardError::ForbiddenAddress),
+        ("http://255.255.255.255/", GuardError::ForbiddenAddress),
+        ("http://[::]/", GuardError::ForbiddenAddress),
+        ("http://[::ffff:10.0.0.1]/", GuardError::ForbiddenAddress),
+        ("http://[64:ff9b::7f00:1]/", GuardError::ForbiddenAddress),
+        ("http://[2002:7f00:1::]/", GuardError::ForbiddenAddress),
+        ("http://[::127.0.0.1]/", GuardError::ForbiddenAddress),
+        ("ftp://example.com/", GuardError::NotHttp),
+        ("file:///etc/passwd", GuardError::NotHttp),
+        ("gopher://x/", GuardError::NotHttp),
+        ("javascript:alert(1)", GuardError::NotHttp),
+        ("http://user:pass@example.com/", GuardError::Malformed),
+        ("http://a.localhost/", GuardError::ForbiddenAddress),
+        ("http://198.18.0.1/", GuardError::ForbiddenAddress),
+        ("http://192.0.2.1/", GuardError::ForbiddenAddress),
+        ("http://240.0.0.1/", GuardError::ForbiddenAddress),
+        ("not a url", GuardError::Malformed),
+        ("http:///nohost", GuardError::Malformed),
         // Beyond the required set.
-        "http://LOCALHOST./",
-        "http://\u{24db}ocalhost/", // IDNA maps the circled letter to plain "localhost"
-        "http://127.0.0.1:8080/",
-        "http://[::ffff:7f00:1]/",
-        "http://[::ffff:169.254.169.254]/",
-        "http://[fec0::1]/",
-        "http://[100::1]/",
-        "http://[2001:db8::1]/",
-        "http://[2001:0:4136:e378::1]/",
-        "http://[2001:20::1]/",
-        "http://[64:ff9b:1::1]/",
-        "http://[fe80::1%25eth0]/",
-        "http://192.0.0.8/",
-        "http://198.51.100.7/",
-        "http://203.0.113.9/",
-        "http://172.31.255.255/",
-        "http://0177.0.0.1/",
-        "http://user@example.com/",
-        "http:example.com/",
-        "http:\\\\example.com/",
-        " http://example.com/",
-        "http://exa\tmple.com/",
-        "https://",
-        "data:text/plain,hi",
+        ("http://LOCALHOST./", GuardError::ForbiddenAddress),
+        ("http://\u{24db}ocalhost/", GuardError::ForbiddenAddress), // IDNA maps the circled letter to plain "localhost"
+        ("http://127.0.0.1:8080/", GuardError::ForbiddenAddress),
+        ("http://[::ffff:7f00:1]/", GuardError::ForbiddenAddress),
+        (
+            "http://[::ffff:169.254.169.254]/",
+            GuardError::ForbiddenAddress,
+        ),
+        ("http://[fec0::1]/", GuardError::ForbiddenAddress),
+        ("http://[100::1]/", GuardError::ForbiddenAddress),
+        ("http://[2001:db8::1]/", GuardError::ForbiddenAddress),
+        (
+            "http://[2001:0:4136:e378::1]/",
+            GuardError::ForbiddenAddress,
+        ),
+        ("http://[2001:20::1]/", GuardError::ForbiddenAddress),
+        ("http://[64:ff9b:1::1]/", GuardError::ForbiddenAddress),
+        ("http://[fe80::1%25eth0]/", GuardError::Malformed),
+        ("http://192.0.0.8/", GuardError::ForbiddenAddress),
+        ("http://198.51.100.7/", GuardError::ForbiddenAddress),
+        ("http://203.0.113.9/", GuardError::ForbiddenAddress),
+        ("http://172.31.255.255/", GuardError::ForbiddenAddress),
+        ("http://0177.0.0.1/", GuardError::ForbiddenAddress),
+        ("http://user@example.com/", GuardError::Malformed),
+        ("http:example.com/", GuardError::Malformed),
+        ("http:\\\\example.com/", GuardError::Malformed),
+        (" http://example.com/", GuardError::Malformed),
+        ("http://exa\tmple.com/", GuardError::Malformed),
+        ("https://", GuardError::Malformed),
+        ("data:text/plain,hi", GuardError::NotHttp),
     ];
 
     const ACCEPTED: &[&str] = &[
@@ -441,8 +449,8 @@ mod tests {
     #[test]
     fn the_ssrf_matrix_is_refused() {
         assert!(REFUSED.len() >= 35);
-        for url in REFUSED {
-            assert!(check_url(url, GUARDED).is_err(), "{url} should be refused");
+        for (url, reason) in REFUSED {
+            assert_eq!(check_url(url, GUARDED), Err(reason.clone()), "{url}");
         }
     }
 
@@ -641,6 +649,18 @@ mod tests {
         true
     }
 
+    /// The guard's own refusal somewhere in a reqwest error's source chain.
+    fn guard_error_in(error: &reqwest::Error) -> Option<&GuardError> {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = source {
+            if let Some(guard) = current.downcast_ref::<GuardError>() {
+                return Some(guard);
+            }
+            source = current.source();
+        }
+        None
+    }
+
     fn test_client(policy: AddressPolicy) -> reqwest::Client {
         client(policy, Duration::from_secs(2), Duration::from_secs(5)).expect("client builds")
     }
@@ -658,7 +678,12 @@ mod tests {
             .get(format!("http://localhost:{port}/"))
             .send()
             .await;
-        assert!(result.is_err(), "the guarded client reached loopback");
+        let error = result.expect_err("the guarded client reached loopback");
+        assert_eq!(
+            guard_error_in(&error),
+            Some(&GuardError::ForbiddenAddress),
+            "{error:?}"
+        );
         assert!(!server.await.expect("server task"), "a connection was made");
     }
 
