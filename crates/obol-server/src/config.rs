@@ -271,9 +271,21 @@ impl Config {
             None => file.p2p.bucket_lifetime_s.unwrap_or(259_200),
         };
 
-        let milliseconds = |name: &'static str, value: Option<String>, file: Option<u64>, default: u64| -> Result<u64, ConfigError> {
+        let milliseconds = |name: &'static str,
+                            value: Option<String>,
+                            file: Option<u64>,
+                            default: u64|
+         -> Result<u64, ConfigError> {
             match value {
-                Some(text) => text.trim().parse::<u64>().ok().filter(|value| *value > 0).ok_or(ConfigError::Invalid { name, message: format!("expected milliseconds, got `{text}`") }),
+                Some(text) => text
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|value| *value > 0)
+                    .ok_or(ConfigError::Invalid {
+                        name,
+                        message: format!("expected milliseconds, got `{text}`"),
+                    }),
                 None => Ok(file.unwrap_or(default)),
             }
         };

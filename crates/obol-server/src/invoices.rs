@@ -23,6 +23,7 @@ use obol_core::time::Timestamp;
 use obol_store::ops::{catalog, customers};
 use obol_store::{Db, Idempotent, StoreError};
 
+use crate::callbacks::guard::{self, AddressPolicy};
 use crate::callbacks::outbox::Outbox;
 use crate::crypto::OsRandom;
 use crate::state::AppState;
@@ -307,10 +308,15 @@ async fn check(
         return_urls.fail = urls.fail.clone();
         return_urls.pending = urls.pending.clone();
     }
-    if let Some(url) = &request.callback_url
-        && !is_http_url(url)
-    {
-        problems.push(("callback_url".into(), Problem::Invalid));
+    if let Some(url) = &request.callback_url {
+        // The SSRF guard: no callbacks to loopback, private or reserved addresses (unless the
+        // operator allows them), checked again when each callback connects.
+        let policy = AddressPolicy {
+            allow_private_addresses: state.config.callbacks_allow_private_addresses,
+        };
+        if !is_http_url(url) || guard::check_url(url, policy).is_err() {
+            problems.push(("callback_url".into(), Problem::Invalid));
+        }
     }
     if let Some(customer) = &request.customer {
         if customer.reference_id.is_empty() {
@@ -429,11 +435,10 @@ async fn insert(
         Some(TestOutcome::Pending) | None => None,
     };
     match event {
-        Some(event) => Ok(
-            outbox.transition(db, &payment.id, event, Actor::Provider, now)
-                .await?
-                .0,
-        ),
+        Some(event) => Ok(outbox
+            .transition(db, &payment.id, event, Actor::Provider, now)
+            .await?
+            .0),
         None => Ok(payment),
     }
 }
@@ -459,7 +464,9 @@ pub async fn create(
         None => {
             let payment = state
                 .store
-                .write(move |db| Box::pin(async move { insert(db, &outbox, checked, &merchant, now).await }))
+                .write(move |db| {
+                    Box::pin(async move { insert(db, &outbox, checked, &merchant, now).await })
+                })
                 .await?;
             Ok(Created::New(Box::new(payment)))
         }
@@ -538,7 +545,8 @@ pub async fn refund(
             .store
             .write(move |db| {
                 Box::pin(async move {
-                    outbox.transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
+                    outbox
+                        .transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
                         .await
                         .map(|(payment, _)| payment)
                 })
@@ -554,8 +562,9 @@ pub async fn refund(
             .store
             .write_idempotent(scope, key, fingerprint, now, move |db| {
                 Box::pin(async move {
-                    let (payment, _) = outbox.transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
-                    .await?;
+                    let (payment, _) = outbox
+                        .transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
+                        .await?;
                     let response = render(&payment);
                     Ok((payment, response))
                 })

@@ -99,7 +99,9 @@ pub async fn start(
     let public_url_shared: Arc<str> = public_url.clone().into();
     let outbox = Outbox::new(Arc::clone(&public_url_shared), key.clone());
     let delivery = DeliverySettings {
-        policy: AddressPolicy { allow_private_addresses: config.callbacks_allow_private_addresses },
+        policy: AddressPolicy {
+            allow_private_addresses: config.callbacks_allow_private_addresses,
+        },
         connect_timeout: std::time::Duration::from_millis(config.callbacks_connect_timeout_ms),
         request_timeout: std::time::Duration::from_millis(config.callbacks_request_timeout_ms),
     };
@@ -124,10 +126,19 @@ pub async fn start(
             .map(|byte| format!("{byte:02x}"))
             .collect::<String>()
     );
-    let delivery_worker = DeliveryWorker::new(store.clone(), clock.clone(), owner.clone(), key, Arc::clone(&state.metrics), delivery)
-        .map_err(|error| CommandError::Invalid(format!("cannot build the callback client: {error}")))?;
+    let delivery_worker = DeliveryWorker::new(
+        store.clone(),
+        clock.clone(),
+        owner.clone(),
+        key,
+        Arc::clone(&state.metrics),
+        delivery,
+    )
+    .map_err(|error| CommandError::Invalid(format!("cannot build the callback client: {error}")))?;
     let workers = vec![
-        tokio::spawn(LifecycleWorker::new(store, clock, owner, outbox).run(shutdown_receiver.clone())),
+        tokio::spawn(
+            LifecycleWorker::new(store, clock, owner, outbox).run(shutdown_receiver.clone()),
+        ),
         tokio::spawn(delivery_worker.run(shutdown_receiver.clone())),
     ];
 

@@ -73,7 +73,7 @@ fn seed_example(reference: &str) -> Value {
         "metadata": { "key": "value" },
         "return_url": "https://example.com",
         "return_urls": { "success": "https://example.com/1", "pending": "https://example.com/2", "fail": "https://example.com/3" },
-        "callback_url": "https://example.com",
+        "callback_url": "http://127.0.0.1:9/callback",
         "expires": "2025-11-24T12:00:00+00:00"
     }))
 }
@@ -312,6 +312,11 @@ async fn validation_errors_name_their_fields(database: TestDatabase) {
             "",
         ),
         (
+            json!({ "reference_id": "v", "amount": 1, "currency": "USD", "service": "payment_card_usd_hpp", "callback_url": "http://user:password@shop.example/cb" }),
+            "callback_url",
+            "",
+        ),
+        (
             json!({ "reference_id": "v", "amount": true, "currency": "USD", "service": "payment_card_usd_hpp" }),
             "amount",
             "",
@@ -458,7 +463,7 @@ async fn duplicate_references_answer_409_with_the_invoice(database: TestDatabase
         seed_example("dup"),
     )
     .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(status, StatusCode::CONFLICT, "{conflict}");
     assert_eq!(conflict["errors"][0]["status"], "Conflict");
     assert_eq!(conflict["errors"][0]["code"], "409");
     assert_eq!(conflict["data"]["id"], first["data"]["id"]);

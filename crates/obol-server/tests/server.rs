@@ -230,7 +230,12 @@ async fn lifecycle_worker_expires_payments_on_time(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let (clock, context) = (server.clock.clone(), &server.context);
     let id = payment_with_expiry(context, 900).await;
-    let worker = LifecycleWorker::new(context.store.clone(), clock.clone(), "node-test".into());
+    let worker = LifecycleWorker::new(
+        context.store.clone(),
+        clock.clone(),
+        "node-test".into(),
+        server.outbox(),
+    );
 
     assert_eq!(
         worker.run_once().await.unwrap(),
@@ -279,6 +284,7 @@ async fn lifecycle_catches_up_after_downtime_and_shares_work(database: TestDatab
                 context.store.clone(),
                 clock.clone(),
                 format!("node-{node}"),
+                server.outbox(),
             ))
         })
         .collect();
@@ -362,7 +368,12 @@ async fn an_expiry_after_payment_does_nothing(database: TestDatabase) {
             .unwrap();
     }
     clock.advance_seconds(1_000);
-    let worker = LifecycleWorker::new(context.store.clone(), clock.clone(), "node-test".into());
+    let worker = LifecycleWorker::new(
+        context.store.clone(),
+        clock.clone(),
+        "node-test".into(),
+        server.outbox(),
+    );
     assert_eq!(
         worker.run_once().await.unwrap(),
         Outcome::Idle,

@@ -39,30 +39,56 @@ impl Outbox {
     }
 
     /// Creates a payment and writes its creation callback.
-    pub async fn insert(&self, db: &mut dyn Db, draft: PaymentDraft, id: PaymentId, service: Option<&PaymentService>, now: Timestamp) -> StoreResult<Payment> {
+    pub async fn insert(
+        &self,
+        db: &mut dyn Db,
+        draft: PaymentDraft,
+        id: PaymentId,
+        service: Option<&PaymentService>,
+        now: Timestamp,
+    ) -> StoreResult<Payment> {
         let payment = payments::insert_payment(db, draft, id, service, now).await?;
         self.record(db, &payment, now).await?;
         Ok(payment)
     }
 
     /// Applies `event` to a payment and writes the callback of its new state.
-    pub async fn transition(&self, db: &mut dyn Db, id: &PaymentId, event: PaymentEvent, actor: Actor, now: Timestamp) -> StoreResult<(Payment, Transition)> {
+    pub async fn transition(
+        &self,
+        db: &mut dyn Db,
+        id: &PaymentId,
+        event: PaymentEvent,
+        actor: Actor,
+        now: Timestamp,
+    ) -> StoreResult<(Payment, Transition)> {
         let (payment, transition) = payments::transition(db, id, event, actor, now).await?;
         self.record(db, &payment, now).await?;
         Ok((payment, transition))
     }
 
     /// Writes the callback of a payment's current state, when it has somewhere to go.
-    pub async fn record(&self, db: &mut dyn Db, payment: &Payment, now: Timestamp) -> StoreResult<Option<Callback>> {
+    pub async fn record(
+        &self,
+        db: &mut dyn Db,
+        payment: &Payment,
+        now: Timestamp,
+    ) -> StoreResult<Option<Callback>> {
         let url = match (&payment.callback_url, payment.merchant_id) {
             (Some(url), _) => Some(url.clone()),
-            (None, Some(merchant)) => tenancy::get_merchant(db, merchant).await?.settings.webhook_url,
+            (None, Some(merchant)) => {
+                tenancy::get_merchant(db, merchant)
+                    .await?
+                    .settings
+                    .webhook_url
+            }
             (None, None) => None,
         };
         let Some(url) = url else { return Ok(None) };
         let dialect = dialect_of(payment.source);
         let services = catalog::list_services(db).await?;
-        let service = payment.service_id.and_then(|id| services.iter().find(|service| service.id == id));
+        let service = payment
+            .service_id
+            .and_then(|id| services.iter().find(|service| service.id == id));
         let earlier = callbacks::for_payment(db, &payment.id).await?;
         let body = json!({ "data": render::private_invoice(payment, service, &self.public_url, &self.key, render::callback_logs(&earlier)) });
         let (status, _) = render::status_and_resolution(payment);

@@ -12,7 +12,13 @@ const BACKOFF_GIVE_UP_AFTER_SECONDS: i64 = 3 * 86_400 + 3600;
 
 /// What happens after the `attempts`-th attempt (counting this one) failed. `jitter` is a
 /// random number; only the exponential schedule uses it, to spread retries of many callbacks.
-pub fn after_failure(dialect: &str, attempts: i64, created_at: Timestamp, now: Timestamp, jitter: u32) -> AfterFailure {
+pub fn after_failure(
+    dialect: &str,
+    attempts: i64,
+    created_at: Timestamp,
+    now: Timestamp,
+    jitter: u32,
+) -> AfterFailure {
     match dialect {
         "paymega" => {
             if attempts >= PAYMEGA_ATTEMPTS_MAX {
@@ -23,13 +29,20 @@ pub fn after_failure(dialect: &str, attempts: i64, created_at: Timestamp, now: T
         }
         _ => {
             if now.unix_seconds() - created_at.unix_seconds() >= BACKOFF_GIVE_UP_AFTER_SECONDS {
-                return AfterFailure::GiveUp(format!("gave up after {attempts} attempts over 3 days"));
+                return AfterFailure::GiveUp(format!(
+                    "gave up after {attempts} attempts over 3 days"
+                ));
             }
             let exponent = (attempts - 1).clamp(0, 20) as u32;
-            let delay = (BACKOFF_FIRST_SECONDS.saturating_mul(1i64 << exponent)).min(BACKOFF_MAX_SECONDS);
+            let delay =
+                (BACKOFF_FIRST_SECONDS.saturating_mul(1i64 << exponent)).min(BACKOFF_MAX_SECONDS);
             // ±20 % jitter.
             let spread = delay / 5;
-            let offset = if spread > 0 { i64::from(jitter) % (2 * spread + 1) - spread } else { 0 };
+            let offset = if spread > 0 {
+                i64::from(jitter) % (2 * spread + 1) - spread
+            } else {
+                0
+            };
             AfterFailure::RetryAt(now.plus_seconds(delay + offset))
         }
     }
@@ -42,9 +55,18 @@ mod tests {
     #[test]
     fn paymega_retries_minutes_apart_then_gives_up() {
         let start = Timestamp::from_unix_seconds(1_000_000);
-        assert_eq!(after_failure("paymega", 1, start, start, 0), AfterFailure::RetryAt(start.plus_seconds(60)));
-        assert_eq!(after_failure("paymega", 3, start, start, 0), AfterFailure::RetryAt(start.plus_seconds(180)));
-        assert!(matches!(after_failure("paymega", 100, start, start, 0), AfterFailure::GiveUp(_)));
+        assert_eq!(
+            after_failure("paymega", 1, start, start, 0),
+            AfterFailure::RetryAt(start.plus_seconds(60))
+        );
+        assert_eq!(
+            after_failure("paymega", 3, start, start, 0),
+            AfterFailure::RetryAt(start.plus_seconds(180))
+        );
+        assert!(matches!(
+            after_failure("paymega", 100, start, start, 0),
+            AfterFailure::GiveUp(_)
+        ));
     }
 
     #[test]
@@ -57,13 +79,19 @@ mod tests {
             match after_failure("softline", attempts, start, now, 7) {
                 AfterFailure::RetryAt(next) => {
                     assert!(next > now);
-                    assert!(next.unix_seconds() - now.unix_seconds() <= BACKOFF_MAX_SECONDS + BACKOFF_MAX_SECONDS / 5);
+                    assert!(
+                        next.unix_seconds() - now.unix_seconds()
+                            <= BACKOFF_MAX_SECONDS + BACKOFF_MAX_SECONDS / 5
+                    );
                     now = next;
                 }
                 AfterFailure::GiveUp(_) => break,
             }
         }
-        assert!(now.unix_seconds() - start.unix_seconds() >= 3 * 86_400, "retries span at least three days");
+        assert!(
+            now.unix_seconds() - start.unix_seconds() >= 3 * 86_400,
+            "retries span at least three days"
+        );
         assert!(attempts < 40);
     }
 }

@@ -18,11 +18,16 @@ pub fn paymega(secret: &str, body: &[u8]) -> String {
 /// One `v1` value: hex HMAC-SHA256 of `"<t>.<raw body>"` under a callback secret.
 fn obol_v1(secret: &str, timestamp_seconds: i64, body: &[u8]) -> String {
     // HMAC takes keys of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(timestamp_seconds.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// `X-Obol-Signature: t=<unix>,v1=<hex>[,v1=<hex>]`: one `v1` per valid secret (two during a
@@ -47,9 +52,13 @@ pub fn verify_obol(header: &str, secret: &str, body: &[u8]) -> bool {
             _ => {}
         }
     }
-    let Some(timestamp) = timestamp else { return false };
+    let Some(timestamp) = timestamp else {
+        return false;
+    };
     let expected = obol_v1(secret, timestamp, body);
-    signatures.iter().any(|signature| obol_core::credentials::constant_time_eq(signature.as_bytes(), expected.as_bytes()))
+    signatures.iter().any(|signature| {
+        obol_core::credentials::constant_time_eq(signature.as_bytes(), expected.as_bytes())
+    })
 }
 
 #[cfg(test)]
@@ -63,7 +72,11 @@ mod tests {
         assert_eq!(STANDARD.decode(&signature).unwrap().len(), 20);
         assert_eq!(signature, paymega("s", b"{}"));
         assert_ne!(signature, paymega("t", b"{}"));
-        assert_eq!(paymega("", b""), "2jmj7l5rSw0yVb/vlWAYkK/YBwk=", "SHA-1 of the empty string");
+        assert_eq!(
+            paymega("", b""),
+            "2jmj7l5rSw0yVb/vlWAYkK/YBwk=",
+            "SHA-1 of the empty string"
+        );
     }
 
     #[test]

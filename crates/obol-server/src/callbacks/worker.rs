@@ -52,15 +52,42 @@ pub struct DeliverySettings {
 }
 
 impl DeliveryWorker {
-    pub fn new(store: Store, clock: SharedClock, owner: String, key: OperatorKey, metrics: Arc<Metrics>, settings: DeliverySettings) -> Result<DeliveryWorker, guard::GuardError> {
-        let client = guard::client(settings.policy, settings.connect_timeout, settings.request_timeout)?;
-        Ok(DeliveryWorker { store, clock, owner, client, key, policy: settings.policy, metrics, hosts: Mutex::new(HashMap::new()) })
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        owner: String,
+        key: OperatorKey,
+        metrics: Arc<Metrics>,
+        settings: DeliverySettings,
+    ) -> Result<DeliveryWorker, guard::GuardError> {
+        let client = guard::client(
+            settings.policy,
+            settings.connect_timeout,
+            settings.request_timeout,
+        )?;
+        Ok(DeliveryWorker {
+            store,
+            clock,
+            owner,
+            client,
+            key,
+            policy: settings.policy,
+            metrics,
+            hosts: Mutex::new(HashMap::new()),
+        })
     }
 
     fn host_permits(&self, url: &str) -> Arc<Semaphore> {
-        let host = reqwest::Url::parse(url).ok().and_then(|url| url.host_str().map(str::to_owned)).unwrap_or_default();
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_default();
         match self.hosts.lock() {
-            Ok(mut hosts) => Arc::clone(hosts.entry(host).or_insert_with(|| Arc::new(Semaphore::new(PER_HOST_CONCURRENCY)))),
+            Ok(mut hosts) => Arc::clone(
+                hosts
+                    .entry(host)
+                    .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST_CONCURRENCY))),
+            ),
             Err(_) => Arc::new(Semaphore::new(PER_HOST_CONCURRENCY)),
         }
     }
@@ -69,7 +96,14 @@ impl DeliveryWorker {
     pub async fn run_once(&self) -> Result<Outcome, StoreError> {
         let now = self.clock.now();
         let owner = self.owner.clone();
-        let claimed = self.store.write(move |db| Box::pin(async move { callbacks::claim_due(db, &owner, now, LEASE_SECONDS, CLAIM_BATCH).await })).await?;
+        let claimed = self
+            .store
+            .write(move |db| {
+                Box::pin(async move {
+                    callbacks::claim_due(db, &owner, now, LEASE_SECONDS, CLAIM_BATCH).await
+                })
+            })
+            .await?;
         if claimed.is_empty() {
             return Ok(Outcome::Idle);
         }
@@ -83,7 +117,10 @@ impl DeliveryWorker {
 
     async fn attempt(&self, callback: Callback) -> Result<(), StoreError> {
         let permits = self.host_permits(&callback.url);
-        let _permit = permits.acquire().await.map_err(|_| StoreError::Unavailable("delivery permits closed".to_owned()))?;
+        let _permit = permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("delivery permits closed".to_owned()))?;
         let started_at = self.clock.now();
         let timer = Instant::now();
         let outcome = self.send(&callback).await;
@@ -96,26 +133,45 @@ impl DeliveryWorker {
             Err(error) => (None, Some(error)),
         };
         self.metrics.record_callback(delivered, elapsed);
-        let record = AttemptRecord { started_at, finished_at, response_code, delivered, error: error.clone() };
+        let record = AttemptRecord {
+            started_at,
+            finished_at,
+            response_code,
+            delivered,
+            error: error.clone(),
+        };
         let after = if delivered {
             AfterFailure::RetryAt(finished_at)
         } else {
             let mut jitter = [0u8; 4];
             OsRandom.fill_bytes(&mut jitter);
-            schedule::after_failure(&callback.dialect, callback.attempts + 1, callback.created_at, finished_at, u32::from_le_bytes(jitter))
+            schedule::after_failure(
+                &callback.dialect,
+                callback.attempts + 1,
+                callback.created_at,
+                finished_at,
+                u32::from_le_bytes(jitter),
+            )
         };
         if !delivered {
             tracing::info!(delivery_id = %callback.delivery_id, attempts = callback.attempts + 1, error = error.as_deref().unwrap_or_default(), "callback not delivered");
         }
         let owner = self.owner.clone();
         let id = callback.id;
-        self.store.write(move |db| Box::pin(async move { callbacks::record_attempt(db, id, &owner, &record, &after).await })).await?;
+        self.store
+            .write(move |db| {
+                Box::pin(
+                    async move { callbacks::record_attempt(db, id, &owner, &record, &after).await },
+                )
+            })
+            .await?;
         Ok(())
     }
 
     /// One POST; the HTTP status, or why there was none.
     async fn send(&self, callback: &Callback) -> Result<u16, String> {
-        let url = guard::check_url(&callback.url, self.policy).map_err(|error| format!("refused: {error}"))?;
+        let url = guard::check_url(&callback.url, self.policy)
+            .map_err(|error| format!("refused: {error}"))?;
         let (current, previous) = self.secrets(callback).await?;
         let timestamp = self.clock.now().unix_seconds();
         let mut all: Vec<&str> = vec![current.as_str()];
@@ -127,11 +183,18 @@ impl DeliveryWorker {
             .post(url)
             .header("content-type", "application/json")
             .header("x-obol-delivery-id", &callback.delivery_id)
-            .header("x-obol-signature", signature::obol(&all, timestamp, &callback.body));
+            .header(
+                "x-obol-signature",
+                signature::obol(&all, timestamp, &callback.body),
+            );
         if callback.dialect == "paymega" {
             request = request.header("x-signature", signature::paymega(&current, &callback.body));
         }
-        let response = request.body(callback.body.clone()).send().await.map_err(|error| describe(&error))?;
+        let response = request
+            .body(callback.body.clone())
+            .send()
+            .await
+            .map_err(|error| describe(&error))?;
         let status = response.status().as_u16();
         // Read a bounded part of the answer so the connection can be reused; ignore it.
         let mut response = response;
@@ -146,15 +209,22 @@ impl DeliveryWorker {
     }
 
     async fn secrets(&self, callback: &Callback) -> Result<(String, Option<String>), String> {
-        let Some(merchant) = callback.merchant_id else { return Err("the payment has no merchant to sign for".to_owned()) };
+        let Some(merchant) = callback.merchant_id else {
+            return Err("the payment has no merchant to sign for".to_owned());
+        };
         let now = self.clock.now();
         let (current, previous) = self
             .store
-            .read(move |db| Box::pin(async move { tenancy::merchant_callback_secrets(db, merchant, now).await }))
+            .read(move |db| {
+                Box::pin(async move { tenancy::merchant_callback_secrets(db, merchant, now).await })
+            })
             .await
             .map_err(|error| error.to_string())?;
         let decrypt = |stored: &[u8]| -> Result<String, String> {
-            let bytes = self.key.decrypt(purpose::MERCHANT_CALLBACK_SECRET, stored).map_err(|error| error.to_string())?;
+            let bytes = self
+                .key
+                .decrypt(purpose::MERCHANT_CALLBACK_SECRET, stored)
+                .map_err(|error| error.to_string())?;
             String::from_utf8(bytes).map_err(|_| "the callback secret is not text".to_owned())
         };
         let current = decrypt(&current)?;
@@ -176,9 +246,17 @@ impl DeliveryWorker {
                 continue;
             }
             let now = self.clock.now();
-            let next = self.store.read(move |db| Box::pin(callbacks::next_due_at(db, now))).await.ok().flatten();
+            let next = self
+                .store
+                .read(move |db| Box::pin(callbacks::next_due_at(db, now)))
+                .await
+                .ok()
+                .flatten();
             let sleep = match next {
-                Some(due) => Duration::from_micros((due.unix_micros() - now.unix_micros()).max(0) as u64).min(POLL_MAX),
+                Some(due) => {
+                    Duration::from_micros((due.unix_micros() - now.unix_micros()).max(0) as u64)
+                        .min(POLL_MAX)
+                }
                 None => POLL_MAX,
             };
             tokio::select! {
@@ -187,7 +265,11 @@ impl DeliveryWorker {
             }
         }
         let owner = self.owner.clone();
-        if let Err(error) = self.store.write(move |db| Box::pin(async move { callbacks::release_leases(db, &owner).await })).await {
+        if let Err(error) = self
+            .store
+            .write(move |db| Box::pin(async move { callbacks::release_leases(db, &owner).await }))
+            .await
+        {
             tracing::warn!(%error, "could not release callback leases at shutdown");
         }
     }

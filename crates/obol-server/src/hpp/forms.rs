@@ -76,7 +76,8 @@ async fn apply_outcome(
         .store
         .write(move |db| {
             Box::pin(async move {
-                outbox.transition(db, &target, event, Actor::Customer, now)
+                outbox
+                    .transition(db, &target, event, Actor::Customer, now)
                     .await
                     .map(|(payment, _)| payment)
             })
@@ -143,9 +144,11 @@ async fn choose_service(state: &AppState, request: &PageRequest, form: FormBody)
     let applied = state
         .store
         .write(move |db| {
-            Box::pin(
-                async move { outbox.transition(db, &target, event, Actor::Customer, now).await },
-            )
+            Box::pin(async move {
+                outbox
+                    .transition(db, &target, event, Actor::Customer, now)
+                    .await
+            })
         })
         .await;
     match applied {
@@ -308,8 +311,9 @@ async fn answer_challenge(state: &AppState, request: &PageRequest, form: FormBod
                 if !attempts::close(db, attempt.id, attempt_status, now).await? {
                     return Ok(None);
                 }
-                let (payment, _) =
-                    outbox.transition(db, &target, event, Actor::Customer, now).await?;
+                let (payment, _) = outbox
+                    .transition(db, &target, event, Actor::Customer, now)
+                    .await?;
                 Ok(Some(payment))
             })
         })

@@ -34,10 +34,22 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let separator = if labels.is_empty() { "" } else { "," };
         for (index, bound) in LATENCY_BUCKETS_S.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{separator}le=\"{bound}\"}} {}", self.buckets[index]);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{separator}le=\"{bound}\"}} {}",
+                self.buckets[index]
+            );
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{separator}le=\"+Inf\"}} {}", self.count);
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{separator}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_micros as f64 / 1e6);
         let _ = writeln!(out, "{name}_count{braces} {}", self.count);
     }
@@ -65,13 +77,22 @@ impl Metrics {
             .requests
             .entry((method.to_owned(), route.to_owned(), status))
             .or_default() += 1;
-        inner.latencies.entry(route.to_owned()).or_default().observe(elapsed);
+        inner
+            .latencies
+            .entry(route.to_owned())
+            .or_default()
+            .observe(elapsed);
     }
 
     /// Counts one callback attempt and how long it took.
     pub fn record_callback(&self, delivered: bool, elapsed: Duration) {
-        let Ok(mut inner) = self.inner.lock() else { return };
-        *inner.callback_attempts.entry(if delivered { "delivered" } else { "failed" }).or_default() += 1;
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        *inner
+            .callback_attempts
+            .entry(if delivered { "delivered" } else { "failed" })
+            .or_default() += 1;
         inner.callback_latency.observe(elapsed);
     }
 
@@ -89,14 +110,24 @@ impl Metrics {
             }
             out.push_str("# HELP obol_http_request_duration_seconds HTTP request latency by route.\n# TYPE obol_http_request_duration_seconds histogram\n");
             for (route, histogram) in &inner.latencies {
-                histogram.render(&mut out, "obol_http_request_duration_seconds", &format!("route=\"{}\"", escape(route)));
+                histogram.render(
+                    &mut out,
+                    "obol_http_request_duration_seconds",
+                    &format!("route=\"{}\"", escape(route)),
+                );
             }
             out.push_str("# HELP obol_callback_attempts_total Callback delivery attempts by outcome.\n# TYPE obol_callback_attempts_total counter\n");
             for outcome in ["delivered", "failed"] {
-                let _ = writeln!(out, "obol_callback_attempts_total{{outcome=\"{outcome}\"}} {}", inner.callback_attempts.get(outcome).copied().unwrap_or(0));
+                let _ = writeln!(
+                    out,
+                    "obol_callback_attempts_total{{outcome=\"{outcome}\"}} {}",
+                    inner.callback_attempts.get(outcome).copied().unwrap_or(0)
+                );
             }
             out.push_str("# HELP obol_callback_delivery_seconds How long callback attempts took.\n# TYPE obol_callback_delivery_seconds histogram\n");
-            inner.callback_latency.render(&mut out, "obol_callback_delivery_seconds", "");
+            inner
+                .callback_latency
+                .render(&mut out, "obol_callback_delivery_seconds", "");
         }
         for gauge in gauges {
             let _ = writeln!(

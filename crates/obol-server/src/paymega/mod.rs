@@ -149,7 +149,12 @@ async fn merchant_from_public_key(
 /// A payment's `callback_logs`.
 async fn logs_of(state: &AppState, id: &PaymentId) -> Result<Value, PaymegaError> {
     let id = id.clone();
-    let callbacks = state.store.read(move |db| Box::pin(async move { obol_store::ops::callbacks::for_payment(db, &id).await })).await?;
+    let callbacks = state
+        .store
+        .read(move |db| {
+            Box::pin(async move { obol_store::ops::callbacks::for_payment(db, &id).await })
+        })
+        .await?;
     Ok(render::callback_logs(&callbacks))
 }
 
@@ -241,7 +246,9 @@ fn renderer(
         let service = service_of(&services, payment);
         let data = match view {
             View::Public => render::public_invoice(payment, service, &public_url, &key),
-            View::Private => render::private_invoice(payment, service, &public_url, &key, json!([])),
+            View::Private => {
+                render::private_invoice(payment, service, &public_url, &key, json!([]))
+            }
         };
         SavedResponse {
             status,
@@ -263,7 +270,13 @@ fn invoice_error(
         InvoiceError::Duplicate(existing) => {
             let service = service_of(services, &existing);
             let body = if private {
-                render::private_invoice(&existing, service, &state.public_url, &state.key, json!([]))
+                render::private_invoice(
+                    &existing,
+                    service,
+                    &state.public_url,
+                    &state.key,
+                    json!([]),
+                )
             } else {
                 render::public_invoice(&existing, service, &state.public_url, &state.key)
             };
@@ -456,7 +469,13 @@ async fn private_create_inner(
     match invoices::create(state, &merchant, request, Source::MerchantApi, idempotency).await {
         Ok(Created::New(payment)) => {
             // No callback has been attempted yet: `callback_logs` is `[]`, as in the seed.
-            let body = render::private_invoice(&payment, service_of(&services, &payment), &state.public_url, &state.key, json!([]));
+            let body = render::private_invoice(
+                &payment,
+                service_of(&services, &payment),
+                &state.public_url,
+                &state.key,
+                json!([]),
+            );
             Ok(json_response(StatusCode::CREATED, json!({ "data": body })))
         }
         Ok(Created::Replayed(response)) => Ok(saved(response)),
@@ -481,7 +500,13 @@ async fn private_get_inner(
     let payment = merchant_payment(state, &merchant, id).await?;
     let services = all_services(state).await?;
     let logs = logs_of(state, &payment.id).await?;
-    let body = render::private_invoice(&payment, service_of(&services, &payment), &state.public_url, &state.key, logs);
+    let body = render::private_invoice(
+        &payment,
+        service_of(&services, &payment),
+        &state.public_url,
+        &state.key,
+        logs,
+    );
     Ok(json_response(StatusCode::OK, json!({ "data": body })))
 }
 
@@ -528,7 +553,11 @@ async fn invoices_list_inner(
         })
         .await?;
     let services = all_services(state).await?;
-    let ids: Vec<PaymentId> = page.payments.iter().map(|payment| payment.id.clone()).collect();
+    let ids: Vec<PaymentId> = page
+        .payments
+        .iter()
+        .map(|payment| payment.id.clone())
+        .collect();
     let all_logs = state
         .store
         .read(move |db| {
@@ -545,7 +574,15 @@ async fn invoices_list_inner(
         .payments
         .iter()
         .zip(&all_logs)
-        .map(|(payment, logs)| render::private_invoice(payment, service_of(&services, payment), &state.public_url, &state.key, render::callback_logs(logs)))
+        .map(|(payment, logs)| {
+            render::private_invoice(
+                payment,
+                service_of(&services, payment),
+                &state.public_url,
+                &state.key,
+                render::callback_logs(logs),
+            )
+        })
         .collect();
     let first = page.payments.first().map(|payment| payment.id.to_string());
     let last = page.payments.last().map(|payment| payment.id.to_string());

@@ -229,7 +229,10 @@ pub fn public_invoice(
 /// "transaction_status": "processed"}`).
 pub fn callback_logs(callbacks: &[obol_store::ops::callbacks::Callback]) -> Value {
     // A callback enters the log with its first attempt.
-    let attempted: Vec<_> = callbacks.iter().filter(|callback| callback.attempts > 0).collect();
+    let attempted: Vec<_> = callbacks
+        .iter()
+        .filter(|callback| callback.attempts > 0)
+        .collect();
     if attempted.is_empty() {
         return json!([]);
     }

@@ -44,7 +44,12 @@ pub struct LifecycleWorker {
 
 impl LifecycleWorker {
     pub fn new(store: Store, clock: SharedClock, owner: String, outbox: Outbox) -> LifecycleWorker {
-        LifecycleWorker { store, clock, owner, outbox }
+        LifecycleWorker {
+            store,
+            clock,
+            owner,
+            outbox,
+        }
     }
 
     /// Claims the due jobs and runs them.
@@ -98,14 +103,15 @@ impl LifecycleWorker {
                     self.store
                         .write(move |db| {
                             Box::pin(async move {
-                                let result = outbox.transition(
-                                    db,
-                                    &id,
-                                    PaymentEvent::Expired,
-                                    Actor::Job(payments::EXPIRY_JOB.to_owned()),
-                                    now,
-                                )
-                                .await?;
+                                let result = outbox
+                                    .transition(
+                                        db,
+                                        &id,
+                                        PaymentEvent::Expired,
+                                        Actor::Job(payments::EXPIRY_JOB.to_owned()),
+                                        now,
+                                    )
+                                    .await?;
                                 jobs::complete(db, job_id, &owner, now).await?;
                                 Ok(result)
                             })

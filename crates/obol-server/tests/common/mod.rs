@@ -43,6 +43,10 @@ impl TestServer {
                 "OBOL_SECRET_KEY",
                 OperatorKey::generate(&mut OsRandom).to_base64(),
             ),
+            // Callbacks go to receivers on loopback in these tests, and must not wait long.
+            ("OBOL_CALLBACKS_ALLOW_PRIVATE_ADDRESSES", "true".to_owned()),
+            ("OBOL_CALLBACKS_CONNECT_TIMEOUT_MS", "1000".to_owned()),
+            ("OBOL_CALLBACKS_REQUEST_TIMEOUT_MS", "1000".to_owned()),
         ]
         .into_iter()
         .map(|(key, value)| (key.to_owned(), value))
@@ -87,6 +91,14 @@ impl TestServer {
         )
         .await
         .unwrap()
+    }
+
+    /// The outbox the running server uses.
+    pub fn outbox(&self) -> obol_server::callbacks::outbox::Outbox {
+        obol_server::callbacks::outbox::Outbox::new(
+            self.base.clone().into(),
+            self.context.key().expect("key").clone(),
+        )
     }
 
     pub async fn stop(mut self) {

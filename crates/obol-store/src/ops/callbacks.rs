@@ -87,7 +87,8 @@ fn from_row(row: &Row) -> StoreResult<Callback> {
         body: row.blob(6)?,
         transaction_status: row.text(7)?,
         sequence: row.int(8)?,
-        status: CallbackStatus::parse(&row.text(9)?).ok_or_else(|| super::corrupt("callback status"))?,
+        status: CallbackStatus::parse(&row.text(9)?)
+            .ok_or_else(|| super::corrupt("callback status"))?,
         attempts: row.int(10)?,
         next_attempt_at: timestamp(row.int(11)?),
         created_at: timestamp(row.int(12)?),
@@ -98,7 +99,11 @@ fn from_row(row: &Row) -> StoreResult<Callback> {
 }
 
 /// Writes a callback, due now, after the payment's earlier ones.
-pub async fn enqueue(db: &mut dyn Db, callback: NewCallback, now: Timestamp) -> StoreResult<Callback> {
+pub async fn enqueue(
+    db: &mut dyn Db,
+    callback: NewCallback,
+    now: Timestamp,
+) -> StoreResult<Callback> {
     let row = query_one(
         db,
         "SELECT COALESCE(MAX(sequence), 0) + 1 FROM callbacks WHERE payment_id = $1",
@@ -133,15 +138,35 @@ pub async fn enqueue(db: &mut dyn Db, callback: NewCallback, now: Timestamp) -> 
 
 /// Claims up to `limit` due callbacks for `owner`, leased until `now + lease_seconds`. Only
 /// the earliest pending callback of each payment can be due.
-pub async fn claim_due(db: &mut dyn Db, owner: &str, now: Timestamp, lease_seconds: i64, limit: i64) -> StoreResult<Vec<Callback>> {
-    let skip_locked = if db.backend() == Backend::Postgres { " FOR UPDATE OF c SKIP LOCKED" } else { "" };
+pub async fn claim_due(
+    db: &mut dyn Db,
+    owner: &str,
+    now: Timestamp,
+    lease_seconds: i64,
+    limit: i64,
+) -> StoreResult<Vec<Callback>> {
+    let skip_locked = if db.backend() == Backend::Postgres {
+        " FOR UPDATE OF c SKIP LOCKED"
+    } else {
+        ""
+    };
     let sql = format!(
         "UPDATE callbacks SET lease_owner = $1, lease_until = $2 WHERE id IN (\
          SELECT c.id FROM callbacks c WHERE c.status = 'pending' AND c.next_attempt_at <= $3 AND (c.lease_until IS NULL OR c.lease_until < $3) \
          AND NOT EXISTS (SELECT 1 FROM callbacks earlier WHERE earlier.payment_id = c.payment_id AND earlier.sequence < c.sequence AND earlier.status = 'pending') \
          ORDER BY c.next_attempt_at, c.id LIMIT $4{skip_locked}) RETURNING {COLUMNS}"
     );
-    let rows = db.query(&sql, params![owner, now.plus_seconds(lease_seconds).unix_micros(), now.unix_micros(), limit]).await?;
+    let rows = db
+        .query(
+            &sql,
+            params![
+                owner,
+                now.plus_seconds(lease_seconds).unix_micros(),
+                now.unix_micros(),
+                limit
+            ],
+        )
+        .await?;
     let mut callbacks = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
     callbacks.sort_by_key(|callback| (callback.next_attempt_at, callback.id));
     Ok(callbacks)
@@ -165,7 +190,13 @@ pub enum AfterFailure {
 }
 
 /// Records an attempt and moves the callback on, if `owner` still holds its lease.
-pub async fn record_attempt(db: &mut dyn Db, callback_id: i64, owner: &str, attempt: &AttemptRecord, after_failure: &AfterFailure) -> StoreResult<bool> {
+pub async fn record_attempt(
+    db: &mut dyn Db,
+    callback_id: i64,
+    owner: &str,
+    attempt: &AttemptRecord,
+    after_failure: &AfterFailure,
+) -> StoreResult<bool> {
     let code = attempt.response_code.map(i64::from);
     let changed = if attempt.delivered {
         db.execute(
@@ -208,12 +239,22 @@ pub async fn record_attempt(db: &mut dyn Db, callback_id: i64, owner: &str, atte
 /// A payment's callbacks, oldest first (for `callback_logs`).
 pub async fn for_payment(db: &mut dyn Db, payment: &PaymentId) -> StoreResult<Vec<Callback>> {
     let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE payment_id = $1 ORDER BY sequence");
-    db.query(&sql, params![payment.as_str()]).await?.iter().map(from_row).collect()
+    db.query(&sql, params![payment.as_str()])
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
-pub async fn find_by_delivery_id(db: &mut dyn Db, delivery_id: &str) -> StoreResult<Option<Callback>> {
+pub async fn find_by_delivery_id(
+    db: &mut dyn Db,
+    delivery_id: &str,
+) -> StoreResult<Option<Callback>> {
     let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE delivery_id = $1");
-    query_opt(db, &sql, params![delivery_id]).await?.map(|row| from_row(&row)).transpose()
+    query_opt(db, &sql, params![delivery_id])
+        .await?
+        .map(|row| from_row(&row))
+        .transpose()
 }
 
 /// Sends a callback again: pending, due now, same delivery id and body.
@@ -227,7 +268,9 @@ pub async fn replay(db: &mut dyn Db, delivery_id: &str, now: Timestamp) -> Store
     if changed != 1 {
         return Err(StoreError::NotFound("callback"));
     }
-    find_by_delivery_id(db, delivery_id).await?.ok_or(StoreError::NotFound("callback"))
+    find_by_delivery_id(db, delivery_id)
+        .await?
+        .ok_or(StoreError::NotFound("callback"))
 }
 
 /// Gives back the leases `owner` holds (graceful shutdown).
@@ -251,6 +294,13 @@ pub async fn next_due_at(db: &mut dyn Db, now: Timestamp) -> StoreResult<Option<
 
 /// Callbacks by status (for metrics).
 pub async fn counts(db: &mut dyn Db) -> StoreResult<Vec<(String, i64)>> {
-    let rows = db.query("SELECT status, COUNT(*) FROM callbacks GROUP BY status ORDER BY status", &[]).await?;
-    rows.iter().map(|row| Ok((row.text(0)?, row.int(1)?))).collect()
+    let rows = db
+        .query(
+            "SELECT status, COUNT(*) FROM callbacks GROUP BY status ORDER BY status",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.text(0)?, row.int(1)?)))
+        .collect()
 }

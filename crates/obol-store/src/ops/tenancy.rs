@@ -320,7 +320,11 @@ pub async fn create_p2p_client(
 
 /// The merchant's callback secrets, encrypted: the current one, and the previous one while it
 /// is still valid after a rotation.
-pub async fn merchant_callback_secrets(db: &mut dyn Db, id: MerchantId, now: Timestamp) -> StoreResult<(Vec<u8>, Option<Vec<u8>>)> {
+pub async fn merchant_callback_secrets(
+    db: &mut dyn Db,
+    id: MerchantId,
+    now: Timestamp,
+) -> StoreResult<(Vec<u8>, Option<Vec<u8>>)> {
     let row = query_one(
         db,
         "SELECT callback_secret_enc, previous_callback_secret_enc, previous_callback_secret_until FROM merchants WHERE id = $1",
@@ -336,7 +340,13 @@ pub async fn merchant_callback_secrets(db: &mut dyn Db, id: MerchantId, now: Tim
 }
 
 /// Replaces the merchant's callback secret; the old one stays valid until `previous_until`.
-pub async fn rotate_callback_secret(db: &mut dyn Db, id: MerchantId, new_secret_encrypted: Vec<u8>, previous_until: Timestamp, now: Timestamp) -> StoreResult<()> {
+pub async fn rotate_callback_secret(
+    db: &mut dyn Db,
+    id: MerchantId,
+    new_secret_encrypted: Vec<u8>,
+    previous_until: Timestamp,
+    now: Timestamp,
+) -> StoreResult<()> {
     let changed = db
         .execute(
             "UPDATE merchants SET previous_callback_secret_enc = callback_secret_enc, previous_callback_secret_until = $1, callback_secret_enc = $2, \
@@ -344,5 +354,9 @@ pub async fn rotate_callback_secret(db: &mut dyn Db, id: MerchantId, new_secret_
             params![previous_until.unix_micros(), new_secret_encrypted, now.unix_micros(), id.get()],
         )
         .await?;
-    if changed == 1 { Ok(()) } else { Err(StoreError::NotFound("merchant")) }
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound("merchant"))
+    }
 }
