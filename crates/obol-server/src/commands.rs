@@ -407,3 +407,77 @@ pub async fn verify(context: &Context) -> Result<VerifyOutput, CommandError> {
             .collect(),
     })
 }
+
+#[derive(Debug, Serialize)]
+pub struct RotatedSecretOutput {
+    pub merchant_id: i64,
+    pub callback_secret: String,
+    /// Until when (Unix seconds) callbacks also carry a signature with the previous secret.
+    pub previous_secret_valid_until: i64,
+}
+
+/// How long the previous callback secret keeps signing after a rotation.
+pub const PREVIOUS_SECRET_LIFETIME_SECONDS: i64 = 24 * 3600;
+
+/// Issues a new callback secret for a merchant; the old one keeps signing (a second `v1`)
+/// for a day, so receivers can switch without losing a callback.
+pub async fn rotate_callback_secret(
+    context: &Context,
+    merchant: i64,
+) -> Result<RotatedSecretOutput, CommandError> {
+    let merchant_id = obol_core::ids::MerchantId::parse(&merchant.to_string())
+        .map_err(|_| CommandError::Invalid(format!("merchant {merchant} does not exist")))?;
+    let mut random = OsRandom;
+    let secret = IssuedSecret::generate(&mut random, prefixes::CALLBACK_SECRET);
+    let encrypted = context.key()?.encrypt(
+        purpose::MERCHANT_CALLBACK_SECRET,
+        secret.expose().as_bytes(),
+        &mut random,
+    );
+    let now = context.clock.now();
+    let until = now.plus_seconds(PREVIOUS_SECRET_LIFETIME_SECONDS);
+    context
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                tenancy::rotate_callback_secret(db, merchant_id, encrypted, until, now).await
+            })
+        })
+        .await
+        .map_err(|error| not_found_as(error, format!("merchant {merchant} does not exist")))?;
+    Ok(RotatedSecretOutput {
+        merchant_id: merchant,
+        callback_secret: secret.expose().to_owned(),
+        previous_secret_valid_until: until.unix_seconds(),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplayOutput {
+    pub delivery_id: String,
+    pub payment_id: String,
+    pub url: String,
+    pub status: &'static str,
+}
+
+/// Sends a callback again (same delivery id and body), now.
+pub async fn replay_callback(
+    context: &Context,
+    delivery_id: &str,
+) -> Result<ReplayOutput, CommandError> {
+    let delivery = delivery_id.to_owned();
+    let now = context.clock.now();
+    let callback = context
+        .store
+        .write(move |db| {
+            Box::pin(async move { obol_store::ops::callbacks::replay(db, &delivery, now).await })
+        })
+        .await
+        .map_err(|error| not_found_as(error, format!("callback {delivery_id} does not exist")))?;
+    Ok(ReplayOutput {
+        delivery_id: callback.delivery_id,
+        payment_id: callback.payment_id.to_string(),
+        url: callback.url,
+        status: callback.status.as_str(),
+    })
+}

@@ -73,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         action: P2pAction,
     },
+    /// Callbacks to merchants.
+    Callback {
+        #[command(subcommand)]
+        action: CallbackAction,
+    },
     /// Check the ledger and payment invariants; exit 1 on any violation.
     Verify,
 }
@@ -91,6 +96,20 @@ enum ResellerAction {
 #[derive(Subcommand)]
 enum MerchantAction {
     Create(MerchantCreate),
+    /// Issue a new callback secret; the old one keeps signing for 24 hours.
+    RotateCallbackSecret {
+        #[arg(long)]
+        merchant: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum CallbackAction {
+    /// Send a callback again, now (same delivery id and body).
+    Replay {
+        #[arg(long, value_name = "UUID")]
+        delivery_id: String,
+    },
 }
 
 #[derive(Args)]
@@ -274,6 +293,26 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
                 webhook_url: options.webhook_url,
             };
             print_result(json, &commands::create_merchant(&context, options).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Merchant {
+            action: MerchantAction::RotateCallbackSecret { merchant },
+        } => {
+            let context = Context::open_default(config).await?;
+            print_result(
+                json,
+                &commands::rotate_callback_secret(&context, merchant).await?,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Callback {
+            action: CallbackAction::Replay { delivery_id },
+        } => {
+            let context = Context::open_default(config).await?;
+            print_result(
+                json,
+                &commands::replay_callback(&context, &delivery_id).await?,
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Manager {

@@ -137,11 +137,17 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
                     payments.push((vec![("status", row.text(0)?)], row.int(1)?));
                 }
                 let pending_jobs = jobs::pending_count(db).await?;
+                let callbacks = obol_store::ops::callbacks::counts(db).await?;
                 Ok(vec![
                     Gauge {
                         name: "obol_payments",
                         help: "Payments by core status.",
                         values: payments,
+                    },
+                    Gauge {
+                        name: "obol_callbacks",
+                        help: "Callbacks by status (pending is the queue depth; failed were given up on).",
+                        values: callbacks.into_iter().map(|(status, count)| (vec![("status", status)], count)).collect(),
                     },
                     Gauge {
                         name: "obol_jobs_pending",

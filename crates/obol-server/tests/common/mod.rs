@@ -28,6 +28,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(database: TestDatabase) -> TestServer {
+        TestServer::start_with(database, &[]).await
+    }
+
+    /// Starts with some configuration replaced (`OBOL_*` names and values).
+    pub async fn start_with(database: TestDatabase, replaced: &[(&str, &str)]) -> TestServer {
         let data_dir = std::env::temp_dir().join(format!(
             "obol-it-{}-{}",
             std::process::id(),
@@ -50,6 +55,11 @@ impl TestServer {
         ]
         .into_iter()
         .map(|(key, value)| (key.to_owned(), value))
+        .chain(
+            replaced
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string())),
+        )
         .collect();
         let config = Config::load(&Overrides::default(), &environment).expect("config");
         let clock = ManualClock::new(START);

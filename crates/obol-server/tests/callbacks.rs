@@ -1,0 +1,495 @@
+//! Callbacks end to end: a real HTTP receiver on loopback, the server's own delivery worker,
+//! and a clock the tests move (retries are minutes apart in server time, never slept through).
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use common::TestServer;
+use obol_server::callbacks::signature;
+use obol_server::commands::{self, MerchantOptions, MerchantOutput};
+use obol_store::testing::TestDatabase;
+use reqwest::Client;
+use serde_json::{Value, json};
+use sha1::{Digest, Sha1};
+
+#[derive(Clone, Debug)]
+struct Received {
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// What the receiver does with the next request.
+#[derive(Clone, Copy, Debug)]
+enum Behaviour {
+    Answer(u16),
+    /// Answer 200, but only after this long (longer than the server's timeout).
+    Stall(u64),
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<Behaviour>>>,
+}
+
+async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let behaviour = receiver
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Behaviour::Answer(200));
+    receiver.received.lock().unwrap().push(Received {
+        headers,
+        body: body.to_vec(),
+    });
+    match behaviour {
+        Behaviour::Answer(status) => StatusCode::from_u16(status).unwrap(),
+        Behaviour::Stall(milliseconds) => {
+            tokio::time::sleep(Duration::from_millis(milliseconds)).await;
+            StatusCode::OK
+        }
+    }
+}
+
+impl Receiver {
+    /// Starts on a free loopback port; returns the callback URL.
+    async fn start(script: &[Behaviour]) -> (Receiver, String) {
+        let receiver = Receiver::default();
+        receiver
+            .script
+            .lock()
+            .unwrap()
+            .extend(script.iter().copied());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/callbacks", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/callbacks", axum::routing::post(receive))
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+
+    fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (in real time, briefly) until `count` requests have arrived.
+    async fn wait_for(&self, count: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            if self.count() >= count {
+                return self.all();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("expected {count} callbacks, got {}", self.count());
+    }
+}
+
+async fn create(server: &TestServer, merchant: &MerchantOutput, attributes: Value) -> Value {
+    let response = Client::new()
+        .post(server.url("/api/payment-invoices"))
+        .basic_auth(&merchant.api_login, Some(&merchant.api_secret))
+        .json(&json!({ "data": { "type": "payment-invoices", "attributes": attributes } }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn read(server: &TestServer, merchant: &MerchantOutput, id: &str) -> Value {
+    Client::new()
+        .get(server.url(&format!("/api/payment-invoices/{id}")))
+        .basic_auth(&merchant.api_login, Some(&merchant.api_secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn paymega_signature(secret: &str, body: &[u8]) -> String {
+    let mut hasher = Sha1::new();
+    hasher.update(secret.as_bytes());
+    hasher.update(body);
+    hasher.update(secret.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(hasher.finalize())
+}
+
+fn paid_test_invoice(reference: &str, callback_url: &str) -> Value {
+    json!({ "reference_id": reference, "amount": 10, "currency": "USD", "service": "test_usd_test", "service_fields": { "status": "processed" }, "callback_url": callback_url })
+}
+
+async fn callbacks_are_signed_ordered_and_logged(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let merchant = server.merchant(false, false).await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    let created = create(&server, &merchant, paid_test_invoice("signed", &url)).await;
+    let id = created["data"]["id"].as_str().unwrap();
+    let received = receiver.wait_for(2).await;
+    let statuses: Vec<String> = received
+        .iter()
+        .map(|callback| {
+            callback.json()["data"]["attributes"]["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        ["process_pending", "processed"],
+        "creation first, then the change, in order"
+    );
+    for callback in &received {
+        assert_eq!(callback.json()["data"]["id"], id);
+        assert_eq!(callback.header("content-type"), "application/json");
+        assert_eq!(
+            callback.header("x-signature"),
+            paymega_signature(&merchant.callback_secret, &callback.body),
+            "Paymega's X-Signature"
+        );
+        assert!(signature::verify_obol(
+            &callback.header("x-obol-signature"),
+            &merchant.callback_secret,
+            &callback.body
+        ));
+        assert!(!signature::verify_obol(
+            &callback.header("x-obol-signature"),
+            "whsec_other",
+            &callback.body
+        ));
+        assert_eq!(callback.header("x-obol-delivery-id").len(), 36);
+    }
+    assert_ne!(
+        received[0].header("x-obol-delivery-id"),
+        received[1].header("x-obol-delivery-id")
+    );
+    // The log is written after the answer arrives: give the worker a moment.
+    let mut logs = Value::Null;
+    for _ in 0..100 {
+        logs = read(&server, &merchant, id).await["data"]["attributes"]["callback_logs"].clone();
+        if logs.as_object().is_some_and(|logs| {
+            logs.len() == 2 && logs.values().all(|entry| entry["status"] == "done")
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let entries: Vec<&Value> = logs
+        .as_object()
+        .unwrap_or_else(|| panic!("{logs}"))
+        .values()
+        .collect();
+    assert_eq!(entries.len(), 2, "{logs}");
+    assert_eq!(entries[0]["status"], "done");
+    assert_eq!(entries[0]["response_code"], 200);
+    assert_eq!(entries[0]["transaction_status"], "process_pending");
+    assert_eq!(entries[1]["transaction_status"], "processed");
+    assert!(entries[0]["processed"].is_i64());
+    let metrics = Client::new()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("obol_callback_attempts_total{outcome=\"delivered\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("obol_callbacks{status=\"delivered\"} 2"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+/// Waits until the (only) callback has this many attempts recorded.
+async fn attempts_recorded(server: &TestServer, attempts: i64) {
+    for _ in 0..300 {
+        let rows = server
+            .context
+            .store
+            .read(|db| {
+                Box::pin(async move { db.query("SELECT MAX(attempts) FROM callbacks", &[]).await })
+            })
+            .await
+            .unwrap();
+        if rows[0].opt_int(0).unwrap().unwrap_or(0) >= attempts {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{attempts} attempts were never recorded");
+}
+
+async fn failures_are_retried_on_paymegas_schedule(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let merchant = server.merchant(false, false).await;
+    // A server error, a 2xx that is not 200 (Paymega wants 200), a timeout, then success.
+    let (receiver, url) = Receiver::start(&[
+        Behaviour::Answer(500),
+        Behaviour::Answer(201),
+        Behaviour::Stall(2_500),
+        Behaviour::Answer(200),
+    ])
+    .await;
+    let created = create(&server, &merchant, json!({ "reference_id": "retry", "amount": 10, "currency": "USD", "service": "payment_card_usd_hpp", "callback_url": url })).await;
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    receiver.wait_for(1).await;
+    attempts_recorded(&server, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 1, "no retry before its time");
+    let logs = read(&server, &merchant, &id).await["data"]["attributes"]["callback_logs"].clone();
+    let entry = logs.as_object().unwrap().values().next().unwrap().clone();
+    assert_eq!(
+        (entry["status"].as_str(), entry["response_code"].as_i64()),
+        (Some("pending"), Some(500))
+    );
+    // Each retry is due a minute later than the one before: move the clock once the previous
+    // attempt is recorded (the timed-out one takes the server's 1 s timeout to end).
+    for (attempts, minutes) in [(1, 1), (2, 2), (3, 3)] {
+        attempts_recorded(&server, attempts).await;
+        server.clock.advance_seconds(60 * minutes);
+        receiver.wait_for(attempts as usize + 1).await;
+    }
+    let received = receiver.all();
+    let delivery_ids: Vec<String> = received
+        .iter()
+        .map(|callback| callback.header("x-obol-delivery-id"))
+        .collect();
+    assert!(
+        delivery_ids
+            .iter()
+            .all(|delivery| delivery == &delivery_ids[0]),
+        "one delivery id across retries"
+    );
+    assert!(
+        received
+            .iter()
+            .all(|callback| callback.body == received[0].body),
+        "the same body across retries"
+    );
+    for _ in 0..100 {
+        let logs =
+            read(&server, &merchant, &id).await["data"]["attributes"]["callback_logs"].clone();
+        if logs.as_object().unwrap().values().next().unwrap()["status"] == "done" {
+            server.stop().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the callback was never marked done");
+}
+
+async fn a_refused_connection_is_retried_and_a_later_callback_waits(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let merchant = server.merchant(false, false).await;
+    // A port nobody listens on: bind, note, close.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}/callbacks");
+    create(&server, &merchant, paid_test_invoice("refused", &url)).await;
+    let store = server.context.store.clone();
+    let mut first = None;
+    for _ in 0..200 {
+        let callbacks = store
+            .read(|db| {
+                Box::pin(async move {
+                    db.query(
+                        "SELECT attempts, last_error, sequence FROM callbacks ORDER BY sequence",
+                        &[],
+                    )
+                    .await
+                })
+            })
+            .await
+            .unwrap();
+        if callbacks
+            .first()
+            .is_some_and(|row| row.int(0).unwrap() >= 1)
+        {
+            first = Some(callbacks);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let callbacks = first.expect("an attempt was made");
+    assert!(
+        callbacks[0].text(1).unwrap().contains("connect"),
+        "{:?}",
+        callbacks[0]
+    );
+    assert_eq!(
+        callbacks[1].int(0).unwrap(),
+        0,
+        "the payment's later callback waits for the earlier one"
+    );
+    server.stop().await;
+}
+
+async fn webhook_url_rotation_and_replay(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    let reseller = commands::create_reseller(&server.context, "R", None)
+        .await
+        .unwrap();
+    let merchant = commands::create_merchant(
+        &server.context,
+        MerchantOptions {
+            name: "Hooked".into(),
+            reseller: reseller.id,
+            webhook_url: Some(url.clone()),
+            ..MerchantOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    create(&server, &merchant, json!({ "reference_id": "hook", "amount": 5, "currency": "USD", "service": "payment_card_usd_hpp" })).await;
+    let first = receiver.wait_for(1).await.remove(0);
+    assert!(
+        signature::verify_obol(
+            &first.header("x-obol-signature"),
+            &merchant.callback_secret,
+            &first.body
+        ),
+        "the merchant's default webhook URL is used"
+    );
+
+    let rotated = commands::rotate_callback_secret(&server.context, merchant.id)
+        .await
+        .unwrap();
+    create(&server, &merchant, json!({ "reference_id": "hook-2", "amount": 5, "currency": "USD", "service": "payment_card_usd_hpp" })).await;
+    let second = receiver.wait_for(2).await.remove(1);
+    let header = second.header("x-obol-signature");
+    assert_eq!(
+        header.matches("v1=").count(),
+        2,
+        "two signatures during a rotation: {header}"
+    );
+    assert!(signature::verify_obol(
+        &header,
+        &rotated.callback_secret,
+        &second.body
+    ));
+    assert!(signature::verify_obol(
+        &header,
+        &merchant.callback_secret,
+        &second.body
+    ));
+    assert_eq!(
+        second.header("x-signature"),
+        paymega_signature(&rotated.callback_secret, &second.body),
+        "X-Signature uses the new secret"
+    );
+
+    let delivery = first.header("x-obol-delivery-id");
+    let replayed = commands::replay_callback(&server.context, &delivery)
+        .await
+        .unwrap();
+    assert_eq!(replayed.status, "pending");
+    let third = receiver.wait_for(3).await.remove(2);
+    assert_eq!(third.header("x-obol-delivery-id"), delivery);
+    assert_eq!(third.body, first.body, "a replay sends the same callback");
+    assert!(
+        commands::replay_callback(&server.context, "00000000-0000-4000-8000-000000000000")
+            .await
+            .is_err()
+    );
+    server.stop().await;
+}
+
+async fn expiry_reports_by_callback(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let merchant = server.merchant(false, false).await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    let expires = common::START.plus_seconds(15 * 60).unix_seconds();
+    create(&server, &merchant, json!({ "reference_id": "expiring", "amount": 5, "currency": "USD", "service": "payment_card_usd_hpp", "callback_url": url, "expires": expires })).await;
+    receiver.wait_for(1).await;
+    server.clock.advance_seconds(15 * 60);
+    let received = receiver.wait_for(2).await;
+    let attributes = &received[1].json()["data"]["attributes"];
+    assert_eq!(
+        (
+            attributes["status"].as_str(),
+            attributes["resolution"].as_str()
+        ),
+        (Some("process_failed"), Some("expired"))
+    );
+    server.stop().await;
+}
+
+async fn the_guard_refuses_private_callback_urls_at_creation(database: TestDatabase) {
+    let server = TestServer::start_with(
+        database,
+        &[("OBOL_CALLBACKS_ALLOW_PRIVATE_ADDRESSES", "false")],
+    )
+    .await;
+    let merchant = server.merchant(false, false).await;
+    for url in [
+        "http://127.0.0.1/cb",
+        "http://[::ffff:127.0.0.1]/",
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "http://169.254.169.254/",
+        "http://10.1.2.3/",
+        "http://localhost:8080/",
+    ] {
+        let response = Client::new()
+            .post(server.url("/api/payment-invoices"))
+            .basic_auth(&merchant.api_login, Some(&merchant.api_secret))
+            .json(&json!({ "data": { "attributes": { "reference_id": format!("ssrf-{url}"), "amount": 1, "currency": "USD", "service": "payment_card_usd_hpp", "callback_url": url } } }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{url}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["errors"]["callback_url"],
+            "This value is not valid.",
+            "{url}"
+        );
+    }
+    server.stop().await;
+}
+
+on_both_backends!(
+    callbacks_are_signed_ordered_and_logged,
+    failures_are_retried_on_paymegas_schedule,
+    a_refused_connection_is_retried_and_a_later_callback_waits,
+    webhook_url_rotation_and_replay,
+    expiry_reports_by_callback,
+    the_guard_refuses_private_callback_urls_at_creation,
+);
