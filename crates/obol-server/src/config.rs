@@ -72,6 +72,9 @@ pub struct Config {
     pub callbacks_connect_timeout_ms: u64,
     /// How long a callback may take in all (SPEC §5: 20 s).
     pub callbacks_request_timeout_ms: u64,
+    /// How long a node holds a claimed callback before another node may take it (after a
+    /// crash). Longer than the request timeout.
+    pub callbacks_lease_s: u64,
 }
 
 /// The YooKassa public API, allowed by default for `PaymentCommit`.
@@ -114,6 +117,7 @@ struct FileCallbacks {
     allow_private_addresses: Option<bool>,
     connect_timeout_ms: Option<u64>,
     request_timeout_ms: Option<u64>,
+    lease_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -301,6 +305,12 @@ impl Config {
             file.callbacks.request_timeout_ms,
             20_000,
         )?;
+        let callbacks_lease_s = milliseconds(
+            "OBOL_CALLBACKS_LEASE_S",
+            environment.get("OBOL_CALLBACKS_LEASE_S"),
+            file.callbacks.lease_s,
+            120,
+        )?;
         let config = Config {
             database_url: Secret::new(database_url),
             data_dir,
@@ -313,6 +323,7 @@ impl Config {
             p2p_bucket_lifetime_s,
             callbacks_connect_timeout_ms,
             callbacks_request_timeout_ms,
+            callbacks_lease_s,
         };
         config.validate()?;
         Ok(config)

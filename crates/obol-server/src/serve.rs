@@ -104,6 +104,13 @@ pub async fn start(
         },
         connect_timeout: std::time::Duration::from_millis(config.callbacks_connect_timeout_ms),
         request_timeout: std::time::Duration::from_millis(config.callbacks_request_timeout_ms),
+        // A lease shorter than one attempt would let a second node send the same callback
+        // while the first is still waiting for the answer.
+        lease: std::time::Duration::from_secs(
+            config
+                .callbacks_lease_s
+                .max(config.callbacks_request_timeout_ms / 1000 + 1),
+        ),
     };
     let state = AppState {
         store: store.clone(),

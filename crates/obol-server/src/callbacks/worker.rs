@@ -23,8 +23,6 @@ use crate::workers::Outcome;
 
 /// Callbacks taken per claim.
 const CLAIM_BATCH: i64 = 32;
-/// A claimed callback stays with its node this long: longer than the longest attempt.
-const LEASE_SECONDS: i64 = 120;
 /// Attempts at once to one merchant host, so one slow receiver cannot take every worker.
 const PER_HOST_CONCURRENCY: usize = 4;
 /// Longest sleep between looks for due callbacks.
@@ -39,6 +37,7 @@ pub struct DeliveryWorker {
     client: reqwest::Client,
     key: OperatorKey,
     policy: AddressPolicy,
+    lease_seconds: i64,
     metrics: Arc<Metrics>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -49,6 +48,8 @@ pub struct DeliverySettings {
     pub policy: AddressPolicy,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// How long a claimed callback stays with its node: longer than the longest attempt.
+    pub lease: Duration,
 }
 
 impl DeliveryWorker {
@@ -72,6 +73,7 @@ impl DeliveryWorker {
             client,
             key,
             policy: settings.policy,
+            lease_seconds: settings.lease.as_secs().max(1) as i64,
             metrics,
             hosts: Mutex::new(HashMap::new()),
         })
@@ -95,12 +97,13 @@ impl DeliveryWorker {
     /// Claims due callbacks and tries each once.
     pub async fn run_once(&self) -> Result<Outcome, StoreError> {
         let now = self.clock.now();
+        let lease_seconds = self.lease_seconds;
         let owner = self.owner.clone();
         let claimed = self
             .store
             .write(move |db| {
                 Box::pin(async move {
-                    callbacks::claim_due(db, &owner, now, LEASE_SECONDS, CLAIM_BATCH).await
+                    callbacks::claim_due(db, &owner, now, lease_seconds, CLAIM_BATCH).await
                 })
             })
             .await?;
