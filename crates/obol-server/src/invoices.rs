@@ -20,7 +20,7 @@ use obol_core::payment::{
 use obol_core::sandbox::{TestOutcome, test_outcome};
 use obol_core::tenancy::Merchant;
 use obol_core::time::Timestamp;
-use obol_store::ops::{catalog, customers};
+use obol_store::ops::customers;
 use obol_store::{Db, Idempotent, StoreError};
 
 use crate::callbacks::guard::{self, AddressPolicy};
@@ -205,21 +205,18 @@ async fn check(
     let service = match &request.service {
         None => None,
         Some(code) => {
-            let code_owned = code.clone();
-            let merchant_id = merchant.id;
-            let found = state
-                .store
-                .read(move |db| {
-                    Box::pin(async move {
-                        let service = catalog::get_service_by_code(db, &code_owned).await?;
-                        let enabled = catalog::merchant_services(db, merchant_id).await?;
-                        Ok(service.map(|service| {
-                            let is_enabled = enabled.iter().any(|(_, mine)| mine.id == service.id);
-                            (service, is_enabled)
-                        }))
-                    })
-                })
+            let services = state.caches.services(&state.store).await?;
+            let enabled = state
+                .caches
+                .merchant_services(&state.store, merchant.id)
                 .await?;
+            let found = services
+                .into_iter()
+                .find(|service| &service.code == code)
+                .map(|service| {
+                    let is_enabled = enabled.iter().any(|(_, mine)| mine.id == service.id);
+                    (service, is_enabled)
+                });
             match found {
                 Some((service, enabled))
                     if service_allowed(merchant.test_mode, test_mode, &service, enabled)

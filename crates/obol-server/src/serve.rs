@@ -121,6 +121,7 @@ pub async fn start(
         public_url: public_url_shared,
         acquirer: Arc::new(SandboxAcquirer),
         outbox: outbox.clone(),
+        caches: Arc::new(crate::cache::Caches::default()),
     };
     let (shutdown, shutdown_receiver) = watch::channel(false);
 

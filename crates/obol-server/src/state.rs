@@ -5,6 +5,7 @@ use std::sync::Arc;
 use obol_store::Store;
 
 use crate::acquirer::Acquirer;
+use crate::cache::Caches;
 use crate::callbacks::outbox::Outbox;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -24,4 +25,6 @@ pub struct AppState {
     pub acquirer: Arc<dyn Acquirer>,
     /// Every change of a payment goes through it, so its callback is written with it.
     pub outbox: Outbox,
+    /// Credentials and the catalog, believed for a few seconds.
+    pub caches: Arc<Caches>,
 }

@@ -79,3 +79,29 @@ pub async fn next_sequence(db: &mut dyn Db, name: &'static str) -> StoreResult<i
     };
     row.int(0)
 }
+
+/// A new payment's number, document number and order number, in one round trip.
+pub async fn next_payment_numbers(db: &mut dyn Db) -> StoreResult<(i64, i64, i64)> {
+    match db.backend() {
+        Backend::Postgres => {
+            let row = query_one(db, "SELECT nextval('payment_number_seq'), nextval('document_id_seq'), nextval('order_id_seq')", &[], "sequence").await?;
+            Ok((row.int(0)?, row.int(1)?, row.int(2)?))
+        }
+        Backend::Sqlite => {
+            let rows = db
+                .query("UPDATE sequences SET value = value + 1 WHERE name IN ('payment_number', 'document_id', 'order_id') RETURNING name, value", &[])
+                .await?;
+            let value = |name: &str| -> StoreResult<i64> {
+                rows.iter()
+                    .find(|row| row.text(0).is_ok_and(|text| text == name))
+                    .ok_or(crate::error::StoreError::NotFound("sequence"))
+                    .and_then(|row| row.int(1))
+            };
+            Ok((
+                value("payment_number")?,
+                value("document_id")?,
+                value("order_id")?,
+            ))
+        }
+    }
+}

@@ -27,7 +27,7 @@ use obol_core::ids::PaymentId;
 use obol_core::payment::{Actor, Payment, Source};
 use obol_core::tenancy::Merchant;
 use obol_store::ops::payments::PaymentQuery;
-use obol_store::ops::{catalog, payments, tenancy};
+use obol_store::ops::{catalog, payments};
 use serde_json::{Map, Value, json};
 
 use crate::invoices::{
@@ -117,11 +117,7 @@ async fn merchant_from_basic(
         .map_err(|_| PaymegaError::Unauthorized)?;
     let text = String::from_utf8(decoded).map_err(|_| PaymegaError::Unauthorized)?;
     let (login, secret) = text.split_once(':').ok_or(PaymegaError::Unauthorized)?;
-    let login = login.to_owned();
-    let found = state
-        .store
-        .read(move |db| Box::pin(async move { tenancy::find_merchant_by_login(db, &login).await }))
-        .await?;
+    let found = state.caches.merchant_by_login(&state.store, login).await?;
     match found {
         Some((merchant, digest)) if digest.matches(secret) => Ok(merchant),
         _ => Err(PaymegaError::Unauthorized),
@@ -135,13 +131,10 @@ async fn merchant_from_public_key(
 ) -> Result<Merchant, PaymegaError> {
     let key = key
         .filter(|key| !key.is_empty() && key.len() <= 128)
-        .ok_or(PaymegaError::Unauthorized)?
-        .to_owned();
+        .ok_or(PaymegaError::Unauthorized)?;
     state
-        .store
-        .read(move |db| {
-            Box::pin(async move { tenancy::find_merchant_by_public_key(db, &key).await })
-        })
+        .caches
+        .merchant_by_public_key(&state.store, key)
         .await?
         .ok_or(PaymegaError::Unauthorized)
 }
@@ -159,10 +152,7 @@ async fn logs_of(state: &AppState, id: &PaymentId) -> Result<Value, PaymegaError
 }
 
 async fn all_services(state: &AppState) -> Result<Vec<PaymentService>, PaymegaError> {
-    Ok(state
-        .store
-        .read(|db| Box::pin(catalog::list_services(db)))
-        .await?)
+    Ok(state.caches.services(&state.store).await?)
 }
 
 fn service_of<'a>(services: &'a [PaymentService], payment: &Payment) -> Option<&'a PaymentService> {
