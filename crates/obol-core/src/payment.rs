@@ -315,6 +315,9 @@ pub struct Payment {
     pub gateway_options: Option<String>,
     /// Hosted-page options (shown and hidden methods, theme) as JSON text.
     pub page_options: Option<String>,
+    /// What a dialect keeps to answer as its seed does (Softline's method code, customer,
+    /// `additional_data`), as JSON text the core never reads.
+    pub dialect_attributes: Option<String>,
     pub return_urls: ReturnUrls,
     pub callback_url: Option<String>,
     pub expires_at: Option<Timestamp>,
@@ -353,6 +356,7 @@ pub struct PaymentDraft {
     pub service_fields: Option<String>,
     pub gateway_options: Option<String>,
     pub page_options: Option<String>,
+    pub dialect_attributes: Option<String>,
     pub return_urls: ReturnUrls,
     pub callback_url: Option<String>,
     pub expires_at: Option<Timestamp>,
@@ -532,7 +536,11 @@ impl Payment {
         }
         let fee_schedule = match service {
             Some(service) => {
-                service.check_amount(draft.amount)?;
+                // A zero-amount card verification (a recurring parent) is below every service's
+                // minimum by design; it moves no money.
+                if !(draft.flow == Flow::Verify && draft.amount.is_zero()) {
+                    service.check_amount(draft.amount)?;
+                }
                 service.fee
             }
             None => FeeSchedule::free(),
@@ -565,6 +573,7 @@ impl Payment {
             service_fields: draft.service_fields,
             gateway_options: draft.gateway_options,
             page_options: draft.page_options,
+            dialect_attributes: draft.dialect_attributes,
             return_urls: draft.return_urls,
             callback_url: draft.callback_url,
             expires_at: draft.expires_at,
@@ -818,6 +827,7 @@ mod tests {
             service_fields: None,
             gateway_options: None,
             page_options: None,
+            dialect_attributes: None,
             return_urls: ReturnUrls::default(),
             callback_url: None,
             expires_at: None,

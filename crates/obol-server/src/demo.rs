@@ -79,6 +79,7 @@ pub async fn seed(context: &Context, public_url: &str) -> Result<DemoCredentials
         service_fields: None,
         gateway_options: None,
         page_options: None,
+        dialect_attributes: None,
         return_urls: ReturnUrls::default(),
         callback_url: None,
         expires_at: Some(now.plus_seconds(2 * 86_400)),

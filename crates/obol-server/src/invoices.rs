@@ -379,6 +379,7 @@ async fn check(
         service_fields: request.service_fields_json,
         gateway_options: request.gateway_options,
         page_options: request.page_options,
+        dialect_attributes: None,
         return_urls,
         callback_url: request.callback_url,
         expires_at: request.expires,

@@ -168,6 +168,7 @@ async fn card_invoice(context: &Context) -> PaymentId {
         service_fields: None,
         gateway_options: None,
         page_options: None,
+        dialect_attributes: None,
         // No return URL: the customer ends on Obol's result page, which the test reads.
         return_urls: ReturnUrls::default(),
         callback_url: None,

@@ -220,6 +220,7 @@ impl Shop {
             service_fields: None,
             gateway_options: None,
             page_options: invoice.page_options.map(str::to_owned),
+            dialect_attributes: None,
             return_urls: invoice.return_urls,
             callback_url: None,
             expires_at: Some(now.plus_seconds(3_600)),

@@ -196,6 +196,7 @@ async fn payment_with_expiry(context: &Context, expires_in_seconds: i64) -> Paym
         service_fields: None,
         gateway_options: None,
         page_options: None,
+        dialect_attributes: None,
         return_urls: ReturnUrls::default(),
         callback_url: None,
         expires_at: Some(now.plus_seconds(expires_in_seconds)),

@@ -170,6 +170,7 @@ async fn run_writer(
             service_fields: None,
             gateway_options: None,
             page_options: None,
+            dialect_attributes: None,
             return_urls: ReturnUrls::default(),
             callback_url: Some("https://example.com".into()),
             expires_at: None,

@@ -63,7 +63,7 @@ async fn merchant(store: &Store) -> MerchantId {
                 .replace('-', "")
         ),
         api_secret: SecretDigest::of("sk_test_secret"),
-        callback_secret_encrypted: vec![1, 2, 3, 4],
+        callback_secret_encrypted: vec![1, 2, 3, 4, 5],
         settings: MerchantSettings {
             default_locale: "en".into(),
             ..MerchantSettings::default()
@@ -95,6 +95,7 @@ fn draft(merchant: MerchantId, reference: Option<&str>, minor: i64) -> PaymentDr
         service_fields: None,
         gateway_options: None,
         page_options: None,
+        dialect_attributes: None,
         return_urls: ReturnUrls::default(),
         callback_url: None,
         expires_at: None,
@@ -165,9 +166,9 @@ async fn assert_verified(store: &Store) {
 async fn migrations_run_once_and_seed(database: TestDatabase) {
     let store = Store::open(&database.url).await.unwrap();
     assert_eq!(store.applied_versions().await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2, 3, 4, 5]);
     assert_eq!(store.migrate(NOW).await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.applied_versions().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(store.applied_versions().await.unwrap(), vec![1, 2, 3, 4, 5]);
     let root = store
         .read(|db| Box::pin(tenancy::get_reseller(db, ROOT_RESELLER)))
         .await

@@ -35,6 +35,11 @@ const SQLITE: &[Migration] = &[
         name: "callbacks",
         sql: include_str!("../migrations/sqlite/0004_callbacks.sql"),
     },
+    Migration {
+        version: 5,
+        name: "softline",
+        sql: include_str!("../migrations/sqlite/0005_softline.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -57,6 +62,11 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         name: "callbacks",
         sql: include_str!("../migrations/postgres/0004_callbacks.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "softline",
+        sql: include_str!("../migrations/postgres/0005_softline.sql"),
     },
 ];
 

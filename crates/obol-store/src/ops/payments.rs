@@ -27,7 +27,7 @@ pub const PAYMENT_COLUMNS: &str = "id, number, document_id, order_id, reseller_i
     external_id, currency, amount, service_id, method_id, flow, status, resolution, description, metadata, return_url, return_url_success, \
     return_url_fail, return_url_pending, callback_url, expires_at, fee, deposit, processed_amount, refunded_amount, card_first6, card_last4, \
     card_brand, card_expiry_month, card_expiry_year, card_holder, card_issuer, source, locale, test_mode, requester_ip, completed_by, \
-    completed_method_id, created_at, updated_at, processed_at, closed_at, version, service_fields, gateway_options, page_options";
+    completed_method_id, created_at, updated_at, processed_at, closed_at, version, service_fields, gateway_options, page_options, dialect_attributes";
 
 pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
     let currency = parse_or_corrupt(Currency::parse(&row.text(10)?), "payment currency")?;
@@ -100,6 +100,7 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
         service_fields: row.opt_text(47)?,
         gateway_options: row.opt_text(48)?,
         page_options: row.opt_text(49)?,
+        dialect_attributes: row.opt_text(50)?,
     })
 }
 
@@ -179,6 +180,7 @@ fn insert_values(payment: &Payment) -> Vec<Value> {
         Value::from(payment.service_fields.clone()),
         Value::from(payment.gateway_options.clone()),
         Value::from(payment.page_options.clone()),
+        Value::from(payment.dialect_attributes.clone()),
     ]);
     values
 }
@@ -203,7 +205,7 @@ pub async fn insert_payment(
         order_id: OrderNumber::new(order_id),
     };
     let payment = Payment::create(draft, identity, service, now)?;
-    let placeholders: Vec<String> = (1..=50).map(|index| format!("${index}")).collect();
+    let placeholders: Vec<String> = (1..=51).map(|index| format!("${index}")).collect();
     // ON CONFLICT DO NOTHING waits for a racing transaction with the same reference and then
     // inserts nothing, instead of aborting this transaction (PostgreSQL cannot continue an
     // aborted one), so the existing payment can still be read and returned.
