@@ -16,6 +16,7 @@ pub mod http;
 pub mod invoices;
 pub mod paymega;
 pub mod serve;
+pub mod softline;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;

@@ -23,7 +23,8 @@ pub fn dialect_of(source: Source) -> &'static str {
     match source {
         // Later dialects add their own formats here.
         Source::PublicApi | Source::MerchantApi | Source::Form | Source::Cli => "paymega",
-        Source::SoftlineApi | Source::Manager | Source::P2p | Source::Yookassa => "paymega",
+        Source::SoftlineApi => "softline",
+        Source::Manager | Source::P2p | Source::Yookassa => "paymega",
     }
 }
 
@@ -48,7 +49,7 @@ impl Outbox {
         now: Timestamp,
     ) -> StoreResult<Payment> {
         let payment = payments::insert_payment(db, draft, id, service, now).await?;
-        self.record(db, &payment, now).await?;
+        self.record(db, &payment, now, true).await?;
         Ok(payment)
     }
 
@@ -62,17 +63,22 @@ impl Outbox {
         now: Timestamp,
     ) -> StoreResult<(Payment, Transition)> {
         let (payment, transition) = payments::transition(db, id, event, actor, now).await?;
-        self.record(db, &payment, now).await?;
+        self.record(db, &payment, now, false).await?;
         Ok((payment, transition))
     }
 
-    /// Writes the callback of a payment's current state, when it has somewhere to go.
+    /// Writes the callback of a payment's current state (`creation`: it was just created),
+    /// when it has somewhere to go and its dialect reports this change.
     pub async fn record(
         &self,
         db: &mut dyn Db,
         payment: &Payment,
         now: Timestamp,
+        creation: bool,
     ) -> StoreResult<Option<Callback>> {
+        if dialect_of(payment.source) == "softline" {
+            return self.record_softline(db, payment, now, creation).await;
+        }
         let url = match (&payment.callback_url, payment.merchant_id) {
             (Some(url), _) => Some(url.clone()),
             (None, Some(merchant)) => {
@@ -100,6 +106,43 @@ impl Outbox {
             url,
             body: body.to_string().into_bytes(),
             transaction_status: status.to_owned(),
+        };
+        Ok(Some(callbacks::enqueue(db, callback, now).await?))
+    }
+
+    /// Softline's webhooks go to the merchant's webhook URL, for the four events it names.
+    async fn record_softline(
+        &self,
+        db: &mut dyn Db,
+        payment: &Payment,
+        now: Timestamp,
+        creation: bool,
+    ) -> StoreResult<Option<Callback>> {
+        let Some(event) = crate::softline::render::webhook_event(payment, creation) else {
+            return Ok(None);
+        };
+        let Some(merchant_id) = payment.merchant_id else {
+            return Ok(None);
+        };
+        let merchant = tenancy::get_merchant(db, merchant_id).await?;
+        let Some(url) = merchant.settings.webhook_url.clone() else {
+            return Ok(None);
+        };
+        let order_url = crate::softline::render::payment_url(
+            &self.public_url,
+            &self.key,
+            payment,
+            &merchant.settings.default_locale,
+        );
+        let body = crate::softline::render::webhook(payment, event, now, &order_url);
+        let callback = NewCallback {
+            delivery_id: Uuid::generate_v4(&mut OsRandom).as_str().to_owned(),
+            payment_id: payment.id.clone(),
+            merchant_id: payment.merchant_id,
+            dialect: "softline".to_owned(),
+            url,
+            body: body.to_string().into_bytes(),
+            transaction_status: crate::softline::render::status(payment).to_owned(),
         };
         Ok(Some(callbacks::enqueue(db, callback, now).await?))
     }

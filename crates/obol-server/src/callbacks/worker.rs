@@ -190,8 +190,20 @@ impl DeliveryWorker {
                 "x-obol-signature",
                 signature::obol(&all, timestamp, &callback.body),
             );
-        if callback.dialect == "paymega" {
-            request = request.header("x-signature", signature::paymega(&current, &callback.body));
+        match callback.dialect.as_str() {
+            "paymega" => {
+                request =
+                    request.header("x-signature", signature::paymega(&current, &callback.body))
+            }
+            "softline" => {
+                let body: serde_json::Value =
+                    serde_json::from_slice(&callback.body).unwrap_or_default();
+                request = request.header(
+                    "signature",
+                    crate::softline::render::webhook_signature(&current, &body),
+                );
+            }
+            _ => {}
         }
         let response = request
             .body(callback.body.clone())

@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operational)
         .merge(crate::paymega::router())
         .merge(crate::hpp::router())
+        .merge(crate::softline::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -181,6 +182,9 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     if crate::paymega::owns_path(uri.path()) {
         return crate::paymega::errors::PaymegaError::NotFound.into_response();
     }
+    if crate::softline::owns_path(uri.path()) {
+        return crate::softline::errors::SoftlineError::not_found().into_response();
+    }
     (
         StatusCode::NOT_FOUND,
         Json(json!({ "error": { "code": "not_found", "message": "No such route." } })),
@@ -193,6 +197,13 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 async fn method_not_allowed(uri: axum::http::Uri) -> Response {
     if crate::paymega::owns_path(uri.path()) {
         return crate::paymega::errors::PaymegaError::MethodNotAllowed.into_response();
+    }
+    if crate::softline::owns_path(uri.path()) {
+        return crate::softline::errors::SoftlineError::one(
+            StatusCode::METHOD_NOT_ALLOWED,
+            crate::softline::errors::METHOD_NOT_ALLOWED,
+        )
+        .into_response();
     }
     (StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "error": { "code": "method_not_allowed", "message": "This route does not take this method." } })))
         .into_response()

@@ -128,6 +128,49 @@ impl LifecycleWorker {
                     Err(error) => Err(error),
                 }
             }
+            crate::softline::DELETION_JOB => {
+                // An unpaid payment's life ends: open ones expire first, then every unpaid one
+                // is deleted; a paid one is left alone.
+                let id = obol_core::ids::PaymentId::parse(&job.subject)
+                    .map_err(|_| StoreError::Corrupt(format!("job subject {}", job.subject)))?;
+                let outbox = self.outbox.clone();
+                let actor = Actor::Job(crate::softline::DELETION_JOB.to_owned());
+                self.store
+                    .write(move |db| {
+                        Box::pin(async move {
+                            if let Some(payment) = payments::get_payment(db, &id).await? {
+                                if payment.status.is_open() {
+                                    outbox
+                                        .transition(
+                                            db,
+                                            &id,
+                                            PaymentEvent::Expired,
+                                            actor.clone(),
+                                            now,
+                                        )
+                                        .await?;
+                                }
+                                let current = payments::get_payment(db, &id)
+                                    .await?
+                                    .map(|payment| payment.status);
+                                if matches!(
+                                    current,
+                                    Some(
+                                        obol_core::payment::PaymentStatus::Expired
+                                            | obol_core::payment::PaymentStatus::Failed
+                                    )
+                                ) {
+                                    outbox
+                                        .transition(db, &id, PaymentEvent::Deleted, actor, now)
+                                        .await?;
+                                }
+                            }
+                            jobs::complete(db, job_id, &owner, now).await?;
+                            Ok(())
+                        })
+                    })
+                    .await
+            }
             unknown => {
                 tracing::error!(kind = %unknown, "unknown lifecycle job kind; marking it done");
                 self.complete(job_id, now).await

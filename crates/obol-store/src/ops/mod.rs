@@ -3,6 +3,7 @@
 //! compose them into whole transactions.
 
 pub mod attempts;
+pub mod bearer;
 pub mod callbacks;
 pub mod catalog;
 pub mod customers;
@@ -11,6 +12,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod migrate;
 pub mod payments;
+pub mod refund_requests;
 pub mod settings;
 pub mod tenancy;
 pub mod verify;

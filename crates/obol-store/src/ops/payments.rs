@@ -494,3 +494,12 @@ pub async fn list_for_merchant(
         })
     }
 }
+
+/// A payment by its order number (Softline's `order_id`).
+pub async fn get_by_order_id(db: &mut dyn Db, order_id: i64) -> StoreResult<Option<Payment>> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1");
+    query_opt(db, &sql, params![order_id])
+        .await?
+        .map(|row| payment_from_row(&row))
+        .transpose()
+}
