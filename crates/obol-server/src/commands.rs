@@ -481,3 +481,132 @@ pub async fn replay_callback(
         status: callback.status.as_str(),
     })
 }
+
+#[derive(Debug, Serialize)]
+pub struct RefundRequestOutput {
+    pub id: i64,
+    pub payment_id: String,
+    pub order_id: Option<i64>,
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+    pub description: Option<String>,
+    pub email: Option<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefundRequestList {
+    pub refund_requests: Vec<RefundRequestOutput>,
+}
+
+/// Softline's open refund requests, oldest first.
+pub async fn list_refund_requests(context: &Context) -> Result<RefundRequestList, CommandError> {
+    let requests = context
+        .store
+        .read(|db| {
+            Box::pin(async move {
+                let mut out = Vec::new();
+                for request in obol_store::ops::refund_requests::list_open(db).await? {
+                    let payment =
+                        obol_store::ops::payments::get_payment(db, &request.payment_id).await?;
+                    out.push(RefundRequestOutput {
+                        id: request.id,
+                        payment_id: request.payment_id.to_string(),
+                        order_id: payment.as_ref().map(|payment| payment.order_id.get()),
+                        amount: payment.as_ref().map(|payment| {
+                            payment
+                                .processed_amount
+                                .checked_sub(payment.refunded_amount)
+                                .map(|left| left.to_decimal_string())
+                                .unwrap_or_default()
+                        }),
+                        currency: payment
+                            .as_ref()
+                            .map(|payment| payment.amount.currency().code().to_owned()),
+                        description: request.description,
+                        email: request.email,
+                        status: request.status,
+                    });
+                }
+                Ok(out)
+            })
+        })
+        .await?;
+    Ok(RefundRequestList {
+        refund_requests: requests,
+    })
+}
+
+/// Carries out (refunds all that is left, which makes a Softline payment `deleted` and sends
+/// `product.returned`) or rejects a refund request.
+pub async fn close_refund_request(
+    context: &Context,
+    id: i64,
+    reject: bool,
+) -> Result<RefundRequestOutput, CommandError> {
+    let public_url: std::sync::Arc<str> = context
+        .config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", context.config.listen))
+        .into();
+    let outbox = crate::callbacks::outbox::Outbox::new(public_url, context.key()?.clone());
+    let now = context.clock.now();
+    let closed = context
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let request = obol_store::ops::refund_requests::get(db, id).await?;
+                if request.status != "open" {
+                    return Err(StoreError::Conflict);
+                }
+                let payment = obol_store::ops::payments::get_payment(db, &request.payment_id)
+                    .await?
+                    .ok_or(StoreError::NotFound("payment"))?;
+                if !reject {
+                    let left = payment
+                        .processed_amount
+                        .checked_sub(payment.refunded_amount)
+                        .map_err(|error| StoreError::Payment(error.into()))?;
+                    outbox
+                        .transition(
+                            db,
+                            &payment.id,
+                            obol_core::payment::PaymentEvent::Refunded { amount: left },
+                            obol_core::payment::Actor::Operator,
+                            now,
+                        )
+                        .await?;
+                }
+                obol_store::ops::refund_requests::close(
+                    db,
+                    id,
+                    if reject { "rejected" } else { "done" },
+                    now,
+                )
+                .await?;
+                let request = obol_store::ops::refund_requests::get(db, id).await?;
+                Ok(RefundRequestOutput {
+                    id: request.id,
+                    payment_id: request.payment_id.to_string(),
+                    order_id: Some(payment.order_id.get()),
+                    amount: None,
+                    currency: Some(payment.amount.currency().code().to_owned()),
+                    description: request.description,
+                    email: request.email,
+                    status: request.status,
+                })
+            })
+        })
+        .await;
+    match closed {
+        Ok(output) => Ok(output),
+        Err(StoreError::NotFound(_)) => Err(CommandError::Invalid(format!(
+            "refund request {id} does not exist"
+        ))),
+        Err(StoreError::Conflict) => Err(CommandError::Invalid(format!(
+            "refund request {id} is not open"
+        ))),
+        Err(other) => Err(other.into()),
+    }
+}

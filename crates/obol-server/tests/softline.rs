@@ -650,6 +650,51 @@ async fn the_order_link_is_paid_and_reported(database: TestDatabase) {
         .await
         .unwrap();
     assert_eq!(codes(&refused)[0].0, 6200);
+
+    // An operator carries the request out: fully refunded, the payment is `deleted`, and the
+    // shop hears `product.returned`.
+    let listed = commands::list_refund_requests(&server.context)
+        .await
+        .unwrap();
+    let request = listed
+        .refund_requests
+        .iter()
+        .find(|request| request.order_id == Some(order_id))
+        .unwrap();
+    assert_eq!(request.amount.as_deref(), Some("112.50"));
+    let done = commands::close_refund_request(&server.context, request.id, false)
+        .await
+        .unwrap();
+    assert_eq!(done.status, "done");
+    assert!(
+        commands::close_refund_request(&server.context, request.id, false)
+            .await
+            .is_err(),
+        "a closed request stays closed"
+    );
+    let order: Value = client()
+        .get(server.url(&format!("/v1/order/{order_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "deleted");
+    // The unpaid order made above announced itself too: four webhooks in all.
+    let webhooks = wait_for(&received, 4).await;
+    let events: Vec<Value> = webhooks
+        .iter()
+        .map(|(_, body)| serde_json::from_slice(body).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|event| event["event"] == "product.returned" && event["order_id"] == order_id),
+        "{events:?}"
+    );
+    assert!(commands::verify(&server.context).await.unwrap().ok);
     server.stop().await;
 }
 

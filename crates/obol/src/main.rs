@@ -73,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         action: P2pAction,
     },
+    /// Softline's refund requests, carried out by an operator.
+    #[command(name = "refund-request")]
+    RefundRequest {
+        #[command(subcommand)]
+        action: RefundRequestAction,
+    },
     /// Callbacks to merchants.
     Callback {
         #[command(subcommand)]
@@ -100,6 +106,22 @@ enum MerchantAction {
     RotateCallbackSecret {
         #[arg(long)]
         merchant: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum RefundRequestAction {
+    /// The open requests.
+    List,
+    /// Refund all that is left of the payment and close the request.
+    Complete {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Close the request without refunding.
+    Reject {
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -303,6 +325,23 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
                 json,
                 &commands::rotate_callback_secret(&context, merchant).await?,
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RefundRequest { action } => {
+            let context = Context::open_default(config).await?;
+            match action {
+                RefundRequestAction::List => {
+                    print_result(json, &commands::list_refund_requests(&context).await?)
+                }
+                RefundRequestAction::Complete { id } => print_result(
+                    json,
+                    &commands::close_refund_request(&context, id, false).await?,
+                ),
+                RefundRequestAction::Reject { id } => print_result(
+                    json,
+                    &commands::close_refund_request(&context, id, true).await?,
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Callback {
