@@ -34,6 +34,7 @@ pub fn document(public_url: &str) -> Value {
     });
     if let Some(Value::Object(schemas)) = document.pointer_mut("/components/schemas") {
         schemas.extend(crate::paymega::openapi::schemas());
+        schemas.extend(crate::softline::openapi::schemas());
     }
     document
 }
@@ -56,6 +57,7 @@ pub fn all_paths() -> Value {
         _ => serde_json::Map::new(),
     };
     paths.extend(crate::paymega::openapi::paths());
+    paths.extend(crate::softline::openapi::paths());
     paths.extend(hosted_page_paths());
     Value::Object(paths)
 }

@@ -3,6 +3,7 @@
 //! created and changed through the core, the store and the [`crate::callbacks::outbox::Outbox`].
 
 pub mod errors;
+pub mod openapi;
 pub mod payment;
 pub mod render;
 
