@@ -4,6 +4,7 @@
 //! Data flows one way: wire → dialect → core command → storage → core result → dialect → wire.
 
 pub mod acquirer;
+pub mod activeplatform;
 pub mod cache;
 pub mod callbacks;
 pub mod clock;

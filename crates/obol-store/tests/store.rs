@@ -63,7 +63,7 @@ async fn merchant(store: &Store) -> MerchantId {
                 .replace('-', "")
         ),
         api_secret: SecretDigest::of("sk_test_secret"),
-        callback_secret_encrypted: vec![1, 2, 3, 4, 5],
+        callback_secret_encrypted: vec![1, 2, 3, 4, 5, 6],
         settings: MerchantSettings {
             default_locale: "en".into(),
             ..MerchantSettings::default()
@@ -166,9 +166,12 @@ async fn assert_verified(store: &Store) {
 async fn migrations_run_once_and_seed(database: TestDatabase) {
     let store = Store::open(&database.url).await.unwrap();
     assert_eq!(store.applied_versions().await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(store.migrate(NOW).await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.applied_versions().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        store.applied_versions().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6]
+    );
     let root = store
         .read(|db| Box::pin(tenancy::get_reseller(db, ROOT_RESELLER)))
         .await

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::paymega::router())
         .merge(crate::hpp::router())
         .merge(crate::softline::router())
+        .merge(crate::activeplatform::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -184,6 +185,9 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     }
     if crate::softline::owns_path(uri.path()) {
         return crate::softline::errors::SoftlineError::not_found().into_response();
+    }
+    if crate::activeplatform::owns_path(uri.path()) {
+        return crate::activeplatform::errors::ApiError::not_found().into_response();
     }
     (
         StatusCode::NOT_FOUND,

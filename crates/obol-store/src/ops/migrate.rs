@@ -40,6 +40,11 @@ const SQLITE: &[Migration] = &[
         name: "softline",
         sql: include_str!("../migrations/sqlite/0005_softline.sql"),
     },
+    Migration {
+        version: 6,
+        name: "activeplatform",
+        sql: include_str!("../migrations/sqlite/0006_activeplatform.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -67,6 +72,11 @@ const POSTGRES: &[Migration] = &[
         version: 5,
         name: "softline",
         sql: include_str!("../migrations/postgres/0005_softline.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "activeplatform",
+        sql: include_str!("../migrations/postgres/0006_activeplatform.sql"),
     },
 ];
 

@@ -3,6 +3,7 @@
 //! compose them into whole transactions.
 
 pub mod attempts;
+pub mod audit;
 pub mod bearer;
 pub mod callbacks;
 pub mod catalog;

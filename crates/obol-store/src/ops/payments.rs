@@ -503,3 +503,92 @@ pub async fn get_by_order_id(db: &mut dyn Db, order_id: i64) -> StoreResult<Opti
         .map(|row| payment_from_row(&row))
         .transpose()
 }
+
+/// A payment by its numeric id (ActivePlatform's payment `id`).
+pub async fn get_by_number(db: &mut dyn Db, number: i64) -> StoreResult<Option<Payment>> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE number = $1");
+    query_opt(db, &sql, params![number])
+        .await?
+        .map(|row| payment_from_row(&row))
+        .transpose()
+}
+
+/// A payment by its document number.
+pub async fn get_by_document_id(db: &mut dyn Db, document_id: i64) -> StoreResult<Option<Payment>> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE document_id = $1");
+    query_opt(db, &sql, params![document_id])
+        .await?
+        .map(|row| payment_from_row(&row))
+        .transpose()
+}
+
+/// Which of a reseller's own payments to list.
+#[derive(Debug, Clone, Default)]
+pub struct ResellerQuery {
+    /// Core statuses to keep (empty: all).
+    pub statuses: Vec<String>,
+    pub account_id: Option<i64>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    /// A column to order by (`number`, `created_at`, `amount`, `document_id`) and its direction.
+    pub sort: (&'static str, bool),
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A page of a reseller's own payments and how many there are in all.
+pub async fn list_for_reseller(
+    db: &mut dyn Db,
+    reseller: obol_core::ids::ResellerId,
+    query: ResellerQuery,
+) -> StoreResult<(Vec<Payment>, i64)> {
+    let mut conditions = vec![
+        "reseller_id = $1".to_owned(),
+        "merchant_id IS NULL".to_owned(),
+    ];
+    let mut values = vec![Value::Int(reseller.get())];
+    if !query.statuses.is_empty() {
+        let mut placeholders = Vec::new();
+        for status in &query.statuses {
+            values.push(Value::from(status.as_str()));
+            placeholders.push(format!("${}", values.len()));
+        }
+        conditions.push(format!("status IN ({})", placeholders.join(", ")));
+    }
+    if let Some(account) = query.account_id {
+        values.push(Value::Int(account));
+        conditions.push(format!("customer_account_id = ${}", values.len()));
+    }
+    if let Some(after) = query.created_after {
+        values.push(Value::Int(after.unix_micros()));
+        conditions.push(format!("created_at > ${}", values.len()));
+    }
+    if let Some(before) = query.created_before {
+        values.push(Value::Int(before.unix_micros()));
+        conditions.push(format!("created_at < ${}", values.len()));
+    }
+    let filter = conditions.join(" AND ");
+    let total = query_opt(
+        db,
+        &format!("SELECT COUNT(*) FROM payments WHERE {filter}"),
+        &values,
+    )
+    .await?
+    .map_or(Ok(0), |row| row.int(0))?;
+    let (column, ascending) = query.sort;
+    let direction = if ascending { "ASC" } else { "DESC" };
+    values.push(Value::Int(query.limit.clamp(1, 1000)));
+    let limit = values.len();
+    values.push(Value::Int(query.offset.max(0)));
+    let offset = values.len();
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {filter} ORDER BY {column} {direction}, number {direction} LIMIT ${limit} OFFSET ${offset}"
+    );
+    let payments = db
+        .query(&sql, &values)
+        .await?
+        .iter()
+        .map(payment_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((payments, total))
+}
