@@ -3,6 +3,7 @@
 //! 404, never a leak and never a change. Every action a manager takes is recorded.
 
 pub mod errors;
+pub mod openapi;
 pub mod render;
 
 use std::collections::HashMap;

@@ -35,6 +35,7 @@ pub fn document(public_url: &str) -> Value {
     if let Some(Value::Object(schemas)) = document.pointer_mut("/components/schemas") {
         schemas.extend(crate::paymega::openapi::schemas());
         schemas.extend(crate::softline::openapi::schemas());
+        schemas.extend(crate::activeplatform::openapi::schemas());
     }
     document
 }
@@ -58,6 +59,7 @@ pub fn all_paths() -> Value {
     };
     paths.extend(crate::paymega::openapi::paths());
     paths.extend(crate::softline::openapi::paths());
+    paths.extend(crate::activeplatform::openapi::paths());
     paths.extend(hosted_page_paths());
     Value::Object(paths)
 }
