@@ -620,8 +620,86 @@ async fn reads_lists_and_expiry(database: TestDatabase) {
     server.stop().await;
 }
 
+fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn a_managers_payment_is_paid_online(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let t = tenancy(&server).await;
+    let id = create(&server, &t, "25.0").await;
+    let path = format!("/api/v3/resellers/{}/payments/{id}", t.parent);
+    let (_, read) = call(&server, Method::GET, &path, &t.manager, None).await;
+    let page_url = read["data"]["links"]["payment_page"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let choice = browser
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        choice.contains("payment_card_usd_hpp"),
+        "the customer chooses a method: {choice}"
+    );
+    let cpi = page_url.split("cpi=").nth(1).unwrap().to_owned();
+    let chosen = browser
+        .post(server.url(&format!("/hpp/choose?cpi={cpi}")))
+        .form(&[
+            ("service", "payment_card_usd_hpp"),
+            ("csrf_token", hidden_value(&choice, "csrf_token").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chosen.status(), StatusCode::SEE_OTHER);
+    let form = browser
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let paid = browser
+        .post(server.url(&format!("/hpp/pay?cpi={cpi}")))
+        .form(&[
+            ("card_number", "4242424242424242"),
+            ("card_expiry", "12/39"),
+            ("card_cvv", "123"),
+            ("card_holder", ""),
+            ("csrf_token", hidden_value(&form, "csrf_token").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    let (_, after) = call(&server, Method::GET, &path, &t.viewer, None).await;
+    assert_eq!(after["data"]["attributes"]["status"], "completed");
+    assert!(commands::verify(&server.context).await.unwrap().ok);
+    server.stop().await;
+}
+
 on_both_backends!(
     negotiation_scope_and_roles,
+    a_managers_payment_is_paid_online,
     completion_by_id_answers_as_the_seed,
     completion_by_document_books_corrections,
     reads_lists_and_expiry

@@ -455,24 +455,32 @@ async fn available_services(
     state: &AppState,
     payment: &Payment,
 ) -> Result<Vec<(PaymentService, Localized)>, HppError> {
-    let Some(merchant) = payment.merchant_id else {
-        return Ok(Vec::new());
-    };
+    // A merchant's payment offers the merchant's services; a reseller's own payment (created by
+    // a manager through ActivePlatform) offers the online sandbox services of its currency.
+    let merchant = payment.merchant_id;
     let (services, methods) = state
         .store
         .read(move |db| {
             Box::pin(async move {
-                Ok((
-                    catalog::merchant_services(db, merchant).await?,
-                    catalog::list_methods(db).await?,
-                ))
+                let services = match merchant {
+                    Some(merchant) => catalog::merchant_services(db, merchant)
+                        .await?
+                        .into_iter()
+                        .map(|(_, service)| service)
+                        .collect(),
+                    None => catalog::list_services(db)
+                        .await?
+                        .into_iter()
+                        .filter(|service| service.test_mode)
+                        .collect::<Vec<_>>(),
+                };
+                Ok((services, catalog::list_methods(db).await?))
             })
         })
         .await?;
     let options = PageOptions::of(payment);
     Ok(services
         .into_iter()
-        .map(|(_, service)| service)
         .filter(|service| {
             service.active
                 && service.enabled
