@@ -138,7 +138,7 @@ impl Timestamp {
             "Z" | "z" => 0,
             rest if rest.len() == 6
                 && (rest.starts_with('+') || rest.starts_with('-'))
-                && &rest[3..4] == ":" =>
+                && rest.as_bytes()[3] == b':' =>
             {
                 let sign = if rest.starts_with('-') { -1 } else { 1 };
                 sign * (i64::from(number(position + 1..position + 3)?) * 3600
@@ -301,6 +301,9 @@ mod tests {
             "2020-12-13T15:52:00",
             "x",
             "2020-12-13T15:52:00+0",
+            "2020-12-13T15:52:00+0é00",
+            "2020-12-13T15:52:0é+00:00",
+            "2020-12-13T15:52:00.é+00:00",
         ] {
             assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
         }

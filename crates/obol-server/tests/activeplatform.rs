@@ -659,6 +659,7 @@ async fn a_managers_payment_is_paid_online(database: TestDatabase) {
         choice.contains("payment_card_usd_hpp"),
         "the customer chooses a method: {choice}"
     );
+    assert!(!choice.contains("test_usd_test"), "the test method decides its own outcome: never for a real bill");
     let cpi = page_url.split("cpi=").nth(1).unwrap().to_owned();
     let chosen = browser
         .post(server.url(&format!("/hpp/choose?cpi={cpi}")))

@@ -181,6 +181,17 @@ async fn tokens_expire_and_refresh(database: TestDatabase) {
         .unwrap();
     let third = renewed["token"].as_str().unwrap();
     assert_eq!(pay(&server, third, minimal()).await.0, StatusCode::OK);
+    let reused = client()
+        .post(server.url("/v1/token/refresh"))
+        .json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        reused.status(),
+        StatusCode::UNAUTHORIZED,
+        "a refresh token is used once"
+    );
     let wrong = client()
         .post(server.url("/v1/token/refresh"))
         .json(&json!({ "refresh_token": "x" }))

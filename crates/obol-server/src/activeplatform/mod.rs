@@ -535,7 +535,11 @@ async fn complete_by_id(
                     .await?;
             let payment = payment_of(&state, reseller.id, &payment_id).await?;
             let method_id = method_id_of(&jsonapi_attributes(&body)?)?;
-            if method_by_id(&state, Some(method_id)).await?.is_none() {
+            // Completion records money received outside Obol: an offline method (cash, bank transfer).
+            if method_by_id(&state, Some(method_id))
+                .await?
+                .is_none_or(|method| method.online)
+            {
                 return Err(ApiError::unprocessable("Payment method not found."));
             }
             let completed =
@@ -657,7 +661,11 @@ async fn complete_by_document(
                 .ok_or_else(ApiError::not_found)?;
             let attributes = jsonapi_attributes(&body)?;
             let method_id = method_id_of(&attributes)?;
-            if method_by_id(&state, Some(method_id)).await?.is_none() {
+            // Completion records money received outside Obol: an offline method (cash, bank transfer).
+            if method_by_id(&state, Some(method_id))
+                .await?
+                .is_none_or(|method| method.online)
+            {
                 return Err(ApiError::unprocessable("Payment method not found."));
             }
             let currency = payment.amount.currency();
@@ -701,7 +709,7 @@ async fn complete_by_document(
                             book_correction(db, &current, amount, manager, ip.as_deref(), now)
                                 .await?;
                         } else {
-                            outbox
+                            let completed = outbox
                                 .transition(
                                     db,
                                     &id,
@@ -712,22 +720,52 @@ async fn complete_by_document(
                                     Actor::Manager(manager),
                                     now,
                                 )
-                                .await?;
-                            audit::record(
-                                db,
-                                manager,
-                                "payment.complete_by_document",
-                                id.as_str(),
-                                ip.as_deref(),
-                                now,
-                            )
-                            .await?;
-                            let excess = amount
-                                .checked_sub(current.amount)
-                                .map_err(|error| StoreError::Payment(error.into()))?;
-                            if excess.is_positive() {
-                                book_correction(db, &current, excess, manager, ip.as_deref(), now)
+                                .await;
+                            match completed {
+                                Ok(_) => {
+                                    audit::record(
+                                        db,
+                                        manager,
+                                        "payment.complete_by_document",
+                                        id.as_str(),
+                                        ip.as_deref(),
+                                        now,
+                                    )
                                     .await?;
+                                    let excess = amount
+                                        .checked_sub(current.amount)
+                                        .map_err(|error| StoreError::Payment(error.into()))?;
+                                    if excess.is_positive() {
+                                        book_correction(
+                                            db,
+                                            &current,
+                                            excess,
+                                            manager,
+                                            ip.as_deref(),
+                                            now,
+                                        )
+                                        .await?;
+                                    }
+                                }
+                                // Completed by someone else since it was read: like any completed
+                                // payment, the whole amount becomes a correction.
+                                Err(
+                                    StoreError::Payment(PaymentError::TransitionNotAllowed {
+                                        ..
+                                    })
+                                    | StoreError::Conflict,
+                                ) => {
+                                    book_correction(
+                                        db,
+                                        &current,
+                                        amount,
+                                        manager,
+                                        ip.as_deref(),
+                                        now,
+                                    )
+                                    .await?;
+                                }
+                                Err(error) => return Err(error),
                             }
                         }
                         payments::get_payment(db, &id)

@@ -484,7 +484,10 @@ async fn available_services(
         .filter(|service| {
             service.active
                 && service.enabled
+                && service.available
                 && service.flow != ServiceFlow::Offline
+                // The `test` method decides its own outcome: only test payments may use it.
+                && (service.flow != ServiceFlow::Test || payment.test_mode)
                 && service.check_amount(payment.amount).is_ok()
                 && options.allows(&service.method_code)
         })

@@ -202,6 +202,13 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
     if crate::paymega::owns_path(uri.path()) {
         return crate::paymega::errors::PaymegaError::MethodNotAllowed.into_response();
     }
+    if crate::activeplatform::owns_path(uri.path()) {
+        return crate::activeplatform::errors::ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed",
+        )
+        .into_response();
+    }
     if crate::softline::owns_path(uri.path()) {
         return crate::softline::errors::SoftlineError::one(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -701,7 +701,7 @@ async fn services_list_inner(
         Some(text) => text
             .parse::<usize>()
             .ok()
-            .filter(|number| *number >= 1)
+            .filter(|number| (1..=1_000_000).contains(number))
             .ok_or_else(|| PaymegaError::field("page[number]", Problem::Invalid))?,
     };
     let size = match query.get("page[size]") {

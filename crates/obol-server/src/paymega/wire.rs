@@ -225,6 +225,9 @@ pub fn jsonapi_attributes(body: &[u8]) -> Result<Map<String, Value>, PaymegaErro
 
 /// The HTML form's fields (`customer[address][full_address]`) as a nested JSON object, so the
 /// form and the JSON bodies share one reader. Repeated `name[]` keys become arrays.
+/// Deepest nesting read from a form key.
+const FORM_KEY_DEPTH_MAX: usize = 5;
+
 pub fn form_to_object(pairs: &[(String, String)]) -> Map<String, Value> {
     let mut root = Map::new();
     for (name, value) in pairs {
@@ -235,6 +238,11 @@ pub fn form_to_object(pairs: &[(String, String)]) -> Map<String, Value> {
         path.push(head);
         let mut is_list = false;
         while !rest.is_empty() {
+            // Forms nest a few levels (`customer[address][city]`); deeper keys are ignored
+            // rather than followed, so no key can make the reading recurse without bound.
+            if path.len() >= FORM_KEY_DEPTH_MAX {
+                break;
+            }
             let Some((segment, after)) = rest.split_once(']') else {
                 break;
             };
@@ -306,6 +314,19 @@ mod tests {
             object["show_methods"],
             serde_json::json!(["payment_card", "test"])
         );
+    }
+
+    #[test]
+    fn deep_form_keys_are_cut_short() {
+        let key = format!("a{}", "[b]".repeat(100_000));
+        let object = form_to_object(&[(key, "x".to_owned())]);
+        let mut depth = 0;
+        let mut value = &Value::Object(object);
+        while let Some(inner) = value.as_object().and_then(|object| object.values().next()) {
+            depth += 1;
+            value = inner;
+        }
+        assert!(depth <= 5, "{depth}");
     }
 
     #[test]

@@ -165,9 +165,9 @@ async fn refresh_inner(state: &AppState, body: &[u8]) -> Result<Response, Softli
     let now = state.clock.now();
     let merchant = state
         .store
-        .read(move |db| {
+        .write(move |db| {
             Box::pin(async move {
-                match bearer::merchant_of_refresh(db, digest, now).await? {
+                match bearer::consume_refresh(db, digest, now).await? {
                     Some(id) => Ok(Some(obol_store::ops::tenancy::get_merchant(db, id).await?)),
                     None => Ok(None),
                 }

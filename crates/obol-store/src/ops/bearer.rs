@@ -66,3 +66,22 @@ pub async fn merchant_of_refresh(
 pub async fn purge_expired(db: &mut dyn Db, now: Timestamp, limit: i64) -> StoreResult<u64> {
     db.execute("DELETE FROM bearer_tokens WHERE id IN (SELECT id FROM bearer_tokens WHERE refresh_expires_at <= $1 LIMIT $2)", params![now.unix_micros(), limit]).await
 }
+
+/// Uses a refresh token up: the merchant it belonged to, once (a leaked refresh token cannot be
+/// renewed for ever). The access token issued with it stays valid until it expires: a new token
+/// never revokes older ones.
+pub async fn consume_refresh(
+    db: &mut dyn Db,
+    refresh: SecretDigest,
+    now: Timestamp,
+) -> StoreResult<Option<MerchantId>> {
+    let Some(merchant) = merchant_of_refresh(db, refresh, now).await? else {
+        return Ok(None);
+    };
+    db.execute(
+        "UPDATE bearer_tokens SET revoked_at = $1 WHERE refresh_digest = $2 AND revoked_at IS NULL",
+        params![now.unix_micros(), refresh.as_bytes().to_vec()],
+    )
+    .await?;
+    Ok(Some(merchant))
+}

@@ -56,15 +56,22 @@ pub async fn open(
     let sql = format!(
         "INSERT INTO refund_requests (payment_id, description, email, created_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
     );
-    from_row(
-        &query_one(
-            db,
-            &sql,
-            params![payment.as_str(), description, email, now.unix_micros()],
-            "refund request",
-        )
-        .await?,
+    // The partial unique index decides between two requests opened at once.
+    let row = query_one(
+        db,
+        &sql,
+        params![payment.as_str(), description, email, now.unix_micros()],
+        "refund request",
     )
+    .await
+    .map_err(|error| {
+        if error.is_unique_on("refund_requests") {
+            StoreError::Conflict
+        } else {
+            error
+        }
+    })?;
+    from_row(&row)
 }
 
 pub async fn list_open(db: &mut dyn Db) -> StoreResult<Vec<RefundRequest>> {

@@ -10,3 +10,4 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_subject ON audit_log (subject, id);
 CREATE INDEX payments_number ON payments (reseller_id, number);
+CREATE UNIQUE INDEX refund_requests_one_open ON refund_requests (payment_id) WHERE status = 'open';
