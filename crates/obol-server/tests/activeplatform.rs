@@ -492,6 +492,44 @@ async fn completion_by_document_books_corrections(database: TestDatabase) {
         .unwrap();
     assert_eq!(balance.minor(), 4_000 + 2_000 + 1_000);
     assert!(commands::verify(&server.context).await.unwrap().ok);
+    // A retried request with its Idempotency-Key books its correction once.
+    let retried = create(&server, &t, "50.0").await;
+    let (_, retried_read) = call(
+        &server,
+        Method::GET,
+        &format!("/api/v3/resellers/{}/payments/{retried}", t.parent),
+        &t.manager,
+        None,
+    )
+    .await;
+    let retried_document = document_of(&retried_read);
+    let send = || {
+        Client::new()
+            .post(server.url(&format!(
+                "/api/v3/resellers/{}/payments/{retried_document}",
+                t.parent
+            )))
+            .header("X-Api-Token", &t.manager)
+            .header("Accept", MEDIA)
+            .header("Content-Type", MEDIA)
+            .header("Idempotency-Key", "ext-42")
+            .body(
+                json!({ "data": { "attributes": { "payment_method_id": 3, "amount": "10.00" } } })
+                    .to_string(),
+            )
+            .send()
+    };
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    let second: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(first, second, "the first answer again");
+    assert_eq!(
+        second["data"]["relationships"]["corrections"]["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "one correction, not two"
+    );
     let (status, _) = by_document(
         "999999999".to_owned(),
         json!({ "data": { "attributes": { "payment_method_id": 3 } } }),
@@ -659,7 +697,10 @@ async fn a_managers_payment_is_paid_online(database: TestDatabase) {
         choice.contains("payment_card_usd_hpp"),
         "the customer chooses a method: {choice}"
     );
-    assert!(!choice.contains("test_usd_test"), "the test method decides its own outcome: never for a real bill");
+    assert!(
+        !choice.contains("test_usd_test"),
+        "the test method decides its own outcome: never for a real bill"
+    );
     let cpi = page_url.split("cpi=").nth(1).unwrap().to_owned();
     let chosen = browser
         .post(server.url(&format!("/hpp/choose?cpi={cpi}")))

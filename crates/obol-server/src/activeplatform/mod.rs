@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use obol_core::credentials::SecretDigest;
+use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
 use obol_core::ids::{CustomerAccountId, ManagerId, PaymentId, PaymentMethodId, ResellerId};
 use obol_core::ledger::{AccountCode, Clearing, LedgerTransaction, Posting, TransactionKind};
 use obol_core::money::{Money, Precision};
@@ -178,6 +179,95 @@ async fn method_by_id(
 async fn corrections_of(db: &mut dyn Db, payment: &PaymentId) -> StoreResult<Vec<i64>> {
     let rows = db.query("SELECT id FROM ledger_transactions WHERE payment_id = $1 AND kind = 'correction' ORDER BY id", obol_store::params![payment.as_str()]).await?;
     rows.iter().map(|row| row.int(0)).collect()
+}
+
+/// The payment's document, rendered inside a transaction (for answers saved under an
+/// idempotency key).
+async fn document_in(db: &mut dyn Db, payment: &Payment, public_url: &str) -> StoreResult<Vec<u8>> {
+    let method = match payment.completed_method_id.or(payment.method_id) {
+        Some(id) => catalog::get_method(db, id).await?,
+        None => None,
+    };
+    let corrections = corrections_of(db, &payment.id).await?;
+    Ok(
+        json!({ "data": render::payment(payment, method.as_ref(), &corrections, public_url) })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+fn write_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Payment(PaymentError::TransitionNotAllowed { .. }) => {
+            ApiError::unprocessable(ONLY_WAITING_OR_EXPIRED)
+        }
+        StoreError::Idempotency(_) => {
+            ApiError::unprocessable("Idempotency-Key was used with another request.")
+        }
+        other => other.into(),
+    }
+}
+
+/// Runs a write that changes money and answers with the payment. With an `Idempotency-Key`
+/// (SPEC §2), it runs once per key: the answer is rendered in the same transaction and a
+/// repeat of the same request gets it again.
+#[allow(clippy::too_many_arguments)]
+async fn money_write<F>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    status: StatusCode,
+    operation: F,
+) -> Result<Response, ApiError>
+where
+    F: for<'a> FnOnce(&'a mut dyn Db) -> obol_store::BoxFuture<'a, StoreResult<Payment>>
+        + Send
+        + 'static,
+{
+    let Some(value) = headers.get("idempotency-key") else {
+        let payment = state.store.write(operation).await.map_err(write_error)?;
+        return Ok(document(
+            status,
+            payment_document(state, &payment, &[]).await?,
+        ));
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .and_then(|text| IdempotencyKey::parse(text).ok())
+        .ok_or_else(|| ApiError::bad_request("Idempotency-Key is not valid."))?;
+    let scope = IdempotencyScope::new(&format!("activeplatform:manager:{}", caller.manager.id));
+    let fingerprint = RequestFingerprint::of(method, path, body);
+    let public_url = state.public_url.to_string();
+    let code = status.as_u16();
+    let outcome = state
+        .store
+        .write_idempotent(scope, key, fingerprint, state.clock.now(), move |db| {
+            Box::pin(async move {
+                let payment = operation(&mut *db).await?;
+                let body = document_in(db, &payment, &public_url).await?;
+                Ok((
+                    (),
+                    SavedResponse {
+                        status: code,
+                        content_type: MEDIA_TYPE.to_owned(),
+                        body,
+                    },
+                ))
+            })
+        })
+        .await
+        .map_err(write_error)?;
+    let saved = match outcome {
+        obol_store::Idempotent::Fresh(_, saved) | obol_store::Idempotent::Replayed(saved) => saved,
+    };
+    Ok(document(
+        StatusCode::from_u16(saved.status).unwrap_or(status),
+        serde_json::from_slice(&saved.body).unwrap_or(Value::Null),
+    ))
 }
 
 async fn payment_document(
@@ -493,17 +583,15 @@ async fn create(
         let outbox = state.outbox.clone();
         let now = state.clock.now();
         let (manager, ip) = (caller.manager.id, caller.ip.clone());
-        let payment = state
-            .store
-            .write(move |db| {
-                Box::pin(async move {
-                    let payment = outbox.insert(db, draft, PaymentId::generate(&mut OsRandom), None, now).await?;
-                    audit::record(db, manager, "payment.create", payment.id.as_str(), ip.as_deref(), now).await?;
-                    Ok(payment)
-                })
+        let path = format!("/api/v3/resellers/{}/payments", reseller.id);
+        money_write(&state, &caller, &headers, "POST", &path, &body, StatusCode::CREATED, move |db| {
+            Box::pin(async move {
+                let payment = outbox.insert(db, draft, PaymentId::generate(&mut OsRandom), None, now).await?;
+                audit::record(db, manager, "payment.create", payment.id.as_str(), ip.as_deref(), now).await?;
+                Ok(payment)
             })
-            .await?;
-        Ok(document(StatusCode::CREATED, payment_document(&state, &payment, &[]).await?))
+        })
+        .await
     }
     .await)
 }
@@ -542,56 +630,50 @@ async fn complete_by_id(
             {
                 return Err(ApiError::unprocessable("Payment method not found."));
             }
-            let completed =
-                complete(&state, &caller, &payment.id, method_id, "payment.complete").await?;
-            Ok(document(
+            let outbox = state.outbox.clone();
+            let now = state.clock.now();
+            let (manager, client_ip, target) =
+                (caller.manager.id, caller.ip.clone(), payment.id.clone());
+            let path = format!("/api/v3/resellers/{}/payments/{payment_id}", reseller.id);
+            money_write(
+                &state,
+                &caller,
+                &headers,
+                "PATCH",
+                &path,
+                &body,
                 StatusCode::OK,
-                payment_document(&state, &completed, &[]).await?,
-            ))
+                move |db| {
+                    Box::pin(async move {
+                        let (payment, _) = outbox
+                            .transition(
+                                db,
+                                &target,
+                                PaymentEvent::CompletedByManager {
+                                    manager_id: manager,
+                                    method_id,
+                                },
+                                Actor::Manager(manager),
+                                now,
+                            )
+                            .await?;
+                        audit::record(
+                            db,
+                            manager,
+                            "payment.complete",
+                            target.as_str(),
+                            client_ip.as_deref(),
+                            now,
+                        )
+                        .await?;
+                        Ok(payment)
+                    })
+                },
+            )
+            .await
         }
         .await,
     )
-}
-
-/// Completes a payment as the caller, recording it; the seed's 422 for any other status.
-async fn complete(
-    state: &AppState,
-    caller: &Caller,
-    id: &PaymentId,
-    method_id: PaymentMethodId,
-    action: &'static str,
-) -> Result<Payment, ApiError> {
-    let outbox = state.outbox.clone();
-    let now = state.clock.now();
-    let (manager, ip, target) = (caller.manager.id, caller.ip.clone(), id.clone());
-    let result = state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let (payment, _) = outbox
-                    .transition(
-                        db,
-                        &target,
-                        PaymentEvent::CompletedByManager {
-                            manager_id: manager,
-                            method_id,
-                        },
-                        Actor::Manager(manager),
-                        now,
-                    )
-                    .await?;
-                audit::record(db, manager, action, target.as_str(), ip.as_deref(), now).await?;
-                Ok(payment)
-            })
-        })
-        .await;
-    match result {
-        Ok(payment) => Ok(payment),
-        Err(StoreError::Payment(PaymentError::TransitionNotAllowed { .. })) => {
-            Err(ApiError::unprocessable(ONLY_WAITING_OR_EXPIRED))
-        }
-        Err(error) => Err(error.into()),
-    }
 }
 
 /// Credits `amount` to the payment's customer account as a correction (money received outside
@@ -688,9 +770,16 @@ async fn complete_by_document(
             let outbox = state.outbox.clone();
             let now = state.clock.now();
             let (manager, ip, id) = (caller.manager.id, caller.ip.clone(), payment.id.clone());
-            let updated = state
-                .store
-                .write(move |db| {
+            let path = format!("/api/v3/resellers/{}/payments/{document_id}", reseller.id);
+            money_write(
+                &state,
+                &caller,
+                &headers,
+                "POST",
+                &path,
+                &body,
+                StatusCode::OK,
+                move |db| {
                     Box::pin(async move {
                         let current = payments::get_payment(db, &id)
                             .await?
@@ -772,12 +861,9 @@ async fn complete_by_document(
                             .await?
                             .ok_or(StoreError::NotFound("payment"))
                     })
-                })
-                .await?;
-            Ok(document(
-                StatusCode::OK,
-                payment_document(&state, &updated, &[]).await?,
-            ))
+                },
+            )
+            .await
         }
         .await,
     )
