@@ -782,6 +782,62 @@ impl Payment {
     }
 }
 
+/// What money received outside Obol for a payment does (ActivePlatform's completion by
+/// document number, SPEC §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalSettlement {
+    /// The payment is completed; what was received beyond its total is a correction.
+    Complete { excess: Option<Money> },
+    /// The payment stays as it is; all that was received is a correction (less than the total,
+    /// or the payment was already completed or cancelled).
+    Correction(Money),
+}
+
+impl Payment {
+    /// Decides what `received` does to this payment.
+    pub fn settle_external(&self, received: Money) -> Result<ExternalSettlement, PaymentError> {
+        if received.currency() != self.amount.currency() || !received.is_positive() {
+            return Err(PaymentError::Money(MoneyError::CurrencyMismatch));
+        }
+        let completable = matches!(
+            self.status,
+            PaymentStatus::Created | PaymentStatus::Pending | PaymentStatus::Expired
+        );
+        if !completable || received.minor() < self.amount.minor() {
+            return Ok(ExternalSettlement::Correction(received));
+        }
+        let excess = received.checked_sub(self.amount)?;
+        Ok(ExternalSettlement::Complete {
+            excess: excess.is_positive().then_some(excess),
+        })
+    }
+
+    /// The ledger transaction crediting `amount` to the payment's customer account as a
+    /// correction; `None` for a payment without one.
+    pub fn correction_transaction(
+        &self,
+        amount: Money,
+    ) -> Result<Option<LedgerTransaction>, PaymentError> {
+        let Some(account) = self.customer_account_id else {
+            return Ok(None);
+        };
+        Ok(Some(LedgerTransaction::new(
+            TransactionKind::Correction,
+            Some(self.id.clone()),
+            vec![
+                Posting {
+                    account: AccountCode::clearing(Clearing::Offline),
+                    amount: amount.negated(),
+                },
+                Posting {
+                    account: AccountCode::customer_account(account),
+                    amount,
+                },
+            ],
+        )?))
+    }
+}
+
 /// Bounds of an expiry time relative to creation, inclusive (Paymega: 14 minutes to 2 days).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiryWindow {
@@ -1015,6 +1071,54 @@ mod tests {
         assert!(
             payment(2_000).choose_service(&service).is_err(),
             "over the service's maximum"
+        );
+    }
+
+    #[test]
+    fn external_money_completes_or_corrects() {
+        let mut open = payment(10_000);
+        open.customer_account_id = Some(CustomerAccountId::new(7));
+        assert_eq!(
+            open.settle_external(usd(4_000)),
+            Ok(ExternalSettlement::Correction(usd(4_000)))
+        );
+        assert_eq!(
+            open.settle_external(usd(10_000)),
+            Ok(ExternalSettlement::Complete { excess: None })
+        );
+        assert_eq!(
+            open.settle_external(usd(12_000)),
+            Ok(ExternalSettlement::Complete {
+                excess: Some(usd(2_000))
+            })
+        );
+        assert!(
+            open.settle_external(Money::from_minor(100, Currency::EUR).unwrap())
+                .is_err()
+        );
+        let mut done = open.clone();
+        step(
+            &mut done,
+            PaymentEvent::CompletedByManager {
+                manager_id: ManagerId::new(1),
+                method_id: PaymentMethodId::new(2),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            done.settle_external(usd(20_000)),
+            Ok(ExternalSettlement::Correction(usd(20_000)))
+        );
+        let correction = open.correction_transaction(usd(500)).unwrap().unwrap();
+        assert!(
+            sums_by_currency(correction.postings())
+                .values()
+                .all(|sum| *sum == 0)
+        );
+        assert_eq!(
+            payment(1).correction_transaction(usd(500)),
+            Ok(None),
+            "no account, nothing to credit"
         );
     }
 

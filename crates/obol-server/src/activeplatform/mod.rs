@@ -17,10 +17,10 @@ use axum::routing::get;
 use obol_core::credentials::SecretDigest;
 use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
 use obol_core::ids::{CustomerAccountId, ManagerId, PaymentId, PaymentMethodId, ResellerId};
-use obol_core::ledger::{AccountCode, Clearing, LedgerTransaction, Posting, TransactionKind};
 use obol_core::money::{Money, Precision};
 use obol_core::payment::{
-    Actor, Flow, Payment, PaymentDraft, PaymentError, PaymentEvent, ReturnUrls, Source,
+    Actor, ExternalSettlement, Flow, Payment, PaymentDraft, PaymentError, PaymentEvent, ReturnUrls,
+    Source,
 };
 use obol_core::tenancy::{Manager, ManagerScope, Permission, TenancyError};
 use obol_core::{Currency, Timestamp};
@@ -686,24 +686,9 @@ async fn book_correction(
     ip: Option<&str>,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let Some(account) = payment.customer_account_id else {
+    let Some(transaction) = payment.correction_transaction(amount)? else {
         return Ok(());
     };
-    let transaction = LedgerTransaction::new(
-        TransactionKind::Correction,
-        Some(payment.id.clone()),
-        vec![
-            Posting {
-                account: AccountCode::clearing(Clearing::Offline),
-                amount: amount.negated(),
-            },
-            Posting {
-                account: AccountCode::customer_account(account),
-                amount,
-            },
-        ],
-    )
-    .map_err(|error| StoreError::Payment(error.into()))?;
     ledger::insert_transaction(db, &transaction, now).await?;
     audit::record(
         db,
@@ -784,77 +769,74 @@ async fn complete_by_document(
                         let current = payments::get_payment(db, &id)
                             .await?
                             .ok_or(StoreError::NotFound("payment"))?;
-                        let completable = matches!(
-                            current.status,
-                            obol_core::payment::PaymentStatus::Created
-                                | obol_core::payment::PaymentStatus::Pending
-                                | obol_core::payment::PaymentStatus::Expired
-                        );
-                        if !completable {
-                            // Already completed or cancelled: the whole amount is a correction.
-                            book_correction(db, &current, amount, manager, ip.as_deref(), now)
-                                .await?;
-                        } else if amount.minor() < current.amount.minor() {
-                            book_correction(db, &current, amount, manager, ip.as_deref(), now)
-                                .await?;
-                        } else {
-                            let completed = outbox
-                                .transition(
+                        match current.settle_external(amount)? {
+                            ExternalSettlement::Correction(received) => {
+                                book_correction(
                                     db,
-                                    &id,
-                                    PaymentEvent::CompletedByManager {
-                                        manager_id: manager,
-                                        method_id,
-                                    },
-                                    Actor::Manager(manager),
+                                    &current,
+                                    received,
+                                    manager,
+                                    ip.as_deref(),
                                     now,
                                 )
-                                .await;
-                            match completed {
-                                Ok(_) => {
-                                    audit::record(
+                                .await?;
+                            }
+                            ExternalSettlement::Complete { excess } => {
+                                let completed = outbox
+                                    .transition(
                                         db,
-                                        manager,
-                                        "payment.complete_by_document",
-                                        id.as_str(),
-                                        ip.as_deref(),
+                                        &id,
+                                        PaymentEvent::CompletedByManager {
+                                            manager_id: manager,
+                                            method_id,
+                                        },
+                                        Actor::Manager(manager),
                                         now,
                                     )
-                                    .await?;
-                                    let excess = amount
-                                        .checked_sub(current.amount)
-                                        .map_err(|error| StoreError::Payment(error.into()))?;
-                                    if excess.is_positive() {
+                                    .await;
+                                match completed {
+                                    Ok(_) => {
+                                        audit::record(
+                                            db,
+                                            manager,
+                                            "payment.complete_by_document",
+                                            id.as_str(),
+                                            ip.as_deref(),
+                                            now,
+                                        )
+                                        .await?;
+                                        if let Some(excess) = excess {
+                                            book_correction(
+                                                db,
+                                                &current,
+                                                excess,
+                                                manager,
+                                                ip.as_deref(),
+                                                now,
+                                            )
+                                            .await?;
+                                        }
+                                    }
+                                    // Completed by someone else since it was read: like any
+                                    // completed payment, the whole amount becomes a correction.
+                                    Err(
+                                        StoreError::Payment(PaymentError::TransitionNotAllowed {
+                                            ..
+                                        })
+                                        | StoreError::Conflict,
+                                    ) => {
                                         book_correction(
                                             db,
                                             &current,
-                                            excess,
+                                            amount,
                                             manager,
                                             ip.as_deref(),
                                             now,
                                         )
                                         .await?;
                                     }
+                                    Err(error) => return Err(error),
                                 }
-                                // Completed by someone else since it was read: like any completed
-                                // payment, the whole amount becomes a correction.
-                                Err(
-                                    StoreError::Payment(PaymentError::TransitionNotAllowed {
-                                        ..
-                                    })
-                                    | StoreError::Conflict,
-                                ) => {
-                                    book_correction(
-                                        db,
-                                        &current,
-                                        amount,
-                                        manager,
-                                        ip.as_deref(),
-                                        now,
-                                    )
-                                    .await?;
-                                }
-                                Err(error) => return Err(error),
                             }
                         }
                         payments::get_payment(db, &id)

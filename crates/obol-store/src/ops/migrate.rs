@@ -8,84 +8,78 @@ use crate::db::{Backend, Db};
 use crate::error::{StoreError, StoreResult};
 use crate::params;
 
+/// One schema version: its SQL for each backend (the seed data is the same for both).
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
-    sql: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
 }
 
-const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "foundation",
-        sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "seed",
-        sql: include_str!("../migrations/common/0002_seed.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "paymega",
-        sql: include_str!("../migrations/sqlite/0003_paymega.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "callbacks",
-        sql: include_str!("../migrations/sqlite/0004_callbacks.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "softline",
-        sql: include_str!("../migrations/sqlite/0005_softline.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "activeplatform",
-        sql: include_str!("../migrations/sqlite/0006_activeplatform.sql"),
-    },
-];
-
-const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "foundation",
-        sql: include_str!("../migrations/postgres/0001_foundation.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "seed",
-        sql: include_str!("../migrations/common/0002_seed.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "paymega",
-        sql: include_str!("../migrations/postgres/0003_paymega.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "callbacks",
-        sql: include_str!("../migrations/postgres/0004_callbacks.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "softline",
-        sql: include_str!("../migrations/postgres/0005_softline.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "activeplatform",
-        sql: include_str!("../migrations/postgres/0006_activeplatform.sql"),
-    },
-];
-
-pub fn migrations(backend: Backend) -> &'static [Migration] {
-    match backend {
-        Backend::Sqlite => SQLITE,
-        Backend::Postgres => POSTGRES,
+impl Migration {
+    fn sql(&self, backend: Backend) -> &'static str {
+        match backend {
+            Backend::Sqlite => self.sqlite,
+            Backend::Postgres => self.postgres,
+        }
     }
 }
+
+/// `migration!(2, "seed", "common/0002_seed.sql")` for SQL shared by both backends, or with two
+/// file names for SQL each backend writes its own way.
+macro_rules! migration {
+    ($version:literal, $name:literal, $both:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/", $both)),
+            postgres: include_str!(concat!("../migrations/", $both)),
+        }
+    };
+    ($version:literal, $name:literal, $sqlite:literal, $postgres:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/", $sqlite)),
+            postgres: include_str!(concat!("../migrations/", $postgres)),
+        }
+    };
+}
+
+/// Every migration, oldest first.
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(
+        1,
+        "foundation",
+        "sqlite/0001_foundation.sql",
+        "postgres/0001_foundation.sql"
+    ),
+    migration!(2, "seed", "common/0002_seed.sql"),
+    migration!(
+        3,
+        "paymega",
+        "sqlite/0003_paymega.sql",
+        "postgres/0003_paymega.sql"
+    ),
+    migration!(
+        4,
+        "callbacks",
+        "sqlite/0004_callbacks.sql",
+        "postgres/0004_callbacks.sql"
+    ),
+    migration!(
+        5,
+        "softline",
+        "sqlite/0005_softline.sql",
+        "postgres/0005_softline.sql"
+    ),
+    migration!(
+        6,
+        "activeplatform",
+        "sqlite/0006_activeplatform.sql",
+        "postgres/0006_activeplatform.sql"
+    ),
+];
 
 /// An arbitrary constant naming Obol's migration lock.
 const MIGRATION_LOCK_ID: i64 = 0x0b01_0001;
@@ -110,7 +104,7 @@ pub async fn migrate(db: &mut dyn Db, now: Timestamp) -> StoreResult<Vec<i64>> {
         .iter()
         .map(|row| row.int(0))
         .collect::<StoreResult<_>>()?;
-    let known = migrations(db.backend());
+    let known = MIGRATIONS;
     if let Some(newest) = applied.iter().max()
         && *newest > known.last().map_or(0, |migration| migration.version)
     {
@@ -124,7 +118,7 @@ pub async fn migrate(db: &mut dyn Db, now: Timestamp) -> StoreResult<Vec<i64>> {
         .filter(|migration| !applied.contains(&migration.version))
     {
         let sql = migration
-            .sql
+            .sql(db.backend())
             .replace("{{now}}", &now.unix_micros().to_string());
         db.execute_script(&sql).await.map_err(|error| {
             StoreError::Migration(format!("{} {}: {error}", migration.version, migration.name))
