@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::currency::Currency;
 use crate::error::{Coded, ErrorCode, codes};
-use crate::ids::{CustomerAccountId, MerchantId, P2pClientId, PaymentId, ResellerId};
+use crate::ids::{CustomerAccountId, MerchantId, P2pClientId, PaymentId, ResellerId, Uuid};
 use crate::money::Money;
 
 /// A ledger account, written as a stable text code (`merchant:5`, `clearing:sandbox`).
@@ -55,6 +55,11 @@ impl AccountCode {
 
     pub fn p2p_transit(client: P2pClientId) -> AccountCode {
         AccountCode(format!("p2p_transit:{client}"))
+    }
+
+    /// A card of a P2P client: money debited from or credited to it through the acquirer.
+    pub fn p2p_card(card: &Uuid) -> AccountCode {
+        AccountCode(format!("p2p_card:{}", card.as_str()))
     }
 
     pub fn operator_fees() -> AccountCode {

@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod p2p;
 pub mod payment;
 pub mod sandbox;
 pub mod tenancy;

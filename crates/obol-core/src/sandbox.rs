@@ -3,6 +3,7 @@
 //! implement the same interface with real providers.
 
 use crate::card::{CardExpiry, CardNumber};
+use crate::p2p::{Confirmation, SendDecision};
 use crate::payment::Resolution;
 
 /// What the acquirer says about a card payment attempt.
@@ -36,6 +37,41 @@ pub fn decide(number: &CardNumber, expiry: CardExpiry, year: i64, month: u32) ->
         cards::THREE_DS => CardDecision::ChallengeThreeDs,
         _ => CardDecision::Approved,
     }
+}
+
+/// The one-time code that confirms a `LOOKUP` transfer in the sandbox.
+pub const LOOKUP_CODE: &str = "123456";
+
+/// Decides the `SEND` of a P2P transfer: like a card payment, except that the `LOOKUP` card
+/// asks for a one-time code and the 3-D Secure card for the hosted challenge.
+pub fn decide_send(number: &CardNumber, expiry: CardExpiry, year: i64, month: u32) -> SendDecision {
+    match decide(number, expiry, year, month) {
+        CardDecision::Declined(reason) => SendDecision::Declined(reason),
+        CardDecision::ChallengeThreeDs => SendDecision::Confirm(Confirmation::ThreeDs),
+        CardDecision::Approved if number.digits() == cards::LOOKUP => {
+            SendDecision::Confirm(Confirmation::Lookup)
+        }
+        CardDecision::Approved => SendDecision::Approved,
+    }
+}
+
+/// Decides a `RECEIVE` to a card: declined and expired cards refuse it; a card that would ask
+/// its holder to confirm a payment accepts money without asking.
+pub fn decide_receive(
+    number: &CardNumber,
+    expiry: CardExpiry,
+    year: i64,
+    month: u32,
+) -> CardDecision {
+    match decide(number, expiry, year, month) {
+        CardDecision::ChallengeThreeDs => CardDecision::Approved,
+        other => other,
+    }
+}
+
+/// Whether a one-time code confirms a `LOOKUP` transfer (compared in constant time).
+pub fn lookup_code_matches(code: &str) -> bool {
+    crate::credentials::constant_time_eq(code.as_bytes(), LOOKUP_CODE.as_bytes())
 }
 
 /// What the customer answered to a 3-D Secure challenge.
@@ -112,6 +148,24 @@ mod tests {
             decide_challenge(false),
             CardDecision::Declined(Resolution::ThreeDsFailed)
         );
+        assert_eq!(
+            decide_send(&card(cards::LOOKUP), expiry, 2026, 11),
+            SendDecision::Confirm(Confirmation::Lookup)
+        );
+        assert_eq!(
+            decide_send(&card(cards::THREE_DS), expiry, 2026, 11),
+            SendDecision::Confirm(Confirmation::ThreeDs)
+        );
+        assert_eq!(
+            decide_receive(&card(cards::THREE_DS), expiry, 2026, 11),
+            CardDecision::Approved
+        );
+        assert_eq!(
+            decide_receive(&card(cards::DECLINED), expiry, 2026, 11),
+            CardDecision::Declined(Resolution::Declined)
+        );
+        assert!(lookup_code_matches("123456"));
+        assert!(!lookup_code_matches("654321"));
         assert_eq!(test_outcome("processed"), Some(TestOutcome::Processed));
         assert_eq!(test_outcome("whatever"), None);
     }

@@ -329,14 +329,62 @@ pub struct P2pClientOutput {
     pub signing_key: String,
     pub name: String,
     pub require_signed_requests: bool,
+    pub tariff: P2pTariffOutput,
 }
 
+/// A P2P client's commission tariff as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct P2pTariff {
+    /// Percent, as decimal text (`1.5`).
+    pub rate: String,
+    pub fixed: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct P2pTariffOutput {
+    pub rate: String,
+    pub fixed: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+/// A P2P client without commission.
 pub async fn create_p2p_client(
     context: &Context,
     name_text: &str,
     require_signed_requests: bool,
 ) -> Result<P2pClientOutput, CommandError> {
+    let free = P2pTariff {
+        rate: "0".to_owned(),
+        ..P2pTariff::default()
+    };
+    create_p2p_client_with(context, name_text, require_signed_requests, &free).await
+}
+
+pub async fn create_p2p_client_with(
+    context: &Context,
+    name_text: &str,
+    require_signed_requests: bool,
+    tariff: &P2pTariff,
+) -> Result<P2pClientOutput, CommandError> {
     let name = name(name_text, "--name")?;
+    let schedule = obol_core::fee::FeeSchedule {
+        rate: obol_core::fee::FeeRate::parse_percent(&tariff.rate).map_err(|_| {
+            CommandError::Invalid(
+                "--commission-rate must be a percentage between 0 and 100 with at most four decimals".to_owned(),
+            )
+        })?,
+        fixed_minor: tariff.fixed,
+        min_minor: tariff.min,
+        max_minor: tariff.max,
+    };
+    schedule.validate().map_err(|_| {
+        CommandError::Invalid(
+            "--commission-fixed, --commission-min and --commission-max must be non-negative, with min <= max when max > 0".to_owned(),
+        )
+    })?;
     let mut random = OsRandom;
     let client_key = Uuid::generate_v4(&mut random);
     let signing_key = IssuedSecret::generate(&mut random, prefixes::P2P_SIGNING_KEY);
@@ -349,14 +397,19 @@ pub async fn create_p2p_client(
     let client = context
         .store
         .write(move |db| {
-            Box::pin(tenancy::create_p2p_client(
-                db,
-                client_key,
-                name,
-                encrypted,
-                require_signed_requests,
-                now,
-            ))
+            Box::pin(async move {
+                let client = tenancy::create_p2p_client(
+                    db,
+                    client_key,
+                    name,
+                    encrypted,
+                    require_signed_requests,
+                    now,
+                )
+                .await?;
+                obol_store::ops::p2p::set_tariff(db, client.id, schedule).await?;
+                Ok(client)
+            })
         })
         .await?;
     Ok(P2pClientOutput {
@@ -364,6 +417,12 @@ pub async fn create_p2p_client(
         signing_key: signing_key.expose().to_owned(),
         name: client.name.to_string(),
         require_signed_requests: client.require_signed_requests,
+        tariff: P2pTariffOutput {
+            rate: schedule.rate.to_percent_string(),
+            fixed: schedule.fixed_minor,
+            min: schedule.min_minor,
+            max: schedule.max_minor,
+        },
     })
 }
 
@@ -476,7 +535,7 @@ pub async fn replay_callback(
         .map_err(|error| not_found_as(error, format!("callback {delivery_id} does not exist")))?;
     Ok(ReplayOutput {
         delivery_id: callback.delivery_id,
-        payment_id: callback.payment_id.to_string(),
+        payment_id: callback.subject.as_str().to_owned(),
         url: callback.url,
         status: callback.status.as_str(),
     })

@@ -60,7 +60,15 @@ pub async fn seed(context: &Context, public_url: &str) -> Result<DemoCredentials
     let manager = commands::create_manager(context, reseller.id, "admin", "Demo Admin").await?;
     let customer_account =
         commands::create_customer_account(context, reseller.id, "Demo Customer").await?;
-    let p2p_client = commands::create_p2p_client(context, "Demo Wallet", false).await?;
+    // A tariff like a wallet's: 1 % plus 5.00, at least 10.00 (in the transfer's currency).
+    let tariff = commands::P2pTariff {
+        rate: "1".to_owned(),
+        fixed: 500,
+        min: 1000,
+        max: 0,
+    };
+    let p2p_client =
+        commands::create_p2p_client_with(context, "Demo Wallet", false, &tariff).await?;
 
     let now = context.clock.now();
     let amount = Money::from_minor(10_000, Currency::USD)

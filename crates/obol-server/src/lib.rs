@@ -15,6 +15,7 @@ pub mod demo;
 pub mod hpp;
 pub mod http;
 pub mod invoices;
+pub mod p2p;
 pub mod paymega;
 pub mod serve;
 pub mod softline;

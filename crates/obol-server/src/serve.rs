@@ -120,6 +120,7 @@ pub async fn start(
         metrics: Arc::new(Metrics::default()),
         public_url: public_url_shared,
         acquirer: Arc::new(SandboxAcquirer),
+        vault: crate::acquirer::vault::CardVault::new(key.clone()),
         outbox: outbox.clone(),
         caches: Arc::new(crate::cache::Caches::default()),
     };

@@ -23,6 +23,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Decides card attempts on the hosted pages (the sandbox today, connectors later).
     pub acquirer: Arc<dyn Acquirer>,
+    /// Turns stored P2P card tokens back into numbers, for the acquirer only.
+    pub vault: crate::acquirer::vault::CardVault,
     /// Every change of a payment goes through it, so its callback is written with it.
     pub outbox: Outbox,
     /// Credentials and the catalog, believed for a few seconds.

@@ -34,6 +34,8 @@ pub enum StoreError {
     Tenancy(#[from] TenancyError),
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
+    #[error(transparent)]
+    P2p(#[from] obol_core::p2p::P2pError),
 }
 
 impl StoreError {
@@ -63,6 +65,7 @@ impl Coded for StoreError {
             StoreError::Payment(error) => error.code(),
             StoreError::Tenancy(error) => error.code(),
             StoreError::Idempotency(error) => error.code(),
+            StoreError::P2p(error) => error.code(),
         }
     }
 }

@@ -166,11 +166,11 @@ async fn assert_verified(store: &Store) {
 async fn migrations_run_once_and_seed(database: TestDatabase) {
     let store = Store::open(&database.url).await.unwrap();
     assert_eq!(store.applied_versions().await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
     assert_eq!(store.migrate(NOW).await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         store.applied_versions().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6]
+        vec![1, 2, 3, 4, 5, 6, 7]
     );
     let root = store
         .read(|db| Box::pin(tenancy::get_reseller(db, ROOT_RESELLER)))
@@ -899,7 +899,227 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Migration 7 rebuilds SQLite's callbacks table: callbacks and their attempts written before it
+/// survive, and the outbox reads them as a payment's.
+async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
+    let store = Store::open(&database.url).await.expect("open");
+    let applied = store
+        .write(|db| Box::pin(obol_store::ops::migrate::migrate_up_to(db, NOW, 6)))
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![1, 2, 3, 4, 5, 6]);
+    let merchant = merchant(&store).await;
+    let payment = create_payment(&store, merchant, Some("before-7"), 1_000)
+        .await
+        .unwrap();
+    let id = payment.id.clone();
+    store
+        .write(move |db| {
+            Box::pin(async move {
+                let row = db
+                    .query(
+                        "INSERT INTO callbacks (delivery_id, payment_id, merchant_id, dialect, url, body, transaction_status, sequence, next_attempt_at, created_at) \
+                         VALUES ('d-1', $1, $2, 'paymega', 'https://example.com/cb', $3, 'created', 1, 0, 0) RETURNING id",
+                        params![id.as_str(), merchant.get(), b"{}".to_vec()],
+                    )
+                    .await?;
+                let callback = row[0].int(0)?;
+                db.execute(
+                    "INSERT INTO callback_attempts (callback_id, started_at, finished_at, response_code, delivered, error) VALUES ($1, 0, 1, 500, $2, 'answered HTTP 500')",
+                    params![callback, false],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.migrate(NOW).await.unwrap(), vec![7]);
+    let id = payment.id.clone();
+    let (callbacks, attempts) = store
+        .read(move |db| {
+            Box::pin(async move {
+                let callbacks = obol_store::ops::callbacks::for_payment(db, &id).await?;
+                let attempts = db
+                    .query("SELECT COUNT(*) FROM callback_attempts", &[])
+                    .await?[0]
+                    .int(0)?;
+                Ok((callbacks, attempts))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(callbacks.len(), 1);
+    assert_eq!(
+        callbacks[0].subject,
+        obol_store::ops::callbacks::Subject::Payment(payment.id.clone())
+    );
+    assert_eq!(
+        callbacks[0].signer,
+        obol_store::ops::callbacks::Signer::Merchant(merchant)
+    );
+    assert_eq!(attempts, 1);
+    assert_verified(&store).await;
+}
+
+/// A transfer is written whole and changed only from the version it was read at; its ledger
+/// steps keep `verify` clean, and a wrong transit is caught.
+async fn transfers_are_versioned_and_verified(database: TestDatabase) {
+    use obol_core::p2p::{P2pCard, SendDecision, Transfer, TransferDraft, TransferKind};
+    use obol_core::sandbox::CardDecision;
+    use obol_store::ops::{ledger, p2p};
+
+    let store = open(&database).await;
+    let client = store
+        .write(|db| {
+            Box::pin(tenancy::create_p2p_client(
+                db,
+                Uuid::generate_v4(&mut TestRandom::new()),
+                name("Wallet"),
+                vec![1, 2, 3],
+                false,
+                NOW,
+            ))
+        })
+        .await
+        .unwrap();
+    let card = |pan: &str| {
+        let number = obol_core::card::CardNumber::parse(pan).unwrap();
+        P2pCard {
+            id: Uuid::generate_v4(&mut TestRandom::new()),
+            client_id: client.id,
+            token: "vt_test".to_owned(),
+            payload: number.payload(
+                obol_core::card::CardExpiry {
+                    month: 12,
+                    year: 2030,
+                },
+                None,
+            ),
+            created_at: NOW,
+        }
+    };
+    let (from, to) = (card("4111111111111111"), card("5555555555554444"));
+    let uah = Currency::parse("UAH").unwrap();
+    let mut transfer = Transfer::create(
+        TransferDraft {
+            client_id: client.id,
+            external_id: Some("ext".into()),
+            kind: TransferKind::Bucket,
+            amount: Money::from_minor(1_000, uah).unwrap(),
+            description: None,
+            callback_url: None,
+            card_from: from.as_ref(),
+            card_to: None,
+        },
+        Money::from_minor(10, uah).unwrap(),
+        &mut TestRandom::new(),
+        NOW,
+    )
+    .unwrap();
+    let sent = transfer
+        .apply_send(
+            SendDecision::Approved,
+            CardDecision::Approved,
+            NOW.plus_seconds(60),
+            &mut TestRandom::new(),
+            NOW,
+        )
+        .unwrap();
+    let (stored_from, stored_to, first) = (from.clone(), to.clone(), transfer.clone());
+    store
+        .write(move |db| {
+            Box::pin(async move {
+                p2p::insert_card(db, &stored_from).await?;
+                p2p::insert_card(db, &stored_to).await?;
+                p2p::insert_transfer(db, &first).await?;
+                for transaction in &sent {
+                    ledger::insert_transfer_transaction(db, transaction, &first.id, NOW).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    assert_verified(&store).await;
+    let id = transfer.id.clone();
+    let read = store
+        .read(move |db| Box::pin(async move { p2p::get_transfer(db, &id, false).await }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, transfer, "read back as written");
+
+    let mut received = read.clone();
+    let step = received
+        .claim(
+            to.as_ref(),
+            Money::from_minor(400, uah).unwrap(),
+            CardDecision::Approved,
+            None,
+            &mut TestRandom::new(),
+            NOW,
+        )
+        .unwrap()
+        .unwrap();
+    let (first_write, stale) = (received.clone(), received.clone());
+    let stored = store
+        .write(move |db| {
+            Box::pin(async move {
+                let stored = p2p::update_transfer(db, &first_write).await?;
+                ledger::insert_transfer_transaction(db, &step, &stored.id, NOW).await?;
+                Ok(stored)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.pending.minor(), 600);
+    let conflict = store
+        .write(move |db| Box::pin(async move { p2p::update_transfer(db, &stale).await }))
+        .await;
+    assert!(
+        matches!(conflict, Err(StoreError::Conflict)),
+        "{conflict:?}"
+    );
+    assert_verified(&store).await;
+    let id = transfer.id.clone();
+    let shown = store
+        .read(move |db| Box::pin(async move { p2p::get_transfer(db, &id, false).await }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shown.operations.len(), 2);
+    assert_eq!(shown.card_to.unwrap().masked, "5555554444");
+
+    // Transit that does not match the pending amount is a violation.
+    let id = transfer.id.clone();
+    store
+        .write(move |db| {
+            Box::pin(async move {
+                db.execute(
+                    "UPDATE p2p_transfers SET pending_amount = 500 WHERE id = $1",
+                    params![id.as_str()],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let report = store.read(|db| Box::pin(verify::verify(db))).await.unwrap();
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|violation| violation.check == "transfer_matches_postings"),
+        "{report:?}"
+    );
+}
+
 on_both_backends!(
+    p2p_migration_keeps_earlier_callbacks,
+    transfers_are_versioned_and_verified,
     migrations_run_once_and_seed,
     reseller_tree_and_credentials,
     payment_lifecycle_books_the_ledger,

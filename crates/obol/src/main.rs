@@ -190,6 +190,18 @@ enum P2pClientAction {
         /// Require JWT-signed request envelopes.
         #[arg(long)]
         require_signed_requests: bool,
+        /// Commission rate of the client's tariff, in percent (`1.5`).
+        #[arg(long, default_value = "0")]
+        commission_rate: String,
+        /// Fixed part of the commission, in minor units of the transfer's currency.
+        #[arg(long, default_value_t = 0)]
+        commission_fixed: i64,
+        /// Smallest commission, in minor units.
+        #[arg(long, default_value_t = 0)]
+        commission_min: i64,
+        /// Largest commission, in minor units (0: no maximum).
+        #[arg(long, default_value_t = 0)]
+        commission_max: i64,
     },
 }
 
@@ -386,13 +398,29 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
                         P2pClientAction::Create {
                             name,
                             require_signed_requests,
+                            commission_rate,
+                            commission_fixed,
+                            commission_min,
+                            commission_max,
                         },
                 },
         } => {
             let context = Context::open_default(config).await?;
+            let tariff = commands::P2pTariff {
+                rate: commission_rate,
+                fixed: commission_fixed,
+                min: commission_min,
+                max: commission_max,
+            };
             print_result(
                 json,
-                &commands::create_p2p_client(&context, &name, require_signed_requests).await?,
+                &commands::create_p2p_client_with(
+                    &context,
+                    &name,
+                    require_signed_requests,
+                    &tariff,
+                )
+                .await?,
             );
             Ok(ExitCode::SUCCESS)
         }

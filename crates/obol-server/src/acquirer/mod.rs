@@ -4,7 +4,10 @@
 
 use obol_core::Timestamp;
 use obol_core::card::{CardExpiry, CardNumber};
+use obol_core::p2p::SendDecision;
 use obol_core::sandbox::{self, CardDecision};
+
+pub mod vault;
 
 /// Decides card attempts. Synchronous because the sandbox answers from rules in memory; a
 /// connector that talks to a network would get an async sibling of this trait.
@@ -15,6 +18,22 @@ pub trait Acquirer: Send + Sync {
 
     /// The answer after the customer approved or rejected the 3-D Secure challenge.
     fn challenge(&self, approved: bool) -> CardDecision;
+
+    /// Debiting the sender of a P2P transfer: approved, declined, or the sender must confirm
+    /// (3-D Secure on the hosted page, or a one-time code).
+    fn authorize_send(&self, card: &CardNumber, expiry: CardExpiry, now: Timestamp)
+    -> SendDecision;
+
+    /// Crediting the recipient of a P2P transfer.
+    fn authorize_receive(
+        &self,
+        card: &CardNumber,
+        expiry: CardExpiry,
+        now: Timestamp,
+    ) -> CardDecision;
+
+    /// Whether a one-time code confirms a `LOOKUP` transfer.
+    fn confirm_code(&self, code: &str) -> bool;
 }
 
 /// The deterministic, offline acquirer of SPEC §4 (test cards in `obol_core::sandbox`).
@@ -30,6 +49,30 @@ impl Acquirer for SandboxAcquirer {
 
     fn challenge(&self, approved: bool) -> CardDecision {
         sandbox::decide_challenge(approved)
+    }
+
+    fn authorize_send(
+        &self,
+        card: &CardNumber,
+        expiry: CardExpiry,
+        now: Timestamp,
+    ) -> SendDecision {
+        let today = now.to_utc_fields();
+        sandbox::decide_send(card, expiry, today.year, today.month)
+    }
+
+    fn authorize_receive(
+        &self,
+        card: &CardNumber,
+        expiry: CardExpiry,
+        now: Timestamp,
+    ) -> CardDecision {
+        let today = now.to_utc_fields();
+        sandbox::decide_receive(card, expiry, today.year, today.month)
+    }
+
+    fn confirm_code(&self, code: &str) -> bool {
+        sandbox::lookup_code_matches(code)
     }
 }
 

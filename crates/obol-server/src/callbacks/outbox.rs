@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use obol_core::catalog::PaymentService;
 use obol_core::ids::{PaymentId, Uuid};
+use obol_core::p2p::{Transfer, TransferStatus};
 use obol_core::payment::{Actor, Payment, PaymentDraft, PaymentEvent, Source, Transition};
 use obol_core::time::Timestamp;
 use obol_store::Db;
 use obol_store::StoreResult;
-use obol_store::ops::callbacks::{self, Callback, NewCallback};
-use obol_store::ops::{catalog, payments, tenancy};
+use obol_store::ops::callbacks::{self, Callback, NewCallback, Signer, Subject};
+use obol_store::ops::{catalog, p2p, payments, tenancy};
 use serde_json::json;
 
 use crate::crypto::{OperatorKey, OsRandom};
@@ -100,12 +101,50 @@ impl Outbox {
         let (status, _) = render::status_and_resolution(payment);
         let callback = NewCallback {
             delivery_id: Uuid::generate_v4(&mut OsRandom).as_str().to_owned(),
-            payment_id: payment.id.clone(),
-            merchant_id: payment.merchant_id,
+            subject: Subject::Payment(payment.id.clone()),
+            signer: payment.merchant_id.map_or(Signer::None, Signer::Merchant),
             dialect: dialect.to_owned(),
             url,
             body: body.to_string().into_bytes(),
             transaction_status: status.to_owned(),
+        };
+        Ok(Some(callbacks::enqueue(db, callback, now).await?))
+    }
+
+    /// Writes the callback of a P2P transfer whose status changed from `before` (`None`: it was
+    /// just created): `{"token": <JWT HS256 under the client's signing key>}` to its
+    /// `callbackUrl`.
+    pub async fn record_transfer(
+        &self,
+        db: &mut dyn Db,
+        transfer: &Transfer,
+        before: Option<TransferStatus>,
+        now: Timestamp,
+    ) -> StoreResult<Option<Callback>> {
+        if before == Some(transfer.status) {
+            return Ok(None);
+        }
+        let Some(url) = transfer.callback_url.clone() else {
+            return Ok(None);
+        };
+        let client = p2p::client_by_id(db, transfer.client_id).await?;
+        let signing_key = self
+            .key
+            .decrypt(
+                crate::crypto::purpose::P2P_SIGNING_KEY,
+                &client.signing_key_encrypted,
+            )
+            .map_err(|error| obol_store::StoreError::Corrupt(error.to_string()))?;
+        let claims = crate::p2p::render::callback_claims(transfer, now);
+        let token = crate::tokens::sign_with(&signing_key, &claims);
+        let callback = NewCallback {
+            delivery_id: Uuid::generate_v4(&mut OsRandom).as_str().to_owned(),
+            subject: Subject::Transfer(transfer.id.clone()),
+            signer: Signer::P2pClient(transfer.client_id),
+            dialect: "p2p".to_owned(),
+            url,
+            body: json!({ "token": token }).to_string().into_bytes(),
+            transaction_status: transfer.status.as_str().to_owned(),
         };
         Ok(Some(callbacks::enqueue(db, callback, now).await?))
     }
@@ -137,8 +176,8 @@ impl Outbox {
         let body = crate::softline::render::webhook(payment, event, now, &order_url);
         let callback = NewCallback {
             delivery_id: Uuid::generate_v4(&mut OsRandom).as_str().to_owned(),
-            payment_id: payment.id.clone(),
-            merchant_id: payment.merchant_id,
+            subject: Subject::Payment(payment.id.clone()),
+            signer: payment.merchant_id.map_or(Signer::None, Signer::Merchant),
             dialect: "softline".to_owned(),
             url,
             body: body.to_string().into_bytes(),

@@ -5,6 +5,8 @@ use obol_store::ops::callbacks::AfterFailure;
 
 /// Paymega: 1, 2, 3, … minutes apart, at most 100 attempts.
 pub const PAYMEGA_ATTEMPTS_MAX: i64 = 100;
+/// P2P: after 5 s, 5 min, 1 h, 2 h and 24 h, then no more.
+const P2P_RETRY_SECONDS: [i64; 5] = [5, 300, 3600, 7200, 86_400];
 /// Other dialects: exponential backoff from 30 seconds, at most 6 hours apart, for 3 days.
 const BACKOFF_FIRST_SECONDS: i64 = 30;
 const BACKOFF_MAX_SECONDS: i64 = 6 * 3600;
@@ -20,6 +22,10 @@ pub fn after_failure(
     jitter: u32,
 ) -> AfterFailure {
     match dialect {
+        "p2p" => match P2P_RETRY_SECONDS.get(usize::try_from(attempts - 1).unwrap_or(usize::MAX)) {
+            Some(delay) => AfterFailure::RetryAt(now.plus_seconds(*delay)),
+            None => AfterFailure::GiveUp(format!("gave up after {attempts} attempts")),
+        },
         "paymega" => {
             if attempts >= PAYMEGA_ATTEMPTS_MAX {
                 AfterFailure::GiveUp(format!("gave up after {attempts} attempts"))
@@ -51,6 +57,24 @@ pub fn after_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn p2p_retries_on_its_five_step_schedule() {
+        let start = Timestamp::from_unix_seconds(1_000);
+        let delays: Vec<_> = (1..=5)
+            .map(
+                |attempts| match after_failure("p2p", attempts, start, start, 0) {
+                    AfterFailure::RetryAt(at) => at.unix_seconds() - start.unix_seconds(),
+                    AfterFailure::GiveUp(_) => -1,
+                },
+            )
+            .collect();
+        assert_eq!(delays, [5, 300, 3600, 7200, 86_400]);
+        assert!(matches!(
+            after_failure("p2p", 6, start, start, 0),
+            AfterFailure::GiveUp(_)
+        ));
+    }
 
     #[test]
     fn paymega_retries_minutes_apart_then_gives_up() {

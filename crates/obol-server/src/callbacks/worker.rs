@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use obol_core::ids::P2pClientId;
 use obol_core::ids::RandomSource;
-use obol_store::ops::callbacks::{self, AfterFailure, AttemptRecord, Callback};
-use obol_store::ops::tenancy;
+use obol_store::ops::callbacks::{self, AfterFailure, AttemptRecord, Callback, Signer};
+use obol_store::ops::{p2p, tenancy};
 use obol_store::{Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 
@@ -224,8 +225,12 @@ impl DeliveryWorker {
     }
 
     async fn secrets(&self, callback: &Callback) -> Result<(String, Option<String>), String> {
-        let Some(merchant) = callback.merchant_id else {
-            return Err("the payment has no merchant to sign for".to_owned());
+        let merchant = match callback.signer {
+            Signer::Merchant(merchant) => merchant,
+            Signer::P2pClient(client) => {
+                return self.client_key(client).await.map(|key| (key, None));
+            }
+            Signer::None => return Err("the payment has no merchant to sign for".to_owned()),
         };
         let now = self.clock.now();
         let (current, previous) = self
@@ -245,6 +250,20 @@ impl DeliveryWorker {
         let current = decrypt(&current)?;
         let previous = previous.as_deref().map(decrypt).transpose()?;
         Ok((current, previous))
+    }
+
+    /// A P2P client's signing key, which signs its callbacks.
+    async fn client_key(&self, client: P2pClientId) -> Result<String, String> {
+        let record = self
+            .store
+            .read(move |db| Box::pin(async move { p2p::client_by_id(db, client).await }))
+            .await
+            .map_err(|error| error.to_string())?;
+        let bytes = self
+            .key
+            .decrypt(purpose::P2P_SIGNING_KEY, &record.signing_key_encrypted)
+            .map_err(|error| error.to_string())?;
+        String::from_utf8(bytes).map_err(|_| "the signing key is not text".to_owned())
     }
 
     /// Runs until `shutdown`, then gives back its leases.

@@ -77,7 +77,7 @@ button{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem}\
 ul.methods{list-style:none;padding:0}ul.methods li{margin:.5rem 0}";
 
 /// A whole document: head, the payment's summary, then `body`.
-fn document(frame: &Frame<'_>, heading: &str, body: &str) -> String {
+pub(crate) fn document(frame: &Frame<'_>, heading: &str, body: &str) -> String {
     let texts = frame.texts();
     let mut html = String::with_capacity(4096);
     let _ = write!(
@@ -125,7 +125,7 @@ fn document(frame: &Frame<'_>, heading: &str, body: &str) -> String {
     html
 }
 
-fn error_block(message: Option<&str>) -> String {
+pub(crate) fn error_block(message: Option<&str>) -> String {
     match message {
         Some(message) => format!(
             "<p class=\"error\" role=\"alert\" id=\"form-error\">{}</p>\n",
@@ -136,7 +136,7 @@ fn error_block(message: Option<&str>) -> String {
 }
 
 /// A labelled text input; `value` is echoed escaped (never used for the card number or CVV).
-fn text_input(
+pub(crate) fn text_input(
     name: &str,
     label: &str,
     value: &str,

@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::hpp::router())
         .merge(crate::softline::router())
         .merge(crate::activeplatform::router())
+        .merge(crate::p2p::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -180,6 +181,9 @@ async fn openapi_json(State(state): State<AppState>) -> Json<serde_json::Value> 
 
 /// Unknown routes answer in the format of the dialect that owns the prefix.
 async fn not_found(uri: axum::http::Uri) -> Response {
+    if crate::p2p::owns_path(uri.path()) {
+        return crate::p2p::fallback(uri.path(), false);
+    }
     if crate::paymega::owns_path(uri.path()) {
         return crate::paymega::errors::PaymegaError::NotFound.into_response();
     }
@@ -199,6 +203,9 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 /// A known route with another method (TRACE, QUERY, …) answers 405 in the owner's format,
 /// never 501.
 async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    if crate::p2p::owns_path(uri.path()) {
+        return crate::p2p::fallback(uri.path(), true);
+    }
     if crate::paymega::owns_path(uri.path()) {
         return crate::paymega::errors::PaymegaError::MethodNotAllowed.into_response();
     }

@@ -36,6 +36,7 @@ pub fn document(public_url: &str) -> Value {
         schemas.extend(crate::paymega::openapi::schemas());
         schemas.extend(crate::softline::openapi::schemas());
         schemas.extend(crate::activeplatform::openapi::schemas());
+        schemas.extend(crate::p2p::openapi::schemas());
     }
     document
 }
@@ -60,6 +61,7 @@ pub fn all_paths() -> Value {
     paths.extend(crate::paymega::openapi::paths());
     paths.extend(crate::softline::openapi::paths());
     paths.extend(crate::activeplatform::openapi::paths());
+    paths.extend(crate::p2p::openapi::paths());
     paths.extend(hosted_page_paths());
     Value::Object(paths)
 }

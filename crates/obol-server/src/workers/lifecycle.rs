@@ -1,5 +1,6 @@
-//! The lifecycle worker: runs jobs stored with a due time (payment expiry now; token expiry,
-//! 90-day deletion and BUCKET returns as their issues arrive). It runs on every node: jobs are
+//! The lifecycle worker: runs jobs stored with a due time (payment expiry, Softline's 90-day
+//! deletion, the end of a P2P transfer's wait: BUCKET returns and unconfirmed transfers) and
+//! sweeps what has run out (idempotency keys, P2P sessions, old finished jobs). It runs on every node: jobs are
 //! claimed with leases (and `SKIP LOCKED` on PostgreSQL), so nodes share the work and none is
 //! done twice at once; a node that dies loses its leases when they run out. Jobs live in the
 //! database, so nothing is missed across restarts and late jobs catch up.
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use obol_core::payment::{Actor, PaymentError, PaymentEvent};
 use obol_core::time::Timestamp;
-use obol_store::ops::{idempotency, jobs, payments};
+use obol_store::ops::{idempotency, jobs, p2p, payments};
 use obol_store::{Store, StoreError};
 use tokio::sync::watch;
 
@@ -171,6 +172,22 @@ impl LifecycleWorker {
                     })
                     .await
             }
+            crate::p2p::transfers::EXPIRY_JOB => {
+                // A transfer's wait ended: unconfirmed ones are rejected, a BUCKET returns what
+                // was not received; one decided meanwhile is left alone.
+                let id = obol_core::ids::Uuid::parse(&job.subject)
+                    .map_err(|_| StoreError::Corrupt(format!("job subject {}", job.subject)))?;
+                let outbox = self.outbox.clone();
+                self.store
+                    .write(move |db| {
+                        Box::pin(async move {
+                            crate::p2p::transfers::expire(db, &outbox, &id, now).await?;
+                            jobs::complete(db, job_id, &owner, now).await?;
+                            Ok(())
+                        })
+                    })
+                    .await
+            }
             unknown => {
                 tracing::error!(kind = %unknown, "unknown lifecycle job kind; marking it done");
                 self.complete(job_id, now).await
@@ -186,7 +203,7 @@ impl LifecycleWorker {
         Ok(())
     }
 
-    /// Removes expired idempotency keys and old finished jobs, in short batches until none
+    /// Removes expired idempotency keys, ended P2P sessions and old finished jobs, in short batches until none
     /// are left (or the sweep's bound is reached); returns how many rows went.
     pub async fn purge(&self) -> Result<u64, StoreError> {
         let now = self.clock.now();
@@ -195,6 +212,16 @@ impl LifecycleWorker {
             let batch = self
                 .store
                 .write(move |db| Box::pin(idempotency::purge_expired(db, now, PURGE_BATCH)))
+                .await?;
+            removed += batch;
+            if batch < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        for _ in 0..PURGE_BATCHES_MAX {
+            let batch = self
+                .store
+                .write(move |db| Box::pin(p2p::purge_sessions(db, now, PURGE_BATCH)))
                 .await?;
             removed += batch;
             if batch < PURGE_BATCH as u64 {

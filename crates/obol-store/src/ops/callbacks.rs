@@ -3,7 +3,7 @@
 //! by delivery workers with leases (and `SKIP LOCKED` on PostgreSQL), and delivered in order:
 //! a payment's later callback is not claimed while an earlier one is still pending.
 
-use obol_core::ids::{MerchantId, PaymentId};
+use obol_core::ids::{MerchantId, P2pClientId, PaymentId, Uuid};
 use obol_core::time::Timestamp;
 
 use super::{opt_timestamp, parse_or_corrupt, timestamp};
@@ -12,12 +12,44 @@ use crate::error::{StoreError, StoreResult};
 use crate::params;
 use crate::value::Row;
 
+/// What a callback reports on: a payment, or a P2P transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Payment(PaymentId),
+    Transfer(Uuid),
+}
+
+impl Subject {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Subject::Payment(id) => id.as_str(),
+            Subject::Transfer(id) => id.as_str(),
+        }
+    }
+
+    /// The column that holds this kind of subject.
+    fn column(&self) -> &'static str {
+        match self {
+            Subject::Payment(_) => "payment_id",
+            Subject::Transfer(_) => "transfer_id",
+        }
+    }
+}
+
+/// Who signs a callback: the merchant (its callback secret) or a P2P client (its signing key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    Merchant(MerchantId),
+    P2pClient(P2pClientId),
+    None,
+}
+
 /// A callback to write.
 #[derive(Debug, Clone)]
 pub struct NewCallback {
     pub delivery_id: String,
-    pub payment_id: PaymentId,
-    pub merchant_id: Option<MerchantId>,
+    pub subject: Subject,
+    pub signer: Signer,
     pub dialect: String,
     pub url: String,
     pub body: Vec<u8>,
@@ -57,8 +89,8 @@ impl CallbackStatus {
 pub struct Callback {
     pub id: i64,
     pub delivery_id: String,
-    pub payment_id: PaymentId,
-    pub merchant_id: Option<MerchantId>,
+    pub subject: Subject,
+    pub signer: Signer,
     pub dialect: String,
     pub url: String,
     pub body: Vec<u8>,
@@ -74,14 +106,28 @@ pub struct Callback {
 }
 
 const COLUMNS: &str = "id, delivery_id, payment_id, merchant_id, dialect, url, body, transaction_status, sequence, status, attempts, next_attempt_at, \
-                       created_at, delivered_at, last_response_code, last_error";
+                       created_at, delivered_at, last_response_code, last_error, transfer_id, p2p_client_id";
 
 fn from_row(row: &Row) -> StoreResult<Callback> {
     Ok(Callback {
         id: row.int(0)?,
         delivery_id: row.text(1)?,
-        payment_id: parse_or_corrupt(PaymentId::parse(&row.text(2)?), "callback payment")?,
-        merchant_id: row.opt_int(3)?.map(MerchantId::new),
+        subject: match (row.opt_text(2)?, row.opt_text(16)?) {
+            (Some(payment), None) => Subject::Payment(parse_or_corrupt(
+                PaymentId::parse(&payment),
+                "callback payment",
+            )?),
+            (None, Some(transfer)) => Subject::Transfer(parse_or_corrupt(
+                Uuid::parse(&transfer),
+                "callback transfer",
+            )?),
+            _ => return Err(super::corrupt("callback subject")),
+        },
+        signer: match (row.opt_int(3)?, row.opt_int(17)?) {
+            (Some(merchant), _) => Signer::Merchant(MerchantId::new(merchant)),
+            (None, Some(client)) => Signer::P2pClient(P2pClientId::new(client)),
+            (None, None) => Signer::None,
+        },
         dialect: row.text(4)?,
         url: row.text(5)?,
         body: row.blob(6)?,
@@ -104,25 +150,37 @@ pub async fn enqueue(
     callback: NewCallback,
     now: Timestamp,
 ) -> StoreResult<Callback> {
+    let column = callback.subject.column();
     let row = query_one(
         db,
-        "SELECT COALESCE(MAX(sequence), 0) + 1 FROM callbacks WHERE payment_id = $1",
-        params![callback.payment_id.as_str()],
+        &format!("SELECT COALESCE(MAX(sequence), 0) + 1 FROM callbacks WHERE {column} = $1"),
+        params![callback.subject.as_str()],
         "callback sequence",
     )
     .await?;
     let sequence = row.int(0)?;
     let sql = format!(
-        "INSERT INTO callbacks (delivery_id, payment_id, merchant_id, dialect, url, body, transaction_status, sequence, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
+        "INSERT INTO callbacks (delivery_id, payment_id, transfer_id, merchant_id, p2p_client_id, dialect, url, body, transaction_status, sequence, \
+         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
     );
+    let (payment, transfer) = match &callback.subject {
+        Subject::Payment(id) => (Some(id.as_str().to_owned()), None),
+        Subject::Transfer(id) => (None, Some(id.as_str().to_owned())),
+    };
+    let (merchant, client) = match callback.signer {
+        Signer::Merchant(id) => (Some(id.get()), None),
+        Signer::P2pClient(id) => (None, Some(id.get())),
+        Signer::None => (None, None),
+    };
     let row = query_one(
         db,
         &sql,
         params![
             callback.delivery_id.as_str(),
-            callback.payment_id.as_str(),
-            callback.merchant_id.map(MerchantId::get),
+            payment,
+            transfer,
+            merchant,
+            client,
             callback.dialect.as_str(),
             callback.url.as_str(),
             callback.body,
@@ -153,7 +211,8 @@ pub async fn claim_due(
     let sql = format!(
         "UPDATE callbacks SET lease_owner = $1, lease_until = $2 WHERE id IN (\
          SELECT c.id FROM callbacks c WHERE c.status = 'pending' AND c.next_attempt_at <= $3 AND (c.lease_until IS NULL OR c.lease_until < $3) \
-         AND NOT EXISTS (SELECT 1 FROM callbacks earlier WHERE earlier.payment_id = c.payment_id AND earlier.sequence < c.sequence AND earlier.status = 'pending') \
+         AND NOT EXISTS (SELECT 1 FROM callbacks earlier WHERE (earlier.payment_id = c.payment_id OR earlier.transfer_id = c.transfer_id) \
+         AND earlier.sequence < c.sequence AND earlier.status = 'pending') \
          ORDER BY c.next_attempt_at, c.id LIMIT $4{skip_locked}) RETURNING {COLUMNS}"
     );
     let rows = db
@@ -234,6 +293,16 @@ pub async fn record_attempt(
         .await?;
     }
     Ok(changed == 1)
+}
+
+/// A transfer's callbacks, oldest first.
+pub async fn for_transfer(db: &mut dyn Db, transfer: &Uuid) -> StoreResult<Vec<Callback>> {
+    let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE transfer_id = $1 ORDER BY sequence");
+    db.query(&sql, params![transfer.as_str()])
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 /// A payment's callbacks, oldest first (for `callback_logs`).

@@ -1,6 +1,7 @@
 //! Ledger transactions and derived balances.
 
 use obol_core::Currency;
+use obol_core::ids::Uuid;
 use obol_core::ledger::{AccountCode, LedgerTransaction, TransactionKind};
 use obol_core::money::Money;
 use obol_core::time::Timestamp;
@@ -16,10 +17,34 @@ pub async fn insert_transaction(
     transaction: &LedgerTransaction,
     now: Timestamp,
 ) -> StoreResult<i64> {
+    insert_with_transfer(db, transaction, None, now).await
+}
+
+/// Writes a step of a P2P transfer: a balanced transaction that belongs to the transfer.
+pub async fn insert_transfer_transaction(
+    db: &mut dyn Db,
+    transaction: &LedgerTransaction,
+    transfer: &Uuid,
+    now: Timestamp,
+) -> StoreResult<i64> {
+    insert_with_transfer(db, transaction, Some(transfer), now).await
+}
+
+async fn insert_with_transfer(
+    db: &mut dyn Db,
+    transaction: &LedgerTransaction,
+    transfer: Option<&Uuid>,
+    now: Timestamp,
+) -> StoreResult<i64> {
     let row = query_one(
         db,
-        "INSERT INTO ledger_transactions (kind, payment_id, created_at) VALUES ($1, $2, $3) RETURNING id",
-        params![transaction.kind().as_str(), transaction.payment_id().map(|id| id.as_str().to_owned()), now.unix_micros()],
+        "INSERT INTO ledger_transactions (kind, payment_id, transfer_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        params![
+            transaction.kind().as_str(),
+            transaction.payment_id().map(|id| id.as_str().to_owned()),
+            transfer.map(|id| id.as_str().to_owned()),
+            now.unix_micros()
+        ],
         "ledger transaction",
     )
     .await?;

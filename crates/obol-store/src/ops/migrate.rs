@@ -79,6 +79,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0006_activeplatform.sql",
         "postgres/0006_activeplatform.sql"
     ),
+    migration!(7, "p2p", "sqlite/0007_p2p.sql", "postgres/0007_p2p.sql"),
 ];
 
 /// An arbitrary constant naming Obol's migration lock.
@@ -86,6 +87,12 @@ const MIGRATION_LOCK_ID: i64 = 0x0b01_0001;
 
 /// Applies every pending migration; returns the versions applied now.
 pub async fn migrate(db: &mut dyn Db, now: Timestamp) -> StoreResult<Vec<i64>> {
+    migrate_up_to(db, now, i64::MAX).await
+}
+
+/// Applies the pending migrations up to version `last` (tests of a later migration over data
+/// written at an earlier version).
+pub async fn migrate_up_to(db: &mut dyn Db, now: Timestamp, last: i64) -> StoreResult<Vec<i64>> {
     if db.backend() == Backend::Postgres {
         db.execute(
             "SELECT pg_advisory_xact_lock($1)",
@@ -115,7 +122,7 @@ pub async fn migrate(db: &mut dyn Db, now: Timestamp) -> StoreResult<Vec<i64>> {
     let mut done = Vec::new();
     for migration in known
         .iter()
-        .filter(|migration| !applied.contains(&migration.version))
+        .filter(|migration| migration.version <= last && !applied.contains(&migration.version))
     {
         let sql = migration
             .sql(db.backend())

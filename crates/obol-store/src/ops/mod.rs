@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
 pub mod migrate;
+pub mod p2p;
 pub mod payments;
 pub mod refund_requests;
 pub mod settings;

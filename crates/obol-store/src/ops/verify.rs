@@ -93,6 +93,39 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
     }
 
     let sql = format!(
+        "SELECT id FROM ledger_transactions WHERE kind = 'transfer' AND transfer_id IS NULL ORDER BY id LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation {
+            check: "transfer_posting_has_transfer",
+            detail: format!("transfer transaction {} names no transfer", row.int(0)?),
+        });
+    }
+
+    // A P2P transfer's transit account holds exactly what still waits to be received while
+    // it is PROCESSING, and nothing once it is decided or before money left the sender.
+    let sql = format!(
+        "SELECT id, status, pending_amount, in_transit FROM (\
+           SELECT t.id, t.status, t.pending_amount, \
+             CAST(COALESCE((SELECT SUM(lp.amount) FROM ledger_postings lp JOIN ledger_transactions lt ON lt.id = lp.transaction_id \
+               WHERE lt.transfer_id = t.id AND lp.account LIKE 'p2p_transit:%'), 0) AS BIGINT) AS in_transit \
+           FROM p2p_transfers t) checked \
+         WHERE in_transit <> CASE WHEN status = 'PROCESSING' THEN pending_amount ELSE 0 END ORDER BY id LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation {
+            check: "transfer_matches_postings",
+            detail: format!(
+                "transfer {} is {} with {} pending but {} in transit",
+                row.text(0)?,
+                row.text(1)?,
+                row.int(2)?,
+                row.int(3)?
+            ),
+        });
+    }
+
+    let sql = format!(
         "SELECT id, processed_amount, refunded_amount, booked_in, booked_back FROM (\
            SELECT p.id, p.processed_amount, p.refunded_amount, \
              CAST(COALESCE((SELECT -SUM(lp.amount) FROM ledger_postings lp JOIN ledger_transactions lt ON lt.id = lp.transaction_id \

@@ -1,0 +1,1041 @@
+//! P2P card-to-card transfers (SPEC §3.4): a transfer moves money from a sender's card to one
+//! or more recipients' cards, split into operations. `SEND` debits the sender (amount plus
+//! commission) into the client's transit account; `RECEIVE` credits a recipient from it;
+//! `RETURN` gives back what was not received, with its share of the commission.
+//!
+//! Every step is a method of [`Transfer`] that checks the transfer's state, changes it and
+//! returns the balanced ledger transaction of the money it moved. Nothing here reads a clock,
+//! a card vault or a database: the caller passes the acquirer's decisions and the time.
+
+use std::fmt;
+
+use crate::error::{Coded, ErrorCode, codes};
+use crate::fee::FeeSchedule;
+use crate::ids::{P2pClientId, RandomSource, ReceiptId, Uuid};
+use crate::ledger::{AccountCode, LedgerError, LedgerTransaction, Posting, TransactionKind};
+use crate::money::{Money, MoneyError};
+use crate::payment::{CardPayload, Resolution};
+use crate::sandbox::CardDecision;
+use crate::time::Timestamp;
+
+/// Wrong one-time codes accepted before a `LOOKUP` transfer is rejected (the third rejects).
+pub const LOOKUP_ATTEMPTS_MAX: u32 = 3;
+/// How long a transfer waits for its sender's confirmation (3-D Secure or code).
+pub const CONFIRMATION_WINDOW_SECONDS: i64 = 15 * 60;
+/// Longest `externalId` and `description` kept.
+pub const EXTERNAL_ID_MAX: usize = 128;
+pub const DESCRIPTION_MAX: usize = 1024;
+
+/// `DIRECT`: received at once by `cardTo`. `BUCKET`: held until claimed, in one or more parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    Direct,
+    Bucket,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Direct => "DIRECT",
+            TransferKind::Bucket => "BUCKET",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TransferKind> {
+        match text {
+            "DIRECT" => Some(TransferKind::Direct),
+            "BUCKET" => Some(TransferKind::Bucket),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferStatus {
+    /// The sender must confirm (3-D Secure or a one-time code) before money moves.
+    NeedsConfirmation,
+    /// Money left the sender; (part of) it waits to be received.
+    Processing,
+    /// Everything was received.
+    Finished,
+    /// The sender's card was not debited; no money moved.
+    Rejected,
+    /// What was not received went back to the sender.
+    Returned,
+}
+
+impl TransferStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferStatus::NeedsConfirmation => "NEEDS_CONFIRMATION",
+            TransferStatus::Processing => "PROCESSING",
+            TransferStatus::Finished => "FINISHED",
+            TransferStatus::Rejected => "REJECTED",
+            TransferStatus::Returned => "RETURNED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TransferStatus> {
+        [
+            TransferStatus::NeedsConfirmation,
+            TransferStatus::Processing,
+            TransferStatus::Finished,
+            TransferStatus::Rejected,
+            TransferStatus::Returned,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TransferStatus::Finished | TransferStatus::Rejected | TransferStatus::Returned
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationKind {
+    Send,
+    Receive,
+    Return,
+}
+
+impl OperationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationKind::Send => "SEND",
+            OperationKind::Receive => "RECEIVE",
+            OperationKind::Return => "RETURN",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OperationKind> {
+        match text {
+            "SEND" => Some(OperationKind::Send),
+            "RECEIVE" => Some(OperationKind::Receive),
+            "RETURN" => Some(OperationKind::Return),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationStatus {
+    Processing,
+    Finished,
+    Rejected,
+}
+
+impl OperationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationStatus::Processing => "PROCESSING",
+            OperationStatus::Finished => "FINISHED",
+            OperationStatus::Rejected => "REJECTED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OperationStatus> {
+        match text {
+            "PROCESSING" => Some(OperationStatus::Processing),
+            "FINISHED" => Some(OperationStatus::Finished),
+            "REJECTED" => Some(OperationStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// How the sender confirms: on the hosted 3-D Secure page, or with a one-time code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    ThreeDs,
+    Lookup,
+}
+
+impl Confirmation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confirmation::ThreeDs => "3DS",
+            Confirmation::Lookup => "LOOKUP",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Confirmation> {
+        match text {
+            "3DS" => Some(Confirmation::ThreeDs),
+            "LOOKUP" => Some(Confirmation::Lookup),
+            _ => None,
+        }
+    }
+}
+
+/// What the acquirer says about debiting the sender's card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendDecision {
+    Approved,
+    Declined(Resolution),
+    Confirm(Confirmation),
+}
+
+/// A card a client stored: a token only the acquirer can resolve, plus what may be shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct P2pCard {
+    pub id: Uuid,
+    pub client_id: P2pClientId,
+    /// The acquirer's vault token; never the number.
+    pub token: String,
+    pub payload: CardPayload,
+    pub created_at: Timestamp,
+}
+
+impl P2pCard {
+    /// The mask the seed writes: first 6 and last 4 digits with nothing between.
+    pub fn masked(&self) -> String {
+        format!("{}{}", self.payload.first6, self.payload.last4)
+    }
+
+    pub fn as_ref(&self) -> CardRef {
+        CardRef {
+            id: self.id.clone(),
+            masked: self.masked(),
+        }
+    }
+}
+
+impl fmt::Debug for P2pCard {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("P2pCard")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("masked", &self.masked())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A card as a transfer refers to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardRef {
+    pub id: Uuid,
+    pub masked: String,
+}
+
+/// One debit or credit of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub id: Uuid,
+    pub kind: OperationKind,
+    pub status: OperationStatus,
+    pub amount: Money,
+    pub commission: Money,
+    /// The client's own id of the step (`externalId`): the transfer's for `SEND`.
+    pub external_id: Option<String>,
+    pub card_id: Option<Uuid>,
+    /// Why a rejected operation was rejected.
+    pub reason: Option<Resolution>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What a client asks for when it creates a transfer (already validated as wire input).
+#[derive(Debug, Clone)]
+pub struct TransferDraft {
+    pub client_id: P2pClientId,
+    pub external_id: Option<String>,
+    pub kind: TransferKind,
+    pub amount: Money,
+    pub description: Option<String>,
+    pub callback_url: Option<String>,
+    pub card_from: CardRef,
+    pub card_to: Option<CardRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub id: Uuid,
+    pub receipt_id: ReceiptId,
+    pub client_id: P2pClientId,
+    pub external_id: Option<String>,
+    pub kind: TransferKind,
+    pub status: TransferStatus,
+    pub description: Option<String>,
+    pub callback_url: Option<String>,
+    pub amount: Money,
+    pub commission: Money,
+    /// What still waits to be received.
+    pub pending: Money,
+    pub returned: Option<Money>,
+    pub returned_commission: Option<Money>,
+    pub card_from: CardRef,
+    pub card_to: Option<CardRef>,
+    pub confirmation: Option<Confirmation>,
+    pub wrong_codes: u32,
+    /// When the confirmation window ends or (for a BUCKET) when the rest is returned.
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Optimistic concurrency: bumped by every stored change.
+    pub version: i64,
+    pub operations: Vec<Operation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum P2pError {
+    #[error("the amount must be a positive whole number of minor units")]
+    InvalidAmount,
+    #[error("a DIRECT transfer needs cardTo")]
+    CardToRequired,
+    #[error("the sender's and the recipient's card are the same")]
+    SameCard,
+    #[error("the transfer is {0} and cannot do this")]
+    WrongStatus(&'static str),
+    #[error("the amount is more than the {0} minor units still pending")]
+    AmountExceedsPending(i64),
+    #[error("the currency does not match the transfer's")]
+    CurrencyMismatch,
+    #[error("the confirmation code is wrong ({0} attempts left)")]
+    WrongCode(u32),
+    #[error("the confirmation code was wrong too many times; the transfer is rejected")]
+    CodeAttemptsExhausted,
+    #[error("this transfer is not confirmed with a code")]
+    NotLookup,
+    #[error("only a BUCKET transfer is received by request")]
+    NotBucket,
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl Coded for P2pError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            P2pError::InvalidAmount | P2pError::Money(_) => codes::AMOUNT_OUT_OF_RANGE,
+            P2pError::CardToRequired => codes::FIELD_REQUIRED,
+            P2pError::SameCard => codes::FIELD_INVALID,
+            P2pError::CurrencyMismatch => codes::CURRENCY_MISMATCH,
+            P2pError::WrongStatus(_) | P2pError::NotLookup | P2pError::NotBucket => {
+                codes::TRANSITION_NOT_ALLOWED
+            }
+            P2pError::AmountExceedsPending(_) => codes::REFUND_EXCEEDS_PROCESSED,
+            P2pError::WrongCode(_) | P2pError::CodeAttemptsExhausted => codes::FIELD_INVALID,
+            P2pError::Ledger(error) => error.code(),
+        }
+    }
+}
+
+/// The commission of a transfer of `amount` under a client's tariff (rounded half-up).
+pub fn commission(tariff: &FeeSchedule, amount: Money) -> Result<Money, MoneyError> {
+    Ok(tariff.compute(amount)?.fee)
+}
+
+impl Transfer {
+    /// A new transfer, not yet sent: its `SEND` operation is `PROCESSING` until [`send`],
+    /// [`reject`] or [`ask_confirmation`] decides it.
+    ///
+    /// [`send`]: Transfer::send
+    /// [`reject`]: Transfer::reject
+    /// [`ask_confirmation`]: Transfer::ask_confirmation
+    pub fn create(
+        draft: TransferDraft,
+        commission: Money,
+        random: &mut dyn RandomSource,
+        now: Timestamp,
+    ) -> Result<Transfer, P2pError> {
+        if draft.amount.minor() <= 0 {
+            return Err(P2pError::InvalidAmount);
+        }
+        if commission.currency() != draft.amount.currency() {
+            return Err(P2pError::CurrencyMismatch);
+        }
+        if draft.kind == TransferKind::Direct && draft.card_to.is_none() {
+            return Err(P2pError::CardToRequired);
+        }
+        if draft
+            .card_to
+            .as_ref()
+            .is_some_and(|card| card.id == draft.card_from.id)
+        {
+            return Err(P2pError::SameCard);
+        }
+        let send = Operation {
+            id: Uuid::generate_v4(random),
+            kind: OperationKind::Send,
+            status: OperationStatus::Processing,
+            amount: draft.amount,
+            commission,
+            external_id: draft.external_id.clone(),
+            card_id: Some(draft.card_from.id.clone()),
+            reason: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok(Transfer {
+            id: Uuid::generate_v4(random),
+            receipt_id: ReceiptId::generate(random),
+            client_id: draft.client_id,
+            external_id: draft.external_id,
+            kind: draft.kind,
+            status: TransferStatus::Processing,
+            description: draft.description,
+            callback_url: draft.callback_url,
+            amount: draft.amount,
+            commission,
+            pending: draft.amount,
+            returned: None,
+            returned_commission: None,
+            card_from: draft.card_from,
+            card_to: draft.card_to,
+            confirmation: None,
+            wrong_codes: 0,
+            expires_at: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            operations: vec![send],
+        })
+    }
+
+    fn zero(&self) -> Result<Money, P2pError> {
+        Ok(Money::zero(self.amount.currency())?)
+    }
+
+    fn send_operation(&mut self) -> Option<&mut Operation> {
+        self.operations
+            .iter_mut()
+            .find(|operation| operation.kind == OperationKind::Send)
+    }
+
+    /// Whether the `SEND` has not been decided yet (just created, or waiting for confirmation).
+    pub fn awaits_send(&self) -> bool {
+        self.operations.iter().any(|operation| {
+            operation.kind == OperationKind::Send && operation.status == OperationStatus::Processing
+        }) && !self.status.is_final()
+    }
+
+    fn require_unsent(&self) -> Result<(), P2pError> {
+        if self.awaits_send() {
+            Ok(())
+        } else {
+            Err(P2pError::WrongStatus(self.status.as_str()))
+        }
+    }
+
+    /// The sender must confirm first; the transfer waits until `now + window`.
+    pub fn ask_confirmation(
+        &mut self,
+        confirmation: Confirmation,
+        now: Timestamp,
+    ) -> Result<(), P2pError> {
+        self.require_unsent()?;
+        self.status = TransferStatus::NeedsConfirmation;
+        self.confirmation = Some(confirmation);
+        self.expires_at = Some(now.plus_seconds(CONFIRMATION_WINDOW_SECONDS));
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// The sender's card was not debited: the transfer is rejected and no money moved.
+    pub fn reject(&mut self, reason: Resolution, now: Timestamp) -> Result<(), P2pError> {
+        self.require_unsent()?;
+        if let Some(send) = self.send_operation() {
+            send.status = OperationStatus::Rejected;
+            send.reason = Some(reason);
+            send.updated_at = now;
+        }
+        self.status = TransferStatus::Rejected;
+        self.pending = self.zero()?;
+        self.expires_at = None;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// The sender's card was debited (amount + commission): the money waits in transit.
+    /// A BUCKET waits until `bucket_expires_at` to be received.
+    pub fn send(
+        &mut self,
+        bucket_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<LedgerTransaction, P2pError> {
+        self.require_unsent()?;
+        let total = self.amount.checked_add(self.commission)?;
+        let transaction = LedgerTransaction::new(
+            TransactionKind::Transfer,
+            None,
+            vec![
+                Posting {
+                    account: AccountCode::p2p_card(&self.card_from.id),
+                    amount: total.negated(),
+                },
+                Posting {
+                    account: AccountCode::p2p_transit(self.client_id),
+                    amount: self.amount,
+                },
+                Posting {
+                    account: AccountCode::operator_fees(),
+                    amount: self.commission,
+                },
+            ],
+        )?;
+        if let Some(send) = self.send_operation() {
+            send.status = OperationStatus::Finished;
+            send.updated_at = now;
+        }
+        self.status = TransferStatus::Processing;
+        self.expires_at = match self.kind {
+            TransferKind::Bucket => Some(bucket_expires_at),
+            TransferKind::Direct => None,
+        };
+        self.updated_at = now;
+        Ok(transaction)
+    }
+
+    fn require_receivable(&self, amount: Money) -> Result<(), P2pError> {
+        if self.status != TransferStatus::Processing || self.awaits_send() {
+            return Err(P2pError::WrongStatus(self.status.as_str()));
+        }
+        if amount.currency() != self.amount.currency() {
+            return Err(P2pError::CurrencyMismatch);
+        }
+        if amount.minor() <= 0 {
+            return Err(P2pError::InvalidAmount);
+        }
+        if amount.minor() > self.pending.minor() {
+            return Err(P2pError::AmountExceedsPending(self.pending.minor()));
+        }
+        Ok(())
+    }
+
+    /// Checks that a recipient may claim `amount` of a BUCKET, without changing anything (so
+    /// the caller asks the acquirer only about a receive that could happen).
+    pub fn check_claim(&self, amount: Money) -> Result<(), P2pError> {
+        if self.kind != TransferKind::Bucket {
+            return Err(P2pError::NotBucket);
+        }
+        self.require_receivable(amount)
+    }
+
+    /// A recipient claims `amount` of a BUCKET with `card`, which the acquirer judged.
+    pub fn claim(
+        &mut self,
+        card: CardRef,
+        amount: Money,
+        decision: CardDecision,
+        external_id: Option<String>,
+        random: &mut dyn RandomSource,
+        now: Timestamp,
+    ) -> Result<Option<LedgerTransaction>, P2pError> {
+        self.check_claim(amount)?;
+        match decision {
+            CardDecision::Declined(reason) => {
+                self.receive_declined(card, amount, reason, external_id, random, now)
+            }
+            CardDecision::Approved | CardDecision::ChallengeThreeDs => self
+                .receive(card, amount, external_id, random, now)
+                .map(Some),
+        }
+    }
+
+    /// Applies the acquirer's answer about the sender's card. Approved: the money is sent, and
+    /// a DIRECT transfer is received at once by `cardTo` (`recipient` is the acquirer's answer
+    /// about that card; a refusal returns everything to the sender). Declined: rejected, no
+    /// money moved. Confirm: the transfer waits for the sender.
+    pub fn apply_send(
+        &mut self,
+        decision: SendDecision,
+        recipient: CardDecision,
+        bucket_expires_at: Timestamp,
+        random: &mut dyn RandomSource,
+        now: Timestamp,
+    ) -> Result<Vec<LedgerTransaction>, P2pError> {
+        match decision {
+            SendDecision::Declined(reason) => {
+                self.reject(reason, now)?;
+                Ok(Vec::new())
+            }
+            SendDecision::Confirm(confirmation) => {
+                self.ask_confirmation(confirmation, now)?;
+                Ok(Vec::new())
+            }
+            SendDecision::Approved => {
+                let mut transactions = vec![self.send(bucket_expires_at, now)?];
+                if self.kind == TransferKind::Direct {
+                    let card = self.card_to.clone().ok_or(P2pError::CardToRequired)?;
+                    let amount = self.amount;
+                    match recipient {
+                        CardDecision::Declined(reason) => transactions.extend(
+                            self.receive_declined(card, amount, reason, None, random, now)?,
+                        ),
+                        CardDecision::Approved | CardDecision::ChallengeThreeDs => {
+                            transactions.push(self.receive(card, amount, None, random, now)?)
+                        }
+                    }
+                }
+                Ok(transactions)
+            }
+        }
+    }
+
+    /// `card` received `amount` from transit; when nothing is left pending the transfer is
+    /// finished.
+    pub fn receive(
+        &mut self,
+        card: CardRef,
+        amount: Money,
+        external_id: Option<String>,
+        random: &mut dyn RandomSource,
+        now: Timestamp,
+    ) -> Result<LedgerTransaction, P2pError> {
+        self.require_receivable(amount)?;
+        let transaction = LedgerTransaction::new(
+            TransactionKind::Transfer,
+            None,
+            vec![
+                Posting {
+                    account: AccountCode::p2p_transit(self.client_id),
+                    amount: amount.negated(),
+                },
+                Posting {
+                    account: AccountCode::p2p_card(&card.id),
+                    amount,
+                },
+            ],
+        )?;
+        self.operations.push(Operation {
+            id: Uuid::generate_v4(random),
+            kind: OperationKind::Receive,
+            status: OperationStatus::Finished,
+            amount,
+            commission: self.zero()?,
+            external_id,
+            card_id: Some(card.id.clone()),
+            reason: None,
+            created_at: now,
+            updated_at: now,
+        });
+        self.pending = self.pending.checked_sub(amount)?;
+        self.card_to = Some(card);
+        if self.pending.minor() == 0 {
+            self.status = TransferStatus::Finished;
+            self.expires_at = None;
+        }
+        self.updated_at = now;
+        Ok(transaction)
+    }
+
+    /// The recipient's card refused `amount`: a rejected RECEIVE is recorded. A DIRECT
+    /// transfer then returns everything to the sender; a BUCKET keeps waiting for another card.
+    pub fn receive_declined(
+        &mut self,
+        card: CardRef,
+        amount: Money,
+        reason: Resolution,
+        external_id: Option<String>,
+        random: &mut dyn RandomSource,
+        now: Timestamp,
+    ) -> Result<Option<LedgerTransaction>, P2pError> {
+        self.require_receivable(amount)?;
+        self.operations.push(Operation {
+            id: Uuid::generate_v4(random),
+            kind: OperationKind::Receive,
+            status: OperationStatus::Rejected,
+            amount,
+            commission: self.zero()?,
+            external_id,
+            card_id: Some(card.id.clone()),
+            reason: Some(reason),
+            created_at: now,
+            updated_at: now,
+        });
+        self.updated_at = now;
+        match self.kind {
+            TransferKind::Direct => self.return_rest(random, now).map(Some),
+            TransferKind::Bucket => Ok(None),
+        }
+    }
+
+    /// What was not received goes back to the sender with its share of the commission
+    /// (`commission × pending / amount`, rounded down: the operator keeps the remainder).
+    pub fn return_rest(
+        &mut self,
+        random: &mut dyn RandomSource,
+        now: Timestamp,
+    ) -> Result<LedgerTransaction, P2pError> {
+        if self.status != TransferStatus::Processing || self.awaits_send() {
+            return Err(P2pError::WrongStatus(self.status.as_str()));
+        }
+        let rest = self.pending;
+        let share = i128::from(self.commission.minor()) * i128::from(rest.minor())
+            / i128::from(self.amount.minor().max(1));
+        let returned_commission = Money::from_minor(
+            i64::try_from(share).map_err(|_| MoneyError::OutOfRange)?,
+            self.amount.currency(),
+        )?;
+        let total = rest.checked_add(returned_commission)?;
+        let transaction = LedgerTransaction::new(
+            TransactionKind::Transfer,
+            None,
+            vec![
+                Posting {
+                    account: AccountCode::p2p_transit(self.client_id),
+                    amount: rest.negated(),
+                },
+                Posting {
+                    account: AccountCode::operator_fees(),
+                    amount: returned_commission.negated(),
+                },
+                Posting {
+                    account: AccountCode::p2p_card(&self.card_from.id),
+                    amount: total,
+                },
+            ],
+        )?;
+        self.operations.push(Operation {
+            id: Uuid::generate_v4(random),
+            kind: OperationKind::Return,
+            status: OperationStatus::Finished,
+            amount: rest,
+            commission: returned_commission,
+            external_id: None,
+            card_id: Some(self.card_from.id.clone()),
+            reason: None,
+            created_at: now,
+            updated_at: now,
+        });
+        self.returned = Some(rest);
+        self.returned_commission = Some(returned_commission);
+        self.pending = self.zero()?;
+        self.status = TransferStatus::Returned;
+        self.expires_at = None;
+        self.updated_at = now;
+        Ok(transaction)
+    }
+
+    /// A wrong one-time code: counts it, and the last allowed one rejects the transfer.
+    pub fn wrong_code(&mut self, now: Timestamp) -> Result<P2pError, P2pError> {
+        self.require_unsent()?;
+        if self.confirmation != Some(Confirmation::Lookup) {
+            return Err(P2pError::NotLookup);
+        }
+        self.wrong_codes += 1;
+        self.updated_at = now;
+        if self.wrong_codes >= LOOKUP_ATTEMPTS_MAX {
+            self.reject(Resolution::ThreeDsFailed, now)?;
+            Ok(P2pError::CodeAttemptsExhausted)
+        } else {
+            Ok(P2pError::WrongCode(LOOKUP_ATTEMPTS_MAX - self.wrong_codes))
+        }
+    }
+
+    /// The transfer's deadline passed: an unconfirmed transfer is rejected, a BUCKET returns
+    /// what was not received. Anything else has nothing to do (`Ok(None)` and no change).
+    pub fn expire(
+        &mut self,
+        random: &mut dyn RandomSource,
+        now: Timestamp,
+    ) -> Result<Option<LedgerTransaction>, P2pError> {
+        if self.expires_at.is_none_or(|due| due > now) || self.status.is_final() {
+            return Ok(None);
+        }
+        if self.awaits_send() {
+            self.reject(Resolution::Expired, now)?;
+            return Ok(None);
+        }
+        if self.kind == TransferKind::Bucket && self.status == TransferStatus::Processing {
+            return self.return_rest(random, now).map(Some);
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::currency::Currency;
+    use crate::fee::FeeRate;
+    use crate::ids::test_random::TestRandom;
+
+    fn uah(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::parse("UAH").unwrap()).unwrap()
+    }
+
+    fn card(n: u8) -> CardRef {
+        CardRef {
+            id: Uuid::generate_v4(&mut TestRandom(u64::from(n))),
+            masked: "4111111111".to_owned(),
+        }
+    }
+
+    fn draft(kind: TransferKind, amount: i64) -> TransferDraft {
+        TransferDraft {
+            client_id: P2pClientId::new(1),
+            external_id: Some("ext-1".to_owned()),
+            kind,
+            amount: uah(amount),
+            description: None,
+            callback_url: None,
+            card_from: card(1),
+            card_to: (kind == TransferKind::Direct).then(|| card(2)),
+        }
+    }
+
+    fn now() -> Timestamp {
+        Timestamp::from_unix_seconds(1_800_000_000)
+    }
+
+    fn sum_for(transactions: &[LedgerTransaction], account: &AccountCode) -> i64 {
+        transactions
+            .iter()
+            .flat_map(|transaction| transaction.postings())
+            .filter(|posting| &posting.account == account)
+            .map(|posting| posting.amount.minor())
+            .sum()
+    }
+
+    #[test]
+    fn commission_follows_the_tariff() {
+        let tariff = FeeSchedule {
+            rate: FeeRate::parse_percent("1").unwrap(),
+            fixed_minor: 500,
+            min_minor: 0,
+            max_minor: 0,
+        };
+        assert_eq!(commission(&tariff, uah(10_000)).unwrap().minor(), 600);
+    }
+
+    #[test]
+    fn direct_transfer_sends_and_receives() {
+        let mut random = TestRandom(7);
+        let mut transfer = Transfer::create(
+            draft(TransferKind::Direct, 200),
+            uah(45),
+            &mut random,
+            now(),
+        )
+        .unwrap();
+        assert!(transfer.awaits_send());
+        let send = transfer.send(now(), now()).unwrap();
+        let to = transfer.card_to.clone().unwrap();
+        let receive = transfer
+            .receive(to.clone(), uah(200), None, &mut random, now())
+            .unwrap();
+        assert_eq!(transfer.status, TransferStatus::Finished);
+        assert_eq!(transfer.pending.minor(), 0);
+        let all = [send, receive];
+        assert_eq!(
+            sum_for(&all, &AccountCode::p2p_card(&transfer.card_from.id)),
+            -245
+        );
+        assert_eq!(sum_for(&all, &AccountCode::p2p_card(&to.id)), 200);
+        assert_eq!(sum_for(&all, &AccountCode::operator_fees()), 45);
+        assert_eq!(
+            sum_for(&all, &AccountCode::p2p_transit(transfer.client_id)),
+            0
+        );
+        let kinds: Vec<_> = transfer.operations.iter().map(|op| op.kind).collect();
+        assert_eq!(kinds, [OperationKind::Send, OperationKind::Receive]);
+    }
+
+    #[test]
+    fn bucket_receives_in_parts_then_returns_the_rest() {
+        let mut random = TestRandom(9);
+        let mut transfer = Transfer::create(
+            draft(TransferKind::Bucket, 400),
+            uah(40),
+            &mut random,
+            now(),
+        )
+        .unwrap();
+        let due = now().plus_seconds(60);
+        let send = transfer.send(due, now()).unwrap();
+        let first = transfer
+            .receive(card(3), uah(100), None, &mut random, now())
+            .unwrap();
+        assert_eq!(transfer.status, TransferStatus::Processing);
+        assert_eq!(transfer.pending.minor(), 300);
+        assert!(matches!(
+            transfer.receive(card(3), uah(301), None, &mut random, now()),
+            Err(P2pError::AmountExceedsPending(300))
+        ));
+        assert_eq!(
+            transfer.expire(&mut random, now()).unwrap(),
+            None,
+            "not due yet"
+        );
+        let back = transfer.expire(&mut random, due).unwrap().expect("return");
+        assert_eq!(transfer.status, TransferStatus::Returned);
+        assert_eq!(transfer.returned.unwrap().minor(), 300);
+        assert_eq!(transfer.returned_commission.unwrap().minor(), 30);
+        let all = [send, first, back];
+        assert_eq!(
+            sum_for(&all, &AccountCode::p2p_transit(transfer.client_id)),
+            0
+        );
+        assert_eq!(sum_for(&all, &AccountCode::operator_fees()), 10);
+        assert_eq!(
+            sum_for(&all, &AccountCode::p2p_card(&transfer.card_from.id)),
+            -110
+        );
+    }
+
+    #[test]
+    fn declines_reject_or_return() {
+        let mut random = TestRandom(11);
+        let mut rejected =
+            Transfer::create(draft(TransferKind::Direct, 200), uah(0), &mut random, now()).unwrap();
+        rejected.reject(Resolution::Declined, now()).unwrap();
+        assert_eq!(rejected.status, TransferStatus::Rejected);
+        assert_eq!(rejected.operations[0].status, OperationStatus::Rejected);
+        assert!(rejected.send(now(), now()).is_err());
+
+        let mut returned = Transfer::create(
+            draft(TransferKind::Direct, 200),
+            uah(10),
+            &mut random,
+            now(),
+        )
+        .unwrap();
+        returned.send(now(), now()).unwrap();
+        let to = returned.card_to.clone().unwrap();
+        let back = returned
+            .receive_declined(to, uah(200), Resolution::Declined, None, &mut random, now())
+            .unwrap();
+        assert!(back.is_some());
+        assert_eq!(returned.status, TransferStatus::Returned);
+        assert_eq!(returned.returned_commission.unwrap().minor(), 10);
+        let kinds: Vec<_> = returned
+            .operations
+            .iter()
+            .map(|op| (op.kind, op.status))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (OperationKind::Send, OperationStatus::Finished),
+                (OperationKind::Receive, OperationStatus::Rejected),
+                (OperationKind::Return, OperationStatus::Finished)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_third_wrong_code_rejects() {
+        let mut random = TestRandom(13);
+        let mut transfer =
+            Transfer::create(draft(TransferKind::Direct, 200), uah(0), &mut random, now()).unwrap();
+        transfer
+            .ask_confirmation(Confirmation::Lookup, now())
+            .unwrap();
+        assert_eq!(transfer.status, TransferStatus::NeedsConfirmation);
+        assert_eq!(transfer.wrong_code(now()).unwrap(), P2pError::WrongCode(2));
+        assert_eq!(transfer.wrong_code(now()).unwrap(), P2pError::WrongCode(1));
+        assert_eq!(
+            transfer.wrong_code(now()).unwrap(),
+            P2pError::CodeAttemptsExhausted
+        );
+        assert_eq!(transfer.status, TransferStatus::Rejected);
+        assert!(transfer.wrong_code(now()).is_err());
+    }
+
+    #[test]
+    fn unconfirmed_transfers_expire_rejected() {
+        let mut random = TestRandom(17);
+        let mut transfer =
+            Transfer::create(draft(TransferKind::Bucket, 200), uah(0), &mut random, now()).unwrap();
+        transfer
+            .ask_confirmation(Confirmation::ThreeDs, now())
+            .unwrap();
+        let later = now().plus_seconds(CONFIRMATION_WINDOW_SECONDS);
+        assert_eq!(transfer.expire(&mut random, later).unwrap(), None);
+        assert_eq!(transfer.status, TransferStatus::Rejected);
+        assert_eq!(transfer.operations[0].reason, Some(Resolution::Expired));
+    }
+
+    #[test]
+    fn apply_send_runs_a_direct_transfer_to_its_end() {
+        let mut random = TestRandom(23);
+        let due = now().plus_seconds(60);
+        let mut finished =
+            Transfer::create(draft(TransferKind::Direct, 300), uah(3), &mut random, now()).unwrap();
+        let booked = finished
+            .apply_send(
+                SendDecision::Approved,
+                CardDecision::Approved,
+                due,
+                &mut random,
+                now(),
+            )
+            .unwrap();
+        assert_eq!(booked.len(), 2);
+        assert_eq!(finished.status, TransferStatus::Finished);
+
+        let mut returned =
+            Transfer::create(draft(TransferKind::Direct, 300), uah(3), &mut random, now()).unwrap();
+        let booked = returned
+            .apply_send(
+                SendDecision::Approved,
+                CardDecision::Declined(Resolution::Declined),
+                due,
+                &mut random,
+                now(),
+            )
+            .unwrap();
+        assert_eq!(booked.len(), 2, "send and return");
+        assert_eq!(returned.status, TransferStatus::Returned);
+
+        let mut bucket =
+            Transfer::create(draft(TransferKind::Bucket, 300), uah(3), &mut random, now()).unwrap();
+        bucket
+            .apply_send(
+                SendDecision::Approved,
+                CardDecision::Approved,
+                due,
+                &mut random,
+                now(),
+            )
+            .unwrap();
+        assert_eq!(bucket.status, TransferStatus::Processing);
+        assert_eq!(bucket.expires_at, Some(due));
+        assert_eq!(
+            finished.check_claim(uah(1)).unwrap_err(),
+            P2pError::NotBucket
+        );
+        let declined = bucket
+            .claim(
+                card(5),
+                uah(100),
+                CardDecision::Declined(Resolution::Declined),
+                None,
+                &mut random,
+                now(),
+            )
+            .unwrap();
+        assert!(declined.is_none(), "a BUCKET keeps waiting after a refusal");
+        assert_eq!(bucket.status, TransferStatus::Processing);
+        assert_eq!(bucket.pending.minor(), 300);
+    }
+
+    #[test]
+    fn drafts_are_checked() {
+        let mut random = TestRandom(19);
+        let mut no_recipient = draft(TransferKind::Direct, 200);
+        no_recipient.card_to = None;
+        assert_eq!(
+            Transfer::create(no_recipient, uah(0), &mut random, now()).unwrap_err(),
+            P2pError::CardToRequired
+        );
+        let mut same = draft(TransferKind::Direct, 200);
+        same.card_to = Some(same.card_from.clone());
+        assert_eq!(
+            Transfer::create(same, uah(0), &mut random, now()).unwrap_err(),
+            P2pError::SameCard
+        );
+        assert_eq!(
+            Transfer::create(draft(TransferKind::Direct, 0), uah(0), &mut random, now())
+                .unwrap_err(),
+            P2pError::InvalidAmount
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! The steps of a P2P transfer around the core: asking the acquirer about cards (through the
+//! vault), and writing a transfer's new state in one transaction with its ledger postings, its
+//! callback and its deadline job. The rules themselves are `obol_core::p2p::Transfer`'s.
+
+use obol_core::Timestamp;
+use obol_core::ids::Uuid;
+use obol_core::ledger::LedgerTransaction;
+use obol_core::p2p::{P2pCard, SendDecision, Transfer, TransferStatus};
+use obol_core::sandbox::CardDecision;
+use obol_store::ops::{jobs, ledger, p2p};
+use obol_store::{Db, StoreError, StoreResult};
+
+use crate::callbacks::outbox::Outbox;
+use crate::crypto::OsRandom;
+use crate::state::AppState;
+
+/// The lifecycle job that ends a transfer's wait: an unconfirmed one is rejected, a BUCKET
+/// returns what was not received.
+pub const EXPIRY_JOB: &str = "p2p_transfer_expiry";
+/// How long a session lives.
+pub const SESSION_LIFETIME_SECONDS: i64 = 3600;
+/// Purpose of the token in a confirmation page's link.
+pub const CONFIRM_PAGE_PURPOSE: &str = "p2p_confirm";
+
+#[derive(Debug, thiserror::Error)]
+#[error("the card cannot be used: its vault token does not resolve")]
+pub struct VaultUnavailable;
+
+/// The acquirer's answer about debiting `card`.
+pub fn judge_send(
+    state: &AppState,
+    card: &P2pCard,
+    now: Timestamp,
+) -> Result<SendDecision, VaultUnavailable> {
+    let number = state
+        .vault
+        .resolve(&card.token)
+        .map_err(|_| VaultUnavailable)?;
+    Ok(state
+        .acquirer
+        .authorize_send(&number, p2p::card_expiry(card), now))
+}
+
+/// The acquirer's answer about crediting `card`.
+pub fn judge_receive(
+    state: &AppState,
+    card: &P2pCard,
+    now: Timestamp,
+) -> Result<CardDecision, VaultUnavailable> {
+    let number = state
+        .vault
+        .resolve(&card.token)
+        .map_err(|_| VaultUnavailable)?;
+    Ok(state
+        .acquirer
+        .authorize_receive(&number, p2p::card_expiry(card), now))
+}
+
+/// Writes a transfer's state (new when `before` is `None`), the ledger transactions of the
+/// step, its callback when the status changed, and its deadline job; returns it as stored.
+pub async fn persist(
+    db: &mut dyn Db,
+    outbox: &Outbox,
+    transfer: &Transfer,
+    before: Option<TransferStatus>,
+    transactions: &[LedgerTransaction],
+    now: Timestamp,
+) -> StoreResult<Transfer> {
+    let stored = match before {
+        None => {
+            p2p::insert_transfer(db, transfer).await?;
+            transfer.clone()
+        }
+        Some(_) => p2p::update_transfer(db, transfer).await?,
+    };
+    for transaction in transactions {
+        ledger::insert_transfer_transaction(db, transaction, &stored.id, now).await?;
+    }
+    match stored.expires_at {
+        Some(due) if !stored.status.is_final() => {
+            jobs::schedule(db, EXPIRY_JOB, stored.id.as_str(), due, now).await?
+        }
+        _ if before.is_some() => jobs::cancel(db, EXPIRY_JOB, stored.id.as_str(), now).await?,
+        _ => {}
+    }
+    outbox.record_transfer(db, &stored, before, now).await?;
+    Ok(stored)
+}
+
+/// Reads a transfer under a row lock for a step; `NotFound` when it is gone.
+pub async fn lock(db: &mut dyn Db, id: &Uuid) -> StoreResult<Transfer> {
+    p2p::get_transfer(db, id, true)
+        .await?
+        .ok_or(StoreError::NotFound("transfer"))
+}
+
+/// The deadline job: ends the wait of a transfer whose time ran out (nothing when it was
+/// decided meanwhile).
+pub async fn expire(
+    db: &mut dyn Db,
+    outbox: &Outbox,
+    id: &Uuid,
+    now: Timestamp,
+) -> StoreResult<Option<Transfer>> {
+    let Some(mut transfer) = p2p::get_transfer(db, id, true).await? else {
+        return Ok(None);
+    };
+    let before = transfer.status;
+    let version = transfer.version;
+    let transactions: Vec<LedgerTransaction> =
+        transfer.expire(&mut OsRandom, now)?.into_iter().collect();
+    if transfer.status == before && transactions.is_empty() {
+        return Ok(None);
+    }
+    transfer.version = version;
+    persist(db, outbox, &transfer, Some(before), &transactions, now)
+        .await
+        .map(Some)
+}

@@ -1,0 +1,446 @@
+//! P2P storage: clients' tariffs and signing keys, sessions, stored cards (vault token and
+//! what may be shown), transfers and their operations. A transfer is written whole by
+//! [`insert_transfer`] and [`update_transfer`]; the update is versioned, so two concurrent
+//! steps of one transfer can never both succeed.
+
+use obol_core::Currency;
+use obol_core::card::CardExpiry;
+use obol_core::fee::{FeeRate, FeeSchedule};
+use obol_core::ids::{P2pClientId, ReceiptId, Uuid};
+use obol_core::money::Money;
+use obol_core::p2p::{
+    CardRef, Confirmation, Operation, OperationKind, OperationStatus, P2pCard, Transfer,
+    TransferKind, TransferStatus,
+};
+use obol_core::payment::{CardPayload, Resolution};
+use obol_core::tenancy::{Name, P2pClient};
+use obol_core::time::Timestamp;
+
+use super::{corrupt, opt_timestamp, parse_or_corrupt, timestamp};
+use crate::db::{Backend, Db, query_opt};
+use crate::error::{StoreError, StoreResult};
+use crate::params;
+use crate::value::Row;
+
+/// Cards listed per client at most.
+pub const CARDS_LISTED_MAX: i64 = 1000;
+
+/// A client with what the P2P door needs about it.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    pub client: P2pClient,
+    pub tariff: FeeSchedule,
+    /// The signing key, encrypted under the operator key.
+    pub signing_key_encrypted: Vec<u8>,
+}
+
+const CLIENT_COLUMNS: &str = "id, client_key, name, require_signed_requests, created_at, commission_rate_e4, commission_fixed, commission_min, commission_max, signing_key_enc";
+
+fn client_from_row(row: &Row) -> StoreResult<ClientRecord> {
+    let rate = u32::try_from(row.int(5)?).map_err(|_| corrupt("client commission rate"))?;
+    Ok(ClientRecord {
+        client: P2pClient {
+            id: P2pClientId::new(row.int(0)?),
+            client_key: parse_or_corrupt(Uuid::parse(&row.text(1)?), "client key")?,
+            name: parse_or_corrupt(Name::parse(&row.text(2)?), "client name")?,
+            require_signed_requests: row.bool(3)?,
+            created_at: timestamp(row.int(4)?),
+        },
+        tariff: FeeSchedule {
+            rate: parse_or_corrupt(FeeRate::from_percent_e4(rate), "client commission rate")?,
+            fixed_minor: row.int(6)?,
+            min_minor: row.int(7)?,
+            max_minor: row.int(8)?,
+        },
+        signing_key_encrypted: row.blob(9)?,
+    })
+}
+
+pub async fn client_by_key(db: &mut dyn Db, key: &Uuid) -> StoreResult<Option<ClientRecord>> {
+    let sql = format!("SELECT {CLIENT_COLUMNS} FROM p2p_clients WHERE client_key = $1");
+    query_opt(db, &sql, params![key.as_str()])
+        .await?
+        .map(|row| client_from_row(&row))
+        .transpose()
+}
+
+pub async fn client_by_id(db: &mut dyn Db, id: P2pClientId) -> StoreResult<ClientRecord> {
+    let sql = format!("SELECT {CLIENT_COLUMNS} FROM p2p_clients WHERE id = $1");
+    let row = query_opt(db, &sql, params![id.get()])
+        .await?
+        .ok_or(StoreError::NotFound("p2p client"))?;
+    client_from_row(&row)
+}
+
+/// Sets a client's commission tariff.
+pub async fn set_tariff(db: &mut dyn Db, id: P2pClientId, tariff: FeeSchedule) -> StoreResult<()> {
+    let changed = db
+        .execute(
+            "UPDATE p2p_clients SET commission_rate_e4 = $1, commission_fixed = $2, commission_min = $3, commission_max = $4 WHERE id = $5",
+            params![
+                i64::from(tariff.rate.percent_e4()),
+                tariff.fixed_minor,
+                tariff.min_minor,
+                tariff.max_minor,
+                id.get()
+            ],
+        )
+        .await?;
+    if changed != 1 {
+        return Err(StoreError::NotFound("p2p client"));
+    }
+    Ok(())
+}
+
+/// A client's session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub client_id: P2pClientId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+pub async fn create_session(db: &mut dyn Db, session: &Session) -> StoreResult<()> {
+    db.execute(
+        "INSERT INTO p2p_sessions (id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        params![
+            session.id.as_str(),
+            session.client_id.get(),
+            session.created_at.unix_micros(),
+            session.expires_at.unix_micros()
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn find_session(db: &mut dyn Db, id: &Uuid) -> StoreResult<Option<Session>> {
+    let row = query_opt(
+        db,
+        "SELECT id, client_id, created_at, expires_at FROM p2p_sessions WHERE id = $1",
+        params![id.as_str()],
+    )
+    .await?;
+    row.map(|row| {
+        Ok(Session {
+            id: parse_or_corrupt(Uuid::parse(&row.text(0)?), "session id")?,
+            client_id: P2pClientId::new(row.int(1)?),
+            created_at: timestamp(row.int(2)?),
+            expires_at: timestamp(row.int(3)?),
+        })
+    })
+    .transpose()
+}
+
+/// Removes up to `limit` sessions that ended before `now`; returns how many went.
+pub async fn purge_sessions(db: &mut dyn Db, now: Timestamp, limit: i64) -> StoreResult<u64> {
+    db.execute(
+        "DELETE FROM p2p_sessions WHERE id IN (SELECT id FROM p2p_sessions WHERE expires_at < $1 LIMIT $2)",
+        params![now.unix_micros(), limit],
+    )
+    .await
+}
+
+const CARD_COLUMNS: &str = "id, client_id, token, first6, last4, brand, issuer, expiry_month, expiry_year, holder, created_at";
+
+fn card_from_row(row: &Row) -> StoreResult<P2pCard> {
+    let month = u8::try_from(row.int(7)?).map_err(|_| corrupt("card expiry"))?;
+    let year = u16::try_from(row.int(8)?).map_err(|_| corrupt("card expiry"))?;
+    Ok(P2pCard {
+        id: parse_or_corrupt(Uuid::parse(&row.text(0)?), "card id")?,
+        client_id: P2pClientId::new(row.int(1)?),
+        token: row.text(2)?,
+        payload: CardPayload {
+            first6: row.text(3)?,
+            last4: row.text(4)?,
+            brand: row.text(5)?,
+            issuer: row.opt_text(6)?,
+            expiry_month: month,
+            expiry_year: year,
+            holder: row.opt_text(9)?,
+        },
+        created_at: timestamp(row.int(10)?),
+    })
+}
+
+pub async fn insert_card(db: &mut dyn Db, card: &P2pCard) -> StoreResult<()> {
+    db.execute(
+        "INSERT INTO p2p_cards (id, client_id, token, first6, last4, brand, issuer, expiry_month, expiry_year, holder, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        params![
+            card.id.as_str(),
+            card.client_id.get(),
+            card.token.as_str(),
+            card.payload.first6.as_str(),
+            card.payload.last4.as_str(),
+            card.payload.brand.as_str(),
+            card.payload.issuer.clone(),
+            i64::from(card.payload.expiry_month),
+            i64::from(card.payload.expiry_year),
+            card.payload.holder.clone(),
+            card.created_at.unix_micros()
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A card of `client` (another client's card is not found).
+pub async fn get_card(
+    db: &mut dyn Db,
+    client: P2pClientId,
+    id: &Uuid,
+) -> StoreResult<Option<P2pCard>> {
+    let sql = format!("SELECT {CARD_COLUMNS} FROM p2p_cards WHERE id = $1 AND client_id = $2");
+    query_opt(db, &sql, params![id.as_str(), client.get()])
+        .await?
+        .map(|row| card_from_row(&row))
+        .transpose()
+}
+
+/// A client's cards, in the order they were added.
+pub async fn list_cards(db: &mut dyn Db, client: P2pClientId) -> StoreResult<Vec<P2pCard>> {
+    let sql = format!(
+        "SELECT {CARD_COLUMNS} FROM p2p_cards WHERE client_id = $1 ORDER BY seq LIMIT {CARDS_LISTED_MAX}"
+    );
+    db.query(&sql, params![client.get()])
+        .await?
+        .iter()
+        .map(card_from_row)
+        .collect()
+}
+
+/// The expiry of a stored card, as the acquirer needs it.
+pub fn card_expiry(card: &P2pCard) -> CardExpiry {
+    CardExpiry {
+        month: card.payload.expiry_month,
+        year: card.payload.expiry_year,
+    }
+}
+
+const TRANSFER_COLUMNS: &str = "id, receipt_id, client_id, external_id, kind, status, description, callback_url, currency, amount, commission, \
+     pending_amount, return_amount, return_commission, card_from_id, card_from_masked, card_to_id, card_to_masked, confirmation, wrong_codes, \
+     expires_at, created_at, updated_at, version";
+
+fn money(minor: i64, currency: Currency) -> StoreResult<Money> {
+    parse_or_corrupt(Money::from_minor(minor, currency), "transfer amount")
+}
+
+fn transfer_from_row(row: &Row) -> StoreResult<Transfer> {
+    let currency = parse_or_corrupt(Currency::parse(&row.text(8)?), "transfer currency")?;
+    let card_to = match (row.opt_text(16)?, row.opt_text(17)?) {
+        (Some(id), Some(masked)) => Some(CardRef {
+            id: parse_or_corrupt(Uuid::parse(&id), "card id")?,
+            masked,
+        }),
+        _ => None,
+    };
+    Ok(Transfer {
+        id: parse_or_corrupt(Uuid::parse(&row.text(0)?), "transfer id")?,
+        receipt_id: parse_or_corrupt(ReceiptId::parse(&row.text(1)?), "receipt id")?,
+        client_id: P2pClientId::new(row.int(2)?),
+        external_id: row.opt_text(3)?,
+        kind: TransferKind::parse(&row.text(4)?).ok_or_else(|| corrupt("transfer kind"))?,
+        status: TransferStatus::parse(&row.text(5)?).ok_or_else(|| corrupt("transfer status"))?,
+        description: row.opt_text(6)?,
+        callback_url: row.opt_text(7)?,
+        amount: money(row.int(9)?, currency)?,
+        commission: money(row.int(10)?, currency)?,
+        pending: money(row.int(11)?, currency)?,
+        returned: row
+            .opt_int(12)?
+            .map(|minor| money(minor, currency))
+            .transpose()?,
+        returned_commission: row
+            .opt_int(13)?
+            .map(|minor| money(minor, currency))
+            .transpose()?,
+        card_from: CardRef {
+            id: parse_or_corrupt(Uuid::parse(&row.text(14)?), "card id")?,
+            masked: row.text(15)?,
+        },
+        card_to,
+        confirmation: row
+            .opt_text(18)?
+            .map(|text| Confirmation::parse(&text).ok_or_else(|| corrupt("confirmation")))
+            .transpose()?,
+        wrong_codes: u32::try_from(row.int(19)?).map_err(|_| corrupt("wrong codes"))?,
+        expires_at: opt_timestamp(row.opt_int(20)?),
+        created_at: timestamp(row.int(21)?),
+        updated_at: timestamp(row.int(22)?),
+        version: row.int(23)?,
+        operations: Vec::new(),
+    })
+}
+
+fn operation_from_row(row: &Row, currency: Currency) -> StoreResult<Operation> {
+    Ok(Operation {
+        id: parse_or_corrupt(Uuid::parse(&row.text(0)?), "operation id")?,
+        kind: OperationKind::parse(&row.text(1)?).ok_or_else(|| corrupt("operation kind"))?,
+        status: OperationStatus::parse(&row.text(2)?).ok_or_else(|| corrupt("operation status"))?,
+        amount: money(row.int(3)?, currency)?,
+        commission: money(row.int(4)?, currency)?,
+        external_id: row.opt_text(5)?,
+        card_id: row
+            .opt_text(6)?
+            .map(|id| parse_or_corrupt(Uuid::parse(&id), "card id"))
+            .transpose()?,
+        reason: row
+            .opt_text(7)?
+            .map(|text| Resolution::parse(&text).ok_or_else(|| corrupt("operation reason")))
+            .transpose()?,
+        created_at: timestamp(row.int(8)?),
+        updated_at: timestamp(row.int(9)?),
+    })
+}
+
+async fn load_operations(db: &mut dyn Db, transfer: &mut Transfer) -> StoreResult<()> {
+    let rows = db
+        .query(
+            "SELECT id, kind, status, amount, commission, external_id, card_id, reason, created_at, updated_at \
+             FROM p2p_operations WHERE transfer_id = $1 ORDER BY position",
+            params![transfer.id.as_str()],
+        )
+        .await?;
+    let currency = transfer.amount.currency();
+    transfer.operations = rows
+        .iter()
+        .map(|row| operation_from_row(row, currency))
+        .collect::<StoreResult<_>>()?;
+    Ok(())
+}
+
+async fn write_operations(db: &mut dyn Db, transfer: &Transfer) -> StoreResult<()> {
+    for (position, operation) in transfer.operations.iter().enumerate() {
+        db.execute(
+            "INSERT INTO p2p_operations (id, transfer_id, position, kind, status, amount, commission, external_id, card_id, reason, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at",
+            params![
+                operation.id.as_str(),
+                transfer.id.as_str(),
+                position as i64,
+                operation.kind.as_str(),
+                operation.status.as_str(),
+                operation.amount.minor(),
+                operation.commission.minor(),
+                operation.external_id.clone(),
+                operation.card_id.as_ref().map(|id| id.as_str().to_owned()),
+                operation.reason.map(|reason| reason.as_str().to_owned()),
+                operation.created_at.unix_micros(),
+                operation.updated_at.unix_micros()
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Writes a new transfer and its operations.
+pub async fn insert_transfer(db: &mut dyn Db, transfer: &Transfer) -> StoreResult<()> {
+    db.execute(
+        "INSERT INTO p2p_transfers (id, receipt_id, client_id, external_id, kind, status, description, callback_url, currency, amount, commission, \
+         pending_amount, return_amount, return_commission, card_from_id, card_from_masked, card_to_id, card_to_masked, confirmation, wrong_codes, \
+         expires_at, created_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+        params![
+            transfer.id.as_str(),
+            transfer.receipt_id.as_str(),
+            transfer.client_id.get(),
+            transfer.external_id.clone(),
+            transfer.kind.as_str(),
+            transfer.status.as_str(),
+            transfer.description.clone(),
+            transfer.callback_url.clone(),
+            transfer.amount.currency().code(),
+            transfer.amount.minor(),
+            transfer.commission.minor(),
+            transfer.pending.minor(),
+            transfer.returned.map(Money::minor),
+            transfer.returned_commission.map(Money::minor),
+            transfer.card_from.id.as_str(),
+            transfer.card_from.masked.as_str(),
+            transfer.card_to.as_ref().map(|card| card.id.as_str().to_owned()),
+            transfer.card_to.as_ref().map(|card| card.masked.clone()),
+            transfer.confirmation.map(|kind| kind.as_str().to_owned()),
+            i64::from(transfer.wrong_codes),
+            transfer.expires_at.map(Timestamp::unix_micros),
+            transfer.created_at.unix_micros(),
+            transfer.updated_at.unix_micros(),
+            transfer.version
+        ],
+    )
+    .await
+    .map_err(|error| {
+        if error.is_unique_on("receipt_id") {
+            StoreError::Conflict
+        } else {
+            error
+        }
+    })?;
+    write_operations(db, transfer).await
+}
+
+/// Writes a changed transfer if nobody changed it since it was read (`transfer.version`);
+/// returns it with its new version.
+pub async fn update_transfer(db: &mut dyn Db, transfer: &Transfer) -> StoreResult<Transfer> {
+    let changed = db
+        .execute(
+            "UPDATE p2p_transfers SET status = $1, pending_amount = $2, return_amount = $3, return_commission = $4, card_to_id = $5, \
+             card_to_masked = $6, confirmation = $7, wrong_codes = $8, expires_at = $9, updated_at = $10, version = version + 1 \
+             WHERE id = $11 AND version = $12",
+            params![
+                transfer.status.as_str(),
+                transfer.pending.minor(),
+                transfer.returned.map(Money::minor),
+                transfer.returned_commission.map(Money::minor),
+                transfer.card_to.as_ref().map(|card| card.id.as_str().to_owned()),
+                transfer.card_to.as_ref().map(|card| card.masked.clone()),
+                transfer.confirmation.map(|kind| kind.as_str().to_owned()),
+                i64::from(transfer.wrong_codes),
+                transfer.expires_at.map(Timestamp::unix_micros),
+                transfer.updated_at.unix_micros(),
+                transfer.id.as_str(),
+                transfer.version
+            ],
+        )
+        .await?;
+    if changed != 1 {
+        return Err(StoreError::Conflict);
+    }
+    write_operations(db, transfer).await?;
+    let mut stored = transfer.clone();
+    stored.version += 1;
+    Ok(stored)
+}
+
+/// A transfer with its operations; `lock` takes a row lock on PostgreSQL (inside a write).
+pub async fn get_transfer(db: &mut dyn Db, id: &Uuid, lock: bool) -> StoreResult<Option<Transfer>> {
+    let lock = if lock && db.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT {TRANSFER_COLUMNS} FROM p2p_transfers WHERE id = $1{lock}");
+    let Some(row) = query_opt(db, &sql, params![id.as_str()]).await? else {
+        return Ok(None);
+    };
+    let mut transfer = transfer_from_row(&row)?;
+    load_operations(db, &mut transfer).await?;
+    Ok(Some(transfer))
+}
+
+/// A transfer by its receipt id.
+pub async fn find_by_receipt(
+    db: &mut dyn Db,
+    receipt: &ReceiptId,
+) -> StoreResult<Option<Transfer>> {
+    let sql = format!("SELECT {TRANSFER_COLUMNS} FROM p2p_transfers WHERE receipt_id = $1");
+    let Some(row) = query_opt(db, &sql, params![receipt.as_str()]).await? else {
+        return Ok(None);
+    };
+    let mut transfer = transfer_from_row(&row)?;
+    load_operations(db, &mut transfer).await?;
+    Ok(Some(transfer))
+}
