@@ -350,6 +350,8 @@ impl Transfer {
         if commission.currency() != draft.amount.currency() {
             return Err(P2pError::CurrencyMismatch);
         }
+        // What the sender's card is debited must itself be an amount Obol can hold.
+        draft.amount.checked_add(commission)?;
         if draft.kind == TransferKind::Direct && draft.card_to.is_none() {
             return Err(P2pError::CardToRequired);
         }

@@ -324,6 +324,11 @@ async fn direct_transfer_with_callbacks(database: TestDatabase) {
     assert_eq!(claims["amount"], 10_000);
     assert_eq!(claims["cardFromMasked"], "4111111111");
     assert_eq!(claims["cardToMasked"], "5555554444");
+    assert_eq!(
+        claims["iat"],
+        START.unix_seconds(),
+        "signed when it is sent, by the server's clock"
+    );
     assert!(tokens::verify_with(b"another key", body["token"].as_str().unwrap()).is_err());
     assert!(
         headers["x-obol-signature"]
@@ -360,7 +365,25 @@ async fn bucket_received_in_two_parts(database: TestDatabase) {
     assert_eq!(too_much["status"], 0);
     assert_eq!(too_much["error"]["code"], "AMOUNT_EXCEEDED");
 
-    let rest = wallet.receive(&server, id, &second, 300).await;
+    // The last part with an Idempotency-Key: a retry answers the first answer again, though
+    // the bucket is finished by then.
+    let mut rests = Vec::new();
+    for _ in 0..2 {
+        let response = Client::new()
+            .post(server.url("/api/p2p/payments/receive"))
+            .header("idempotency-key", "receive-rest")
+            .json(
+                &json!({ "params": { "sessionId": wallet.session, "id": id },
+                           "data": { "cardTo": { "id": second }, "amount": 300 } }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        rests.push(response.json::<Value>().await.unwrap());
+    }
+    assert_eq!(rests[0], rests[1]);
+    let rest = rests.remove(0);
     assert_eq!(rest["data"]["status"], "FINISHED");
     assert_eq!(rest["data"]["pendingAmount"], 0);
     assert_eq!(rest["data"]["cardToId"], second);
@@ -468,6 +491,18 @@ async fn lookup_codes(database: TestDatabase) {
     assert_eq!(wallet.show(&server, id).await["status"], "REJECTED");
     let late = wallet.confirm(&server, id, "123456").await;
     assert_eq!(late["error"]["code"], "INVALID_PAYMENT_STATUS");
+
+    // The right code after the 15-minute window: refused, and the transfer is rejected.
+    let created = wallet
+        .create(&server, transfer(&from, Some(&to), 700, "DIRECT"))
+        .await;
+    let id = created["data"]["id"].as_str().unwrap();
+    server.clock.advance_seconds(15 * 60);
+    let overdue = wallet.confirm(&server, id, "123456").await;
+    assert_eq!(overdue["error"]["code"], "INVALID_PAYMENT_STATUS");
+    let shown = wallet.show(&server, id).await;
+    assert_eq!(shown["status"], "REJECTED");
+    assert_eq!(operations(&shown), pairs(&[("SEND", "REJECTED")]));
     assert_verified(&server).await;
     server.stop().await;
 }
@@ -646,6 +681,35 @@ async fn signed_requests_and_their_window(database: TestDatabase) {
     )
     .await;
     assert_eq!(fine["status"], 1, "{fine}");
+    // An Idempotency-Key holds across re-signed retries (a new token, a new iat).
+    let card = fine["data"]["cardId"].as_str().unwrap().to_owned();
+    let other = call_signed(
+        &server,
+        "/api/p2p/cards/add",
+        &key,
+        params.clone(),
+        json!({ "pan": MASTERCARD, "expiry": "12/30" }),
+        now,
+    )
+    .await;
+    let other = other["data"]["cardId"].as_str().unwrap().to_owned();
+    let mut answers = Vec::new();
+    for iat in [now - 5, now] {
+        let token = tokens::sign_with(
+            key.as_bytes(),
+            &json!({ "params": params, "iat": iat, "data": transfer(&card, Some(&other), 100, "DIRECT") }),
+        );
+        let response = Client::new()
+            .post(server.url("/api/p2p/payments/create"))
+            .header("idempotency-key", "signed-1")
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .unwrap();
+        answers.push(response.json::<Value>().await.unwrap());
+    }
+    assert_eq!(answers[0]["status"], 1, "{}", answers[0]);
+    assert_eq!(answers[0], answers[1]);
     let unsigned = call(
         &server,
         "/api/p2p/cards/list",

@@ -13,7 +13,7 @@ use obol_core::time::Timestamp;
 use obol_store::Db;
 use obol_store::StoreResult;
 use obol_store::ops::callbacks::{self, Callback, NewCallback, Signer, Subject};
-use obol_store::ops::{catalog, p2p, payments, tenancy};
+use obol_store::ops::{catalog, payments, tenancy};
 use serde_json::json;
 
 use crate::crypto::{OperatorKey, OsRandom};
@@ -112,8 +112,9 @@ impl Outbox {
     }
 
     /// Writes the callback of a P2P transfer whose status changed from `before` (`None`: it was
-    /// just created): `{"token": <JWT HS256 under the client's signing key>}` to its
-    /// `callbackUrl`.
+    /// just created), to its `callbackUrl`. What is stored are the token's claims; the delivery
+    /// worker signs them at each attempt (with a fresh `iat`) into `{"token": <JWT HS256 under
+    /// the client's signing key>}`.
     pub async fn record_transfer(
         &self,
         db: &mut dyn Db,
@@ -127,23 +128,14 @@ impl Outbox {
         let Some(url) = transfer.callback_url.clone() else {
             return Ok(None);
         };
-        let client = p2p::client_by_id(db, transfer.client_id).await?;
-        let signing_key = self
-            .key
-            .decrypt(
-                crate::crypto::purpose::P2P_SIGNING_KEY,
-                &client.signing_key_encrypted,
-            )
-            .map_err(|error| obol_store::StoreError::Corrupt(error.to_string()))?;
-        let claims = crate::p2p::render::callback_claims(transfer, now);
-        let token = crate::tokens::sign_with(&signing_key, &claims);
+        let claims = crate::p2p::render::callback_claims(transfer);
         let callback = NewCallback {
             delivery_id: Uuid::generate_v4(&mut OsRandom).as_str().to_owned(),
             subject: Subject::Transfer(transfer.id.clone()),
             signer: Signer::P2pClient(transfer.client_id),
             dialect: "p2p".to_owned(),
             url,
-            body: json!({ "token": token }).to_string().into_bytes(),
+            body: claims.to_string().into_bytes(),
             transaction_status: transfer.status.as_str().to_owned(),
         };
         Ok(Some(callbacks::enqueue(db, callback, now).await?))

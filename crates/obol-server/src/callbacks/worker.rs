@@ -177,7 +177,14 @@ impl DeliveryWorker {
         let url = guard::check_url(&callback.url, self.policy)
             .map_err(|error| format!("refused: {error}"))?;
         let (current, previous) = self.secrets(callback).await?;
-        let timestamp = self.clock.now().unix_seconds();
+        let now = self.clock.now();
+        let timestamp = now.unix_seconds();
+        // P2P bodies are signed at each attempt, so the JWT's `iat` is the time it is sent.
+        let body = if callback.dialect == "p2p" {
+            crate::p2p::render::callback_body(&callback.body, &current, now)
+        } else {
+            callback.body.clone()
+        };
         let mut all: Vec<&str> = vec![current.as_str()];
         if let Some(previous) = &previous {
             all.push(previous.as_str());
@@ -187,10 +194,7 @@ impl DeliveryWorker {
             .post(url)
             .header("content-type", "application/json")
             .header("x-obol-delivery-id", &callback.delivery_id)
-            .header(
-                "x-obol-signature",
-                signature::obol(&all, timestamp, &callback.body),
-            );
+            .header("x-obol-signature", signature::obol(&all, timestamp, &body));
         match callback.dialect.as_str() {
             "paymega" => {
                 request =
@@ -207,7 +211,7 @@ impl DeliveryWorker {
             _ => {}
         }
         let response = request
-            .body(callback.body.clone())
+            .body(body)
             .send()
             .await
             .map_err(|error| describe(&error))?;

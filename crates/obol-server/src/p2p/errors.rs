@@ -134,8 +134,8 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
             StoreError::P2p(error) => error.into(),
-            StoreError::Conflict => ApiError::with_status(
-                StatusCode::CONFLICT,
+            // A business answer (HTTP 200), as the service answers every refusal.
+            StoreError::Conflict => ApiError::business(
                 code::CONCURRENT_MODIFICATION,
                 "The payment was changed by another request; try again.",
             ),

@@ -248,7 +248,11 @@ fn check_signature(
         .get("iat")
         .and_then(|value| value.as_i64().or_else(|| value.as_f64().map(|f| f as i64)));
     match iat {
-        Some(iat) if (now.unix_seconds() - iat).abs() <= SIGNATURE_WINDOW_SECONDS => Ok(()),
+        Some(iat)
+            if now.unix_seconds().abs_diff(iat) <= SIGNATURE_WINDOW_SECONDS.unsigned_abs() =>
+        {
+            Ok(())
+        }
         _ => Err(ApiError::business(
             code::TIMELIMIT_ERROR,
             format!("iat must be within {SIGNATURE_WINDOW_SECONDS} seconds of the server's time."),
@@ -294,7 +298,12 @@ fn loose_text(
     name: &str,
 ) -> Result<Option<String>, ApiError> {
     match map.get(name) {
-        Some(Value::Number(number)) => Ok(Some(number.to_string())),
+        Some(Value::Number(number)) if number.to_string().len() <= EXTERNAL_ID_MAX => {
+            Ok(Some(number.to_string()))
+        }
+        Some(Value::Number(_)) => Err(ApiError::validation(format!(
+            "{path}.{name} is longer than {EXTERNAL_ID_MAX} characters."
+        ))),
         _ => Ok(text(map, path, name, EXTERNAL_ID_MAX)?
             .filter(|text| !text.is_empty())
             .map(str::to_owned)),
@@ -475,7 +484,6 @@ async fn money_write<F>(
     call: &Call,
     headers: &HeaderMap,
     path: &str,
-    body: &[u8],
     operation: F,
 ) -> Result<Value, ApiError>
 where
@@ -496,7 +504,7 @@ where
             )
         })?;
     let scope = IdempotencyScope::new(&format!("p2p:client:{}", call.client.client.id));
-    let fingerprint = RequestFingerprint::of("POST", path, body);
+    let fingerprint = RequestFingerprint::of("POST", path, &fingerprinted(call));
     let outcome = state
         .store
         .write_idempotent(scope, key, fingerprint, state.clock.now(), move |db| {
@@ -515,6 +523,36 @@ where
         obol_store::Idempotent::Fresh(_, saved) | obol_store::Idempotent::Replayed(saved) => saved,
     };
     Ok(serde_json::from_slice(&saved.body).unwrap_or(Value::Null))
+}
+
+/// What an `Idempotency-Key` compares requests by: the verified `params` and `data` with their
+/// keys sorted. Not the raw body: a signed request's token carries a fresh `iat` on every
+/// retry. Not the card's security code: not even a digest of a CVV is kept.
+fn fingerprinted(call: &Call) -> Vec<u8> {
+    let mut data = call.data.clone();
+    if let Some(Value::Object(card)) = data.get_mut("cardFrom") {
+        card.remove("securityCode");
+    }
+    canonical(&json!({ "params": call.params, "data": data }))
+        .to_string()
+        .into_bytes()
+}
+
+/// `value` with every object's keys in sorted order.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(object) => {
+            let mut keys: Vec<&String> = object.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|key| (key.clone(), canonical(&object[key])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
 }
 
 // ---- handlers -----------------------------------------------------------------------------
@@ -692,7 +730,6 @@ async fn create_transfer(
         &call,
         headers,
         "/api/p2p/payments/create",
-        body,
         move |db| {
             Box::pin(async move {
                 let stored =
@@ -737,36 +774,41 @@ async fn confirm_transfer(
         &call,
         headers,
         "/api/p2p/payments/confirm",
-        body,
         move |db| {
             Box::pin(async move {
-                let mut transfer = transfers::lock(db, &id).await?;
+                let mut transfer = transfers::lock_current(db, &outbox, &id, now).await?;
                 let before = transfer.status;
-                if transfer.confirmation != Some(core_p2p::Confirmation::Lookup) {
-                    return Err(core_p2p::P2pError::NotLookup.into());
-                }
-                if approved {
-                    let transactions = transfer.apply_send(
-                        core_p2p::SendDecision::Approved,
-                        recipient,
-                        bucket_due,
-                        &mut OsRandom,
-                        now,
-                    )?;
-                    let stored = transfers::persist(
-                        db,
-                        &outbox,
-                        &transfer,
-                        Some(before),
-                        &transactions,
-                        now,
-                    )
-                    .await?;
-                    return Ok(transfer_answer(&answer_state, &stored));
-                }
-                let refusal = transfer.wrong_code(now)?;
-                transfers::persist(db, &outbox, &transfer, Some(before), &[], now).await?;
-                Ok(ApiError::from(refusal).body())
+                let step = if transfer.confirmation != Some(core_p2p::Confirmation::Lookup) {
+                    Err(core_p2p::P2pError::NotLookup)
+                } else if approved {
+                    transfer
+                        .apply_send(
+                            core_p2p::SendDecision::Approved,
+                            recipient,
+                            bucket_due,
+                            &mut OsRandom,
+                            now,
+                        )
+                        .map(|transactions| (transactions, None))
+                } else {
+                    transfer
+                        .wrong_code(now)
+                        .map(|refusal| (Vec::new(), Some(refusal)))
+                };
+                // A refusal is an answer too: it is kept under the idempotency key, and what
+                // was decided before it (an overdue transfer expired, a wrong code counted)
+                // commits.
+                let (transactions, refusal) = match step {
+                    Ok(step) => step,
+                    Err(error) => return Ok(ApiError::from(error).body()),
+                };
+                let stored =
+                    transfers::persist(db, &outbox, &transfer, Some(before), &transactions, now)
+                        .await?;
+                Ok(match refusal {
+                    Some(refusal) => ApiError::from(refusal).body(),
+                    None => transfer_answer(&answer_state, &stored),
+                })
             })
         },
     )
@@ -818,7 +860,6 @@ async fn receive_transfer(
     let amount = Money::from_minor(amount_of(&call.data)?, transfer.amount.currency())
         .map_err(|_| ApiError::validation("data.amount is out of range."))?;
     let external_id = loose_text(&call.data, "data", "externalId")?;
-    transfer.check_claim(amount)?;
     let card = card_of(state, &call.client, to_id, "cardTo").await?;
     let now = state.clock.now();
     let decision = transfers::judge_receive(state, &card, now).map_err(|_| {
@@ -837,15 +878,16 @@ async fn receive_transfer(
         &call,
         headers,
         "/api/p2p/payments/receive",
-        body,
         move |db| {
             Box::pin(async move {
-                let mut transfer = transfers::lock(db, &id).await?;
+                let mut transfer = transfers::lock_current(db, &outbox, &id, now).await?;
                 let before = transfer.status;
-                let transactions: Vec<_> = transfer
-                    .claim(card, amount, decision, external_id, &mut OsRandom, now)?
-                    .into_iter()
-                    .collect();
+                let transactions: Vec<_> =
+                    match transfer.claim(card, amount, decision, external_id, &mut OsRandom, now) {
+                        Ok(step) => step.into_iter().collect(),
+                        // Kept under the idempotency key like any answer.
+                        Err(error) => return Ok(ApiError::from(error).body()),
+                    };
                 let stored =
                     transfers::persist(db, &outbox, &transfer, Some(before), &transactions, now)
                         .await?;

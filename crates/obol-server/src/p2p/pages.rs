@@ -368,7 +368,7 @@ async fn settle(
         .store
         .write(move |db| {
             Box::pin(async move {
-                let mut transfer = transfers::lock(db, &id).await?;
+                let mut transfer = transfers::lock_current(db, &outbox, &id, now).await?;
                 let before = transfer.status;
                 let transactions =
                     transfer.apply_send(decision, recipient, bucket_due, &mut OsRandom, now)?;
@@ -389,7 +389,7 @@ async fn wrong_code(
         .store
         .write(move |db| {
             Box::pin(async move {
-                let mut transfer = transfers::lock(db, &id).await?;
+                let mut transfer = transfers::lock_current(db, &outbox, &id, now).await?;
                 let before = transfer.status;
                 transfer.wrong_code(now)?;
                 let stored =

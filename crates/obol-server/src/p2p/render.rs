@@ -80,8 +80,9 @@ pub fn card(card: &P2pCard) -> Value {
     })
 }
 
-/// The claims of a callback's JWT: the transfer as SPEC §3.4 names them.
-pub fn callback_claims(transfer: &Transfer, now: Timestamp) -> Value {
+/// The claims of a callback's JWT: the transfer as SPEC §3.4 names them (the delivery worker
+/// adds `iat` when it signs them, see [`callback_body`]).
+pub fn callback_claims(transfer: &Transfer) -> Value {
     json!({
         "paymentId": transfer.id.as_str(),
         "externalId": transfer.external_id,
@@ -96,6 +97,16 @@ pub fn callback_claims(transfer: &Transfer, now: Timestamp) -> Value {
         "currency": transfer.amount.currency().numeric(),
         "status": transfer.status.as_str(),
         "type": transfer.kind.as_str(),
-        "iat": now.unix_seconds(),
     })
+}
+
+/// The body a callback is posted with: `{"token": <JWT HS256>}` over the stored claims and
+/// `iat` = the time of this attempt, signed with the client's signing key.
+pub fn callback_body(claims: &[u8], signing_key: &str, now: Timestamp) -> Vec<u8> {
+    let mut claims: Value = serde_json::from_slice(claims).unwrap_or_else(|_| json!({}));
+    if let Value::Object(object) = &mut claims {
+        object.insert("iat".to_owned(), json!(now.unix_seconds()));
+    }
+    let token = crate::tokens::sign_with(signing_key.as_bytes(), &claims);
+    json!({ "token": token }).to_string().into_bytes()
 }

@@ -94,6 +94,36 @@ pub async fn lock(db: &mut dyn Db, id: &Uuid) -> StoreResult<Transfer> {
         .ok_or(StoreError::NotFound("transfer"))
 }
 
+/// Reads a transfer under a row lock for a step, first ending its wait if its deadline has
+/// passed (so an overdue transfer is never confirmed or received, even before the lifecycle
+/// job runs).
+pub async fn lock_current(
+    db: &mut dyn Db,
+    outbox: &Outbox,
+    id: &Uuid,
+    now: Timestamp,
+) -> StoreResult<Transfer> {
+    let transfer = lock(db, id).await?;
+    Ok(end_if_overdue(db, outbox, transfer, now).await?.0)
+}
+
+/// Ends the wait of a locked transfer whose deadline passed; says whether it changed.
+async fn end_if_overdue(
+    db: &mut dyn Db,
+    outbox: &Outbox,
+    mut transfer: Transfer,
+    now: Timestamp,
+) -> StoreResult<(Transfer, bool)> {
+    let before = transfer.status;
+    let transactions: Vec<LedgerTransaction> =
+        transfer.expire(&mut OsRandom, now)?.into_iter().collect();
+    if transfer.status == before && transactions.is_empty() {
+        return Ok((transfer, false));
+    }
+    let stored = persist(db, outbox, &transfer, Some(before), &transactions, now).await?;
+    Ok((stored, true))
+}
+
 /// The deadline job: ends the wait of a transfer whose time ran out (nothing when it was
 /// decided meanwhile).
 pub async fn expire(
@@ -102,18 +132,9 @@ pub async fn expire(
     id: &Uuid,
     now: Timestamp,
 ) -> StoreResult<Option<Transfer>> {
-    let Some(mut transfer) = p2p::get_transfer(db, id, true).await? else {
+    let Some(transfer) = p2p::get_transfer(db, id, true).await? else {
         return Ok(None);
     };
-    let before = transfer.status;
-    let version = transfer.version;
-    let transactions: Vec<LedgerTransaction> =
-        transfer.expire(&mut OsRandom, now)?.into_iter().collect();
-    if transfer.status == before && transactions.is_empty() {
-        return Ok(None);
-    }
-    transfer.version = version;
-    persist(db, outbox, &transfer, Some(before), &transactions, now)
-        .await
-        .map(Some)
+    let (transfer, changed) = end_if_overdue(db, outbox, transfer, now).await?;
+    Ok(changed.then_some(transfer))
 }

@@ -221,7 +221,14 @@ impl LifecycleWorker {
         for _ in 0..PURGE_BATCHES_MAX {
             let batch = self
                 .store
-                .write(move |db| Box::pin(p2p::purge_sessions(db, now, PURGE_BATCH)))
+                .write(move |db| {
+                    // Ended sessions are kept a day, so their holders hear SESSION_EXPIRED.
+                    Box::pin(p2p::purge_sessions(
+                        db,
+                        now.plus_seconds(-86_400),
+                        PURGE_BATCH,
+                    ))
+                })
                 .await?;
             removed += batch;
             if batch < PURGE_BATCH as u64 {
