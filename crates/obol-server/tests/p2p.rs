@@ -212,6 +212,8 @@ type Arrived = (HeaderMap, Vec<u8>);
 #[derive(Clone, Default)]
 struct Receiver {
     received: Arc<Mutex<Vec<Arrived>>>,
+    /// Statuses to answer, in order; 200 once they run out.
+    script: Arc<Mutex<Vec<u16>>>,
 }
 
 async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -220,12 +222,22 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
         .lock()
         .unwrap()
         .push((headers, body.to_vec()));
-    StatusCode::OK
+    let mut script = receiver.script.lock().unwrap();
+    if script.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::from_u16(script.remove(0)).unwrap()
+    }
 }
 
 impl Receiver {
     async fn start() -> (Receiver, String) {
+        Receiver::answering(&[]).await
+    }
+
+    async fn answering(statuses: &[u16]) -> (Receiver, String) {
         let receiver = Receiver::default();
+        receiver.script.lock().unwrap().extend_from_slice(statuses);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/p2p", listener.local_addr().unwrap());
         let app = axum::Router::new()
@@ -399,6 +411,54 @@ async fn bucket_received_in_two_parts(database: TestDatabase) {
     let after = wallet.receive(&server, id, &second, 1).await;
     assert_eq!(after["error"]["code"], "INVALID_PAYMENT_STATUS");
     assert_verified(&server).await;
+    server.stop().await;
+}
+
+/// Only HTTP 200 delivers a P2P callback: a 204 and a 500 are retried 5 s and then 5 min
+/// later (server time), each with a freshly signed token and the same delivery id.
+async fn callbacks_retry_until_200(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let wallet = wallet(&server, false, "0").await;
+    let from = wallet.add_card(&server, VISA).await;
+    let to = wallet.add_card(&server, MASTERCARD).await;
+    let (receiver, url) = Receiver::answering(&[500, 204]).await;
+    let mut data = transfer(&from, Some(&to), 100, "DIRECT");
+    data["callbackUrl"] = json!(url);
+    wallet.create(&server, data).await;
+    receiver.wait_for(1).await;
+    server.clock.advance_seconds(4);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received.lock().unwrap().len(), 1, "not before 5 s");
+    server.clock.advance_seconds(1);
+    receiver.wait_for(2).await;
+    server.clock.advance_seconds(300);
+    let all = receiver.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.received.lock().unwrap().len(),
+        3,
+        "delivered: no more attempts"
+    );
+    let ids: Vec<&str> = all
+        .iter()
+        .map(|(headers, _)| headers["x-obol-delivery-id"].to_str().unwrap())
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]));
+    let iats: Vec<i64> = all
+        .iter()
+        .map(|(_, body)| {
+            let body: Value = serde_json::from_slice(body).unwrap();
+            tokens::verify_with(
+                wallet.client.signing_key.as_bytes(),
+                body["token"].as_str().unwrap(),
+            )
+            .unwrap()["iat"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let start = START.unix_seconds();
+    assert_eq!(iats, [start, start + 5, start + 305]);
     server.stop().await;
 }
 
@@ -624,6 +684,7 @@ async fn clients_see_only_their_own(database: TestDatabase) {
         .await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
     assert_eq!(alice.show(&server, id).await["pendingAmount"], 300);
+    assert_verified(&server).await;
     server.stop().await;
 }
 
@@ -717,6 +778,7 @@ async fn signed_requests_and_their_window(database: TestDatabase) {
     )
     .await;
     assert_eq!(unsigned["error"]["code"], "SIGNATURE_REQUIRED");
+    assert_verified(&server).await;
     server.stop().await;
 }
 
@@ -934,4 +996,5 @@ on_both_backends!(
     signed_requests_and_their_window,
     envelope_errors_and_idempotency,
     hosted_card_form,
+    callbacks_retry_until_200,
 );
