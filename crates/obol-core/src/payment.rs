@@ -613,9 +613,7 @@ impl Payment {
         match &event {
             PaymentEvent::Failed { reason, .. } => resolution = *reason,
             PaymentEvent::Expired | PaymentEvent::Deleted => resolution = Resolution::Expired,
-            PaymentEvent::Succeeded { .. } => {
-                ledger = self.receipt_transaction(Clearing::Sandbox)?
-            }
+            PaymentEvent::Succeeded { .. } => ledger = self.receipt_transaction(self.clearing())?,
             PaymentEvent::CompletedByManager { .. } => {
                 ledger = self.receipt_transaction(Clearing::Offline)?
             }
@@ -630,11 +628,7 @@ impl Payment {
                 if amount.minor() == left.minor() {
                     to = PaymentStatus::Refunded;
                 }
-                let clearing = if self.completed_by.is_some() {
-                    Clearing::Offline
-                } else {
-                    Clearing::Sandbox
-                };
+                let clearing = self.clearing();
                 ledger = Some(LedgerTransaction::new(
                     TransactionKind::Refund,
                     Some(self.id.clone()),
@@ -754,6 +748,19 @@ impl Payment {
     /// Money received: the amount leaves the clearing account, the deposit goes to the
     /// beneficiary and the fee to the operator. A zero amount (card verification) moves
     /// nothing and books nothing.
+    /// Where this payment's money enters and leaves the books: offline for a payment a
+    /// manager completed, the upstream provider for one relayed to it (YooKassa's
+    /// `PaymentCommit`), else the sandbox acquirer.
+    pub fn clearing(&self) -> Clearing {
+        if self.completed_by.is_some() {
+            Clearing::Offline
+        } else if self.source == Source::Yookassa {
+            Clearing::Upstream
+        } else {
+            Clearing::Sandbox
+        }
+    }
+
     fn receipt_transaction(
         &self,
         clearing: Clearing,

@@ -61,6 +61,8 @@ pub struct Config {
     /// URL prefixes `PaymentCommit`'s `ApiParams.Url` may use; empty means the defaults
     /// (YooKassa's public API and this server's own sandbox).
     pub yookassa_allowed_urls: Vec<String>,
+    /// How long one call to the YooKassa upstream may take in all (connecting included).
+    pub yookassa_request_timeout_ms: u64,
     pub log_format: LogFormat,
     /// The operator key (base64 of 32 random bytes) that encrypts stored signing secrets and
     /// signs page tokens. Generated into `{data_dir}/secret.key` with SQLite when absent;
@@ -124,6 +126,7 @@ struct FileCallbacks {
 #[serde(deny_unknown_fields)]
 struct FileYookassa {
     allowed_urls: Option<AllowedUrls>,
+    request_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,6 +296,12 @@ impl Config {
                 None => Ok(file.unwrap_or(default)),
             }
         };
+        let yookassa_request_timeout_ms = milliseconds(
+            "OBOL_YOOKASSA_REQUEST_TIMEOUT_MS",
+            environment.get("OBOL_YOOKASSA_REQUEST_TIMEOUT_MS"),
+            file.yookassa.request_timeout_ms,
+            15_000,
+        )?;
         let callbacks_connect_timeout_ms = milliseconds(
             "OBOL_CALLBACKS_CONNECT_TIMEOUT_MS",
             environment.get("OBOL_CALLBACKS_CONNECT_TIMEOUT_MS"),
@@ -323,6 +332,7 @@ impl Config {
             p2p_bucket_lifetime_s,
             callbacks_connect_timeout_ms,
             callbacks_request_timeout_ms,
+            yookassa_request_timeout_ms,
             callbacks_lease_s,
         };
         config.validate()?;

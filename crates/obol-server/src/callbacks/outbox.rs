@@ -80,6 +80,11 @@ impl Outbox {
         if dialect_of(payment.source) == "softline" {
             return self.record_softline(db, payment, now, creation).await;
         }
+        // Payments relayed to YooKassa through `PaymentCommit`: that API has no callbacks
+        // (YooKassa notifies the shop itself).
+        if payment.source == Source::Yookassa {
+            return Ok(None);
+        }
         let url = match (&payment.callback_url, payment.merchant_id) {
             (Some(url), _) => Some(url.clone()),
             (None, Some(merchant)) => {

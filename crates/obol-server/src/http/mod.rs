@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::softline::router())
         .merge(crate::activeplatform::router())
         .merge(crate::p2p::router())
+        .merge(crate::yookassa::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -184,6 +185,9 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     if crate::p2p::owns_path(uri.path()) {
         return crate::p2p::fallback(uri.path(), false);
     }
+    if crate::yookassa::owns_path(uri.path()) {
+        return crate::yookassa::fallback(StatusCode::NOT_FOUND, "No such method.");
+    }
     if crate::paymega::owns_path(uri.path()) {
         return crate::paymega::errors::PaymegaError::NotFound.into_response();
     }
@@ -205,6 +209,12 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 async fn method_not_allowed(uri: axum::http::Uri) -> Response {
     if crate::p2p::owns_path(uri.path()) {
         return crate::p2p::fallback(uri.path(), true);
+    }
+    if crate::yookassa::owns_path(uri.path()) {
+        return crate::yookassa::fallback(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "PaymentCommit is called with POST.",
+        );
     }
     if crate::paymega::owns_path(uri.path()) {
         return crate::paymega::errors::PaymegaError::MethodNotAllowed.into_response();

@@ -37,6 +37,7 @@ pub fn document(public_url: &str) -> Value {
         schemas.extend(crate::softline::openapi::schemas());
         schemas.extend(crate::activeplatform::openapi::schemas());
         schemas.extend(crate::p2p::openapi::schemas());
+        schemas.extend(crate::yookassa::openapi::schemas());
     }
     document
 }
@@ -62,6 +63,7 @@ pub fn all_paths() -> Value {
     paths.extend(crate::softline::openapi::paths());
     paths.extend(crate::activeplatform::openapi::paths());
     paths.extend(crate::p2p::openapi::paths());
+    paths.extend(crate::yookassa::openapi::paths());
     paths.extend(hosted_page_paths());
     Value::Object(paths)
 }

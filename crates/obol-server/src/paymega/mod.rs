@@ -100,7 +100,7 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 }
 
 /// The merchant named by HTTP Basic credentials (`api_login:api_secret`).
-async fn merchant_from_basic(
+pub(crate) async fn merchant_from_basic(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Merchant, PaymegaError> {

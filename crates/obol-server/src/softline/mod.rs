@@ -58,7 +58,7 @@ fn json_ok(body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-async fn merchant_from_bearer(
+pub(crate) async fn merchant_from_bearer(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Merchant, SoftlineError> {

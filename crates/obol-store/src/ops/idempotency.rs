@@ -70,6 +70,43 @@ pub async fn claim(
     Ok(action)
 }
 
+/// What a key already holds, without claiming it: the saved answer (`Ok(Some)`), nothing yet
+/// or an expired key (`Ok(None)`), or the core's refusal when the key belongs to another
+/// request or is still in flight. For operations whose work happens outside the database
+/// (an upstream call) before [`claim`] and [`save_response`] record it.
+pub async fn peek(
+    db: &mut dyn Db,
+    scope: &IdempotencyScope,
+    key: &IdempotencyKey,
+    fingerprint: RequestFingerprint,
+    now: Timestamp,
+) -> StoreResult<Option<SavedResponse>> {
+    let row = query_opt(
+        db,
+        "SELECT fingerprint, response_status, response_content_type, response_body, expires_at FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        params![scope.as_str(), key.as_str()],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let record = IdempotencyRecord {
+        fingerprint: RequestFingerprint::try_from_slice(&row.blob(0)?)
+            .ok_or_else(|| corrupt("fingerprint"))?,
+        response: match row.opt_int(1)? {
+            Some(status) => Some(SavedResponse {
+                status: u16::try_from(status).map_err(|_| corrupt("saved status"))?,
+                content_type: row.opt_text(2)?.unwrap_or_default(),
+                body: row.opt_blob(3)?.unwrap_or_default(),
+            }),
+            None => None,
+        },
+        expires_at: timestamp(row.int(4)?),
+    };
+    match decide(Some(&record), fingerprint, now)? {
+        NextAction::ReturnSaved(saved) => Ok(Some(saved)),
+        NextAction::Start => Ok(None),
+    }
+}
+
 pub async fn save_response(
     db: &mut dyn Db,
     scope: &IdempotencyScope,
