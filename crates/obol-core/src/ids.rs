@@ -218,6 +218,45 @@ impl ReceiptId {
     }
 }
 
+impl PaymentId {
+    /// The id in a UUID's shape (`00000000-…`, 36 characters), for APIs whose clients insist
+    /// on one (YooKassa's): the 16 base62 characters read as one number, in hex. Reversible by
+    /// [`PaymentId::from_uuid_form`].
+    pub fn uuid_form(&self) -> String {
+        let value = self.serial().bytes().fold(0u128, |value, byte| {
+            let digit = BASE62
+                .iter()
+                .position(|candidate| *candidate == byte)
+                .unwrap_or(0);
+            value * 62 + digit as u128
+        });
+        let hex = format!("{value:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    }
+
+    pub fn from_uuid_form(text: &str) -> Result<PaymentId, IdError> {
+        let uuid = Uuid::parse(text)?;
+        let hex: String = uuid.as_str().chars().filter(|c| *c != '-').collect();
+        let mut value = u128::from_str_radix(&hex, 16).map_err(|_| IdError)?;
+        let mut digits = [b'0'; PREFIXED_ID_RANDOM_LENGTH];
+        for slot in digits.iter_mut().rev() {
+            *slot = BASE62[(value % 62) as usize];
+            value /= 62;
+        }
+        if value != 0 {
+            return Err(IdError);
+        }
+        PaymentId::parse(&format!("cpi_{}", String::from_utf8_lossy(&digits)))
+    }
+}
+
 /// A random (version 4) UUID in its hyphenated lower-case form.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Uuid(String);
@@ -324,6 +363,19 @@ mod tests {
         for bad in ["0", "-1", "", "1.5", "99999999999999999999", " 1"] {
             assert!(ResellerId::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn payment_ids_have_a_reversible_uuid_form() {
+        let mut random = TestRandom(11);
+        for _ in 0..100 {
+            let id = PaymentId::generate(&mut random);
+            let form = id.uuid_form();
+            assert_eq!(form.len(), 36);
+            assert!(Uuid::parse(&form).is_ok());
+            assert_eq!(PaymentId::from_uuid_form(&form).unwrap(), id);
+        }
+        assert!(PaymentId::from_uuid_form("ffffffff-ffff-ffff-ffff-ffffffffffff").is_err());
     }
 
     #[test]

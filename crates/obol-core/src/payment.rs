@@ -163,11 +163,13 @@ pub enum Source {
     Manager,
     P2p,
     Yookassa,
+    /// The YooKassa v3-compatible sandbox (`/sandbox/yookassa/v3`).
+    YookassaSandbox,
     Cli,
 }
 
 impl Source {
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 9] = [
         Source::PublicApi,
         Source::MerchantApi,
         Source::Form,
@@ -175,6 +177,7 @@ impl Source {
         Source::Manager,
         Source::P2p,
         Source::Yookassa,
+        Source::YookassaSandbox,
         Source::Cli,
     ];
 
@@ -187,6 +190,7 @@ impl Source {
             Source::Manager => "manager",
             Source::P2p => "p2p",
             Source::Yookassa => "yookassa",
+            Source::YookassaSandbox => "yookassa_sandbox",
             Source::Cli => "cli",
         }
     }
@@ -332,6 +336,10 @@ pub struct Payment {
     pub requester_ip: Option<String>,
     pub completed_by: Option<ManagerId>,
     pub completed_method_id: Option<PaymentMethodId>,
+    /// Two-stage: an approved card is only authorized (money held); a capture takes it.
+    pub manual_capture: bool,
+    /// When the card was authorized, for a two-stage payment waiting for its capture.
+    pub authorized_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub processed_at: Option<Timestamp>,
@@ -364,6 +372,8 @@ pub struct PaymentDraft {
     pub locale: Option<String>,
     pub test_mode: bool,
     pub requester_ip: Option<String>,
+    /// Two-stage: hold the money when the card is approved, take it at capture.
+    pub manual_capture: bool,
 }
 
 /// The identifiers a new payment receives from storage and randomness.
@@ -396,8 +406,11 @@ pub enum PaymentEvent {
         fee: Money,
         deposit: Money,
     },
-    /// The acquirer took the money.
+    /// The acquirer took the money (for a two-stage payment: the merchant captured it).
     Succeeded { card: Option<CardPayload> },
+    /// The acquirer held the money of a two-stage payment; a capture (`Succeeded`) takes it,
+    /// a cancellation (`Failed`) releases it.
+    Authorized { card: Option<CardPayload> },
     /// The attempt failed, or the payment was cancelled.
     Failed {
         reason: Resolution,
@@ -417,11 +430,21 @@ pub enum PaymentEvent {
 }
 
 impl PaymentEvent {
+    /// An approved card: the money taken, or held when the payment is captured later.
+    pub fn approved(manual_capture: bool, card: Option<CardPayload>) -> PaymentEvent {
+        if manual_capture {
+            PaymentEvent::Authorized { card }
+        } else {
+            PaymentEvent::Succeeded { card }
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             PaymentEvent::AttemptStarted { .. } => "attempt_started",
             PaymentEvent::ServiceChosen { .. } => "service_chosen",
             PaymentEvent::Succeeded { .. } => "succeeded",
+            PaymentEvent::Authorized { .. } => "authorized",
             PaymentEvent::Failed { .. } => "failed",
             PaymentEvent::Expired => "expired",
             PaymentEvent::Deleted => "deleted",
@@ -492,6 +515,7 @@ pub fn allowed_target(from: PaymentStatus, event: &PaymentEvent) -> Option<Payme
         (Created, PaymentEvent::ServiceChosen { .. }) => Some(Pending),
         (Pending, PaymentEvent::AttemptStarted { .. }) => Some(Pending),
         (Pending, PaymentEvent::Succeeded { .. }) => Some(Processed),
+        (Pending, PaymentEvent::Authorized { .. }) => Some(Pending),
         (Created | Pending, PaymentEvent::Failed { .. }) => Some(Failed),
         (Created | Pending, PaymentEvent::Expired) => Some(Expired),
         // Softline's 90 days also end a payment that failed and was never paid.
@@ -588,6 +612,8 @@ impl Payment {
             requester_ip: draft.requester_ip,
             completed_by: None,
             completed_method_id: None,
+            manual_capture: draft.manual_capture,
+            authorized_at: None,
             created_at: now,
             updated_at: now,
             processed_at: None,
@@ -608,6 +634,20 @@ impl Payment {
             event: event.name(),
         };
         let mut to = allowed_target(self.status, &event).ok_or_else(not_allowed)?;
+        // Two-stage payments: authorized once, then captured; one-stage ones never held.
+        match &event {
+            PaymentEvent::Authorized { .. }
+                if !self.manual_capture || self.authorized_at.is_some() =>
+            {
+                return Err(not_allowed());
+            }
+            PaymentEvent::Succeeded { .. }
+                if self.manual_capture && self.authorized_at.is_none() =>
+            {
+                return Err(not_allowed());
+            }
+            _ => {}
+        }
         let mut resolution = Resolution::Ok;
         let mut ledger = None;
         match &event {
@@ -644,7 +684,9 @@ impl Payment {
                     ],
                 )?);
             }
-            PaymentEvent::AttemptStarted { .. } | PaymentEvent::ServiceChosen { .. } => {}
+            PaymentEvent::AttemptStarted { .. }
+            | PaymentEvent::ServiceChosen { .. }
+            | PaymentEvent::Authorized { .. } => {}
         }
         Ok(Transition {
             payment_id: self.id.clone(),
@@ -700,6 +742,12 @@ impl Payment {
                     self.card = card.clone();
                 }
             }
+            PaymentEvent::Authorized { card } => {
+                self.authorized_at = Some(transition.at);
+                if card.is_some() {
+                    self.card = card.clone();
+                }
+            }
             PaymentEvent::Failed { card, .. } => {
                 self.closed_at = Some(transition.at);
                 if card.is_some() {
@@ -724,6 +772,17 @@ impl Payment {
         Ok(())
     }
 
+    /// What an approved card does to this payment: takes the money, or for a two-stage
+    /// payment only holds it until the merchant captures it.
+    pub fn approval_event(&self, card: Option<CardPayload>) -> PaymentEvent {
+        PaymentEvent::approved(self.manual_capture, card)
+    }
+
+    /// Whether a two-stage payment holds money waiting for its capture.
+    pub fn waits_for_capture(&self) -> bool {
+        self.manual_capture && self.authorized_at.is_some() && self.status == PaymentStatus::Pending
+    }
+
     /// The event of choosing `service` for this payment: the amount must fit the service's
     /// currency and limits, and the fee is the service's.
     pub fn choose_service(&self, service: &PaymentService) -> Result<PaymentEvent, PaymentError> {
@@ -745,9 +804,6 @@ impl Payment {
         }
     }
 
-    /// Money received: the amount leaves the clearing account, the deposit goes to the
-    /// beneficiary and the fee to the operator. A zero amount (card verification) moves
-    /// nothing and books nothing.
     /// Where this payment's money enters and leaves the books: offline for a payment a
     /// manager completed, the upstream provider for one relayed to it (YooKassa's
     /// `PaymentCommit`), else the sandbox acquirer.
@@ -761,6 +817,9 @@ impl Payment {
         }
     }
 
+    /// Money received: the amount leaves the clearing account, the deposit goes to the
+    /// beneficiary and the fee to the operator. A zero amount (card verification) moves
+    /// nothing and books nothing.
     fn receipt_transaction(
         &self,
         clearing: Clearing,
@@ -898,6 +957,7 @@ mod tests {
             locale: None,
             test_mode: true,
             requester_ip: None,
+            manual_capture: false,
         }
     }
 
@@ -925,6 +985,54 @@ mod tests {
             payment.plan(event, Actor::Provider, payment.updated_at.plus_seconds(1))?;
         payment.apply(&transition)?;
         Ok(transition)
+    }
+
+    #[test]
+    fn two_stage_payments_hold_then_capture_or_release() {
+        let attempt = PaymentEvent::AttemptStarted {
+            service_id: None,
+            method_id: None,
+        };
+        let mut held = payment(10_000);
+        held.manual_capture = true;
+        step(&mut held, attempt.clone()).unwrap();
+        assert!(
+            step(&mut held, PaymentEvent::Succeeded { card: None }).is_err(),
+            "no capture before the card is authorized"
+        );
+        let approval = held.approval_event(None);
+        assert!(matches!(approval, PaymentEvent::Authorized { .. }));
+        let authorized = step(&mut held, approval).unwrap();
+        assert!(authorized.ledger.is_none(), "a hold books nothing");
+        assert!(held.waits_for_capture());
+        assert!(step(&mut held, PaymentEvent::Authorized { card: None }).is_err());
+        let captured = step(&mut held, PaymentEvent::Succeeded { card: None }).unwrap();
+        assert!(captured.ledger.is_some());
+        assert_eq!(held.status, PaymentStatus::Processed);
+        assert!(!held.waits_for_capture());
+
+        let mut released = payment(10_000);
+        released.manual_capture = true;
+        step(&mut released, attempt.clone()).unwrap();
+        step(&mut released, PaymentEvent::Authorized { card: None }).unwrap();
+        step(
+            &mut released,
+            PaymentEvent::Failed {
+                reason: Resolution::Canceled,
+                card: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(released.status, PaymentStatus::Failed);
+        assert_eq!(released.processed_amount.minor(), 0);
+
+        let mut one_stage = payment(10_000);
+        step(&mut one_stage, attempt).unwrap();
+        assert!(matches!(
+            one_stage.approval_event(None),
+            PaymentEvent::Succeeded { .. }
+        ));
+        assert!(step(&mut one_stage, PaymentEvent::Authorized { card: None }).is_err());
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub async fn seed(context: &Context, public_url: &str) -> Result<DemoCredentials
         locale: Some("en".to_owned()),
         test_mode: true,
         requester_ip: None,
+        manual_capture: false,
     };
     let id = PaymentId::generate(&mut OsRandom);
     let invoice = context

@@ -387,6 +387,7 @@ async fn check(
         locale: request.locale,
         test_mode,
         requester_ip: request.requester_ip,
+        manual_capture: false,
     };
     Ok(Checked {
         draft,

@@ -177,6 +177,7 @@ async fn card_invoice(context: &Context) -> PaymentId {
         locale: None,
         test_mode: true,
         requester_ip: None,
+        manual_capture: false,
     };
     let id = PaymentId::generate(&mut OsRandom);
     context

@@ -228,6 +228,7 @@ impl Shop {
             locale: invoice.locale.map(str::to_owned),
             test_mode: true,
             requester_ip: None,
+            manual_capture: false,
         };
         let id = PaymentId::generate(&mut OsRandom);
         let service_code = invoice.service.map(str::to_owned);

@@ -426,11 +426,14 @@ async fn callbacks_retry_until_200(database: TestDatabase) {
     data["callbackUrl"] = json!(url);
     wallet.create(&server, data).await;
     receiver.wait_for(1).await;
+    // The clock moves only once the attempt is recorded: its retry is due 5 s after it ended.
+    attempts_recorded(&server, 1).await;
     server.clock.advance_seconds(4);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(receiver.received.lock().unwrap().len(), 1, "not before 5 s");
     server.clock.advance_seconds(1);
     receiver.wait_for(2).await;
+    attempts_recorded(&server, 2).await;
     server.clock.advance_seconds(300);
     let all = receiver.wait_for(3).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -460,6 +463,32 @@ async fn callbacks_retry_until_200(database: TestDatabase) {
     let start = START.unix_seconds();
     assert_eq!(iats, [start, start + 5, start + 305]);
     server.stop().await;
+}
+
+/// Waits (in real time, briefly) until the server has recorded `count` delivery attempts.
+async fn attempts_recorded(server: &TestServer, count: i64) {
+    for _ in 0..400 {
+        let recorded = server
+            .context
+            .store
+            .read(|db| {
+                Box::pin(async move {
+                    db.query(
+                        "SELECT CAST(COUNT(*) AS BIGINT) FROM callback_attempts",
+                        &[],
+                    )
+                    .await?[0]
+                        .int(0)
+                })
+            })
+            .await
+            .unwrap();
+        if recorded >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("expected {count} recorded attempts");
 }
 
 fn form_value(html: &str, name: &str) -> String {

@@ -204,6 +204,7 @@ async fn payment_with_expiry(context: &Context, expires_in_seconds: i64) -> Paym
         locale: None,
         test_mode: true,
         requester_ip: None,
+        manual_capture: false,
     };
     let id = PaymentId::generate(&mut OsRandom);
     context

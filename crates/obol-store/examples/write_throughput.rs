@@ -178,6 +178,7 @@ async fn run_writer(
             locale: Some("en".into()),
             test_mode: true,
             requester_ip: Some("127.0.0.1".into()),
+            manual_capture: false,
         };
         let id = PaymentId::generate(&mut random);
         let service = service.clone();

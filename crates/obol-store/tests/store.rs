@@ -103,6 +103,7 @@ fn draft(merchant: MerchantId, reference: Option<&str>, minor: i64) -> PaymentDr
         locale: Some("en".into()),
         test_mode: true,
         requester_ip: Some("127.0.0.1".into()),
+        manual_capture: false,
     }
 }
 
@@ -166,11 +167,14 @@ async fn assert_verified(store: &Store) {
 async fn migrations_run_once_and_seed(database: TestDatabase) {
     let store = Store::open(&database.url).await.unwrap();
     assert_eq!(store.applied_versions().await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.migrate(NOW).await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        store.migrate(NOW).await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8]
+    );
     assert_eq!(store.migrate(NOW).await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         store.applied_versions().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7]
+        vec![1, 2, 3, 4, 5, 6, 7, 8]
     );
     let root = store
         .read(|db| Box::pin(tenancy::get_reseller(db, ROOT_RESELLER)))
@@ -934,7 +938,7 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
         })
         .await
         .unwrap();
-    assert_eq!(store.migrate(NOW).await.unwrap(), vec![7]);
+    assert_eq!(store.migrate(NOW).await.unwrap(), vec![7, 8]);
     let id = payment.id.clone();
     let (callbacks, attempts) = store
         .read(move |db| {

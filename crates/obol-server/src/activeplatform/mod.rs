@@ -579,6 +579,7 @@ async fn create(
             locale: None,
             test_mode: false,
             requester_ip: caller.ip.clone(),
+            manual_capture: false,
         };
         let outbox = state.outbox.clone();
         let now = state.clock.now();

@@ -25,7 +25,7 @@ pub fn dialect_of(source: Source) -> &'static str {
         // Later dialects add their own formats here.
         Source::PublicApi | Source::MerchantApi | Source::Form | Source::Cli => "paymega",
         Source::SoftlineApi => "softline",
-        Source::Manager | Source::P2p | Source::Yookassa => "paymega",
+        Source::Manager | Source::P2p | Source::Yookassa | Source::YookassaSandbox => "paymega",
     }
 }
 
@@ -80,9 +80,9 @@ impl Outbox {
         if dialect_of(payment.source) == "softline" {
             return self.record_softline(db, payment, now, creation).await;
         }
-        // Payments relayed to YooKassa through `PaymentCommit`: that API has no callbacks
-        // (YooKassa notifies the shop itself).
-        if payment.source == Source::Yookassa {
+        // Payments relayed to YooKassa through `PaymentCommit`, and the YooKassa sandbox's: no
+        // callbacks (YooKassa notifies shops with its own webhooks, which are not emulated).
+        if matches!(payment.source, Source::Yookassa | Source::YookassaSandbox) {
             return Ok(None);
         }
         let url = match (&payment.callback_url, payment.merchant_id) {

@@ -49,7 +49,7 @@ async fn accept_post(
     tokens::check(&state.key, &token, tokens::purpose::CSRF, id.as_str(), now)
         .map_err(|_| HppError::Forbidden)?;
     let page = PaymentPage::new(state, request, &loaded, now);
-    if !loaded.payment.status.is_open() {
+    if !loaded.payment.status.is_open() || loaded.payment.waits_for_capture() {
         return Err(HppError::Rendered(Box::new(page.closed(&loaded.payment))));
     }
     Ok(Posted {
@@ -219,9 +219,7 @@ async fn pay_by_card(state: &AppState, request: &PageRequest, form: FormBody) ->
     let id = loaded.payment.id.clone();
     match decision {
         CardDecision::Approved => {
-            let event = PaymentEvent::Succeeded {
-                card: Some(payload),
-            };
+            let event = loaded.payment.approval_event(Some(payload));
             apply_outcome(state, &page, &id, event, now).await
         }
         CardDecision::Declined(reason) => {
@@ -269,6 +267,7 @@ async fn answer_challenge(state: &AppState, request: &PageRequest, form: FormBod
         _ => return Err(HppError::BadRequest),
     };
     let decision = state.acquirer.challenge(approved);
+    let manual_capture = loaded.payment.manual_capture;
     let id = loaded.payment.id.clone();
     let target = id.clone();
     let outbox = state.outbox.clone();
@@ -287,9 +286,7 @@ async fn answer_challenge(state: &AppState, request: &PageRequest, form: FormBod
                 let (attempt_status, event) = match decision {
                     CardDecision::Approved => (
                         AttemptStatus::Approved,
-                        PaymentEvent::Succeeded {
-                            card: Some(attempt.card),
-                        },
+                        PaymentEvent::approved(manual_capture, Some(attempt.card)),
                     ),
                     CardDecision::Declined(reason) => (
                         AttemptStatus::Declined,
@@ -372,14 +369,7 @@ async fn pay_by_test_method(state: &AppState, request: &PageRequest, form: FormB
     let id = loaded.payment.id.clone();
     match outcome {
         TestOutcome::Processed => {
-            apply_outcome(
-                state,
-                &page,
-                &id,
-                PaymentEvent::Succeeded { card: None },
-                now,
-            )
-            .await
+            apply_outcome(state, &page, &id, loaded.payment.approval_event(None), now).await
         }
         TestOutcome::Failed => {
             let event = PaymentEvent::Failed {

@@ -352,7 +352,8 @@ impl PaymentPage {
     /// result page.
     fn after_outcome(&self, payment: &Payment) -> Response {
         let urls = &payment.return_urls;
-        let specific = if payment.status.is_paid() {
+        // A two-stage payment the card authorized is paid as far as the customer is concerned.
+        let specific = if payment.status.is_paid() || payment.waits_for_capture() {
             urls.success.as_ref()
         } else if payment.status.is_open() {
             urls.pending.as_ref()
@@ -387,7 +388,7 @@ pub(crate) fn see_other(location: &str) -> Response {
 /// form of its service, or the method choice.
 async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> HppResult {
     let payment = &loaded.payment;
-    if !payment.status.is_open() {
+    if !payment.status.is_open() || payment.waits_for_capture() {
         return Ok(page.status(StatusCode::OK, payment, None));
     }
     if loaded.challenge_waiting() {

@@ -188,6 +188,14 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     if crate::yookassa::owns_path(uri.path()) {
         return crate::yookassa::fallback(StatusCode::NOT_FOUND, "No such method.");
     }
+    if crate::yookassa::sandbox::owns_path(uri.path()) {
+        return crate::yookassa::sandbox::YkError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+        )
+        .into_response();
+    }
     if crate::paymega::owns_path(uri.path()) {
         return crate::paymega::errors::PaymegaError::NotFound.into_response();
     }
@@ -215,6 +223,14 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
             StatusCode::METHOD_NOT_ALLOWED,
             "PaymentCommit is called with POST.",
         );
+    }
+    if crate::yookassa::sandbox::owns_path(uri.path()) {
+        return crate::yookassa::sandbox::YkError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "This method is not allowed here",
+        )
+        .into_response();
     }
     if crate::paymega::owns_path(uri.path()) {
         return crate::paymega::errors::PaymegaError::MethodNotAllowed.into_response();

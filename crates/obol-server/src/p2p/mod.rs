@@ -533,24 +533,24 @@ fn fingerprinted(call: &Call) -> Vec<u8> {
     if let Some(Value::Object(card)) = data.get_mut("cardFrom") {
         card.remove("securityCode");
     }
-    canonical(&json!({ "params": call.params, "data": data }))
+    canonical_json(&json!({ "params": call.params, "data": data }))
         .to_string()
         .into_bytes()
 }
 
 /// `value` with every object's keys in sorted order.
-fn canonical(value: &Value) -> Value {
+pub(crate) fn canonical_json(value: &Value) -> Value {
     match value {
         Value::Object(object) => {
             let mut keys: Vec<&String> = object.keys().collect();
             keys.sort();
             Value::Object(
                 keys.into_iter()
-                    .map(|key| (key.clone(), canonical(&object[key])))
+                    .map(|key| (key.clone(), canonical_json(&object[key])))
                     .collect(),
             )
         }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(canonical_json).collect()),
         other => other.clone(),
     }
 }

@@ -366,6 +366,7 @@ pub fn check(
         locale,
         test_mode: merchant.test_mode,
         requester_ip: None,
+        manual_capture: false,
     };
     Ok(CheckedPayment { draft, service })
 }

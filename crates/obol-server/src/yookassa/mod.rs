@@ -7,6 +7,7 @@
 
 pub mod connector;
 pub mod openapi;
+pub mod sandbox;
 pub mod wire;
 
 use std::time::Duration;
@@ -67,7 +68,9 @@ pub const IDEMPOTENCE_KEY_MAX: usize = 64;
 const DESCRIPTION_MAX: usize = 128;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/yookassa/PaymentCommit", post(commit))
+    Router::new()
+        .route("/api/yookassa/PaymentCommit", post(commit))
+        .merge(sandbox::router())
 }
 
 pub fn owns_path(path: &str) -> bool {
@@ -568,6 +571,7 @@ fn draft_of(
                     .to_owned()
             })
             .filter(|value| !value.is_empty() && value.len() <= 64),
+        manual_capture: false,
     }
 }
 

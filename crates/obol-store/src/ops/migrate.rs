@@ -80,6 +80,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "postgres/0006_activeplatform.sql"
     ),
     migration!(7, "p2p", "sqlite/0007_p2p.sql", "postgres/0007_p2p.sql"),
+    migration!(
+        8,
+        "capture",
+        "sqlite/0008_capture.sql",
+        "postgres/0008_capture.sql"
+    ),
 ];
 
 /// An arbitrary constant naming Obol's migration lock.

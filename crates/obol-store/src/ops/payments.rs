@@ -27,7 +27,8 @@ pub const PAYMENT_COLUMNS: &str = "id, number, document_id, order_id, reseller_i
     external_id, currency, amount, service_id, method_id, flow, status, resolution, description, metadata, return_url, return_url_success, \
     return_url_fail, return_url_pending, callback_url, expires_at, fee, deposit, processed_amount, refunded_amount, card_first6, card_last4, \
     card_brand, card_expiry_month, card_expiry_year, card_holder, card_issuer, source, locale, test_mode, requester_ip, completed_by, \
-    completed_method_id, created_at, updated_at, processed_at, closed_at, version, service_fields, gateway_options, page_options, dialect_attributes";
+    completed_method_id, created_at, updated_at, processed_at, closed_at, version, service_fields, gateway_options, page_options, dialect_attributes, \
+    manual_capture, authorized_at";
 
 pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
     let currency = parse_or_corrupt(Currency::parse(&row.text(10)?), "payment currency")?;
@@ -101,6 +102,8 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
         gateway_options: row.opt_text(48)?,
         page_options: row.opt_text(49)?,
         dialect_attributes: row.opt_text(50)?,
+        manual_capture: row.bool(51)?,
+        authorized_at: opt_timestamp(row.opt_int(52)?),
     })
 }
 
@@ -181,6 +184,8 @@ fn insert_values(payment: &Payment) -> Vec<Value> {
         Value::from(payment.gateway_options.clone()),
         Value::from(payment.page_options.clone()),
         Value::from(payment.dialect_attributes.clone()),
+        Value::Bool(payment.manual_capture),
+        Value::from(payment.authorized_at.map(Timestamp::unix_micros)),
     ]);
     values
 }
@@ -205,7 +210,7 @@ pub async fn insert_payment(
         order_id: OrderNumber::new(order_id),
     };
     let payment = Payment::create(draft, identity, service, now)?;
-    let placeholders: Vec<String> = (1..=51).map(|index| format!("${index}")).collect();
+    let placeholders: Vec<String> = (1..=53).map(|index| format!("${index}")).collect();
     // ON CONFLICT DO NOTHING waits for a racing transaction with the same reference and then
     // inserts nothing, instead of aborting this transaction (PostgreSQL cannot continue an
     // aborted one), so the existing payment can still be read and returned.
@@ -333,13 +338,14 @@ pub async fn transition(
         Value::Int(transition.expected_version),
         Value::Int(payment.fee.minor()),
         Value::Int(payment.deposit.minor()),
+        Value::from(payment.authorized_at.map(Timestamp::unix_micros)),
     ]);
     let changed = db
         .execute(
             "UPDATE payments SET status = $1, resolution = $2, service_id = $3, method_id = $4, processed_amount = $5, refunded_amount = $6, \
              card_first6 = $7, card_last4 = $8, card_brand = $9, card_expiry_month = $10, card_expiry_year = $11, card_holder = $12, card_issuer = $13, \
              completed_by = $14, completed_method_id = $15, updated_at = $16, processed_at = $17, closed_at = $18, version = $19, \
-             fee = $22, deposit = $23 WHERE id = $20 AND version = $21",
+             fee = $22, deposit = $23, authorized_at = $24 WHERE id = $20 AND version = $21",
             &values,
         )
         .await?;
