@@ -557,13 +557,41 @@ async fn bad_bodies_and_callers(database: TestDatabase) {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
+    // A form, as the seed lists it: answered in JSON unless XML is asked for.
+    let form = http
+        .post(server.url("/api/yookassa/PaymentCommit"))
+        .basic_auth(&merchant.api_login, Some(&merchant.api_secret))
+        .header("accept", "application/xml")
+        .form(&[
+            ("Refund", "false"),
+            ("Amount", "0.50"),
+            ("ApiParams.Url", base.as_str()),
+            ("ApiParams.Login", "shop-1"),
+            ("ApiParams.Password", "test_secret"),
+            ("ApiParams.IdempotenceKey", "form-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let text = form.text().await.unwrap();
+    assert!(
+        text.contains("<IdempotenceKey>form-1</IdempotenceKey>"),
+        "{text}"
+    );
+    assert_eq!(upstream.calls().len(), 1);
+    assert_eq!(upstream.calls()[0].body["amount"]["value"], "0.50");
     let get = http
         .get(server.url("/api/yookassa/PaymentCommit"))
         .send()
         .await
         .unwrap();
     assert_eq!(get.status(), 405);
-    assert!(upstream.calls().is_empty());
+    assert_eq!(
+        upstream.calls().len(),
+        1,
+        "only the form reached the upstream"
+    );
     server.stop().await;
 }
 

@@ -913,10 +913,25 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
         .unwrap();
     assert_eq!(applied, vec![1, 2, 3, 4, 5, 6]);
     let merchant = merchant(&store).await;
-    let payment = create_payment(&store, merchant, Some("before-7"), 1_000)
+    // A payment as version 6 stores it (the operations of today write later columns too).
+    let payment_id = PaymentId::generate(&mut TestRandom::new());
+    let id = payment_id.clone();
+    store
+        .write(move |db| {
+            Box::pin(async move {
+                db.execute(
+                    "INSERT INTO payments (id, number, document_id, order_id, reseller_id, merchant_id, currency, amount, flow, status, resolution, \
+                     fee, deposit, source, test_mode, created_at, updated_at) \
+                     VALUES ($1, 1, 1, 1, 1, $2, 'USD', 1000, 'charge', 'created', 'ok', 0, 1000, 'merchant_api', $3, 0, 0)",
+                    params![id.as_str(), merchant.get(), true],
+                )
+                .await?;
+                Ok(())
+            })
+        })
         .await
         .unwrap();
-    let id = payment.id.clone();
+    let id = payment_id.clone();
     store
         .write(move |db| {
             Box::pin(async move {
@@ -939,7 +954,7 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
         .await
         .unwrap();
     assert_eq!(store.migrate(NOW).await.unwrap(), vec![7, 8]);
-    let id = payment.id.clone();
+    let id = payment_id.clone();
     let (callbacks, attempts) = store
         .read(move |db| {
             Box::pin(async move {
@@ -956,7 +971,7 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
     assert_eq!(callbacks.len(), 1);
     assert_eq!(
         callbacks[0].subject,
-        obol_store::ops::callbacks::Subject::Payment(payment.id.clone())
+        obol_store::ops::callbacks::Subject::Payment(payment_id.clone())
     );
     assert_eq!(
         callbacks[0].signer,

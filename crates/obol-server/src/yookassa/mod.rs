@@ -171,21 +171,33 @@ async fn commit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             .unwrap_or_default()
             .to_owned()
     };
-    let request_format = Format::of_media_type(&header_text(header::CONTENT_TYPE));
+    let content_type = header_text(header::CONTENT_TYPE);
+    let request_format = Format::of_media_type(&content_type);
     let answer_format = Format::of_accept(&header_text(header::ACCEPT))
         .or(request_format)
         .unwrap_or(Format::Json);
+    let is_form = content_type.split(';').next().is_some_and(|essence| {
+        essence
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    });
+    if is_form {
+        return match handle(&state, &headers, None, &body).await {
+            Ok(response) => reply(answer_format, StatusCode::OK, &response),
+            Err((failure, key)) => reply(answer_format, failure.http, &failure.response(key)),
+        };
+    }
     let Some(request_format) = request_format else {
         let failure = Failure {
             http: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code: error_code::INVALID_REQUEST,
             message:
-                "Content-Type must be application/json, text/json, application/xml or text/xml."
+                "Content-Type must be application/json, text/json, application/xml, text/xml or application/x-www-form-urlencoded."
                     .to_owned(),
         };
         return reply(answer_format, failure.http, &failure.response(None));
     };
-    match handle(&state, &headers, request_format, &body).await {
+    match handle(&state, &headers, Some(request_format), &body).await {
         Ok(response) => reply(answer_format, StatusCode::OK, &response),
         Err((failure, key)) => reply(answer_format, failure.http, &failure.response(key)),
     }
@@ -298,9 +310,19 @@ pub fn is_allowed(url: &str, allowed: &[String]) -> bool {
 
 type Outcome = Result<CommitResponse, (Failure, Option<String>)>;
 
-async fn handle(state: &AppState, headers: &HeaderMap, format: Format, body: &[u8]) -> Outcome {
+/// `format` is the body's JSON or XML, or `None` for a form.
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    format: Option<Format>,
+    body: &[u8],
+) -> Outcome {
     let merchant = merchant_of(state, headers).await.map_err(|f| (f, None))?;
-    let request = wire::parse(format, body).map_err(|error| (Failure::invalid(error.0), None))?;
+    let request = match format {
+        Some(format) => wire::parse(format, body),
+        None => wire::parse_form(body),
+    }
+    .map_err(|error| (Failure::invalid(error.0), None))?;
     let key_text = match request.api.idempotence_key.clone() {
         Some(key) if key.len() > IDEMPOTENCE_KEY_MAX => {
             return Err((

@@ -278,6 +278,43 @@ pub fn parse_xml(body: &[u8]) -> Result<CommitRequest, WireError> {
     })
 }
 
+/// `application/x-www-form-urlencoded` (the seed lists it without a sample): the members by
+/// their names, `ApiParams` members as `ApiParams.Url` (or `ApiParams[Url]`), as ASP.NET binds
+/// them.
+pub fn parse_form(body: &[u8]) -> Result<CommitRequest, WireError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| WireError("The body is not a readable form.".into()))?;
+    let get = |names: &[&str]| -> Result<Option<String>, WireError> {
+        match pairs
+            .iter()
+            .filter(|(key, _)| names.iter().any(|name| key.eq_ignore_ascii_case(name)))
+            .map(|(_, value)| value.clone())
+            .next_back()
+        {
+            Some(value) => bounded(names[0], value).map(Some),
+            None => Ok(None),
+        }
+    };
+    let refund = match get(&["Refund"])?.as_deref().map(str::trim) {
+        None | Some("") => false,
+        Some(text) if text.eq_ignore_ascii_case("true") || text == "1" => true,
+        Some(text) if text.eq_ignore_ascii_case("false") || text == "0" => false,
+        Some(_) => return Err(WireError("Refund must be true or false.".into())),
+    };
+    Ok(CommitRequest {
+        refund,
+        amount: get(&["Amount"])?.map(|text| text.trim().to_owned()),
+        description: get(&["Description"])?,
+        payment_refund: get(&["PaymentRefund"])?,
+        api: ApiParams {
+            url: get(&["ApiParams.Url", "ApiParams[Url]"])?,
+            login: get(&["ApiParams.Login", "ApiParams[Login]"])?,
+            password: get(&["ApiParams.Password", "ApiParams[Password]"])?,
+            idempotence_key: get(&["ApiParams.IdempotenceKey", "ApiParams[IdempotenceKey]"])?,
+        },
+    })
+}
+
 pub fn parse(format: Format, body: &[u8]) -> Result<CommitRequest, WireError> {
     match format {
         Format::Json => parse_json(body),
