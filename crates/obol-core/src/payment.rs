@@ -429,6 +429,10 @@ pub enum PaymentEvent {
     Refunded { amount: Money },
 }
 
+/// How long a two-stage payment's authorization holds the money before it expires (seven
+/// days, as card holds and YooKassa's `waiting_for_capture` do).
+pub const HOLD_LIFETIME_SECONDS: i64 = 7 * 86_400;
+
 impl PaymentEvent {
     /// An approved card: the money taken, or held when the payment is captured later.
     pub fn approved(manual_capture: bool, card: Option<CardPayload>) -> PaymentEvent {
@@ -744,6 +748,8 @@ impl Payment {
             }
             PaymentEvent::Authorized { card } => {
                 self.authorized_at = Some(transition.at);
+                // A hold does not last: uncaptured, it expires (and the money is released).
+                self.expires_at = Some(transition.at.plus_seconds(HOLD_LIFETIME_SECONDS));
                 if card.is_some() {
                     self.card = card.clone();
                 }

@@ -950,6 +950,71 @@ async fn sandbox_rules(database: TestDatabase) {
     server.stop().await;
 }
 
+/// An authorized payment nobody captures is released after seven days (server time): the
+/// lifecycle worker expires it and the sandbox shows it `canceled` (`expired_on_capture`).
+async fn uncaptured_payments_expire(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let merchant = server.merchant(false, false).await;
+    let shop = Shop {
+        login: merchant.api_login.clone(),
+        secret: merchant.api_secret.clone(),
+    };
+    let (_, created) = shop
+        .send(
+            &server,
+            reqwest::Method::POST,
+            "/payments",
+            None,
+            Some(new_payment("10.00", false)),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    pay(
+        &server,
+        created["confirmation"]["confirmation_token"]
+            .as_str()
+            .unwrap(),
+        "4242424242424242",
+    )
+    .await;
+    let (_, held) = shop
+        .send(
+            &server,
+            reqwest::Method::GET,
+            &format!("/payments/{id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(held["status"], "waiting_for_capture");
+    assert_eq!(held["expires_at"], "2025-11-30T12:13:20.000Z");
+    server.clock.advance_seconds(7 * 86_400);
+    let mut seen = Value::Null;
+    for _ in 0..400 {
+        seen = shop
+            .send(
+                &server,
+                reqwest::Method::GET,
+                &format!("/payments/{id}"),
+                None,
+                None,
+            )
+            .await
+            .1;
+        if seen["status"] != "waiting_for_capture" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen["status"], "canceled");
+    assert_eq!(
+        seen["cancellation_details"],
+        json!({ "party": "yoo_money", "reason": "expired_on_capture" })
+    );
+    assert_verified(&server).await;
+    server.stop().await;
+}
+
 /// `PaymentCommit` with `ApiParams.Url` at Obol's own sandbox (on the default allow-list): the
 /// flow a developer runs offline.
 async fn commit_against_the_sandbox(database: TestDatabase) {
@@ -1037,6 +1102,7 @@ async fn official_library(database: TestDatabase) {
 
 on_both_backends!(
     sandbox_rules,
+    uncaptured_payments_expire,
     commit_against_the_sandbox,
     official_library,
     json_and_xml_round_trips,

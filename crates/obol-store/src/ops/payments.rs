@@ -339,13 +339,14 @@ pub async fn transition(
         Value::Int(payment.fee.minor()),
         Value::Int(payment.deposit.minor()),
         Value::from(payment.authorized_at.map(Timestamp::unix_micros)),
+        Value::from(payment.expires_at.map(Timestamp::unix_micros)),
     ]);
     let changed = db
         .execute(
             "UPDATE payments SET status = $1, resolution = $2, service_id = $3, method_id = $4, processed_amount = $5, refunded_amount = $6, \
              card_first6 = $7, card_last4 = $8, card_brand = $9, card_expiry_month = $10, card_expiry_year = $11, card_holder = $12, card_issuer = $13, \
              completed_by = $14, completed_method_id = $15, updated_at = $16, processed_at = $17, closed_at = $18, version = $19, \
-             fee = $22, deposit = $23, authorized_at = $24 WHERE id = $20 AND version = $21",
+             fee = $22, deposit = $23, authorized_at = $24, expires_at = $25 WHERE id = $20 AND version = $21",
             &values,
         )
         .await?;
@@ -369,6 +370,12 @@ pub async fn transition(
     }
     if !payment.status.is_open() && payment.expires_at.is_some() {
         jobs::cancel(db, EXPIRY_JOB, payment.id.as_str(), now).await?;
+    }
+    // An authorization's hold gets its own deadline.
+    if let (PaymentEvent::Authorized { .. }, Some(expires_at)) =
+        (&transition.event, payment.expires_at)
+    {
+        jobs::schedule(db, EXPIRY_JOB, payment.id.as_str(), expires_at, now).await?;
     }
     Ok((payment, transition))
 }
