@@ -181,6 +181,11 @@ mod tests {
             "/api/payment-invoices/{id}/refund",
             "/public-api/payment-prerequest",
             "/public-api/payment-invoices/process",
+            "/api/sessions/create",
+            "/api/p2p/payments/show",
+            "/api/yookassa/PaymentCommit",
+            "/sandbox/yookassa/v3/payments",
+            "/sandbox/yookassa/v3/refunds/{refund_id}",
         ] {
             assert!(document["paths"].get(path).is_some(), "{path}");
         }

@@ -32,6 +32,65 @@ pub fn paths() -> Map<String, Value> {
             }
         } }),
     );
+    paths.extend(sandbox_paths());
+    paths
+}
+
+/// The YooKassa v3-compatible sandbox upstream.
+fn sandbox_paths() -> Map<String, Value> {
+    let json_of = |schema: Value| json!({ "application/json": { "schema": schema } });
+    let error = json!({ "$ref": "#/components/schemas/YooKassaError" });
+    let payment = json!({ "$ref": "#/components/schemas/YooKassaPayment" });
+    let refund = json!({ "$ref": "#/components/schemas/YooKassaRefund" });
+    let key = json!({ "name": "Idempotence-Key", "in": "header", "required": false, "schema": { "type": "string", "minLength": 1, "maxLength": 64 } });
+    let id = |name: &str| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } });
+    let operation = |summary: &str, ok: &Value, body: Option<Value>, parameters: Vec<Value>| {
+        let mut operation = json!({
+            "summary": summary,
+            "tags": ["YooKassa sandbox"],
+            "security": [{ "basicAuth": [] }],
+            "parameters": parameters,
+            "responses": {
+                "200": { "description": "OK", "content": json_of(ok.clone()) },
+                "400": { "description": "invalid_request (also: Idempotence key duplicated)", "content": json_of(error.clone()) },
+                "401": { "description": "invalid_credentials", "content": json_of(error.clone()) },
+                "404": { "description": "not_found", "content": json_of(error.clone()) },
+                "405": { "description": "Method not allowed", "content": json_of(error.clone()) },
+                "500": { "description": "internal_server_error", "content": json_of(error.clone()) }
+            }
+        });
+        if let Some(body) = body {
+            operation["requestBody"] = json!({ "required": false, "content": json_of(body) });
+        }
+        operation
+    };
+    let object = json!({ "type": "object" });
+    let mut paths = Map::new();
+    paths.insert("/sandbox/yookassa/v3/payments".into(), json!({ "post": operation("Create a payment", &payment, Some(json!({ "$ref": "#/components/schemas/YooKassaPaymentRequest" })), vec![key.clone()]) }));
+    paths.insert(
+        "/sandbox/yookassa/v3/payments/{payment_id}".into(),
+        json!({ "get": operation("Read a payment", &payment, None, vec![id("payment_id")]) }),
+    );
+    paths.insert("/sandbox/yookassa/v3/payments/{payment_id}/capture".into(), json!({ "post": operation("Capture a waiting_for_capture payment", &payment, Some(object.clone()), vec![id("payment_id"), key.clone()]) }));
+    paths.insert("/sandbox/yookassa/v3/payments/{payment_id}/cancel".into(), json!({ "post": operation("Cancel a waiting_for_capture payment", &payment, Some(object), vec![id("payment_id"), key.clone()]) }));
+    paths.insert("/sandbox/yookassa/v3/refunds".into(), json!({ "post": operation("Refund a succeeded payment", &refund, Some(json!({ "$ref": "#/components/schemas/YooKassaRefundRequest" })), vec![key]) }));
+    paths.insert(
+        "/sandbox/yookassa/v3/refunds/{refund_id}".into(),
+        json!({ "get": operation("Read a refund", &refund, None, vec![id("refund_id")]) }),
+    );
+    paths.insert(
+        "/sandbox/yookassa/confirmation/{confirmation_token}".into(),
+        json!({ "get": {
+            "summary": "Open the hosted page of a payment (the embedded widget's stand-in)",
+            "tags": ["YooKassa sandbox"],
+            "security": [],
+            "parameters": [id("confirmation_token")],
+            "responses": {
+                "303": { "description": "To the payment's hosted page" },
+                "404": { "description": "Unknown or expired token", "content": json_of(error.clone()) }
+            }
+        } }),
+    );
     paths
 }
 
@@ -57,6 +116,52 @@ pub fn schemas() -> Map<String, Value> {
             "PaymentId": text, "RefundId": text, "Status": text, "ConfirmationToken": text,
             "IdempotenceKey": text, "ErrorCode": { "type": "integer" }, "Message": text
         } }),
+    );
+    let amount = json!({ "type": "object", "required": ["value", "currency"], "properties": { "value": { "type": ["string", "number"] }, "currency": { "type": "string" } } });
+    schemas.insert("YooKassaAmount".into(), amount);
+    schemas.insert(
+        "YooKassaError".into(),
+        json!({ "type": "object", "required": ["type", "id", "code"], "properties": {
+            "type": { "const": "error" }, "id": { "type": "string" }, "code": { "type": "string" },
+            "description": { "type": "string" }, "parameter": { "type": "string" } } }),
+    );
+    schemas.insert(
+        "YooKassaPaymentRequest".into(),
+        json!({ "type": "object", "required": ["amount"], "properties": {
+            "amount": { "$ref": "#/components/schemas/YooKassaAmount" },
+            "capture": { "type": "boolean" },
+            "confirmation": { "type": "object", "properties": { "type": { "enum": ["embedded", "redirect"] }, "return_url": { "type": "string" }, "locale": { "type": "string" } } },
+            "description": { "type": "string", "maxLength": 128 },
+            "metadata": { "type": "object" } } }),
+    );
+    schemas.insert(
+        "YooKassaPayment".into(),
+        json!({ "type": "object", "required": ["id", "status", "amount", "recipient", "created_at", "test", "paid", "refundable"], "properties": {
+            "id": { "type": "string" },
+            "status": { "enum": ["pending", "waiting_for_capture", "succeeded", "canceled"] },
+            "amount": { "$ref": "#/components/schemas/YooKassaAmount" },
+            "income_amount": { "$ref": "#/components/schemas/YooKassaAmount" },
+            "refunded_amount": { "$ref": "#/components/schemas/YooKassaAmount" },
+            "description": { "type": ["string", "null"] },
+            "recipient": { "type": "object" },
+            "confirmation": { "type": "object" },
+            "payment_method": { "type": "object" },
+            "cancellation_details": { "type": "object" },
+            "captured_at": { "type": "string" }, "created_at": { "type": "string" }, "expires_at": { "type": "string" },
+            "test": { "type": "boolean" }, "paid": { "type": "boolean" }, "refundable": { "type": "boolean" },
+            "metadata": { "type": "object" } } }),
+    );
+    schemas.insert(
+        "YooKassaRefundRequest".into(),
+        json!({ "type": "object", "required": ["payment_id", "amount"], "properties": {
+            "payment_id": { "type": "string" }, "amount": { "$ref": "#/components/schemas/YooKassaAmount" },
+            "description": { "type": "string" } } }),
+    );
+    schemas.insert(
+        "YooKassaRefund".into(),
+        json!({ "type": "object", "required": ["id", "payment_id", "status", "amount", "created_at"], "properties": {
+            "id": { "type": "string" }, "payment_id": { "type": "string" }, "status": { "enum": ["succeeded", "canceled"] },
+            "amount": { "$ref": "#/components/schemas/YooKassaAmount" }, "created_at": { "type": "string" } } }),
     );
     schemas
 }
