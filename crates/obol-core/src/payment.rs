@@ -650,6 +650,15 @@ impl Payment {
             {
                 return Err(not_allowed());
             }
+            // A held payment is the merchant's to capture or cancel, or the clock's to expire:
+            // no new attempt, no decline, no completion by hand.
+            PaymentEvent::Succeeded { .. }
+            | PaymentEvent::Expired
+            | PaymentEvent::Failed {
+                reason: Resolution::Canceled,
+                ..
+            } => {}
+            _ if self.waits_for_capture() => return Err(not_allowed()),
             _ => {}
         }
         let mut resolution = Resolution::Ok;
@@ -1012,6 +1021,22 @@ mod tests {
         assert!(authorized.ledger.is_none(), "a hold books nothing");
         assert!(held.waits_for_capture());
         assert!(step(&mut held, PaymentEvent::Authorized { card: None }).is_err());
+        for refused in [
+            PaymentEvent::AttemptStarted {
+                service_id: None,
+                method_id: None,
+            },
+            PaymentEvent::Failed {
+                reason: Resolution::Declined,
+                card: None,
+            },
+            PaymentEvent::CompletedByManager {
+                manager_id: ManagerId::new(1),
+                method_id: PaymentMethodId::new(2),
+            },
+        ] {
+            assert!(step(&mut held, refused).is_err(), "a hold is not touched");
+        }
         let captured = step(&mut held, PaymentEvent::Succeeded { card: None }).unwrap();
         assert!(captured.ledger.is_some());
         assert_eq!(held.status, PaymentStatus::Processed);

@@ -121,6 +121,9 @@ pub async fn start(
         public_url: public_url_shared,
         acquirer: Arc::new(SandboxAcquirer),
         vault: crate::acquirer::vault::CardVault::new(key.clone()),
+        yookassa: crate::yookassa::connector::Connector::new().map_err(|error| {
+            CommandError::Invalid(format!("cannot build the YooKassa client: {error}"))
+        })?,
         outbox: outbox.clone(),
         caches: Arc::new(crate::cache::Caches::default()),
     };

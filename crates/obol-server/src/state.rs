@@ -25,6 +25,8 @@ pub struct AppState {
     pub acquirer: Arc<dyn Acquirer>,
     /// Turns stored P2P card tokens back into numbers, for the acquirer only.
     pub vault: crate::acquirer::vault::CardVault,
+    /// The client of YooKassa-compatible upstreams (one, so connections are reused).
+    pub yookassa: crate::yookassa::connector::Connector,
     /// Every change of a payment goes through it, so its callback is written with it.
     pub outbox: Outbox,
     /// Credentials and the catalog, believed for a few seconds.

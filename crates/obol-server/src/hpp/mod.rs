@@ -213,6 +213,10 @@ async fn load(state: &AppState, id: &PaymentId) -> Result<Loaded, HppError> {
                 let Some(payment) = payments::get_payment(db, &id).await? else {
                     return Ok(None);
                 };
+                // A payment relayed to YooKassa is paid at YooKassa, never on this page.
+                if payment.source == obol_core::payment::Source::Yookassa {
+                    return Ok(None);
+                }
                 let merchant_name = match payment.merchant_id {
                     Some(merchant) => Some(
                         tenancy::get_merchant(db, merchant)

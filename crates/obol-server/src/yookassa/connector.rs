@@ -1,11 +1,14 @@
 //! The upstream connector for YooKassa API v3: payments with an embedded confirmation and
 //! refunds, over HTTPS (rustls) with HTTP Basic `Login:Password` and the `Idempotence-Key`
-//! header. Redirects are not followed; every call has a total timeout. Retries follow
+//! header. Redirects are not followed; every call ends by a deadline the caller gives, which
+//! bounds all its attempts together. One client (and its connections) serves every call. Retries follow
 //! YooKassa's rules: only a timeout, a refused or broken connection, an HTTP 5xx or a 202
 //! ("still processing") is repeated, with the same `Idempotence-Key`, at most
 //! [`ATTEMPTS_MAX`] times; an error YooKassa answered (4xx) is final.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use base64::Engine;
 use obol_core::money::Money;
@@ -66,11 +69,10 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub fn new(request_timeout: Duration) -> Result<Connector, reqwest::Error> {
+    pub fn new() -> Result<Connector, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(request_timeout.min(Duration::from_secs(10)))
-            .timeout(request_timeout)
+            .connect_timeout(Duration::from_secs(10))
             .no_proxy()
             .user_agent(concat!("Obol/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -83,6 +85,7 @@ impl Connector {
     /// `POST {base}/payments`: `amount`, `capture: true`, an embedded confirmation.
     pub async fn create_payment(
         &self,
+        deadline: Instant,
         account: &Account<'_>,
         idempotence_key: &str,
         amount: Money,
@@ -97,7 +100,13 @@ impl Connector {
             body["description"] = json!(description);
         }
         let answer = self
-            .call(account, "payments", Some(idempotence_key), Some(&body))
+            .call(
+                deadline,
+                account,
+                "payments",
+                Some(idempotence_key),
+                Some(&body),
+            )
             .await?;
         payment_of(&answer)
     }
@@ -105,11 +114,12 @@ impl Connector {
     /// `GET {base}/payments/{id}`.
     pub async fn get_payment(
         &self,
+        deadline: Instant,
         account: &Account<'_>,
         id: &str,
     ) -> Result<UpstreamPayment, UpstreamError> {
         let answer = self
-            .call(account, &format!("payments/{id}"), None, None)
+            .call(deadline, account, &format!("payments/{id}"), None, None)
             .await?;
         payment_of(&answer)
     }
@@ -117,6 +127,7 @@ impl Connector {
     /// `POST {base}/refunds` of `amount` of `payment_id`.
     pub async fn create_refund(
         &self,
+        deadline: Instant,
         account: &Account<'_>,
         idempotence_key: &str,
         payment_id: &str,
@@ -127,7 +138,13 @@ impl Connector {
             "amount": { "value": amount.to_decimal_string(), "currency": amount.currency().code() },
         });
         let answer = self
-            .call(account, "refunds", Some(idempotence_key), Some(&body))
+            .call(
+                deadline,
+                account,
+                "refunds",
+                Some(idempotence_key),
+                Some(&body),
+            )
             .await?;
         Ok(UpstreamRefund {
             id: text(&answer, "id")?,
@@ -137,6 +154,7 @@ impl Connector {
 
     async fn call(
         &self,
+        deadline: Instant,
         account: &Account<'_>,
         path: &str,
         idempotence_key: Option<&str>,
@@ -148,7 +166,15 @@ impl Connector {
         let mut last = UpstreamError::Timeout;
         for attempt in 1..=ATTEMPTS_MAX {
             if attempt > 1 {
-                tokio::time::sleep(self.pause * attempt).await;
+                let pause = self.pause * (attempt - 1);
+                if Instant::now() + pause >= deadline {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
             }
             let mut request = match body {
                 Some(body) => self
@@ -158,7 +184,8 @@ impl Connector {
                     .body(body.to_string()),
                 None => self.client.get(&url),
             }
-            .header("authorization", format!("Basic {credentials}"));
+            .header("authorization", format!("Basic {credentials}"))
+            .timeout(remaining);
             if let Some(key) = idempotence_key {
                 request = request.header("idempotence-key", key);
             }
@@ -180,7 +207,11 @@ impl Connector {
             })
         })?;
         let status = response.status().as_u16();
-        let bytes = read_bounded(response).await.map_err(Attempt::Retry)?;
+        let bytes = read_bounded(response).await.map_err(|error| match error {
+            // An answer too large will be as large again: not repeated.
+            UpstreamError::Unreadable(_) => Attempt::Final(error),
+            other => Attempt::Retry(other),
+        })?;
         if status == 202 || status >= 500 {
             return Err(Attempt::Retry(match error_of(status, &bytes) {
                 Some(error) => error,
@@ -261,7 +292,7 @@ fn text(value: &Value, name: &str) -> Result<String, UpstreamError> {
     value
         .get(name)
         .and_then(Value::as_str)
-        .filter(|text| !text.is_empty() && text.len() <= 256)
+        .filter(|text| !text.is_empty() && text.len() <= 255)
         .map(str::to_owned)
         .ok_or_else(|| UpstreamError::Unreadable(format!("the answer has no `{name}`")))
 }

@@ -34,7 +34,7 @@ use serde_json::json;
 
 use crate::crypto::OsRandom;
 use crate::state::AppState;
-use connector::{Account, Connector, UpstreamError};
+use connector::{Account, UpstreamError};
 use wire::{CommitRequest, CommitResponse, Format};
 
 /// `ErrorCode`s of `PaymentCommit` (documented in `docs/api/yookassa.md`).
@@ -61,6 +61,10 @@ pub mod error_code {
     /// Obol failed; details are in its logs (HTTP 500).
     pub const INTERNAL: i64 = 10;
 }
+
+/// The most time the upstream work of one request may take, whatever is configured: the
+/// server cuts every request at 30 s, and an answer must always come back in the dialect's words.
+pub const UPSTREAM_BUDGET_MAX: Duration = Duration::from_secs(25);
 
 /// Longest `IdempotenceKey` YooKassa accepts.
 pub const IDEMPOTENCE_KEY_MAX: usize = 64;
@@ -267,7 +271,18 @@ fn check(request: &CommitRequest) -> Result<Checked, Failure> {
             .ok_or_else(|| Failure::invalid(format!("{name} is required.")))
     };
     let payment_refund = if request.refund {
-        Some(required(&request.payment_refund, "PaymentRefund")?)
+        let id = required(&request.payment_refund, "PaymentRefund")?;
+        // It becomes part of the upstream's URL: an id's characters only, no path or query.
+        if id.len() > 64
+            || !id
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+        {
+            return Err(Failure::invalid(
+                "PaymentRefund must be a payment id (letters, digits, - and _; at most 64).",
+            ));
+        }
+        Some(id)
     } else {
         None
     };
@@ -372,10 +387,11 @@ async fn handle(
         Ok(None) => {}
         Err(error) => return Err(fail(idempotency_failure(error))),
     }
-    let connector = Connector::new(Duration::from_millis(
-        state.config.yookassa_request_timeout_ms,
-    ))
-    .map_err(|error| fail(Failure::internal(error)))?;
+    let connector = &state.yookassa;
+    // One budget for all the upstream work of this request (every attempt, both calls of a
+    // refund), well inside the server's own request timeout.
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(state.config.yookassa_request_timeout_ms).min(UPSTREAM_BUDGET_MAX);
     let account = Account {
         base: &checked.url,
         login: &checked.login,
@@ -385,6 +401,7 @@ async fn handle(
         None => {
             let upstream = connector
                 .create_payment(
+                    deadline,
                     &account,
                     &key_text,
                     checked.amount,
@@ -417,12 +434,18 @@ async fn handle(
             // Learn first whether the payment was paid, so the refund can be booked on a
             // payment Obol knows as processed.
             let paid = connector
-                .get_payment(&account, payment_refund)
+                .get_payment(deadline, &account, payment_refund)
                 .await
                 .map(|payment| payment.status == "succeeded")
                 .unwrap_or(false);
             let upstream = connector
-                .create_refund(&account, &key_text, payment_refund, checked.amount)
+                .create_refund(
+                    deadline,
+                    &account,
+                    &key_text,
+                    payment_refund,
+                    checked.amount,
+                )
                 .await
                 .map_err(|error| fail(error.into()))?;
             let response = CommitResponse {

@@ -13,6 +13,8 @@ pub fn paths() -> Map<String, Value> {
             "text/xml": { "schema": schema }
         })
     };
+    let mut request_content = content(&request);
+    request_content["application/x-www-form-urlencoded"] = json!({ "schema": request });
     let mut paths = Map::new();
     paths.insert(
         "/api/yookassa/PaymentCommit".into(),
@@ -20,7 +22,7 @@ pub fn paths() -> Map<String, Value> {
             "summary": "Create a payment or a refund at a YooKassa-compatible upstream",
             "tags": ["YooKassa"],
             "security": [{ "basicAuth": [] }, { "bearerAuth": [] }],
-            "requestBody": { "required": true, "content": content(&request) },
+            "requestBody": { "required": true, "content": request_content },
             "responses": {
                 "200": { "description": "ErrorCode 0, or a business failure (ErrorCode 2–8)", "content": content(&response) },
                 "400": { "description": "Unreadable body or a missing/invalid element (ErrorCode 1)", "content": content(&response) },

@@ -7,6 +7,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +41,8 @@ const CAPTURE_WINDOW_SECONDS: i64 = 7 * 86_400;
 const IDEMPOTENCE_KEY_MAX: usize = 64;
 const DESCRIPTION_MAX: usize = 128;
 const METADATA_KEYS_MAX: usize = 16;
+const METADATA_KEY_MAX: usize = 32;
+const METADATA_VALUE_MAX: usize = 512;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -113,8 +116,8 @@ impl From<StoreError> for YkError {
                 YkError::invalid("Idempotence key duplicated", "Idempotence-Key")
             }
             StoreError::Idempotency(IdempotencyError::InFlight) => YkError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_server_error",
+                StatusCode::CONFLICT,
+                "invalid_request",
                 "A request with this Idempotence-Key is still being processed; repeat it later",
             ),
             StoreError::Payment(PaymentError::RefundExceedsProcessed) => YkError::invalid(
@@ -328,10 +331,21 @@ pub fn payment_object(state: &AppState, payment: &Payment) -> Value {
         "metadata": payment.metadata.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok()).unwrap_or_else(|| json!({})),
     });
     if status == "pending" {
-        object["confirmation"] = json!({
-            "type": "embedded",
-            "confirmation_token": confirmation_token(state, payment),
-        });
+        let redirect = payment
+            .dialect_attributes
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .is_some_and(|attributes| attributes["confirmation"] == "redirect");
+        let token = confirmation_token(state, payment);
+        object["confirmation"] = if redirect {
+            json!({
+                "type": "redirect",
+                "confirmation_url": format!("{}/sandbox/yookassa/confirmation/{token}", state.public_url),
+                "return_url": payment.return_urls.default,
+            })
+        } else {
+            json!({ "type": "embedded", "confirmation_token": token })
+        };
     }
     if status == "waiting_for_capture"
         && let Some(at) = payment.authorized_at
@@ -403,32 +417,55 @@ async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     };
     let metadata = match request.get("metadata") {
         None | Some(Value::Null) => None,
-        Some(Value::Object(metadata)) if metadata.len() <= METADATA_KEYS_MAX => {
+        Some(Value::Object(metadata))
+            if metadata.len() <= METADATA_KEYS_MAX
+                && metadata.iter().all(|(key, value)| {
+                    key.chars().count() <= METADATA_KEY_MAX
+                        && match value {
+                            Value::String(text) => text.chars().count() <= METADATA_VALUE_MAX,
+                            Value::Number(_) | Value::Bool(_) | Value::Null => {
+                                value.to_string().len() <= METADATA_VALUE_MAX
+                            }
+                            _ => false,
+                        }
+                }) =>
+        {
             Some(Value::Object(metadata.clone()).to_string())
         }
         Some(_) => {
             return Err(YkError::invalid(
-                format!("metadata must be an object of at most {METADATA_KEYS_MAX} keys"),
+                format!(
+                    "metadata must be an object of at most {METADATA_KEYS_MAX} keys of at most \
+                     {METADATA_KEY_MAX} characters, with plain values of at most {METADATA_VALUE_MAX}"
+                ),
                 "metadata",
             ));
         }
     };
-    let (return_url, locale) = match request.get("confirmation") {
-        None | Some(Value::Null) => (None, None),
+    let (return_url, locale, redirect) = match request.get("confirmation") {
+        None | Some(Value::Null) => (None, None, false),
         Some(Value::Object(confirmation)) => {
-            match confirmation.get("type").and_then(Value::as_str) {
-                Some("embedded" | "redirect") => {}
+            let redirect = match confirmation.get("type").and_then(Value::as_str) {
+                Some("embedded") => false,
+                Some("redirect") => true,
                 _ => {
                     return Err(YkError::invalid(
                         "confirmation.type must be embedded or redirect",
                         "confirmation.type",
                     ));
                 }
-            }
-            let locale = confirmation
-                .get("locale")
-                .and_then(Value::as_str)
-                .map(|locale| locale.split('_').next().unwrap_or("ru").to_owned());
+            };
+            let locale = match confirmation.get("locale") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(locale)) if locale == "ru_RU" => Some("ru".to_owned()),
+                Some(Value::String(locale)) if locale == "en_US" => Some("en".to_owned()),
+                Some(_) => {
+                    return Err(YkError::invalid(
+                        "confirmation.locale must be ru_RU or en_US",
+                        "confirmation.locale",
+                    ));
+                }
+            };
             (
                 confirmation
                     .get("return_url")
@@ -437,6 +474,7 @@ async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
                     .filter(|url| url.len() <= 2048)
                     .map(str::to_owned),
                 locale,
+                redirect,
             )
         }
         Some(_) => {
@@ -483,7 +521,8 @@ async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         service_fields: None,
         gateway_options: None,
         page_options: None,
-        dialect_attributes: None,
+        // How the shop asked to confirm: the answer's `confirmation` follows it.
+        dialect_attributes: redirect.then(|| json!({ "confirmation": "redirect" }).to_string()),
         return_urls: ReturnUrls {
             default: return_url,
             ..ReturnUrls::default()
@@ -542,14 +581,21 @@ async fn shop_payment(state: &AppState, merchant: &Merchant, id: &str) -> Result
     Ok(payment)
 }
 
+/// A path's id; one that cannot be read (bad percent-encoding) is YooKassa's 404, in JSON.
+fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, YkError> {
+    id.map(|Path(id)| id)
+        .map_err(|_| YkError::not_found("Not found"))
+}
+
 async fn read_payment(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     answer(
         async {
             let merchant = shop(&state, &headers).await?;
+            let id = path_id(id)?;
             let payment = shop_payment(&state, &merchant, &id).await?;
             Ok(payment_object(&state, &payment))
         }
@@ -559,20 +605,26 @@ async fn read_payment(
 
 async fn capture(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(finish(&state, &headers, &id, &body, true).await)
+    answer(match path_id(id) {
+        Ok(id) => finish(&state, &headers, &id, &body, true).await,
+        Err(error) => Err(error),
+    })
 }
 
 async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(finish(&state, &headers, &id, &body, false).await)
+    answer(match path_id(id) {
+        Ok(id) => finish(&state, &headers, &id, &body, false).await,
+        Err(error) => Err(error),
+    })
 }
 
 /// Captures (takes the held money) or cancels (releases it) a `waiting_for_capture` payment.
@@ -705,13 +757,14 @@ async fn refund(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
 
 async fn read_refund(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     answer(
         async {
             let merchant = shop(&state, &headers).await?;
             let missing = || YkError::not_found("Refund not found");
+            let id = path_id(id)?;
             let transaction = transaction_of_refund(&id).ok_or_else(missing)?;
             let found = state
                 .store
@@ -751,7 +804,13 @@ async fn read_refund(
 
 /// The embedded confirmation's stand-in for YooKassa's widget: the token opens Obol's hosted
 /// page of the payment.
-async fn confirmation(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+async fn confirmation(
+    State(state): State<AppState>,
+    token: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(token)) = token else {
+        return YkError::not_found("Confirmation token not found or expired").into_response();
+    };
     let subject = tokens::peek_claims(&token)
         .ok()
         .and_then(|claims| claims.get("sid").and_then(Value::as_str).map(str::to_owned));

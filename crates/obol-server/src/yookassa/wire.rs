@@ -18,6 +18,8 @@ const INSTANCE_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
 const FIELD_MAX: usize = 2048;
 /// Deepest XML nesting accepted (the request has two levels).
 const XML_DEPTH_MAX: usize = 8;
+/// Elements accepted in a request (it has nine).
+const XML_ELEMENTS_MAX: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -174,21 +176,29 @@ pub fn parse_xml(body: &[u8]) -> Result<CommitRequest, WireError> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
     let mut path: Vec<String> = Vec::new();
-    let mut values: Vec<(String, Option<String>)> = Vec::new();
+    // The first value of each element path (`Amount`, `ApiParams/Url`, …); later ones ignored.
+    let mut values: std::collections::HashMap<String, Option<String>> =
+        std::collections::HashMap::new();
     let mut current = String::new();
     let mut root_seen = false;
+    let mut elements = 0usize;
+    let root_error = || WireError("The root element must be PaymentCommitRequest.".into());
     loop {
         let event = reader
             .read_event()
             .map_err(|error| unreadable(&error.to_string()))?;
+        if matches!(event, Event::Start(_) | Event::Empty(_)) {
+            elements += 1;
+            if elements > XML_ELEMENTS_MAX {
+                return Err(unreadable("too many elements"));
+            }
+        }
         match event {
             Event::Start(start) => {
                 let name = local(start.name().as_ref()).to_owned();
                 if path.is_empty() {
                     if root_seen || name != "PaymentCommitRequest" {
-                        return Err(WireError(
-                            "The root element must be PaymentCommitRequest.".into(),
-                        ));
+                        return Err(root_error());
                     }
                     root_seen = true;
                 }
@@ -197,31 +207,30 @@ pub fn parse_xml(body: &[u8]) -> Result<CommitRequest, WireError> {
                 }
                 path.push(name);
                 current.clear();
-                if is_nil(&start) {
-                    values.push((path[1..].join("/"), None));
+                if is_nil(&start) && path.len() > 1 {
+                    values.entry(path[1..].join("/")).or_insert(None);
                 }
             }
             Event::Empty(start) => {
                 let name = local(start.name().as_ref()).to_owned();
                 if path.is_empty() {
-                    if name != "PaymentCommitRequest" || root_seen {
-                        return Err(WireError(
-                            "The root element must be PaymentCommitRequest.".into(),
-                        ));
+                    if root_seen || name != "PaymentCommitRequest" {
+                        return Err(root_error());
                     }
                     root_seen = true;
                     continue;
                 }
-                let mut full = path[1..].to_vec();
-                full.push(name);
-                values.push((
-                    full.join("/"),
-                    if is_nil(&start) {
-                        None
-                    } else {
-                        Some(String::new())
-                    },
-                ));
+                let mut full = path[1..].join("/");
+                if !full.is_empty() {
+                    full.push('/');
+                }
+                full.push_str(&name);
+                let value = if is_nil(&start) {
+                    None
+                } else {
+                    Some(String::new())
+                };
+                values.entry(full).or_insert(value);
             }
             Event::Text(text) => current.push_str(&text.xml10_content()),
             Event::CData(data) => current.push_str(&data.xml10_content()),
@@ -234,8 +243,10 @@ pub fn parse_xml(body: &[u8]) -> Result<CommitRequest, WireError> {
                 current.push(resolved.ok_or_else(|| unreadable("an unknown entity"))?);
             }
             Event::End(_) => {
-                if path.len() > 1 && !values.iter().any(|(name, _)| *name == path[1..].join("/")) {
-                    values.push((path[1..].join("/"), Some(std::mem::take(&mut current))));
+                if path.len() > 1 {
+                    values
+                        .entry(path[1..].join("/"))
+                        .or_insert_with(|| Some(std::mem::take(&mut current)));
                 }
                 current.clear();
                 path.pop();
@@ -253,12 +264,7 @@ pub fn parse_xml(body: &[u8]) -> Result<CommitRequest, WireError> {
     if !root_seen || !path.is_empty() {
         return Err(unreadable("the document is incomplete"));
     }
-    let get = |name: &str| -> Option<String> {
-        values
-            .iter()
-            .find(|(path, _)| path == name)
-            .and_then(|(_, value)| value.clone())
-    };
+    let get = |name: &str| -> Option<String> { values.get(name).cloned().flatten() };
     let refund = match get("Refund").as_deref().map(str::trim) {
         None | Some("") | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
@@ -350,8 +356,11 @@ pub fn render_json(response: &CommitResponse) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Escapes text for XML; characters XML 1.0 cannot carry (most control characters) become
+/// U+FFFD, so an answer is always well-formed whatever the upstream sent.
 fn escape(text: &str) -> Cow<'_, str> {
-    if !text.contains(['<', '>', '&', '"', '\'']) {
+    let forbidden = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    if !text.contains(['<', '>', '&', '"', '\'']) && !text.contains(forbidden) {
         return Cow::Borrowed(text);
     }
     let mut escaped = String::with_capacity(text.len() + 8);
@@ -362,6 +371,7 @@ fn escape(text: &str) -> Cow<'_, str> {
             '&' => escaped.push_str("&amp;"),
             '"' => escaped.push_str("&quot;"),
             '\'' => escaped.push_str("&apos;"),
+            other if forbidden(other) => escaped.push('\u{FFFD}'),
             other => escaped.push(other),
         }
     }
@@ -480,6 +490,26 @@ mod tests {
             Some("a & b Я")
         );
         assert!(parse_xml(b"<Other/>").is_err());
+        let many = format!(
+            "<PaymentCommitRequest>{}</PaymentCommitRequest>",
+            "<a/>".repeat(100)
+        );
+        assert!(parse_xml(many.as_bytes()).is_err(), "bounded element count");
+        let first_wins =
+            "<PaymentCommitRequest><Amount>1</Amount><Amount>2</Amount></PaymentCommitRequest>";
+        assert_eq!(
+            parse_xml(first_wins.as_bytes()).unwrap().amount.as_deref(),
+            Some("1")
+        );
+        let control = CommitResponse {
+            message: Some("bad\u{1}char".into()),
+            ..CommitResponse::default()
+        };
+        assert!(
+            String::from_utf8(render_xml(&control))
+                .unwrap()
+                .contains("bad\u{FFFD}char")
+        );
         assert!(parse_xml(b"<PaymentCommitRequest><Amount>1").is_err());
     }
 
