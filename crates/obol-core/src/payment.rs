@@ -638,6 +638,11 @@ impl Payment {
             event: event.name(),
         };
         let mut to = allowed_target(self.status, &event).ok_or_else(not_allowed)?;
+        // A payment relayed to an upstream provider moves only as the provider reports: no
+        // door of Obol's may pay, complete or refund it on its own.
+        if self.source == Source::Yookassa && actor != Actor::Provider {
+            return Err(not_allowed());
+        }
         // Two-stage payments: authorized once, then captured; one-stage ones never held.
         match &event {
             PaymentEvent::Authorized { .. }
@@ -1000,6 +1005,42 @@ mod tests {
             payment.plan(event, Actor::Provider, payment.updated_at.plus_seconds(1))?;
         payment.apply(&transition)?;
         Ok(transition)
+    }
+
+    #[test]
+    fn relayed_payments_move_only_as_the_provider_reports() {
+        let mut relayed = payment(10_000);
+        relayed.source = Source::Yookassa;
+        let attempt = PaymentEvent::AttemptStarted {
+            service_id: None,
+            method_id: None,
+        };
+        let now = relayed.updated_at.plus_seconds(1);
+        assert!(relayed.plan(attempt.clone(), Actor::Customer, now).is_err());
+        assert!(
+            relayed
+                .plan(
+                    PaymentEvent::CompletedByManager {
+                        manager_id: ManagerId::new(1),
+                        method_id: PaymentMethodId::new(2),
+                    },
+                    Actor::Manager(ManagerId::new(1)),
+                    now,
+                )
+                .is_err()
+        );
+        step(&mut relayed, attempt).unwrap();
+        let paid = step(&mut relayed, PaymentEvent::Succeeded { card: None }).unwrap();
+        let clearing = paid.ledger.unwrap().postings()[0].account.clone();
+        assert_eq!(clearing, AccountCode::clearing(Clearing::Upstream));
+        let refund = PaymentEvent::Refunded { amount: usd(1_000) };
+        let now = relayed.updated_at.plus_seconds(1);
+        assert!(
+            relayed
+                .plan(refund.clone(), Actor::Merchant(MerchantId::new(5)), now)
+                .is_err()
+        );
+        assert!(relayed.plan(refund, Actor::Provider, now).is_ok());
     }
 
     #[test]

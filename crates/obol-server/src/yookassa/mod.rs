@@ -698,7 +698,8 @@ async fn record_refund(
             db,
             &current.id,
             PaymentEvent::Refunded { amount },
-            Actor::Merchant(merchant),
+            // The upstream made the refund; the books follow its report.
+            Actor::Provider,
             now,
         )
         .await
