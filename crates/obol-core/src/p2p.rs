@@ -179,6 +179,15 @@ pub enum SendDecision {
     Confirm(Confirmation),
 }
 
+/// What the sender answered to a confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderAnswer {
+    /// The 3-D Secure challenge, as the acquirer judged the sender's decision.
+    ThreeDs(SendDecision),
+    /// A one-time code, and whether the acquirer accepts it.
+    Code { matches: bool },
+}
+
 /// A card a client stored: a token only the acquirer can resolve, plus what may be shown.
 #[derive(Clone, PartialEq, Eq)]
 pub struct P2pCard {
@@ -303,6 +312,8 @@ pub enum P2pError {
     NotLookup,
     #[error("only a BUCKET transfer is received by request")]
     NotBucket,
+    #[error("this transfer is not confirmed on the 3-D Secure page")]
+    NotThreeDs,
     #[error(transparent)]
     Money(#[from] MoneyError),
     #[error(transparent)]
@@ -316,9 +327,10 @@ impl Coded for P2pError {
             P2pError::CardToRequired => codes::FIELD_REQUIRED,
             P2pError::SameCard => codes::FIELD_INVALID,
             P2pError::CurrencyMismatch => codes::CURRENCY_MISMATCH,
-            P2pError::WrongStatus(_) | P2pError::NotLookup | P2pError::NotBucket => {
-                codes::TRANSITION_NOT_ALLOWED
-            }
+            P2pError::WrongStatus(_)
+            | P2pError::NotLookup
+            | P2pError::NotThreeDs
+            | P2pError::NotBucket => codes::TRANSITION_NOT_ALLOWED,
             P2pError::AmountExceedsPending(_) => codes::REFUND_EXCEEDS_PROCESSED,
             P2pError::WrongCode(_) | P2pError::CodeAttemptsExhausted => codes::FIELD_INVALID,
             P2pError::Ledger(error) => error.code(),
@@ -715,6 +727,34 @@ impl Transfer {
         Ok(transaction)
     }
 
+    /// The sender's answer to the confirmation this transfer asked for: the money is sent (and
+    /// a DIRECT received, as [`Transfer::apply_send`] does), the transfer rejected, or a wrong
+    /// code counted, whose refusal comes back beside the (possibly empty) ledger transactions.
+    pub fn answer(
+        &mut self,
+        answer: SenderAnswer,
+        recipient: CardDecision,
+        bucket_expires_at: Timestamp,
+        random: &mut dyn RandomSource,
+        now: Timestamp,
+    ) -> Result<(Vec<LedgerTransaction>, Option<P2pError>), P2pError> {
+        let decision = match (self.confirmation, answer) {
+            (Some(Confirmation::Lookup), SenderAnswer::Code { matches: true }) => {
+                SendDecision::Approved
+            }
+            (Some(Confirmation::Lookup), SenderAnswer::Code { matches: false }) => {
+                return self
+                    .wrong_code(now)
+                    .map(|refusal| (Vec::new(), Some(refusal)));
+            }
+            (Some(Confirmation::ThreeDs), SenderAnswer::ThreeDs(decision)) => decision,
+            (_, SenderAnswer::Code { .. }) => return Err(P2pError::NotLookup),
+            (_, SenderAnswer::ThreeDs(_)) => return Err(P2pError::NotThreeDs),
+        };
+        self.apply_send(decision, recipient, bucket_expires_at, random, now)
+            .map(|transactions| (transactions, None))
+    }
+
     /// A wrong one-time code: counts it, and the last allowed one rejects the transfer.
     pub fn wrong_code(&mut self, now: Timestamp) -> Result<P2pError, P2pError> {
         self.require_unsent()?;
@@ -931,6 +971,68 @@ mod tests {
             .ask_confirmation(Confirmation::Lookup, now())
             .unwrap();
         assert_eq!(transfer.status, TransferStatus::NeedsConfirmation);
+        assert_eq!(
+            transfer
+                .answer(
+                    SenderAnswer::ThreeDs(SendDecision::Approved),
+                    CardDecision::Approved,
+                    now(),
+                    &mut random,
+                    now()
+                )
+                .unwrap_err(),
+            P2pError::NotThreeDs,
+            "a code transfer is not confirmed on the 3-D Secure page"
+        );
+        let (booked, refusal) = transfer
+            .answer(
+                SenderAnswer::Code { matches: false },
+                CardDecision::Approved,
+                now(),
+                &mut random,
+                now(),
+            )
+            .unwrap();
+        assert!(booked.is_empty());
+        assert_eq!(refusal, Some(P2pError::WrongCode(2)));
+        assert_eq!(transfer.wrong_code(now()).unwrap(), P2pError::WrongCode(1));
+        assert_eq!(
+            transfer.wrong_code(now()).unwrap(),
+            P2pError::CodeAttemptsExhausted
+        );
+        assert_eq!(transfer.status, TransferStatus::Rejected);
+        assert!(transfer.wrong_code(now()).is_err());
+    }
+
+    #[test]
+    fn the_right_code_sends() {
+        let mut random = TestRandom(29);
+        let mut transfer =
+            Transfer::create(draft(TransferKind::Direct, 200), uah(0), &mut random, now()).unwrap();
+        transfer
+            .ask_confirmation(Confirmation::Lookup, now())
+            .unwrap();
+        let (booked, refusal) = transfer
+            .answer(
+                SenderAnswer::Code { matches: true },
+                CardDecision::Approved,
+                now(),
+                &mut random,
+                now(),
+            )
+            .unwrap();
+        assert_eq!((booked.len(), refusal), (2, None));
+        assert_eq!(transfer.status, TransferStatus::Finished);
+    }
+
+    #[test]
+    fn the_third_wrong_code_rejects_too() {
+        let mut random = TestRandom(31);
+        let mut transfer =
+            Transfer::create(draft(TransferKind::Direct, 200), uah(0), &mut random, now()).unwrap();
+        transfer
+            .ask_confirmation(Confirmation::Lookup, now())
+            .unwrap();
         assert_eq!(transfer.wrong_code(now()).unwrap(), P2pError::WrongCode(2));
         assert_eq!(transfer.wrong_code(now()).unwrap(), P2pError::WrongCode(1));
         assert_eq!(

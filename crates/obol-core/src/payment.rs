@@ -798,6 +798,25 @@ impl Payment {
         PaymentEvent::approved(self.manual_capture, card)
     }
 
+    /// The merchant's capture (`take`) or cancellation of a held payment; anything but a
+    /// payment waiting for its capture refuses both.
+    pub fn settle_hold(&self, take: bool) -> Result<PaymentEvent, PaymentError> {
+        if !self.waits_for_capture() {
+            return Err(PaymentError::TransitionNotAllowed {
+                from: self.status.as_str(),
+                event: if take { "capture" } else { "cancel" },
+            });
+        }
+        Ok(if take {
+            PaymentEvent::Succeeded { card: None }
+        } else {
+            PaymentEvent::Failed {
+                reason: Resolution::Canceled,
+                card: None,
+            }
+        })
+    }
+
     /// Whether a two-stage payment holds money waiting for its capture.
     pub fn waits_for_capture(&self) -> bool {
         self.manual_capture && self.authorized_at.is_some() && self.status == PaymentStatus::Pending
@@ -1078,7 +1097,8 @@ mod tests {
         ] {
             assert!(step(&mut held, refused).is_err(), "a hold is not touched");
         }
-        let captured = step(&mut held, PaymentEvent::Succeeded { card: None }).unwrap();
+        let capture = held.settle_hold(true).unwrap();
+        let captured = step(&mut held, capture).unwrap();
         assert!(captured.ledger.is_some());
         assert_eq!(held.status, PaymentStatus::Processed);
         assert!(!held.waits_for_capture());
@@ -1100,6 +1120,10 @@ mod tests {
 
         let mut one_stage = payment(10_000);
         step(&mut one_stage, attempt).unwrap();
+        assert!(
+            one_stage.settle_hold(true).is_err() && one_stage.settle_hold(false).is_err(),
+            "nothing held, nothing to capture or cancel"
+        );
         assert!(matches!(
             one_stage.approval_event(None),
             PaymentEvent::Succeeded { .. }

@@ -581,6 +581,43 @@ async fn lookup_codes(database: TestDatabase) {
     let late = wallet.confirm(&server, id, "123456").await;
     assert_eq!(late["error"]["code"], "INVALID_PAYMENT_STATUS");
 
+    // The same code on the hosted page: a wrong one shows the form again, the right one sends.
+    let created = wallet
+        .create(&server, transfer(&from, Some(&to), 700, "DIRECT"))
+        .await;
+    let url = created["data"]["confirmation"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let browser = Client::builder().redirect(Policy::none()).build().unwrap();
+    let html = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("name=\"code\""));
+    let csrf = form_value(&html, "csrf_token");
+    let wrong = browser
+        .post(&url)
+        .form(&[("csrf_token", csrf.as_str()), ("code", "000000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 200);
+    assert!(wrong.text().await.unwrap().contains("role=\"alert\""));
+    let right = browser
+        .post(&url)
+        .form(&[("csrf_token", csrf.as_str()), ("code", "123456")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 303);
+    assert_eq!(wallet.show(&server, &id).await["status"], "FINISHED");
+
     // The right code after the 15-minute window: refused, and the transfer is rejected.
     let created = wallet
         .create(&server, transfer(&from, Some(&to), 700, "DIRECT"))

@@ -215,6 +215,27 @@ async fn post_json(server: &TestServer, merchant: &MerchantOutput, body: &Value)
     (status, response.json().await.unwrap())
 }
 
+/// The Obol payment recorded for an upstream payment.
+async fn recorded(
+    server: &TestServer,
+    merchant: &MerchantOutput,
+    upstream_id: &str,
+) -> obol_core::payment::Payment {
+    let merchant_id = obol_core::ids::MerchantId::new(merchant.id);
+    let upstream_id = upstream_id.to_owned();
+    server
+        .context
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                obol_store::ops::payments::find_by_reference(db, merchant_id, &upstream_id).await
+            })
+        })
+        .await
+        .unwrap()
+        .expect("recorded")
+}
+
 async fn assert_verified(server: &TestServer) {
     let report = commands::verify(&server.context).await.unwrap();
     assert!(report.ok, "{:?}", report.violations);
@@ -302,18 +323,7 @@ async fn json_and_xml_round_trips(database: TestDatabase) {
     );
 
     // Recorded as the merchant's payment.
-    let merchant_id = obol_core::ids::MerchantId::new(merchant.id);
-    let recorded = server
-        .context
-        .store
-        .read(move |db| {
-            Box::pin(async move {
-                obol_store::ops::payments::find_by_reference(db, merchant_id, &payment_id).await
-            })
-        })
-        .await
-        .unwrap()
-        .expect("recorded");
+    let recorded = recorded(&server, &merchant, &payment_id).await;
     assert_eq!(recorded.amount.minor(), 250);
     assert_eq!(recorded.amount.currency().code(), "RUB");
     assert_eq!(recorded.source, obol_core::payment::Source::Yookassa);
@@ -486,18 +496,7 @@ async fn refund_books_the_ledger(database: TestDatabase) {
         json!({ "payment_id": payment_id, "amount": { "value": "2.00", "currency": "RUB" } })
     );
 
-    let merchant_id = obol_core::ids::MerchantId::new(merchant.id);
-    let recorded = server
-        .context
-        .store
-        .read(move |db| {
-            Box::pin(async move {
-                obol_store::ops::payments::find_by_reference(db, merchant_id, &payment_id).await
-            })
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let recorded = recorded(&server, &merchant, &payment_id).await;
     assert_eq!(
         recorded.status,
         obol_core::payment::PaymentStatus::PartiallyRefunded

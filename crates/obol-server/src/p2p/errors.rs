@@ -108,7 +108,7 @@ impl From<P2pError> for ApiError {
                 ApiError::validation(message)
             }
             P2pError::CardToRequired | P2pError::SameCard => ApiError::validation(message),
-            P2pError::WrongStatus(_) | P2pError::NotLookup => {
+            P2pError::WrongStatus(_) | P2pError::NotLookup | P2pError::NotThreeDs => {
                 ApiError::business(code::INVALID_PAYMENT_STATUS, message)
             }
             P2pError::NotBucket => ApiError::business(code::INVALID_PAYMENT_TYPE, message),
@@ -119,6 +119,17 @@ impl From<P2pError> for ApiError {
             }
             P2pError::Ledger(_) => internal(),
         }
+    }
+}
+
+impl From<super::transfers::VaultUnavailable> for ApiError {
+    fn from(error: super::transfers::VaultUnavailable) -> ApiError {
+        tracing::error!(%error, "a stored P2P card cannot be resolved");
+        ApiError::with_status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL_ERROR,
+            "A stored card cannot be used (was the operator key changed?).",
+        )
     }
 }
 

@@ -708,20 +708,12 @@ async fn create_transfer(
         card_to: card_to.as_ref().map(P2pCard::as_ref),
     };
     let mut transfer = Transfer::create(draft, commission, &mut OsRandom, now)?;
-    let vault_error = |_| {
-        ApiError::with_status(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL_ERROR,
-            "A stored card cannot be used (was the operator key changed?).",
-        )
-    };
-    let send = transfers::judge_send(state, &card_from, now).map_err(vault_error)?;
+    let send = transfers::judge_send(state, &card_from, now)?;
     let recipient = match &card_to {
-        Some(card) => transfers::judge_receive(state, card, now).map_err(vault_error)?,
+        Some(card) => transfers::judge_receive(state, card, now)?,
         None => CardDecision::Approved,
     };
-    let bucket_due =
-        now.plus_seconds(i64::try_from(state.config.p2p_bucket_lifetime_s).unwrap_or(i64::MAX / 4));
+    let bucket_due = transfers::bucket_due(state, now);
     let transactions = transfer.apply_send(send, recipient, bucket_due, &mut OsRandom, now)?;
     let outbox = state.outbox.clone();
     let answer_state = state.clone();
@@ -762,10 +754,11 @@ async fn confirm_transfer(
         _ => return Err(ApiError::validation("params.code is required.")),
     };
     let now = state.clock.now();
-    let approved = state.acquirer.confirm_code(&code);
+    let answer = core_p2p::SenderAnswer::Code {
+        matches: state.acquirer.confirm_code(&code),
+    };
     let recipient = recipient_decision(state, &call.client, &transfer, now).await?;
-    let bucket_due =
-        now.plus_seconds(i64::try_from(state.config.p2p_bucket_lifetime_s).unwrap_or(i64::MAX / 4));
+    let bucket_due = transfers::bucket_due(state, now);
     let outbox = state.outbox.clone();
     let answer_state = state.clone();
     let id = transfer.id.clone();
@@ -776,39 +769,20 @@ async fn confirm_transfer(
         "/api/p2p/payments/confirm",
         move |db| {
             Box::pin(async move {
-                let mut transfer = transfers::lock_current(db, &outbox, &id, now).await?;
-                let before = transfer.status;
-                let step = if transfer.confirmation != Some(core_p2p::Confirmation::Lookup) {
-                    Err(core_p2p::P2pError::NotLookup)
-                } else if approved {
-                    transfer
-                        .apply_send(
-                            core_p2p::SendDecision::Approved,
-                            recipient,
-                            bucket_due,
-                            &mut OsRandom,
-                            now,
-                        )
-                        .map(|transactions| (transactions, None))
-                } else {
-                    transfer
-                        .wrong_code(now)
-                        .map(|refusal| (Vec::new(), Some(refusal)))
-                };
                 // A refusal is an answer too: it is kept under the idempotency key, and what
                 // was decided before it (an overdue transfer expired, a wrong code counted)
                 // commits.
-                let (transactions, refusal) = match step {
-                    Ok(step) => step,
-                    Err(error) => return Ok(ApiError::from(error).body()),
-                };
-                let stored =
-                    transfers::persist(db, &outbox, &transfer, Some(before), &transactions, now)
-                        .await?;
-                Ok(match refusal {
-                    Some(refusal) => ApiError::from(refusal).body(),
-                    None => transfer_answer(&answer_state, &stored),
-                })
+                Ok(
+                    match transfers::confirm(db, &outbox, &id, answer, recipient, bucket_due, now)
+                        .await?
+                    {
+                        transfers::Confirmed::Done(stored) => {
+                            transfer_answer(&answer_state, &stored)
+                        }
+                        transfers::Confirmed::WrongCode(_, refusal)
+                        | transfers::Confirmed::Refused(refusal) => ApiError::from(refusal).body(),
+                    },
+                )
             })
         },
     )
@@ -830,13 +804,7 @@ pub async fn recipient_decision(
         return Ok(CardDecision::Approved);
     }
     let card = card_of(state, client, card_to.id.clone(), "cardTo").await?;
-    transfers::judge_receive(state, &card, now).map_err(|_| {
-        ApiError::with_status(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL_ERROR,
-            "A stored card cannot be used (was the operator key changed?).",
-        )
-    })
+    Ok(transfers::judge_receive(state, &card, now)?)
 }
 
 async fn payments_receive(
@@ -862,13 +830,7 @@ async fn receive_transfer(
     let external_id = loose_text(&call.data, "data", "externalId")?;
     let card = card_of(state, &call.client, to_id, "cardTo").await?;
     let now = state.clock.now();
-    let decision = transfers::judge_receive(state, &card, now).map_err(|_| {
-        ApiError::with_status(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL_ERROR,
-            "A stored card cannot be used (was the operator key changed?).",
-        )
-    })?;
+    let decision = transfers::judge_receive(state, &card, now)?;
     let outbox = state.outbox.clone();
     let answer_state = state.clone();
     let id = transfer.id.clone();

@@ -16,13 +16,12 @@ use axum::response::Response;
 use axum::routing::get;
 use obol_core::Timestamp;
 use obol_core::ids::Uuid;
-use obol_core::p2p::{Confirmation, SendDecision, Transfer, TransferStatus};
+use obol_core::p2p::{Confirmation, SendDecision, SenderAnswer, Transfer, TransferStatus};
 use obol_core::sandbox::CardDecision;
 use obol_store::ops::p2p;
 use std::fmt::Write as _;
 
 use super::{errors::ApiError, new_card, recipient_decision, transfers};
-use crate::crypto::OsRandom;
 use crate::hpp::render::{self, Frame, Summary, escape_html};
 use crate::hpp::texts::Language;
 use crate::hpp::{html, security_headers, see_other};
@@ -123,6 +122,49 @@ fn message(language: Language, status: StatusCode, heading: &str, text: &str) ->
     )
 }
 
+/// The page of a link that is unknown, malformed or out of date.
+fn link_invalid(language: Language) -> Response {
+    message(
+        language,
+        StatusCode::NOT_FOUND,
+        language.texts().not_found_heading,
+        p2p_texts(language).link_invalid,
+    )
+}
+
+fn bad_request(language: Language) -> Response {
+    let texts = language.texts();
+    message(
+        language,
+        StatusCode::BAD_REQUEST,
+        texts.bad_request_heading,
+        texts.bad_request_text,
+    )
+}
+
+/// The 403 page, unless a posted form carries a valid CSRF token for `subject`.
+fn refused_csrf(
+    state: &AppState,
+    language: Language,
+    fields: &HashMap<String, String>,
+    subject: &str,
+    now: Timestamp,
+) -> Option<Response> {
+    let valid = fields.get("csrf_token").is_some_and(|token| {
+        tokens::check(&state.key, token, tokens::purpose::CSRF, subject, now).is_ok()
+    });
+    if valid {
+        return None;
+    }
+    let texts = language.texts();
+    Some(message(
+        language,
+        StatusCode::FORBIDDEN,
+        texts.forbidden_heading,
+        texts.forbidden_text,
+    ))
+}
+
 fn csrf_input(token: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n",
@@ -170,13 +212,7 @@ async fn confirm_page(
     let language = language(&headers, &query);
     let now = state.clock.now();
     let Some(transfer) = linked_transfer(&state, &id, &query, now).await else {
-        let texts = language.texts();
-        return message(
-            language,
-            StatusCode::NOT_FOUND,
-            texts.not_found_heading,
-            p2p_texts(language).link_invalid,
-        );
+        return link_invalid(language);
     };
     render_confirm(&state, &transfer, language, None, now)
 }
@@ -253,41 +289,21 @@ async fn confirm_answer(
     form: FormBody,
 ) -> Response {
     let language = language(&headers, &query);
-    let texts = language.texts();
     let now = state.clock.now();
     let Some(transfer) = linked_transfer(&state, &id, &query, now).await else {
-        return message(
-            language,
-            StatusCode::NOT_FOUND,
-            texts.not_found_heading,
-            p2p_texts(language).link_invalid,
-        );
+        return link_invalid(language);
     };
     let Ok(Form(fields)) = form else {
-        return message(
-            language,
-            StatusCode::BAD_REQUEST,
-            texts.bad_request_heading,
-            texts.bad_request_text,
-        );
+        return bad_request(language);
     };
-    let csrf_ok = fields.get("csrf_token").is_some_and(|token| {
-        tokens::check(
-            &state.key,
-            token,
-            tokens::purpose::CSRF,
-            &format!("p2p:{}", transfer.id.as_str()),
-            now,
-        )
-        .is_ok()
-    });
-    if !csrf_ok {
-        return message(
-            language,
-            StatusCode::FORBIDDEN,
-            texts.forbidden_heading,
-            texts.forbidden_text,
-        );
+    if let Some(page) = refused_csrf(
+        &state,
+        language,
+        &fields,
+        &format!("p2p:{}", transfer.id.as_str()),
+        now,
+    ) {
+        return page;
     }
     let back = format!(
         "/p2p/confirm/{}?token={}&lang={}",
@@ -298,60 +314,48 @@ async fn confirm_answer(
     if transfer.status != TransferStatus::NeedsConfirmation {
         return see_other(&back);
     }
-    let decision = match transfer.confirmation {
+    let answer = match transfer.confirmation {
         Some(Confirmation::Lookup) => match fields.get("code") {
-            Some(code) if state.acquirer.confirm_code(code) => SendDecision::Approved,
-            Some(_) => {
-                return match wrong_code(&state, &transfer, now).await {
-                    Ok(Some(updated)) => render_confirm(
-                        &state,
-                        &updated,
-                        language,
-                        Some(p2p_texts(language).wrong_code),
-                        now,
-                    ),
-                    _ => see_other(&back),
-                };
-            }
-            None => {
-                return message(
-                    language,
-                    StatusCode::BAD_REQUEST,
-                    texts.bad_request_heading,
-                    texts.bad_request_text,
-                );
-            }
+            Some(code) => SenderAnswer::Code {
+                matches: state.acquirer.confirm_code(code),
+            },
+            None => return bad_request(language),
         },
         _ => match fields.get("decision").map(String::as_str) {
             Some(answer @ ("approve" | "reject")) => {
-                match state.acquirer.challenge(answer == "approve") {
+                SenderAnswer::ThreeDs(match state.acquirer.challenge(answer == "approve") {
                     CardDecision::Declined(reason) => SendDecision::Declined(reason),
                     _ => SendDecision::Approved,
-                }
+                })
             }
-            _ => {
-                return message(
-                    language,
-                    StatusCode::BAD_REQUEST,
-                    texts.bad_request_heading,
-                    texts.bad_request_text,
-                );
-            }
+            _ => return bad_request(language),
         },
     };
-    match settle(&state, &transfer, decision, now).await {
-        // Decided meanwhile (a second tab, a double click): the page shows what is current.
-        Ok(_) | Err(_) => see_other(&back),
+    match confirm(&state, &transfer, answer, now).await {
+        // Another try while attempts remain: the form again, with the error.
+        Ok(transfers::Confirmed::WrongCode(updated, _))
+            if updated.status == TransferStatus::NeedsConfirmation =>
+        {
+            render_confirm(
+                &state,
+                &updated,
+                language,
+                Some(p2p_texts(language).wrong_code),
+                now,
+            )
+        }
+        // Decided (or decided meanwhile, in a second tab): the page shows what is current.
+        _ => see_other(&back),
     }
 }
 
-/// Sends (or rejects) a confirmed transfer: one transaction, as the API's confirm does.
-async fn settle(
+/// The sender's answer, as the API's `confirm` takes it: one transaction.
+async fn confirm(
     state: &AppState,
     transfer: &Transfer,
-    decision: SendDecision,
+    answer: SenderAnswer,
     now: Timestamp,
-) -> Result<Transfer, ApiError> {
+) -> Result<transfers::Confirmed, ApiError> {
     let client = {
         let id = transfer.client_id;
         state
@@ -360,41 +364,14 @@ async fn settle(
             .await?
     };
     let recipient = recipient_decision(state, &client, transfer, now).await?;
-    let bucket_due =
-        now.plus_seconds(i64::try_from(state.config.p2p_bucket_lifetime_s).unwrap_or(i64::MAX / 4));
+    let bucket_due = transfers::bucket_due(state, now);
     let outbox = state.outbox.clone();
     let id = transfer.id.clone();
     Ok(state
         .store
         .write(move |db| {
             Box::pin(async move {
-                let mut transfer = transfers::lock_current(db, &outbox, &id, now).await?;
-                let before = transfer.status;
-                let transactions =
-                    transfer.apply_send(decision, recipient, bucket_due, &mut OsRandom, now)?;
-                transfers::persist(db, &outbox, &transfer, Some(before), &transactions, now).await
-            })
-        })
-        .await?)
-}
-
-async fn wrong_code(
-    state: &AppState,
-    transfer: &Transfer,
-    now: Timestamp,
-) -> Result<Option<Transfer>, ApiError> {
-    let outbox = state.outbox.clone();
-    let id = transfer.id.clone();
-    Ok(state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let mut transfer = transfers::lock_current(db, &outbox, &id, now).await?;
-                let before = transfer.status;
-                transfer.wrong_code(now)?;
-                let stored =
-                    transfers::persist(db, &outbox, &transfer, Some(before), &[], now).await?;
-                Ok((stored.status == TransferStatus::NeedsConfirmation).then_some(stored))
+                transfers::confirm(db, &outbox, &id, answer, recipient, bucket_due, now).await
             })
         })
         .await?)
@@ -491,12 +468,7 @@ async fn card_page(
     let language = language(&headers, &query);
     let now = state.clock.now();
     let Some((session, _)) = form_session(&state, &query, now).await else {
-        return message(
-            language,
-            StatusCode::NOT_FOUND,
-            language.texts().not_found_heading,
-            p2p_texts(language).link_invalid,
-        );
+        return link_invalid(language);
     };
     let csrf = card_csrf(&state, &session, now);
     html(
@@ -515,38 +487,19 @@ async fn card_answer(
     let texts = language.texts();
     let now = state.clock.now();
     let Some((session, client)) = form_session(&state, &query, now).await else {
-        return message(
-            language,
-            StatusCode::NOT_FOUND,
-            texts.not_found_heading,
-            p2p_texts(language).link_invalid,
-        );
+        return link_invalid(language);
     };
     let Ok(Form(fields)) = form else {
-        return message(
-            language,
-            StatusCode::BAD_REQUEST,
-            texts.bad_request_heading,
-            texts.bad_request_text,
-        );
+        return bad_request(language);
     };
-    let csrf_ok = fields.get("csrf_token").is_some_and(|token| {
-        tokens::check(
-            &state.key,
-            token,
-            tokens::purpose::CSRF,
-            &format!("p2p-card:{}", session.as_str()),
-            now,
-        )
-        .is_ok()
-    });
-    if !csrf_ok {
-        return message(
-            language,
-            StatusCode::FORBIDDEN,
-            texts.forbidden_heading,
-            texts.forbidden_text,
-        );
+    if let Some(page) = refused_csrf(
+        &state,
+        language,
+        &fields,
+        &format!("p2p-card:{}", session.as_str()),
+        now,
+    ) {
+        return page;
     }
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
     let (expiry, holder) = (field("card_expiry"), field("card_holder"));
@@ -597,14 +550,7 @@ async fn card_added(
 ) -> Response {
     let language = language(&headers, &query);
     let now = state.clock.now();
-    let not_found = || {
-        message(
-            language,
-            StatusCode::NOT_FOUND,
-            language.texts().not_found_heading,
-            p2p_texts(language).link_invalid,
-        )
-    };
+    let not_found = || link_invalid(language);
     let Some((_, client)) = form_session(&state, &query, now).await else {
         return not_found();
     };

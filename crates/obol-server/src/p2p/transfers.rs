@@ -5,7 +5,7 @@
 use obol_core::Timestamp;
 use obol_core::ids::Uuid;
 use obol_core::ledger::LedgerTransaction;
-use obol_core::p2p::{P2pCard, SendDecision, Transfer, TransferStatus};
+use obol_core::p2p::{P2pCard, P2pError, SendDecision, SenderAnswer, Transfer, TransferStatus};
 use obol_core::sandbox::CardDecision;
 use obol_store::ops::{jobs, ledger, p2p};
 use obol_store::{Db, StoreError, StoreResult};
@@ -25,6 +25,47 @@ pub const CONFIRM_PAGE_PURPOSE: &str = "p2p_confirm";
 #[derive(Debug, thiserror::Error)]
 #[error("the card cannot be used: its vault token does not resolve")]
 pub struct VaultUnavailable;
+
+/// When a BUCKET sent at `now` returns what was not received (`p2p.bucket_lifetime_s`).
+pub fn bucket_due(state: &AppState, now: Timestamp) -> Timestamp {
+    now.plus_seconds(i64::try_from(state.config.p2p_bucket_lifetime_s).unwrap_or(i64::MAX / 4))
+}
+
+/// What the sender's answer to a confirmation did.
+pub enum Confirmed {
+    /// Sent (and, for a DIRECT, received) or rejected: the transfer as stored.
+    Done(Transfer),
+    /// A wrong code was counted: the transfer as stored, and the refusal to answer.
+    WrongCode(Transfer, P2pError),
+    /// The transfer's state does not take this answer; nothing changed (beyond ending an
+    /// overdue transfer, which is kept).
+    Refused(P2pError),
+}
+
+/// The sender's answer to a confirmation, in one transaction: the transfer (ended first if
+/// overdue) takes it as the core decides, with its ledger, callback and deadline job.
+pub async fn confirm(
+    db: &mut dyn Db,
+    outbox: &Outbox,
+    id: &Uuid,
+    answer: SenderAnswer,
+    recipient: CardDecision,
+    bucket_due: Timestamp,
+    now: Timestamp,
+) -> StoreResult<Confirmed> {
+    let mut transfer = lock_current(db, outbox, id, now).await?;
+    let before = transfer.status;
+    let (transactions, refusal) =
+        match transfer.answer(answer, recipient, bucket_due, &mut OsRandom, now) {
+            Ok(step) => step,
+            Err(error) => return Ok(Confirmed::Refused(error)),
+        };
+    let stored = persist(db, outbox, &transfer, Some(before), &transactions, now).await?;
+    Ok(match refusal {
+        Some(refusal) => Confirmed::WrongCode(stored, refusal),
+        None => Confirmed::Done(stored),
+    })
+}
 
 /// The acquirer's answer about debiting `card`.
 pub fn judge_send(

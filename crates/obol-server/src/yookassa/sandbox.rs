@@ -658,20 +658,7 @@ async fn finish(
             let current = payments::get_payment(db, &payment_id)
                 .await?
                 .ok_or(StoreError::NotFound("Payment"))?;
-            if !current.waits_for_capture() {
-                return Err(StoreError::Payment(PaymentError::TransitionNotAllowed {
-                    from: status(&current),
-                    event: if take { "capture" } else { "cancel" },
-                }));
-            }
-            let event = if take {
-                PaymentEvent::Succeeded { card: None }
-            } else {
-                PaymentEvent::Failed {
-                    reason: Resolution::Canceled,
-                    card: None,
-                }
-            };
+            let event = current.settle_hold(take)?;
             let (payment, _) = outbox
                 .transition(db, &payment_id, event, Actor::Merchant(merchant_id), now)
                 .await?;
