@@ -609,7 +609,11 @@ pub async fn close_refund_request(
         .clone()
         .unwrap_or_else(|| format!("http://{}", context.config.listen))
         .into();
-    let outbox = crate::callbacks::outbox::Outbox::new(public_url, context.key()?.clone());
+    let registry = crate::doors::registry().map_err(|error| {
+        CommandError::Invalid(format!("cannot build the upstream HTTP client: {error}"))
+    })?;
+    let outbox =
+        obol_http::callbacks::outbox::Outbox::new(public_url, context.key()?.clone(), registry);
     let now = context.clock.now();
     let closed = context
         .store

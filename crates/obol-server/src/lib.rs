@@ -1,26 +1,15 @@
-//! Obol's server: HTTP (one module per dialect as they arrive), workers, configuration,
-//! start-up, and the implementations of the command-line commands.
+//! Obol's server: assembles the router from the doors (one crate each), runs the workers, and
+//! implements start-up and the command-line commands.
 //!
 //! Data flows one way: wire → dialect → core command → storage → core result → dialect → wire.
 
-pub mod acquirer;
-pub mod activeplatform;
-pub mod cache;
-pub mod callbacks;
-pub mod clock;
 pub mod commands;
-pub mod config;
-pub mod crypto;
 pub mod demo;
-pub mod hpp;
+pub mod doors;
 pub mod http;
-pub mod invoices;
-pub mod p2p;
-pub mod paymega;
 pub mod serve;
-pub mod softline;
-pub mod state;
 pub mod telemetry;
-pub mod tokens;
 pub mod workers;
-pub mod yookassa;
+
+// What tests and the binary reach through the server; they live in the shared crate.
+pub use obol_http::{cache, callbacks, clock, config, crypto, state, tokens};

@@ -8,19 +8,19 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::acquirer::SandboxAcquirer;
-use crate::callbacks::guard::AddressPolicy;
-use crate::callbacks::outbox::Outbox;
-use crate::callbacks::worker::{DeliverySettings, DeliveryWorker};
-use crate::clock::SharedClock;
+use obol_http::acquirer::SandboxAcquirer;
+use obol_http::callbacks::guard::AddressPolicy;
+use obol_http::callbacks::outbox::Outbox;
+use obol_http::callbacks::worker::{DeliverySettings, DeliveryWorker};
+use obol_http::clock::SharedClock;
+use obol_http::config::Config;
+use obol_http::crypto::OperatorKey;
+use obol_http::metrics::Metrics;
+use obol_http::state::AppState;
+
 use crate::commands::{CommandError, Context};
-use crate::config::Config;
-use crate::crypto::OperatorKey;
-use crate::demo;
-use crate::http;
-use crate::http::metrics::Metrics;
-use crate::state::AppState;
 use crate::workers::lifecycle::LifecycleWorker;
+use crate::{demo, doors, http};
 
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
@@ -97,7 +97,14 @@ pub async fn start(
         ..
     } = context;
     let public_url_shared: Arc<str> = public_url.clone().into();
-    let outbox = Outbox::new(Arc::clone(&public_url_shared), key.clone());
+    let registry = doors::registry().map_err(|error| {
+        CommandError::Invalid(format!("cannot build the upstream HTTP client: {error}"))
+    })?;
+    let outbox = Outbox::new(
+        Arc::clone(&public_url_shared),
+        key.clone(),
+        Arc::clone(&registry),
+    );
     let delivery = DeliverySettings {
         policy: AddressPolicy {
             allow_private_addresses: config.callbacks_allow_private_addresses,
@@ -120,17 +127,15 @@ pub async fn start(
         metrics: Arc::new(Metrics::default()),
         public_url: public_url_shared,
         acquirer: Arc::new(SandboxAcquirer),
-        vault: crate::acquirer::vault::CardVault::new(key.clone()),
-        yookassa: crate::yookassa::connector::Connector::new().map_err(|error| {
-            CommandError::Invalid(format!("cannot build the YooKassa client: {error}"))
-        })?,
+        vault: obol_http::acquirer::vault::CardVault::new(key.clone()),
         outbox: outbox.clone(),
-        caches: Arc::new(crate::cache::Caches::default()),
+        caches: Arc::new(obol_http::cache::Caches::default()),
+        registry: Arc::clone(&registry),
     };
     let (shutdown, shutdown_receiver) = watch::channel(false);
 
     let mut node = [0u8; 6];
-    obol_core::ids::RandomSource::fill_bytes(&mut crate::crypto::OsRandom, &mut node);
+    obol_core::ids::RandomSource::fill_bytes(&mut obol_http::crypto::OsRandom, &mut node);
     let owner = format!(
         "node-{}-{}",
         std::process::id(),
@@ -145,11 +150,13 @@ pub async fn start(
         key,
         Arc::clone(&state.metrics),
         delivery,
+        Arc::clone(&registry),
     )
     .map_err(|error| CommandError::Invalid(format!("cannot build the callback client: {error}")))?;
     let workers = vec![
         tokio::spawn(
-            LifecycleWorker::new(store, clock, owner, outbox).run(shutdown_receiver.clone()),
+            LifecycleWorker::new(store, clock, owner, outbox, registry)
+                .run(shutdown_receiver.clone()),
         ),
         tokio::spawn(delivery_worker.run(shutdown_receiver.clone())),
     ];

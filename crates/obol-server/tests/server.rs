@@ -237,6 +237,7 @@ async fn lifecycle_worker_expires_payments_on_time(database: TestDatabase) {
         clock.clone(),
         "node-test".into(),
         server.outbox(),
+        server.registry(),
     );
 
     assert_eq!(
@@ -287,6 +288,7 @@ async fn lifecycle_catches_up_after_downtime_and_shares_work(database: TestDatab
                 clock.clone(),
                 format!("node-{node}"),
                 server.outbox(),
+                server.registry(),
             ))
         })
         .collect();
@@ -375,6 +377,7 @@ async fn an_expiry_after_payment_does_nothing(database: TestDatabase) {
         clock.clone(),
         "node-test".into(),
         server.outbox(),
+        server.registry(),
     );
     assert_eq!(
         worker.run_once().await.unwrap(),

@@ -2,8 +2,9 @@
 //! metrics, body limit, timeout), and the operational endpoints. Dialects mount their own
 //! routers here as they arrive.
 
-pub mod metrics;
 pub mod openapi;
+
+pub use obol_http::metrics;
 
 use std::time::{Duration, Instant};
 
@@ -23,9 +24,9 @@ use tower_http::request_id::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::crypto::OsRandom;
-use crate::state::AppState;
-use metrics::Gauge;
+use obol_http::crypto::OsRandom;
+use obol_http::metrics::Gauge;
+use obol_http::state::AppState;
 
 /// Largest request body accepted (SPEC §8); larger ones answer 413 before being read whole.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -54,14 +55,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json));
-    Router::new()
-        .merge(operational)
-        .merge(crate::paymega::router())
-        .merge(crate::hpp::router())
-        .merge(crate::softline::router())
-        .merge(crate::activeplatform::router())
-        .merge(crate::p2p::router())
-        .merge(crate::yookassa::router())
+    let mut router = Router::new().merge(operational);
+    for door in state.registry.doors() {
+        router = router.merge(door.routes());
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -177,33 +175,13 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 }
 
 async fn openapi_json(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(openapi::document(&state.public_url))
+    Json(openapi::document(&state.public_url, state.registry.doors()))
 }
 
-/// Unknown routes answer in the format of the dialect that owns the prefix.
-async fn not_found(uri: axum::http::Uri) -> Response {
-    if crate::p2p::owns_path(uri.path()) {
-        return crate::p2p::fallback(uri.path(), false);
-    }
-    if crate::yookassa::owns_path(uri.path()) {
-        return crate::yookassa::fallback(StatusCode::NOT_FOUND, "No such method.");
-    }
-    if crate::yookassa::sandbox::owns_path(uri.path()) {
-        return crate::yookassa::sandbox::YkError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "Not found",
-        )
-        .into_response();
-    }
-    if crate::paymega::owns_path(uri.path()) {
-        return crate::paymega::errors::PaymegaError::NotFound.into_response();
-    }
-    if crate::softline::owns_path(uri.path()) {
-        return crate::softline::errors::SoftlineError::not_found().into_response();
-    }
-    if crate::activeplatform::owns_path(uri.path()) {
-        return crate::activeplatform::errors::ApiError::not_found().into_response();
+/// Unknown routes answer in the format of the door that owns the prefix.
+async fn not_found(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    if let Some(door) = state.registry.owner_of(uri.path()) {
+        return door.not_found(uri.path());
     }
     (
         StatusCode::NOT_FOUND,
@@ -214,40 +192,9 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 
 /// A known route with another method (TRACE, QUERY, …) answers 405 in the owner's format,
 /// never 501.
-async fn method_not_allowed(uri: axum::http::Uri) -> Response {
-    if crate::p2p::owns_path(uri.path()) {
-        return crate::p2p::fallback(uri.path(), true);
-    }
-    if crate::yookassa::owns_path(uri.path()) {
-        return crate::yookassa::fallback(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "PaymentCommit is called with POST.",
-        );
-    }
-    if crate::yookassa::sandbox::owns_path(uri.path()) {
-        return crate::yookassa::sandbox::YkError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
-            "This method is not allowed here",
-        )
-        .into_response();
-    }
-    if crate::paymega::owns_path(uri.path()) {
-        return crate::paymega::errors::PaymegaError::MethodNotAllowed.into_response();
-    }
-    if crate::activeplatform::owns_path(uri.path()) {
-        return crate::activeplatform::errors::ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method Not Allowed",
-        )
-        .into_response();
-    }
-    if crate::softline::owns_path(uri.path()) {
-        return crate::softline::errors::SoftlineError::one(
-            StatusCode::METHOD_NOT_ALLOWED,
-            crate::softline::errors::METHOD_NOT_ALLOWED,
-        )
-        .into_response();
+async fn method_not_allowed(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    if let Some(door) = state.registry.owner_of(uri.path()) {
+        return door.method_not_allowed(uri.path());
     }
     (StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "error": { "code": "method_not_allowed", "message": "This route does not take this method." } })))
         .into_response()

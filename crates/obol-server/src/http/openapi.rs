@@ -1,10 +1,13 @@
 //! The OpenAPI 3.1 document at `/openapi.json`. Each dialect contributes its paths through
 //! [`all_paths`]; every operation declares its responses and security, as fuzzing tools expect.
 
+use std::sync::Arc;
+
+use obol_http::door::Door;
 use serde_json::{Value, json};
 
 /// The whole document.
-pub fn document(public_url: &str) -> Value {
+pub fn document(public_url: &str, doors: &[Arc<dyn Door>]) -> Value {
     let mut document = json!({
         "openapi": "3.1.0",
         "info": {
@@ -13,7 +16,7 @@ pub fn document(public_url: &str) -> Value {
             "description": "A self-hosted payment gateway speaking several payment APIs over one core.",
         },
         "servers": [{ "url": public_url }],
-        "paths": all_paths(),
+        "paths": all_paths(doors),
         "components": {
             "securitySchemes": {
                 "basicAuth": { "type": "http", "scheme": "basic", "description": "Merchant api_login : api_secret (Paymega private API, YooKassa sandbox)." },
@@ -33,11 +36,9 @@ pub fn document(public_url: &str) -> Value {
         "security": []
     });
     if let Some(Value::Object(schemas)) = document.pointer_mut("/components/schemas") {
-        schemas.extend(crate::paymega::openapi::schemas());
-        schemas.extend(crate::softline::openapi::schemas());
-        schemas.extend(crate::activeplatform::openapi::schemas());
-        schemas.extend(crate::p2p::openapi::schemas());
-        schemas.extend(crate::yookassa::openapi::schemas());
+        for door in doors {
+            schemas.extend(door.openapi_schemas());
+        }
     }
     document
 }
@@ -53,62 +54,16 @@ fn operation(summary: &str, ok: Value) -> Value {
     })
 }
 
-/// Every path of the document: the operational endpoints and each dialect's.
-pub fn all_paths() -> Value {
+/// Every path of the document: the operational endpoints and each door's.
+pub fn all_paths(doors: &[Arc<dyn Door>]) -> Value {
     let mut paths = match paths() {
         Value::Object(paths) => paths,
         _ => serde_json::Map::new(),
     };
-    paths.extend(crate::paymega::openapi::paths());
-    paths.extend(crate::softline::openapi::paths());
-    paths.extend(crate::activeplatform::openapi::paths());
-    paths.extend(crate::p2p::openapi::paths());
-    paths.extend(crate::yookassa::openapi::paths());
-    paths.extend(hosted_page_paths());
+    for door in doors {
+        paths.extend(door.openapi_paths());
+    }
     Value::Object(paths)
-}
-
-/// The hosted payment page: HTML for browsers, documented so tools know the routes exist.
-fn hosted_page_paths() -> serde_json::Map<String, Value> {
-    let html = |description: &str| json!({ "description": description, "content": { "text/html": { "schema": { "type": "string" } } } });
-    let cpi =
-        json!({ "name": "cpi", "in": "query", "required": true, "schema": { "type": "string" } });
-    let page = |summary: &str| {
-        json!({
-            "summary": summary, "tags": ["Hosted page"], "security": [],
-            "parameters": [cpi.clone(), { "name": "lang", "in": "query", "required": false, "schema": { "type": "string", "enum": ["en", "ru", "uk"] } }],
-            "responses": { "200": html("The page"), "404": html("No such payment"), "405": { "description": "Method not allowed" } }
-        })
-    };
-    let form = |summary: &str, fields: Value| {
-        json!({
-            "summary": summary, "tags": ["Hosted page"], "security": [], "parameters": [cpi.clone()],
-            "requestBody": { "required": true, "content": { "application/x-www-form-urlencoded": { "schema": { "type": "object", "required": ["csrf_token"], "properties": fields } } } },
-            "responses": { "303": { "description": "To the result page or the merchant's return URL" }, "400": html("Unreadable form"), "403": html("Missing or wrong CSRF token"), "404": html("No such payment"), "409": html("The payment is no longer open"), "422": html("Invalid card details") }
-        })
-    };
-    let mut paths = serde_json::Map::new();
-    let mut entry =
-        page("The payment page (or, with public_key, amount and currency, Corefy's checkout)");
-    entry["parameters"][0]["required"] = json!(false);
-    paths.insert("/hpp/".into(), json!({ "get": entry }));
-    paths.insert(
-        "/hpp/result".into(),
-        json!({ "get": page("The result page") }),
-    );
-    paths.insert(
-        "/hpp/3ds".into(),
-        json!({ "get": page("The 3-D Secure challenge"), "post": form("Answer the 3-D Secure challenge", json!({ "csrf_token": { "type": "string" }, "decision": { "type": "string", "enum": ["approve", "reject"] } })) }),
-    );
-    paths.insert(
-        "/hpp/pay".into(),
-        json!({ "post": form("Pay by card", json!({
-            "csrf_token": { "type": "string" }, "card_number": { "type": "string" }, "card_expiry": { "type": "string" }, "card_cvv": { "type": "string" }, "card_holder": { "type": "string" }
-        })) }),
-    );
-    paths.insert("/hpp/choose".into(), json!({ "post": form("Choose a payment method", json!({ "csrf_token": { "type": "string" }, "service": { "type": "string" } })) }));
-    paths.insert("/hpp/test".into(), json!({ "post": form("Submit the test method's fields", json!({ "csrf_token": { "type": "string" }, "status": { "type": "string" } })) }));
-    paths
 }
 
 /// The operational endpoints.
@@ -130,7 +85,8 @@ mod tests {
 
     #[test]
     fn every_operation_has_responses_and_security() {
-        let document = document("http://127.0.0.1:8080");
+        let doors = crate::doors::all().unwrap();
+        let document = document("http://127.0.0.1:8080", &doors);
         assert_eq!(document["openapi"], "3.1.0");
         for (path, item) in document["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
@@ -165,7 +121,8 @@ mod tests {
 
     #[test]
     fn every_reference_resolves_and_the_dialects_are_in() {
-        let document = document("http://127.0.0.1:8080");
+        let doors = crate::doors::all().unwrap();
+        let document = document("http://127.0.0.1:8080", &doors);
         let mut references = Vec::new();
         collect_refs(&document, &mut references);
         assert!(!references.is_empty());

@@ -5,17 +5,58 @@
 //! done twice at once; a node that dies loses its leases when they run out. Jobs live in the
 //! database, so nothing is missed across restarts and late jobs catch up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+use obol_core::ids::PaymentId;
 use obol_core::payment::{Actor, PaymentError, PaymentEvent};
 use obol_core::time::Timestamp;
+use obol_http::callbacks::outbox::Outbox;
+use obol_http::clock::SharedClock;
+use obol_http::door::{JobRunner, Registry};
 use obol_store::ops::{idempotency, jobs, p2p, payments};
-use obol_store::{Store, StoreError};
+use obol_store::{Db, Store, StoreError, StoreResult};
 use tokio::sync::watch;
 
 use super::Outcome;
-use crate::callbacks::outbox::Outbox;
-use crate::clock::SharedClock;
+
+/// A payment's time to pay ran out: an open one expires; one paid, failed or expired
+/// meanwhile (or gone) is left alone.
+pub struct PaymentExpiry;
+
+impl JobRunner for PaymentExpiry {
+    fn kind(&self) -> &'static str {
+        payments::EXPIRY_JOB
+    }
+
+    fn run<'a>(
+        &'a self,
+        db: &'a mut dyn Db,
+        outbox: &'a Outbox,
+        subject: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            let id = PaymentId::parse(subject)
+                .map_err(|_| StoreError::Corrupt(format!("job subject {subject}")))?;
+            let actor = Actor::Job(payments::EXPIRY_JOB.to_owned());
+            match outbox
+                .transition(db, &id, PaymentEvent::Expired, actor, now)
+                .await
+            {
+                // The refusal is decided before anything is written, so the transaction
+                // stays usable and the job is marked done in it.
+                Ok(_)
+                | Err(
+                    StoreError::Payment(PaymentError::TransitionNotAllowed { .. })
+                    | StoreError::NotFound(_),
+                ) => Ok(()),
+                Err(error) => Err(error),
+            }
+        })
+    }
+}
 
 /// Jobs taken per claim.
 const CLAIM_BATCH: i64 = 64;
@@ -41,15 +82,24 @@ pub struct LifecycleWorker {
     clock: SharedClock,
     owner: String,
     outbox: Outbox,
+    /// The doors' job runners, by kind.
+    registry: Arc<Registry>,
 }
 
 impl LifecycleWorker {
-    pub fn new(store: Store, clock: SharedClock, owner: String, outbox: Outbox) -> LifecycleWorker {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        owner: String,
+        outbox: Outbox,
+        registry: Arc<Registry>,
+    ) -> LifecycleWorker {
         LifecycleWorker {
             store,
             clock,
             owner,
             outbox,
+            registry,
         }
     }
 
@@ -90,109 +140,26 @@ impl LifecycleWorker {
         Ok(Outcome::Worked(count))
     }
 
+    /// Runs one job with the runner its door registered for its kind, and marks it done in the
+    /// same transaction.
     async fn run_job(&self, job: &jobs::Job) -> Result<(), StoreError> {
         let now = self.clock.now();
+        let Some(runner) = self.registry.job(&job.kind).cloned() else {
+            tracing::error!(kind = %job.kind, "unknown lifecycle job kind; marking it done");
+            return self.complete(job.id, now).await;
+        };
         let owner = self.owner.clone();
-        let job_id = job.id;
-        match job.kind.as_str() {
-            payments::EXPIRY_JOB => {
-                let id = obol_core::ids::PaymentId::parse(&job.subject)
-                    .map_err(|_| StoreError::Corrupt(format!("job subject {}", job.subject)))?;
-                let expired = {
-                    let owner = owner.clone();
-                    let outbox = self.outbox.clone();
-                    self.store
-                        .write(move |db| {
-                            Box::pin(async move {
-                                let result = outbox
-                                    .transition(
-                                        db,
-                                        &id,
-                                        PaymentEvent::Expired,
-                                        Actor::Job(payments::EXPIRY_JOB.to_owned()),
-                                        now,
-                                    )
-                                    .await?;
-                                jobs::complete(db, job_id, &owner, now).await?;
-                                Ok(result)
-                            })
-                        })
-                        .await
-                };
-                match expired {
-                    Ok(_) => Ok(()),
-                    // Paid, failed or already expired in the meantime: nothing left to do.
-                    Err(
-                        StoreError::Payment(PaymentError::TransitionNotAllowed { .. })
-                        | StoreError::NotFound(_),
-                    ) => self.complete(job_id, now).await,
-                    Err(error) => Err(error),
-                }
-            }
-            crate::softline::DELETION_JOB => {
-                // An unpaid payment's life ends: open ones expire first, then every unpaid one
-                // is deleted; a paid one is left alone.
-                let id = obol_core::ids::PaymentId::parse(&job.subject)
-                    .map_err(|_| StoreError::Corrupt(format!("job subject {}", job.subject)))?;
-                let outbox = self.outbox.clone();
-                let actor = Actor::Job(crate::softline::DELETION_JOB.to_owned());
-                self.store
-                    .write(move |db| {
-                        Box::pin(async move {
-                            if let Some(payment) = payments::get_payment(db, &id).await? {
-                                if payment.status.is_open() {
-                                    outbox
-                                        .transition(
-                                            db,
-                                            &id,
-                                            PaymentEvent::Expired,
-                                            actor.clone(),
-                                            now,
-                                        )
-                                        .await?;
-                                }
-                                let current = payments::get_payment(db, &id)
-                                    .await?
-                                    .map(|payment| payment.status);
-                                if matches!(
-                                    current,
-                                    Some(
-                                        obol_core::payment::PaymentStatus::Expired
-                                            | obol_core::payment::PaymentStatus::Failed
-                                    )
-                                ) {
-                                    outbox
-                                        .transition(db, &id, PaymentEvent::Deleted, actor, now)
-                                        .await?;
-                                }
-                            }
-                            jobs::complete(db, job_id, &owner, now).await?;
-                            Ok(())
-                        })
-                    })
-                    .await
-            }
-            crate::p2p::transfers::EXPIRY_JOB => {
-                // A transfer's wait ended: unconfirmed ones are rejected, a BUCKET returns what
-                // was not received; one decided meanwhile is left alone.
-                let id = obol_core::ids::Uuid::parse(&job.subject)
-                    .map_err(|_| StoreError::Corrupt(format!("job subject {}", job.subject)))?;
-                let outbox = self.outbox.clone();
-                self.store
-                    .write(move |db| {
-                        Box::pin(async move {
-                            crate::p2p::transfers::expire(db, &outbox, &id, now).await?;
-                            jobs::complete(db, job_id, &owner, now).await?;
-                            Ok(())
-                        })
-                    })
-                    .await
-            }
-            unknown => {
-                tracing::error!(kind = %unknown, "unknown lifecycle job kind; marking it done");
-                self.complete(job_id, now).await
-            }
-        }
+        let outbox = self.outbox.clone();
+        let (job_id, subject) = (job.id, job.subject.clone());
+        self.store
+            .write(move |db| {
+                Box::pin(async move {
+                    runner.run(db, &outbox, &subject, now).await?;
+                    jobs::complete(db, job_id, &owner, now).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn complete(&self, job_id: i64, now: Timestamp) -> Result<(), StoreError> {

@@ -3,11 +3,4 @@
 
 pub mod lifecycle;
 
-/// What one step of a worker did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Finished this many items; there may be more right away.
-    Worked(usize),
-    /// Nothing was due.
-    Idle,
-}
+pub use obol_http::Outcome;

@@ -105,10 +105,16 @@ impl TestServer {
 
     /// The outbox the running server uses.
     pub fn outbox(&self) -> obol_server::callbacks::outbox::Outbox {
-        obol_server::callbacks::outbox::Outbox::new(
-            self.base.clone().into(),
-            self.context.key().expect("key").clone(),
-        )
+        self.state().outbox.clone()
+    }
+
+    /// What the running server's doors registered (callback formats, jobs).
+    pub fn registry(&self) -> std::sync::Arc<obol_http::door::Registry> {
+        self.state().registry.clone()
+    }
+
+    fn state(&self) -> &obol_server::state::AppState {
+        &self.running.as_ref().expect("the server runs").state
     }
 
     pub async fn stop(mut self) {

@@ -1,0 +1,541 @@
+//! The hosted payment page (SPEC §4): where a customer chooses a method, enters a card,
+//! answers 3-D Secure or drives the `test` method, then returns to the merchant.
+//!
+//! Every page is server-rendered HTML that works without JavaScript. The form contract
+//! (`card_number`, `card_expiry`, `card_cvv`, `card_holder`, `csrf_token`, `decision`, the test
+//! service's field keys) is fixed: integrators and tests drive these pages without a browser.
+//! See `docs/HPP.md`.
+//!
+//! The card number and security code live only in this request's memory: they are parsed,
+//! handed to the acquirer and dropped. Only the card payload (first 6 / last 4, brand, expiry,
+//! holder) is stored, nothing about the card is logged, and a form error re-renders the form
+//! with the number and CVV fields empty.
+
+pub mod door;
+mod forms;
+pub mod openapi;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{get, post};
+use obol_core::Timestamp;
+use obol_core::catalog::{Localized, PaymentService, ServiceFlow, canonical_method_code};
+use obol_core::ids::PaymentId;
+use obol_core::payment::Payment;
+use obol_store::StoreError;
+use obol_store::ops::attempts::{self, Attempt, AttemptStatus};
+use obol_store::ops::{catalog, payments, tenancy};
+use serde::Deserialize;
+
+use obol_http::auth::ClientIp;
+use obol_http::page::render::{self, CardFormValues, Frame, MethodChoice, Summary};
+use obol_http::page::texts::Language;
+use obol_http::page::{html, security_headers, see_other};
+use obol_http::state::AppState;
+use obol_http::tokens;
+
+/// How long a page's forms stay valid: long enough to find a card, short enough that a token
+/// copied out of an old page is useless.
+const CSRF_LIFETIME_SECONDS: i64 = 3600;
+
+/// The hosted pages, under `/hpp`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/hpp", get(entry))
+        .route("/hpp/", get(entry))
+        .route("/hpp/choose", post(forms::choose))
+        .route("/hpp/pay", post(forms::pay))
+        .route(
+            "/hpp/3ds",
+            get(challenge_page).post(forms::challenge_answer),
+        )
+        .route("/hpp/test", post(forms::test_submit))
+        .route("/hpp/result", get(result))
+        .layer(middleware::map_response(security_headers))
+}
+
+/// Why a request did not get the page it asked for.
+#[derive(Debug)]
+enum HppError {
+    /// Unknown or malformed payment id.
+    NotFound,
+    /// Missing or wrong CSRF token.
+    Forbidden,
+    /// A body that is not a form, or a form without what it must carry.
+    BadRequest,
+    Store(StoreError),
+    /// A page already rendered (a closed payment's status, a form with its errors); boxed
+    /// because a response is large and every other error is small.
+    Rendered(Box<Response>),
+}
+
+impl From<StoreError> for HppError {
+    fn from(error: StoreError) -> HppError {
+        HppError::Store(error)
+    }
+}
+
+type HppResult = Result<Response, HppError>;
+
+/// The query string of every page: `cpi` (the payment) and `lang`.
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    cpi: Option<String>,
+    lang: Option<String>,
+}
+
+/// What a request tells about the page it wants, before the payment is read.
+struct PageRequest {
+    payment_id: Option<String>,
+    requested_language: Option<String>,
+    accept_language: Option<String>,
+}
+
+impl PageRequest {
+    fn new(headers: &HeaderMap, uri: &Uri) -> PageRequest {
+        // A malformed query string is treated as an empty one: the page then answers 404.
+        let query = Query::<PageQuery>::try_from_uri(uri)
+            .map(|query| query.0)
+            .unwrap_or_default();
+        PageRequest {
+            payment_id: query.cpi,
+            requested_language: query.lang,
+            accept_language: headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    fn payment_id(&self) -> Result<PaymentId, HppError> {
+        self.payment_id
+            .as_deref()
+            .and_then(|text| PaymentId::parse(text).ok())
+            .ok_or(HppError::NotFound)
+    }
+
+    fn language(&self, payment_locale: Option<&str>) -> Language {
+        Language::choose(
+            self.requested_language.as_deref(),
+            payment_locale,
+            self.accept_language.as_deref(),
+        )
+    }
+
+    /// The page for an error, in the best language known without the payment.
+    fn error_page(&self, error: HppError) -> Response {
+        let language = self.language(None);
+        let texts = language.texts();
+        let (status, heading, text) = match error {
+            HppError::Rendered(response) => return *response,
+            HppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                texts.not_found_heading,
+                texts.not_found_text,
+            ),
+            HppError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                texts.forbidden_heading,
+                texts.forbidden_text,
+            ),
+            HppError::BadRequest => (
+                StatusCode::BAD_REQUEST,
+                texts.bad_request_heading,
+                texts.bad_request_text,
+            ),
+            HppError::Store(error) => {
+                tracing::error!(%error, "hosted page could not use the database");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    texts.error_heading,
+                    texts.error_text,
+                )
+            }
+        };
+        let frame = Frame {
+            language,
+            summary: None,
+            dark: false,
+            payment_id: "",
+            csrf_token: "",
+        };
+        html(status, render::message_page(&frame, heading, text))
+    }
+}
+
+/// A payment and what its pages need to know about it, read in one snapshot.
+struct Loaded {
+    payment: Payment,
+    merchant_name: Option<String>,
+    attempt: Option<Attempt>,
+    service: Option<PaymentService>,
+}
+
+impl Loaded {
+    fn challenge_waiting(&self) -> bool {
+        self.attempt
+            .as_ref()
+            .is_some_and(|attempt| attempt.status == AttemptStatus::Challenge)
+    }
+}
+
+async fn load(state: &AppState, id: &PaymentId) -> Result<Loaded, HppError> {
+    let id = id.clone();
+    let loaded = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let Some(payment) = payments::get_payment(db, &id).await? else {
+                    return Ok(None);
+                };
+                // A payment relayed to YooKassa is paid at YooKassa, never on this page.
+                if payment.source == obol_core::payment::Source::Yookassa {
+                    return Ok(None);
+                }
+                let merchant_name = match payment.merchant_id {
+                    Some(merchant) => Some(
+                        tenancy::get_merchant(db, merchant)
+                            .await?
+                            .name
+                            .as_str()
+                            .to_owned(),
+                    ),
+                    None => None,
+                };
+                let attempt = attempts::latest(db, &id).await?;
+                // The catalog is a few dozen rows, so reading it whole is cheaper than
+                // another query shape to maintain.
+                let service = match payment.service_id {
+                    Some(service_id) => catalog::list_services(db)
+                        .await?
+                        .into_iter()
+                        .find(|service| service.id == service_id),
+                    None => None,
+                };
+                Ok(Some(Loaded {
+                    payment,
+                    merchant_name,
+                    attempt,
+                    service,
+                }))
+            })
+        })
+        .await?;
+    loaded.ok_or(HppError::NotFound)
+}
+
+/// The merchant's page options (`show_methods`, `hide_methods`, `theme`), as stored with the
+/// payment. Unreadable options are ignored rather than breaking the page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PageOptions {
+    show_methods: Option<Vec<String>>,
+    hide_methods: Option<Vec<String>>,
+    theme: Option<String>,
+}
+
+impl PageOptions {
+    fn of(payment: &Payment) -> PageOptions {
+        payment
+            .page_options
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default()
+    }
+
+    fn allows(&self, method_code: &str) -> bool {
+        let listed = |list: &Option<Vec<String>>| {
+            list.as_ref().map(|codes| {
+                codes
+                    .iter()
+                    .any(|code| canonical_method_code(code) == method_code)
+            })
+        };
+        listed(&self.show_methods).unwrap_or(true) && !listed(&self.hide_methods).unwrap_or(false)
+    }
+}
+
+/// Everything a rendered page of one payment needs.
+struct PaymentPage {
+    language: Language,
+    summary: Summary,
+    dark: bool,
+    payment_id: String,
+    csrf_token: String,
+}
+
+impl PaymentPage {
+    fn new(
+        state: &AppState,
+        request: &PageRequest,
+        loaded: &Loaded,
+        now: Timestamp,
+    ) -> PaymentPage {
+        let payment = &loaded.payment;
+        PaymentPage {
+            language: request.language(payment.locale.as_deref()),
+            summary: Summary {
+                merchant: loaded.merchant_name.clone(),
+                amount: payment.amount.to_decimal_string(),
+                currency: payment.amount.currency().code().to_owned(),
+                description: payment.description.clone(),
+            },
+            dark: PageOptions::of(payment).theme.as_deref() == Some("dark"),
+            payment_id: payment.id.as_str().to_owned(),
+            csrf_token: tokens::issue(
+                &state.key,
+                tokens::purpose::CSRF,
+                payment.id.as_str(),
+                now.plus_seconds(CSRF_LIFETIME_SECONDS),
+            ),
+        }
+    }
+
+    fn frame(&self) -> Frame<'_> {
+        Frame {
+            language: self.language,
+            summary: Some(&self.summary),
+            dark: self.dark,
+            payment_id: &self.payment_id,
+            csrf_token: &self.csrf_token,
+        }
+    }
+
+    /// A page of this payment under `/hpp/{path}`, keeping the page's language.
+    fn link(&self, path: &str) -> String {
+        format!(
+            "/hpp/{path}?cpi={}&lang={}",
+            self.payment_id,
+            self.language.code()
+        )
+    }
+
+    fn status(&self, status: StatusCode, payment: &Payment, note: Option<&str>) -> Response {
+        html(
+            status,
+            render::status_page(&self.frame(), payment.status, payment.resolution, note),
+        )
+    }
+
+    /// The page of a payment that can no longer take this attempt (paid in another tab,
+    /// expired meanwhile): its status, never a form.
+    fn closed(&self, payment: &Payment) -> Response {
+        self.status(
+            StatusCode::CONFLICT,
+            payment,
+            Some(self.language.texts().closed_text),
+        )
+    }
+
+    /// Where the customer goes after an outcome: the merchant's return URL for it, else the
+    /// result page.
+    fn after_outcome(&self, payment: &Payment) -> Response {
+        let urls = &payment.return_urls;
+        // A two-stage payment the card authorized is paid as far as the customer is concerned.
+        let specific = if payment.status.is_paid() || payment.waits_for_capture() {
+            urls.success.as_ref()
+        } else if payment.status.is_open() {
+            urls.pending.as_ref()
+        } else {
+            urls.fail.as_ref()
+        };
+        match specific.or(urls.default.as_ref()) {
+            Some(url) if HeaderValue::from_str(url).is_ok() => see_other(url),
+            _ => see_other(&self.link("result")),
+        }
+    }
+}
+
+/// The page a payment shows now: its status when closed, else the 3-D Secure challenge, the
+/// form of its service, or the method choice.
+async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> HppResult {
+    let payment = &loaded.payment;
+    if !payment.status.is_open() || payment.waits_for_capture() {
+        return Ok(page.status(StatusCode::OK, payment, None));
+    }
+    if loaded.challenge_waiting() {
+        return Ok(see_other(&page.link("3ds")));
+    }
+    match &loaded.service {
+        Some(service) => Ok(service_form(page, service, None, &HashMap::new())),
+        None if payment.service_id.is_some() => {
+            Err(HppError::Store(StoreError::NotFound("service")))
+        }
+        None => {
+            let choices = available_services(state, payment)
+                .await?
+                .into_iter()
+                .map(|(service, name)| MethodChoice {
+                    service_code: service.code,
+                    name: name.get(page.language.code()).to_owned(),
+                })
+                .collect::<Vec<_>>();
+            Ok(html(
+                StatusCode::OK,
+                render::method_choice(&page.frame(), &choices),
+            ))
+        }
+    }
+}
+
+/// The form of a chosen service, with an error and the values to show again (for `test`).
+fn service_form(
+    page: &PaymentPage,
+    service: &PaymentService,
+    error: Option<&str>,
+    values: &HashMap<String, String>,
+) -> Response {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    match service.flow {
+        ServiceFlow::Test => html(
+            status,
+            render::test_form(&page.frame(), &service.fields, values, error),
+        ),
+        ServiceFlow::Hpp => html(
+            status,
+            render::card_form(&page.frame(), error, &CardFormValues::default()),
+        ),
+        // Offline services are recorded by a manager; there is nothing to fill in.
+        ServiceFlow::Offline => html(
+            StatusCode::OK,
+            render::message_page(
+                &page.frame(),
+                page.language.texts().page_title,
+                page.language.texts().closed_text,
+            ),
+        ),
+    }
+}
+
+/// The merchant's services a customer may choose for this payment, with the method's name in
+/// all its languages: online, in the payment's currency, within the amount limits,
+/// allowed by the page options.
+async fn available_services(
+    state: &AppState,
+    payment: &Payment,
+) -> Result<Vec<(PaymentService, Localized)>, HppError> {
+    // A merchant's payment offers the merchant's services; a reseller's own payment (created by
+    // a manager through ActivePlatform) offers the online sandbox services of its currency.
+    let merchant = payment.merchant_id;
+    let (services, methods) = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let services = match merchant {
+                    Some(merchant) => catalog::merchant_services(db, merchant)
+                        .await?
+                        .into_iter()
+                        .map(|(_, service)| service)
+                        .collect(),
+                    None => catalog::list_services(db)
+                        .await?
+                        .into_iter()
+                        .filter(|service| service.test_mode)
+                        .collect::<Vec<_>>(),
+                };
+                Ok((services, catalog::list_methods(db).await?))
+            })
+        })
+        .await?;
+    let options = PageOptions::of(payment);
+    Ok(services
+        .into_iter()
+        .filter(|service| {
+            service.active
+                && service.enabled
+                && service.available
+                && service.flow != ServiceFlow::Offline
+                // The `test` method decides its own outcome: only test payments may use it.
+                && (service.flow != ServiceFlow::Test || payment.test_mode)
+                && service.check_amount(payment.amount).is_ok()
+                && options.allows(&service.method_code)
+        })
+        .filter_map(|service| {
+            let name = methods
+                .iter()
+                .find(|method| method.id == service.method_id)?
+                .name
+                .clone();
+            Some((service, name))
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET pages
+
+async fn entry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ClientIp(ip): ClientIp,
+) -> Response {
+    // Corefy's checkout parameters (`?public_key=…&amount=…&currency=…`) create the invoice
+    // first, then send the browser to its page, exactly as the HTML form does.
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    if !pairs.iter().any(|(key, _)| key == "cpi") {
+        let entries = state.registry.checkout_entries();
+        if let Some(entry) = entries.iter().find(|entry| entry.claims(&pairs)) {
+            return entry.enter(&state, &pairs, &headers, ip).await;
+        }
+    }
+    let request = PageRequest::new(&headers, &uri);
+    show_entry(&state, &request)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn show_entry(state: &AppState, request: &PageRequest) -> HppResult {
+    let id = request.payment_id()?;
+    let loaded = load(state, &id).await?;
+    let page = PaymentPage::new(state, request, &loaded, state.clock.now());
+    current_page(state, &page, &loaded).await
+}
+
+async fn challenge_page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    show_challenge(&state, &request)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn show_challenge(state: &AppState, request: &PageRequest) -> HppResult {
+    let id = request.payment_id()?;
+    let loaded = load(state, &id).await?;
+    let page = PaymentPage::new(state, request, &loaded, state.clock.now());
+    match &loaded.attempt {
+        Some(attempt)
+            if attempt.status == AttemptStatus::Challenge && loaded.payment.status.is_open() =>
+        {
+            Ok(html(
+                StatusCode::OK,
+                render::challenge(&page.frame(), &attempt.card.mask()),
+            ))
+        }
+        _ => current_page(state, &page, &loaded).await,
+    }
+}
+
+async fn result(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    show_result(&state, &request)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn show_result(state: &AppState, request: &PageRequest) -> HppResult {
+    let id = request.payment_id()?;
+    let loaded = load(state, &id).await?;
+    let page = PaymentPage::new(state, request, &loaded, state.clock.now());
+    Ok(page.status(StatusCode::OK, &loaded.payment, None))
+}

@@ -1,0 +1,850 @@
+//! The P2P transfer dialect (seed `002`, SPEC §3.4): an RPC envelope over `POST`. Requests are
+//! `{"params": {…}, "data": {…}}` (or, for clients that sign, `{"token": "<JWT HS256 over
+//! {params, data, iat}>"}`); answers are `{"status": 1, "data": …}` or `{"status": 0, "error":
+//! {"code", "message"}}`. This module reads the envelope, finds the client (by `clientId` or
+//! by session), checks signatures, turns fields into core values and renders the result; the
+//! rules of transfers are `obol_core::p2p`'s, the steps around them `transfers.rs`'s.
+
+pub mod callbacks;
+pub mod door;
+pub mod errors;
+pub mod openapi;
+pub mod pages;
+pub mod render;
+pub mod transfers;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use obol_core::card::{CardExpiry, CardNumber, check_security_code};
+use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
+use obol_core::ids::{ReceiptId, Uuid};
+use obol_core::money::{AMOUNT_MINOR_LIMIT, Money};
+use obol_core::p2p::{
+    self as core_p2p, DESCRIPTION_MAX, EXTERNAL_ID_MAX, P2pCard, Transfer, TransferDraft,
+    TransferKind, TransferStatus,
+};
+use obol_core::sandbox::CardDecision;
+use obol_core::{Currency, Timestamp};
+use obol_store::ops::p2p::{self, ClientRecord, Session};
+use obol_store::{BoxFuture, Db, StoreResult};
+use serde_json::{Map, Value, json};
+
+use errors::{ApiError, code};
+use obol_http::callbacks::guard::{self, AddressPolicy};
+use obol_http::crypto::{OsRandom, purpose};
+use obol_http::json::canonical_json;
+use obol_http::state::AppState;
+use obol_http::tokens;
+
+/// How far a signed request's `iat` may be from the server's clock.
+pub const SIGNATURE_WINDOW_SECONDS: i64 = 20;
+const HOLDER_MAX: usize = 64;
+const URL_MAX: usize = 2048;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/sessions/create", post(sessions_create))
+        .route("/api/p2p/cards/add", post(cards_add))
+        .route("/api/p2p/cards/list", post(cards_list))
+        .route("/api/p2p/payments/create", post(payments_create))
+        .route("/api/p2p/payments/confirm", post(payments_confirm))
+        .route("/api/p2p/payments/receive", post(payments_receive))
+        .route("/api/p2p/payments/show", post(payments_show))
+        .merge(pages::router())
+}
+
+/// Paths of this dialect (for the 404 and 405 answers in its own format).
+pub fn owns_path(path: &str) -> bool {
+    path == "/api/sessions"
+        || path.starts_with("/api/sessions/")
+        || path == "/api/p2p"
+        || path.starts_with("/api/p2p/")
+}
+
+/// Answers for paths of this dialect that do not exist, or do not take the method.
+pub fn fallback(path: &str, method_allowed_elsewhere: bool) -> Response {
+    if method_allowed_elsewhere {
+        ApiError::with_status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::METHOD_NOT_ALLOWED,
+            "Every P2P method is called with POST.",
+        )
+        .into_response()
+    } else {
+        ApiError::with_status(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            format!("No method at {path}."),
+        )
+        .into_response()
+    }
+}
+
+fn success(data: Value) -> Value {
+    json!({ "status": 1, "data": data })
+}
+
+fn answer(result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// A request after its envelope was read and its caller identified.
+struct Call {
+    params: Map<String, Value>,
+    data: Map<String, Value>,
+    client: ClientRecord,
+}
+
+/// Whom a request names: a client (opening a session) or a session.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Client,
+    Session,
+}
+
+fn object_member(object: &Map<String, Value>, name: &str) -> Result<Map<String, Value>, ApiError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(member)) => Ok(member.clone()),
+        Some(_) => Err(ApiError::with_status(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_REQUEST,
+            format!("{name} must be an object."),
+        )),
+    }
+}
+
+async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call, ApiError> {
+    let Ok(Value::Object(envelope)) = serde_json::from_slice::<Value>(body) else {
+        return Err(ApiError::unreadable());
+    };
+    let token = match envelope.get("token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(token)) if !token.is_empty() && token.len() <= 64 * 1024 => {
+            Some(token.clone())
+        }
+        Some(_) => {
+            return Err(ApiError::business(
+                code::INVALID_SIGNATURE,
+                "token must be a JWT signed with HS256.",
+            ));
+        }
+    };
+    let source = match &token {
+        Some(token) => match tokens::peek_claims(token) {
+            Ok(Value::Object(claims)) => claims,
+            _ => {
+                return Err(ApiError::business(
+                    code::INVALID_SIGNATURE,
+                    "token is not a readable JWT.",
+                ));
+            }
+        },
+        None => envelope,
+    };
+    let params = object_member(&source, "params")?;
+    let data = object_member(&source, "data")?;
+    let now = state.clock.now();
+    let client = match caller {
+        Caller::Client => {
+            let key = params
+                .get("clientId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::validation("params.clientId is required."))?;
+            let unknown = || ApiError::business(code::CLIENT_NOT_FOUND, "Client not found.");
+            let key = Uuid::parse(key).map_err(|_| unknown())?;
+            state
+                .store
+                .read(move |db| Box::pin(async move { p2p::client_by_key(db, &key).await }))
+                .await?
+                .ok_or_else(unknown)?
+        }
+        Caller::Session => session_client(state, &params, now).await?,
+    };
+    match token {
+        Some(token) => check_signature(state, &client, &token, now)?,
+        None if client.client.require_signed_requests => {
+            return Err(ApiError::business(
+                code::SIGNATURE_REQUIRED,
+                "This client must sign its requests: send {\"token\": \"<JWT HS256>\"}.",
+            ));
+        }
+        None => {}
+    }
+    Ok(Call {
+        params,
+        data,
+        client,
+    })
+}
+
+/// The client behind `params.sessionId`, while the session lasts.
+async fn session_client(
+    state: &AppState,
+    params: &Map<String, Value>,
+    now: Timestamp,
+) -> Result<ClientRecord, ApiError> {
+    let id = params
+        .get("sessionId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::validation("params.sessionId is required."))?;
+    let unknown = || ApiError::business(code::SESSION_NOT_FOUND, "Session not found.");
+    let id = Uuid::parse(id).map_err(|_| unknown())?;
+    let found = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let Some(session) = p2p::find_session(db, &id).await? else {
+                    return Ok(None);
+                };
+                let client = p2p::client_by_id(db, session.client_id).await?;
+                Ok(Some((session, client)))
+            })
+        })
+        .await?;
+    let (session, client) = found.ok_or_else(unknown)?;
+    if session.expires_at <= now {
+        return Err(ApiError::business(
+            code::SESSION_EXPIRED,
+            "The session has expired; open a new one.",
+        ));
+    }
+    Ok(client)
+}
+
+fn check_signature(
+    state: &AppState,
+    client: &ClientRecord,
+    token: &str,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let key = state
+        .key
+        .decrypt(purpose::P2P_SIGNING_KEY, &client.signing_key_encrypted)
+        .map_err(|error| {
+            tracing::error!(%error, "a P2P signing key cannot be decrypted");
+            ApiError::with_status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL_ERROR,
+                "Internal error.",
+            )
+        })?;
+    let claims = tokens::verify_with(&key, token).map_err(|_| {
+        ApiError::business(
+            code::INVALID_SIGNATURE,
+            "The token's signature does not match the client's signing key.",
+        )
+    })?;
+    let iat = claims
+        .get("iat")
+        .and_then(|value| value.as_i64().or_else(|| value.as_f64().map(|f| f as i64)));
+    match iat {
+        Some(iat)
+            if now.unix_seconds().abs_diff(iat) <= SIGNATURE_WINDOW_SECONDS.unsigned_abs() =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::business(
+            code::TIMELIMIT_ERROR,
+            format!("iat must be within {SIGNATURE_WINDOW_SECONDS} seconds of the server's time."),
+        )),
+    }
+}
+
+// ---- fields -------------------------------------------------------------------------------
+
+fn text<'a>(
+    map: &'a Map<String, Value>,
+    path: &str,
+    name: &str,
+    max: usize,
+) -> Result<Option<&'a str>, ApiError> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.chars().count() <= max => Ok(Some(text.as_str())),
+        Some(Value::String(_)) => Err(ApiError::validation(format!(
+            "{path}.{name} is longer than {max} characters."
+        ))),
+        Some(_) => Err(ApiError::validation(format!(
+            "{path}.{name} must be a string."
+        ))),
+    }
+}
+
+fn required_text<'a>(
+    map: &'a Map<String, Value>,
+    path: &str,
+    name: &str,
+    max: usize,
+) -> Result<&'a str, ApiError> {
+    text(map, path, name, max)?
+        .filter(|text| !text.is_empty())
+        .ok_or_else(|| ApiError::validation(format!("{path}.{name} is required.")))
+}
+
+/// An id given as a string (or a number, which some clients send for `externalId`).
+fn loose_text(
+    map: &Map<String, Value>,
+    path: &str,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    match map.get(name) {
+        Some(Value::Number(number)) if number.to_string().len() <= EXTERNAL_ID_MAX => {
+            Ok(Some(number.to_string()))
+        }
+        Some(Value::Number(_)) => Err(ApiError::validation(format!(
+            "{path}.{name} is longer than {EXTERNAL_ID_MAX} characters."
+        ))),
+        _ => Ok(text(map, path, name, EXTERNAL_ID_MAX)?
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)),
+    }
+}
+
+fn uuid_of(map: &Map<String, Value>, path: &str, name: &str) -> Result<Uuid, ApiError> {
+    let text = required_text(map, path, name, 64)?;
+    Uuid::parse(text).map_err(|_| ApiError::validation(format!("{path}.{name} must be a UUID.")))
+}
+
+fn card_reference(
+    data: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<Map<String, Value>>, ApiError> {
+    match data.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(card)) => Ok(Some(card.clone())),
+        Some(_) => Err(ApiError::validation(format!(
+            "data.{name} must be an object {{\"id\": \"<cardId>\"}}."
+        ))),
+    }
+}
+
+/// An amount in minor units: a JSON integer, positive, within Obol's limit.
+fn amount_of(data: &Map<String, Value>) -> Result<i64, ApiError> {
+    let invalid = || {
+        ApiError::validation(
+            "data.amount must be a positive integer number of minor units (kopecks).",
+        )
+    };
+    match data.get("amount") {
+        None | Some(Value::Null) => Err(ApiError::validation("data.amount is required.")),
+        Some(Value::Number(number)) => number
+            .as_i64()
+            .filter(|amount| (1..=AMOUNT_MINOR_LIMIT).contains(amount))
+            .ok_or_else(invalid),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// ISO 4217 numeric (`980`, `"980"`) or alpha-3 (`"UAH"`); UAH when absent.
+fn currency_of(data: &Map<String, Value>) -> Result<Currency, ApiError> {
+    let invalid = || {
+        ApiError::validation(
+            "data.currency must be an ISO 4217 code: numeric (980) or alpha-3 (UAH).",
+        )
+    };
+    let currency = match data.get("currency") {
+        None | Some(Value::Null) => Currency::from_numeric(980).map_err(|_| invalid())?,
+        Some(Value::Number(number)) => number
+            .as_u64()
+            .and_then(|numeric| u16::try_from(numeric).ok())
+            .and_then(|numeric| Currency::from_numeric(numeric).ok())
+            .ok_or_else(invalid)?,
+        Some(Value::String(text))
+            if text.len() == 3 && text.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            text.parse::<u16>()
+                .ok()
+                .and_then(|numeric| Currency::from_numeric(numeric).ok())
+                .ok_or_else(invalid)?
+        }
+        Some(Value::String(text)) => Currency::parse(text).map_err(|_| invalid())?,
+        Some(_) => return Err(invalid()),
+    };
+    // A currency without minor units (XXX, XAU, …) cannot hold money.
+    Money::zero(currency).map_err(|_| invalid())?;
+    Ok(currency)
+}
+
+fn callback_url_of(
+    state: &AppState,
+    data: &Map<String, Value>,
+) -> Result<Option<String>, ApiError> {
+    let Some(url) = text(data, "data", "callbackUrl", URL_MAX)?.filter(|url| !url.is_empty())
+    else {
+        return Ok(None);
+    };
+    let policy = AddressPolicy {
+        allow_private_addresses: state.config.callbacks_allow_private_addresses,
+    };
+    let is_http = url.starts_with("http://") || url.starts_with("https://");
+    if !is_http || url.contains(char::is_whitespace) || guard::check_url(url, policy).is_err() {
+        return Err(ApiError::validation(
+            "data.callbackUrl must be a public http(s) URL.",
+        ));
+    }
+    Ok(Some(url.to_owned()))
+}
+
+async fn card_of(
+    state: &AppState,
+    client: &ClientRecord,
+    id: Uuid,
+    which: &str,
+) -> Result<P2pCard, ApiError> {
+    let client_id = client.client.id;
+    state
+        .store
+        .read(move |db| Box::pin(async move { p2p::get_card(db, client_id, &id).await }))
+        .await?
+        .ok_or_else(|| ApiError::card_not_found(which))
+}
+
+/// A transfer of the caller's client, by `params.id` or `params.receiptId` (another client's
+/// transfer is not found).
+async fn transfer_of(state: &AppState, call: &Call) -> Result<Transfer, ApiError> {
+    let id = text(&call.params, "params", "id", 64)?.filter(|id| !id.is_empty());
+    let receipt = text(&call.params, "params", "receiptId", 64)?.filter(|id| !id.is_empty());
+    let found = match (id, receipt) {
+        (Some(id), _) => {
+            let Ok(id) = Uuid::parse(id) else {
+                return Err(ApiError::payment_not_found());
+            };
+            state
+                .store
+                .read(move |db| Box::pin(async move { p2p::get_transfer(db, &id, false).await }))
+                .await?
+        }
+        (None, Some(receipt)) => {
+            let Ok(receipt) = ReceiptId::parse(receipt) else {
+                return Err(ApiError::payment_not_found());
+            };
+            state
+                .store
+                .read(move |db| Box::pin(async move { p2p::find_by_receipt(db, &receipt).await }))
+                .await?
+        }
+        (None, None) => {
+            return Err(ApiError::validation(
+                "params.id or params.receiptId is required.",
+            ));
+        }
+    };
+    found
+        .filter(|transfer| transfer.client_id == call.client.client.id)
+        .ok_or_else(ApiError::payment_not_found)
+}
+
+/// The link to the hosted confirmation page of a transfer waiting for its sender.
+pub fn confirmation_url(state: &AppState, transfer: &Transfer) -> Option<String> {
+    if transfer.status != TransferStatus::NeedsConfirmation {
+        return None;
+    }
+    let expires = transfer.expires_at.unwrap_or_else(|| {
+        state
+            .clock
+            .now()
+            .plus_seconds(core_p2p::CONFIRMATION_WINDOW_SECONDS)
+    });
+    let token = tokens::issue(
+        &state.key,
+        transfers::CONFIRM_PAGE_PURPOSE,
+        transfer.id.as_str(),
+        expires,
+    );
+    Some(format!(
+        "{}/p2p/confirm/{}?token={token}",
+        state.public_url,
+        transfer.id.as_str()
+    ))
+}
+
+fn transfer_answer(state: &AppState, transfer: &Transfer) -> Value {
+    success(render::transfer_with_confirmation(
+        transfer,
+        confirmation_url(state, transfer).as_deref(),
+    ))
+}
+
+/// Runs a write that moves money. With an `Idempotency-Key` (SPEC §2) it runs once per key:
+/// the answer is made in the same transaction and a repeat of the same request gets it again.
+/// The operation answers the whole envelope, so a business refusal that changed something
+/// (a wrong code counted) is kept and replayed too.
+async fn money_write<F>(
+    state: &AppState,
+    call: &Call,
+    headers: &HeaderMap,
+    path: &str,
+    operation: F,
+) -> Result<Value, ApiError>
+where
+    F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<Value>> + Send + 'static,
+{
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(state.store.write(operation).await?);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .and_then(|text| IdempotencyKey::parse(text).ok())
+        .ok_or_else(|| {
+            ApiError::with_status(
+                StatusCode::BAD_REQUEST,
+                code::IDEMPOTENCY_KEY_INVALID,
+                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+            )
+        })?;
+    let scope = IdempotencyScope::new(&format!("p2p:client:{}", call.client.client.id));
+    let fingerprint = RequestFingerprint::of("POST", path, &fingerprinted(call));
+    let outcome = state
+        .store
+        .write_idempotent(scope, key, fingerprint, state.clock.now(), move |db| {
+            Box::pin(async move {
+                let answer = operation(&mut *db).await?;
+                let saved = SavedResponse {
+                    status: 200,
+                    content_type: "application/json".to_owned(),
+                    body: answer.to_string().into_bytes(),
+                };
+                Ok(((), saved))
+            })
+        })
+        .await?;
+    let saved = match outcome {
+        obol_store::Idempotent::Fresh(_, saved) | obol_store::Idempotent::Replayed(saved) => saved,
+    };
+    Ok(serde_json::from_slice(&saved.body).unwrap_or(Value::Null))
+}
+
+/// What an `Idempotency-Key` compares requests by: the verified `params` and `data` with their
+/// keys sorted. Not the raw body: a signed request's token carries a fresh `iat` on every
+/// retry. Not the card's security code: not even a digest of a CVV is kept.
+fn fingerprinted(call: &Call) -> Vec<u8> {
+    let mut data = call.data.clone();
+    if let Some(Value::Object(card)) = data.get_mut("cardFrom") {
+        card.remove("securityCode");
+    }
+    canonical_json(&json!({ "params": call.params, "data": data }))
+        .to_string()
+        .into_bytes()
+}
+
+// ---- handlers -----------------------------------------------------------------------------
+
+async fn sessions_create(State(state): State<AppState>, body: Bytes) -> Response {
+    answer(create_session(&state, &body).await)
+}
+
+async fn create_session(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let call = open_call(state, body, Caller::Client).await?;
+    let now = state.clock.now();
+    let session = Session {
+        id: Uuid::generate_v4(&mut OsRandom),
+        client_id: call.client.client.id,
+        created_at: now,
+        expires_at: now.plus_seconds(transfers::SESSION_LIFETIME_SECONDS),
+    };
+    let stored = session.clone();
+    state
+        .store
+        .write(move |db| Box::pin(async move { p2p::create_session(db, &stored).await }))
+        .await?;
+    Ok(success(json!({
+        "id": session.id.as_str(),
+        "expiresAt": render::time(session.expires_at),
+    })))
+}
+
+async fn cards_add(State(state): State<AppState>, body: Bytes) -> Response {
+    answer(add_card(&state, &body).await)
+}
+
+/// Checks a card's fields and stores it in the vault; the number goes no further.
+pub fn new_card(
+    state: &AppState,
+    client: &ClientRecord,
+    pan: &str,
+    expiry: &str,
+    holder: Option<&str>,
+) -> Result<P2pCard, ApiError> {
+    let number = CardNumber::parse(pan)
+        .map_err(|_| ApiError::business(code::INVALID_CARD, "The card number is not valid."))?;
+    let expiry = CardExpiry::parse(expiry)
+        .map_err(|_| ApiError::business(code::INVALID_CARD, "The card expiry must be MM/YY."))?;
+    let holder = holder.map(str::trim).filter(|holder| !holder.is_empty());
+    if holder.is_some_and(|holder| {
+        holder.chars().count() > HOLDER_MAX || holder.chars().any(char::is_control)
+    }) {
+        return Err(ApiError::validation(format!(
+            "data.holder must be at most {HOLDER_MAX} printable characters."
+        )));
+    }
+    let mut payload = number.payload(expiry, holder.map(str::to_owned));
+    payload.issuer = payload.issuer.filter(|issuer| !issuer.is_empty());
+    Ok(P2pCard {
+        id: Uuid::generate_v4(&mut OsRandom),
+        client_id: client.client.id,
+        token: state.vault.tokenize(&number, &mut OsRandom),
+        payload,
+        created_at: state.clock.now(),
+    })
+}
+
+async fn add_card(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let call = open_call(state, body, Caller::Session).await?;
+    let pan = required_text(&call.data, "data", "pan", 32)?;
+    let expiry = required_text(&call.data, "data", "expiry", 7)?;
+    let holder = text(&call.data, "data", "holder", 256)?;
+    let card = new_card(state, &call.client, pan, expiry, holder)?;
+    let stored = card.clone();
+    state
+        .store
+        .write(move |db| Box::pin(async move { p2p::insert_card(db, &stored).await }))
+        .await?;
+    Ok(success(render::card(&card)))
+}
+
+async fn cards_list(State(state): State<AppState>, body: Bytes) -> Response {
+    answer(list_cards(&state, &body).await)
+}
+
+async fn list_cards(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let call = open_call(state, body, Caller::Session).await?;
+    let client = call.client.client.id;
+    let cards = state
+        .store
+        .read(move |db| Box::pin(async move { p2p::list_cards(db, client).await }))
+        .await?;
+    Ok(success(Value::Array(
+        cards.iter().map(render::card).collect(),
+    )))
+}
+
+async fn payments_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(create_transfer(&state, &headers, &body).await)
+}
+
+async fn create_transfer(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, body, Caller::Session).await?;
+    let data = &call.data;
+    let kind = TransferKind::parse(required_text(data, "data", "type", 16)?)
+        .ok_or_else(|| ApiError::validation("data.type must be DIRECT or BUCKET."))?;
+    let external_id = loose_text(data, "data", "externalId")?;
+    let description = text(data, "data", "description", DESCRIPTION_MAX)?.map(str::to_owned);
+    let currency = currency_of(data)?;
+    let amount = Money::from_minor(amount_of(data)?, currency)
+        .map_err(|_| ApiError::validation("data.amount is out of range."))?;
+    let callback_url = callback_url_of(state, data)?;
+    let from = card_reference(data, "cardFrom")?
+        .ok_or_else(|| ApiError::validation("data.cardFrom is required."))?;
+    let from_id = uuid_of(&from, "data.cardFrom", "id")?;
+    let security_code = match from.get("securityCode") {
+        Some(Value::Number(number)) => Some(number.to_string()),
+        Some(Value::String(text)) => Some(text.clone()),
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "data.cardFrom.securityCode must be 3 or 4 digits.",
+            ));
+        }
+    }
+    .ok_or_else(|| ApiError::validation("data.cardFrom.securityCode is required."))?;
+    check_security_code(&security_code)
+        .map_err(|_| ApiError::validation("data.cardFrom.securityCode must be 3 or 4 digits."))?;
+    let to_id = match card_reference(data, "cardTo")? {
+        Some(to) => Some(uuid_of(&to, "data.cardTo", "id")?),
+        None => None,
+    };
+    let now = state.clock.now();
+    let card_from = card_of(state, &call.client, from_id, "cardFrom").await?;
+    let card_to = match to_id {
+        Some(id) => Some(card_of(state, &call.client, id, "cardTo").await?),
+        None => None,
+    };
+    let commission = core_p2p::commission(&call.client.tariff, amount)
+        .map_err(|_| ApiError::validation("data.amount is out of range."))?;
+    let draft = TransferDraft {
+        client_id: call.client.client.id,
+        external_id,
+        kind,
+        amount,
+        description,
+        callback_url,
+        card_from: card_from.as_ref(),
+        card_to: card_to.as_ref().map(P2pCard::as_ref),
+    };
+    let mut transfer = Transfer::create(draft, commission, &mut OsRandom, now)?;
+    let send = transfers::judge_send(state, &card_from, now)?;
+    let recipient = match &card_to {
+        Some(card) => transfers::judge_receive(state, card, now)?,
+        None => CardDecision::Approved,
+    };
+    let bucket_due = transfers::bucket_due(state, now);
+    let transactions = transfer.apply_send(send, recipient, bucket_due, &mut OsRandom, now)?;
+    let answer_state = state.clone();
+    money_write(
+        state,
+        &call,
+        headers,
+        "/api/p2p/payments/create",
+        move |db| {
+            Box::pin(async move {
+                let stored = transfers::persist(db, &transfer, None, &transactions, now).await?;
+                Ok(transfer_answer(&answer_state, &stored))
+            })
+        },
+    )
+    .await
+}
+
+async fn payments_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(confirm_transfer(&state, &headers, &body).await)
+}
+
+async fn confirm_transfer(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, body, Caller::Session).await?;
+    let transfer = transfer_of(state, &call).await?;
+    let code = match call.params.get("code").or_else(|| call.data.get("code")) {
+        Some(Value::String(code)) if !code.is_empty() && code.len() <= 16 => code.clone(),
+        Some(Value::Number(number)) => number.to_string(),
+        _ => return Err(ApiError::validation("params.code is required.")),
+    };
+    let now = state.clock.now();
+    let answer = core_p2p::SenderAnswer::Code {
+        matches: state.acquirer.confirm_code(&code),
+    };
+    let recipient = recipient_decision(state, &call.client, &transfer, now).await?;
+    let bucket_due = transfers::bucket_due(state, now);
+    let answer_state = state.clone();
+    let id = transfer.id.clone();
+    money_write(
+        state,
+        &call,
+        headers,
+        "/api/p2p/payments/confirm",
+        move |db| {
+            Box::pin(async move {
+                // A refusal is an answer too: it is kept under the idempotency key, and what
+                // was decided before it (an overdue transfer expired, a wrong code counted)
+                // commits.
+                Ok(
+                    match transfers::confirm(db, &id, answer, recipient, bucket_due, now).await? {
+                        transfers::Confirmed::Done(stored) => {
+                            transfer_answer(&answer_state, &stored)
+                        }
+                        transfers::Confirmed::WrongCode(_, refusal)
+                        | transfers::Confirmed::Refused(refusal) => ApiError::from(refusal).body(),
+                    },
+                )
+            })
+        },
+    )
+    .await
+}
+
+/// What the acquirer says about the recipient's card of a DIRECT transfer (approved for a
+/// BUCKET, whose recipients are judged when they claim).
+pub async fn recipient_decision(
+    state: &AppState,
+    client: &ClientRecord,
+    transfer: &Transfer,
+    now: Timestamp,
+) -> Result<CardDecision, ApiError> {
+    let Some(card_to) = &transfer.card_to else {
+        return Ok(CardDecision::Approved);
+    };
+    if transfer.kind != TransferKind::Direct {
+        return Ok(CardDecision::Approved);
+    }
+    let card = card_of(state, client, card_to.id.clone(), "cardTo").await?;
+    Ok(transfers::judge_receive(state, &card, now)?)
+}
+
+async fn payments_receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(receive_transfer(&state, &headers, &body).await)
+}
+
+async fn receive_transfer(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, body, Caller::Session).await?;
+    let transfer = transfer_of(state, &call).await?;
+    let to = card_reference(&call.data, "cardTo")?
+        .ok_or_else(|| ApiError::validation("data.cardTo is required."))?;
+    let to_id = uuid_of(&to, "data.cardTo", "id")?;
+    let amount = Money::from_minor(amount_of(&call.data)?, transfer.amount.currency())
+        .map_err(|_| ApiError::validation("data.amount is out of range."))?;
+    let external_id = loose_text(&call.data, "data", "externalId")?;
+    let card = card_of(state, &call.client, to_id, "cardTo").await?;
+    let now = state.clock.now();
+    let decision = transfers::judge_receive(state, &card, now)?;
+    let answer_state = state.clone();
+    let id = transfer.id.clone();
+    let card = card.as_ref();
+    money_write(
+        state,
+        &call,
+        headers,
+        "/api/p2p/payments/receive",
+        move |db| {
+            Box::pin(async move {
+                let mut transfer = transfers::lock_current(db, &id, now).await?;
+                let before = transfer.status;
+                let transactions: Vec<_> =
+                    match transfer.claim(card, amount, decision, external_id, &mut OsRandom, now) {
+                        Ok(step) => step.into_iter().collect(),
+                        // Kept under the idempotency key like any answer.
+                        Err(error) => return Ok(ApiError::from(error).body()),
+                    };
+                let stored =
+                    transfers::persist(db, &transfer, Some(before), &transactions, now).await?;
+                Ok(transfer_answer(&answer_state, &stored))
+            })
+        },
+    )
+    .await
+}
+
+async fn payments_show(State(state): State<AppState>, body: Bytes) -> Response {
+    answer(show_transfer(&state, &body).await)
+}
+
+async fn show_transfer(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let call = open_call(state, body, Caller::Session).await?;
+    let transfer = transfer_of(state, &call).await?;
+    Ok(success(render::transfer(&transfer)))
+}

@@ -1,0 +1,579 @@
+//! The P2P dialect's hosted pages, on the hosted page engine (`hpp::render`): the sender's
+//! confirmation of a transfer (`/p2p/confirm/{id}?token=…`: the 3-D Secure challenge with
+//! `decision` = `approve` | `reject`, or the one-time code form with `code`), and the card form
+//! (`/p2p/cards/new?sessionId=…`: `card_number`, `card_expiry`, `card_holder`), so a card
+//! number never touches the client's server. Every form carries a `csrf_token`; every
+//! successful or failed post answers 303.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::get;
+use obol_core::Timestamp;
+use obol_core::ids::Uuid;
+use obol_core::p2p::{Confirmation, SendDecision, SenderAnswer, Transfer, TransferStatus};
+use obol_core::sandbox::CardDecision;
+use obol_store::ops::p2p;
+use std::fmt::Write as _;
+
+use super::{errors::ApiError, new_card, recipient_decision, transfers};
+use obol_http::page::render::{self, Frame, Summary, escape_html};
+use obol_http::page::texts::Language;
+use obol_http::page::{html, security_headers, see_other};
+use obol_http::state::AppState;
+use obol_http::tokens;
+
+const CSRF_LIFETIME_SECONDS: i64 = 3600;
+
+type FormBody = Result<Form<HashMap<String, String>>, FormRejection>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/p2p/confirm/{id}", get(confirm_page).post(confirm_answer))
+        .route("/p2p/cards/new", get(card_page).post(card_answer))
+        .route("/p2p/cards/added", get(card_added))
+        .layer(middleware::map_response(security_headers))
+}
+
+/// The words the P2P pages add to the hosted page's.
+struct P2pTexts {
+    confirm_heading: &'static str,
+    code_label: &'static str,
+    code_hint: &'static str,
+    confirm: &'static str,
+    wrong_code: &'static str,
+    card_heading: &'static str,
+    save_card: &'static str,
+    card_saved: &'static str,
+    transfer_status: &'static str,
+    link_invalid: &'static str,
+}
+
+fn p2p_texts(language: Language) -> &'static P2pTexts {
+    match language {
+        Language::English => &P2pTexts {
+            confirm_heading: "Confirm the transfer",
+            code_label: "One-time code",
+            code_hint: "sent to you by your bank",
+            confirm: "Confirm",
+            wrong_code: "The code is wrong.",
+            card_heading: "Add a card",
+            save_card: "Save the card",
+            card_saved: "The card is saved",
+            transfer_status: "Transfer status",
+            link_invalid: "This link is not valid or has expired.",
+        },
+        Language::Russian => &P2pTexts {
+            confirm_heading: "Подтвердите перевод",
+            code_label: "Одноразовый код",
+            code_hint: "его прислал ваш банк",
+            confirm: "Подтвердить",
+            wrong_code: "Неверный код.",
+            card_heading: "Добавить карту",
+            save_card: "Сохранить карту",
+            card_saved: "Карта сохранена",
+            transfer_status: "Статус перевода",
+            link_invalid: "Ссылка недействительна или устарела.",
+        },
+        Language::Ukrainian => &P2pTexts {
+            confirm_heading: "Підтвердіть переказ",
+            code_label: "Одноразовий код",
+            code_hint: "його надіслав ваш банк",
+            confirm: "Підтвердити",
+            wrong_code: "Невірний код.",
+            card_heading: "Додати картку",
+            save_card: "Зберегти картку",
+            card_saved: "Картку збережено",
+            transfer_status: "Статус переказу",
+            link_invalid: "Посилання недійсне або застаріле.",
+        },
+    }
+}
+
+fn language(headers: &HeaderMap, query: &HashMap<String, String>) -> Language {
+    Language::choose(
+        query.get("lang").map(String::as_str),
+        None,
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|value| value.to_str().ok()),
+    )
+}
+
+fn frame<'a>(language: Language, summary: Option<&'a Summary>, csrf: &'a str) -> Frame<'a> {
+    Frame {
+        language,
+        summary,
+        dark: false,
+        payment_id: "",
+        csrf_token: csrf,
+    }
+}
+
+fn message(language: Language, status: StatusCode, heading: &str, text: &str) -> Response {
+    html(
+        status,
+        render::message_page(&frame(language, None, ""), heading, text),
+    )
+}
+
+/// The page of a link that is unknown, malformed or out of date.
+fn link_invalid(language: Language) -> Response {
+    message(
+        language,
+        StatusCode::NOT_FOUND,
+        language.texts().not_found_heading,
+        p2p_texts(language).link_invalid,
+    )
+}
+
+fn bad_request(language: Language) -> Response {
+    let texts = language.texts();
+    message(
+        language,
+        StatusCode::BAD_REQUEST,
+        texts.bad_request_heading,
+        texts.bad_request_text,
+    )
+}
+
+/// The 403 page, unless a posted form carries a valid CSRF token for `subject`.
+fn refused_csrf(
+    state: &AppState,
+    language: Language,
+    fields: &HashMap<String, String>,
+    subject: &str,
+    now: Timestamp,
+) -> Option<Response> {
+    let valid = fields.get("csrf_token").is_some_and(|token| {
+        tokens::check(&state.key, token, tokens::purpose::CSRF, subject, now).is_ok()
+    });
+    if valid {
+        return None;
+    }
+    let texts = language.texts();
+    Some(message(
+        language,
+        StatusCode::FORBIDDEN,
+        texts.forbidden_heading,
+        texts.forbidden_text,
+    ))
+}
+
+fn csrf_input(token: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n",
+        escape_html(token)
+    )
+}
+
+fn summary(transfer: &Transfer) -> Summary {
+    Summary {
+        merchant: None,
+        amount: transfer
+            .amount
+            .checked_add(transfer.commission)
+            .unwrap_or(transfer.amount)
+            .to_decimal_string(),
+        currency: transfer.amount.currency().code().to_owned(),
+        description: transfer.description.clone(),
+    }
+}
+
+/// The transfer a confirmation link names, if its token is good.
+async fn linked_transfer(
+    state: &AppState,
+    id: &str,
+    query: &HashMap<String, String>,
+    now: Timestamp,
+) -> Option<Transfer> {
+    let token = query.get("token")?;
+    tokens::check(&state.key, token, transfers::CONFIRM_PAGE_PURPOSE, id, now).ok()?;
+    let id = Uuid::parse(id).ok()?;
+    state
+        .store
+        .read(move |db| Box::pin(async move { p2p::get_transfer(db, &id, false).await }))
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn confirm_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let language = language(&headers, &query);
+    let now = state.clock.now();
+    let Some(transfer) = linked_transfer(&state, &id, &query, now).await else {
+        return link_invalid(language);
+    };
+    render_confirm(&state, &transfer, language, None, now)
+}
+
+fn render_confirm(
+    state: &AppState,
+    transfer: &Transfer,
+    language: Language,
+    error: Option<&str>,
+    now: Timestamp,
+) -> Response {
+    let texts = language.texts();
+    let own = p2p_texts(language);
+    let summary = summary(transfer);
+    let csrf = tokens::issue(
+        &state.key,
+        tokens::purpose::CSRF,
+        &format!("p2p:{}", transfer.id.as_str()),
+        now.plus_seconds(CSRF_LIFETIME_SECONDS),
+    );
+    let frame = frame(language, Some(&summary), &csrf);
+    if transfer.status != TransferStatus::NeedsConfirmation {
+        let body = format!(
+            "<p>{}: <strong class=\"status\" data-status=\"{status}\">{status}</strong></p>\n",
+            own.transfer_status,
+            status = transfer.status.as_str()
+        );
+        return html(
+            StatusCode::OK,
+            render::document(&frame, own.transfer_status, &body),
+        );
+    }
+    let mut body = render::error_block(error);
+    let _ = write!(
+        body,
+        "<p class=\"card\">{}</p>\n<form method=\"post\">\n{}",
+        escape_html(&transfer.card_from.masked),
+        csrf_input(&csrf)
+    );
+    let heading = match transfer.confirmation {
+        Some(Confirmation::Lookup) => {
+            body.push_str(&render::text_input(
+                "code",
+                own.code_label,
+                "",
+                "inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"16\" required",
+                Some(own.code_hint),
+            ));
+            let _ = write!(
+                body,
+                "<button type=\"submit\">{}</button>\n</form>\n",
+                own.confirm
+            );
+            own.confirm_heading
+        }
+        _ => {
+            let _ = write!(
+                body,
+                "<p>{}</p>\n<button type=\"submit\" name=\"decision\" value=\"approve\">{}</button>\n\
+                 <button type=\"submit\" name=\"decision\" value=\"reject\">{}</button>\n</form>\n",
+                texts.three_ds_text, texts.approve, texts.reject
+            );
+            texts.three_ds_heading
+        }
+    };
+    html(StatusCode::OK, render::document(&frame, heading, &body))
+}
+
+async fn confirm_answer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    form: FormBody,
+) -> Response {
+    let language = language(&headers, &query);
+    let now = state.clock.now();
+    let Some(transfer) = linked_transfer(&state, &id, &query, now).await else {
+        return link_invalid(language);
+    };
+    let Ok(Form(fields)) = form else {
+        return bad_request(language);
+    };
+    if let Some(page) = refused_csrf(
+        &state,
+        language,
+        &fields,
+        &format!("p2p:{}", transfer.id.as_str()),
+        now,
+    ) {
+        return page;
+    }
+    let back = format!(
+        "/p2p/confirm/{}?token={}&lang={}",
+        transfer.id.as_str(),
+        query.get("token").map(String::as_str).unwrap_or_default(),
+        language.code()
+    );
+    if transfer.status != TransferStatus::NeedsConfirmation {
+        return see_other(&back);
+    }
+    let answer = match transfer.confirmation {
+        Some(Confirmation::Lookup) => match fields.get("code") {
+            Some(code) => SenderAnswer::Code {
+                matches: state.acquirer.confirm_code(code),
+            },
+            None => return bad_request(language),
+        },
+        _ => match fields.get("decision").map(String::as_str) {
+            Some(answer @ ("approve" | "reject")) => {
+                SenderAnswer::ThreeDs(match state.acquirer.challenge(answer == "approve") {
+                    CardDecision::Declined(reason) => SendDecision::Declined(reason),
+                    _ => SendDecision::Approved,
+                })
+            }
+            _ => return bad_request(language),
+        },
+    };
+    match confirm(&state, &transfer, answer, now).await {
+        // Another try while attempts remain: the form again, with the error.
+        Ok(transfers::Confirmed::WrongCode(updated, _))
+            if updated.status == TransferStatus::NeedsConfirmation =>
+        {
+            render_confirm(
+                &state,
+                &updated,
+                language,
+                Some(p2p_texts(language).wrong_code),
+                now,
+            )
+        }
+        // Decided (or decided meanwhile, in a second tab): the page shows what is current.
+        _ => see_other(&back),
+    }
+}
+
+/// The sender's answer, as the API's `confirm` takes it: one transaction.
+async fn confirm(
+    state: &AppState,
+    transfer: &Transfer,
+    answer: SenderAnswer,
+    now: Timestamp,
+) -> Result<transfers::Confirmed, ApiError> {
+    let client = {
+        let id = transfer.client_id;
+        state
+            .store
+            .read(move |db| Box::pin(async move { p2p::client_by_id(db, id).await }))
+            .await?
+    };
+    let recipient = recipient_decision(state, &client, transfer, now).await?;
+    let bucket_due = transfers::bucket_due(state, now);
+    let id = transfer.id.clone();
+    Ok(state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                transfers::confirm(db, &id, answer, recipient, bucket_due, now).await
+            })
+        })
+        .await?)
+}
+
+// ---- the card form ------------------------------------------------------------------------
+
+/// The session a card form link names, while it lasts, with its client.
+async fn form_session(
+    state: &AppState,
+    query: &HashMap<String, String>,
+    now: Timestamp,
+) -> Option<(Uuid, p2p::ClientRecord)> {
+    let id = Uuid::parse(query.get("sessionId")?).ok()?;
+    let lookup = id.clone();
+    let (session, client) = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let Some(session) = p2p::find_session(db, &lookup).await? else {
+                    return Ok(None);
+                };
+                let client = p2p::client_by_id(db, session.client_id).await?;
+                Ok(Some((session, client)))
+            })
+        })
+        .await
+        .ok()
+        .flatten()?;
+    (session.expires_at > now).then_some((id, client))
+}
+
+fn card_form(
+    language: Language,
+    session: &Uuid,
+    error: Option<&str>,
+    values: (&str, &str),
+    csrf: &str,
+) -> String {
+    let texts = language.texts();
+    let own = p2p_texts(language);
+    let frame = frame(language, None, csrf);
+    let mut body = render::error_block(error);
+    let _ = write!(
+        body,
+        "<form method=\"post\" action=\"/p2p/cards/new?sessionId={}&amp;lang={}\" autocomplete=\"on\">\n{}",
+        escape_html(session.as_str()),
+        language.code(),
+        csrf_input(csrf)
+    );
+    body.push_str(&render::text_input(
+        "card_number",
+        texts.card_number,
+        "",
+        "inputmode=\"numeric\" autocomplete=\"cc-number\" maxlength=\"23\" required",
+        None,
+    ));
+    body.push_str(&render::text_input(
+        "card_expiry",
+        texts.card_expiry,
+        values.0,
+        "inputmode=\"numeric\" autocomplete=\"cc-exp\" maxlength=\"7\" placeholder=\"MM/YY\" required",
+        Some(texts.card_expiry_hint),
+    ));
+    body.push_str(&render::text_input(
+        "card_holder",
+        texts.card_holder,
+        values.1,
+        "autocomplete=\"cc-name\" maxlength=\"64\"",
+        None,
+    ));
+    let _ = write!(
+        body,
+        "<button type=\"submit\">{}</button>\n</form>\n",
+        own.save_card
+    );
+    render::document(&frame, own.card_heading, &body)
+}
+
+fn card_csrf(state: &AppState, session: &Uuid, now: Timestamp) -> String {
+    tokens::issue(
+        &state.key,
+        tokens::purpose::CSRF,
+        &format!("p2p-card:{}", session.as_str()),
+        now.plus_seconds(CSRF_LIFETIME_SECONDS),
+    )
+}
+
+async fn card_page(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let language = language(&headers, &query);
+    let now = state.clock.now();
+    let Some((session, _)) = form_session(&state, &query, now).await else {
+        return link_invalid(language);
+    };
+    let csrf = card_csrf(&state, &session, now);
+    html(
+        StatusCode::OK,
+        card_form(language, &session, None, ("", ""), &csrf),
+    )
+}
+
+async fn card_answer(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    form: FormBody,
+) -> Response {
+    let language = language(&headers, &query);
+    let texts = language.texts();
+    let now = state.clock.now();
+    let Some((session, client)) = form_session(&state, &query, now).await else {
+        return link_invalid(language);
+    };
+    let Ok(Form(fields)) = form else {
+        return bad_request(language);
+    };
+    if let Some(page) = refused_csrf(
+        &state,
+        language,
+        &fields,
+        &format!("p2p-card:{}", session.as_str()),
+        now,
+    ) {
+        return page;
+    }
+    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
+    let (expiry, holder) = (field("card_expiry"), field("card_holder"));
+    let holder_given = (!holder.trim().is_empty()).then_some(holder);
+    let card = match new_card(&state, &client, field("card_number"), expiry, holder_given) {
+        Ok(card) => card,
+        Err(error) => {
+            let text = if error.message.contains("number") {
+                texts.invalid_number
+            } else if error.message.contains("expiry") {
+                texts.invalid_expiry
+            } else {
+                texts.invalid_holder
+            };
+            let csrf = card_csrf(&state, &session, now);
+            return html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                card_form(language, &session, Some(text), (expiry, holder), &csrf),
+            );
+        }
+    };
+    let stored = card.clone();
+    if let Err(error) = state
+        .store
+        .write(move |db| Box::pin(async move { p2p::insert_card(db, &stored).await }))
+        .await
+    {
+        tracing::error!(%error, "a card from the P2P card form could not be stored");
+        return message(
+            language,
+            StatusCode::SERVICE_UNAVAILABLE,
+            texts.error_heading,
+            texts.error_text,
+        );
+    }
+    see_other(&format!(
+        "/p2p/cards/added?sessionId={}&cardId={}&lang={}",
+        session.as_str(),
+        card.id.as_str(),
+        language.code()
+    ))
+}
+
+async fn card_added(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let language = language(&headers, &query);
+    let now = state.clock.now();
+    let not_found = || link_invalid(language);
+    let Some((_, client)) = form_session(&state, &query, now).await else {
+        return not_found();
+    };
+    let Some(card_id) = query.get("cardId").and_then(|id| Uuid::parse(id).ok()) else {
+        return not_found();
+    };
+    let client_id = client.client.id;
+    let card = state
+        .store
+        .read(move |db| Box::pin(async move { p2p::get_card(db, client_id, &card_id).await }))
+        .await
+        .ok()
+        .flatten();
+    let Some(card) = card else {
+        return not_found();
+    };
+    let own = p2p_texts(language);
+    let body = format!(
+        "<p class=\"card\" data-card-id=\"{id}\">{mask}</p>\n<p><output class=\"card-id\">{id}</output></p>\n",
+        id = escape_html(card.id.as_str()),
+        mask = escape_html(&card.masked()),
+    );
+    html(
+        StatusCode::OK,
+        render::document(&frame(language, None, ""), own.card_saved, &body),
+    )
+}

@@ -1,0 +1,587 @@
+//! Creating and refunding invoices: the one place where a request to take money becomes a
+//! payment, whichever door it came through (Paymega's public API, private API and HTML form,
+//! the hosted page's checkout). Dialects parse their wire format into an [`InvoiceRequest`],
+//! call [`create`], and render the result or the [`Problem`]s in their own vocabulary.
+
+use std::collections::BTreeMap;
+
+use obol_core::Currency;
+use obol_core::catalog::{
+    FieldProblem, PaymentService, ServiceError, ServiceFlow, service_allowed,
+};
+use obol_core::customer::CustomerDraft;
+use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
+use obol_core::ids::{CustomerId, PaymentId, Uuid};
+use obol_core::money::{Money, MoneyError};
+use obol_core::payment::{
+    Actor, ExpiryWindow, Flow, Payment, PaymentDraft, PaymentError, PaymentEvent, Resolution,
+    ReturnUrls, Source,
+};
+use obol_core::sandbox::{TestOutcome, test_outcome};
+use obol_core::tenancy::Merchant;
+use obol_core::time::Timestamp;
+use obol_store::ops::customers;
+use obol_store::{Db, Idempotent, StoreError};
+
+use obol_http::callbacks::guard::{self, AddressPolicy};
+use obol_http::callbacks::outbox::Outbox;
+use obol_http::crypto::OsRandom;
+use obol_http::state::AppState;
+
+/// Invoices expire between 14 minutes and 2 days after creation (inclusive), as Paymega says.
+pub const EXPIRY_WINDOW: ExpiryWindow = ExpiryWindow {
+    min_seconds: 14 * 60,
+    max_seconds: 2 * 86_400,
+};
+/// Longest URL accepted for return and callback URLs.
+pub const URL_LENGTH_MAX: usize = 2048;
+/// Longest text accepted in a customer field.
+const CUSTOMER_TEXT_MAX: usize = 255;
+
+/// Where to send the customer after the outcome, as requested.
+#[derive(Debug, Clone, Default)]
+pub struct ReturnUrlsRequest {
+    pub success: Option<String>,
+    pub fail: Option<String>,
+    pub pending: Option<String>,
+}
+
+/// An invoice as a dialect understood it; semantic checks happen in [`create`].
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceRequest {
+    pub reference_id: Option<String>,
+    pub service: Option<String>,
+    pub currency: String,
+    /// The amount's decimal text exactly as the wire carried it.
+    pub amount: String,
+    pub flow: Option<String>,
+    /// Service field values, and the object as given (JSON text) to store.
+    pub service_fields: BTreeMap<String, String>,
+    pub service_fields_json: Option<String>,
+    pub test_mode: Option<bool>,
+    pub description: Option<String>,
+    pub customer: Option<CustomerDraft>,
+    pub metadata: Option<String>,
+    pub return_url: Option<String>,
+    pub return_urls: Option<ReturnUrlsRequest>,
+    pub callback_url: Option<String>,
+    pub gateway_options: Option<String>,
+    pub expires: Option<Timestamp>,
+    pub locale: Option<String>,
+    pub page_options: Option<String>,
+    pub requester_ip: Option<String>,
+}
+
+/// What is wrong with one field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    Required,
+    Invalid,
+    /// More fraction digits than the currency has.
+    TooPrecise,
+    /// Must be greater than zero.
+    NotPositive,
+    /// The service does not exist, is off, or is not the merchant's.
+    NotAvailable,
+    /// Below the service's minimum (the minimum as decimal text).
+    BelowMinimum(String),
+    /// Above the service's maximum (the maximum as decimal text).
+    AboveMaximum(String),
+    /// Outside the 14 minutes – 2 days window.
+    OutOfWindow,
+    /// A key the service does not define.
+    Unknown,
+    TooLong,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvoiceError {
+    #[error("the request is invalid")]
+    Invalid(Vec<(String, Problem)>),
+    #[error("the merchant's settings forbid creating invoices through the public API")]
+    PublicAccessForbidden,
+    #[error("the reference is already used")]
+    Duplicate(Box<Payment>),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for InvoiceError {
+    fn from(error: StoreError) -> InvoiceError {
+        match error {
+            StoreError::DuplicateReference(existing) => InvoiceError::Duplicate(existing),
+            other => InvoiceError::Store(other),
+        }
+    }
+}
+
+/// An idempotency key to honour, with the way to render the response saved under it.
+pub struct IdempotencyRequest {
+    pub scope: IdempotencyScope,
+    pub key: IdempotencyKey,
+    pub fingerprint: RequestFingerprint,
+    pub render: Box<dyn FnOnce(&Payment) -> SavedResponse + Send>,
+}
+
+/// The result of a creation: the payment, or the response saved for a repeated key.
+pub enum Created {
+    New(Box<Payment>),
+    Replayed(SavedResponse),
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() > 8
+        && url.len() <= URL_LENGTH_MAX
+        && !url.contains(char::is_whitespace)
+}
+
+struct Checked {
+    draft: PaymentDraft,
+    service: Option<PaymentService>,
+    customer: Option<CustomerDraft>,
+    test_outcome: Option<TestOutcome>,
+}
+
+async fn check(
+    state: &AppState,
+    merchant: &Merchant,
+    request: InvoiceRequest,
+    source: Source,
+) -> Result<Checked, InvoiceError> {
+    let now = state.clock.now();
+    let mut problems: Vec<(String, Problem)> = Vec::new();
+    let currency = match Currency::parse(&request.currency) {
+        Ok(currency) if currency.exponent().is_ok() => Some(currency),
+        _ => {
+            problems.push((
+                "currency".into(),
+                if request.currency.is_empty() {
+                    Problem::Required
+                } else {
+                    Problem::Invalid
+                },
+            ));
+            None
+        }
+    };
+    let flow = match request.flow.as_deref() {
+        None => Flow::Charge,
+        Some(text) => Flow::parse(text).unwrap_or_else(|| {
+            problems.push(("flow".into(), Problem::Invalid));
+            Flow::Charge
+        }),
+    };
+    let amount = match currency {
+        Some(currency) if !request.amount.is_empty() => {
+            match Money::parse_decimal(&request.amount, currency) {
+                Ok(amount)
+                    if amount.is_positive() || (amount.is_zero() && flow == Flow::Verify) =>
+                {
+                    Some(amount)
+                }
+                Ok(_) => {
+                    problems.push(("amount".into(), Problem::NotPositive));
+                    None
+                }
+                Err(MoneyError::TooPrecise) => {
+                    problems.push(("amount".into(), Problem::TooPrecise));
+                    None
+                }
+                Err(_) => {
+                    problems.push(("amount".into(), Problem::Invalid));
+                    None
+                }
+            }
+        }
+        _ => {
+            if request.amount.is_empty() {
+                problems.push(("amount".into(), Problem::Required));
+            }
+            None
+        }
+    };
+    let test_mode = merchant.test_mode || request.test_mode.unwrap_or(false);
+    let service = match &request.service {
+        None => None,
+        Some(code) => {
+            let services = state.caches.services(&state.store).await?;
+            let enabled = state
+                .caches
+                .merchant_services(&state.store, merchant.id)
+                .await?;
+            let found = services
+                .into_iter()
+                .find(|service| &service.code == code)
+                .map(|service| {
+                    let is_enabled = enabled.iter().any(|(_, mine)| mine.id == service.id);
+                    (service, is_enabled)
+                });
+            match found {
+                Some((service, enabled))
+                    if service_allowed(merchant.test_mode, test_mode, &service, enabled)
+                        && currency.is_none_or(|currency| currency == service.currency) =>
+                {
+                    Some(service)
+                }
+                _ => {
+                    problems.push(("service".into(), Problem::NotAvailable));
+                    None
+                }
+            }
+        }
+    };
+    if let (Some(service), Some(amount)) = (&service, amount) {
+        match service.check_amount(amount) {
+            Ok(()) => {}
+            Err(ServiceError::AmountBelowMinimum)
+                if !(amount.is_zero() && flow == Flow::Verify) =>
+            {
+                problems.push((
+                    "amount".into(),
+                    Problem::BelowMinimum(service.amount_min.to_decimal_trimmed(0)),
+                ))
+            }
+            Err(ServiceError::AmountAboveMaximum) => problems.push((
+                "amount".into(),
+                Problem::AboveMaximum(service.amount_max.to_decimal_trimmed(0)),
+            )),
+            Err(_) => {}
+        }
+    }
+    let mut outcome = None;
+    if let Some(service) = &service {
+        // The page asks for missing fields later; what is given must already be right.
+        let fields_to_check: BTreeMap<String, String> = request.service_fields.clone();
+        if let Err(ServiceError::Fields(field_problems)) = service.check_fields(&fields_to_check) {
+            for (key, problem) in field_problems {
+                let problem = match problem {
+                    FieldProblem::Missing if !request.service_fields.contains_key(&key) => continue,
+                    FieldProblem::Missing => Problem::Required,
+                    FieldProblem::DoesNotMatch => Problem::Invalid,
+                    FieldProblem::Unknown => Problem::Unknown,
+                };
+                problems.push((format!("service_fields.{key}"), problem));
+            }
+        }
+        if service.flow == ServiceFlow::Test
+            && let Some(status) = request.service_fields.get("status")
+        {
+            outcome = test_outcome(status);
+        }
+    } else if !request.service_fields.is_empty() && request.service.is_some() {
+        // Already reported as an unavailable service.
+    }
+    if let Some(expires) = request.expires
+        && EXPIRY_WINDOW.check(now, expires).is_err()
+    {
+        problems.push(("expires".into(), Problem::OutOfWindow));
+    }
+    let mut return_urls = ReturnUrls {
+        default: request.return_url.clone(),
+        ..ReturnUrls::default()
+    };
+    if let Some(url) = &request.return_url
+        && !is_http_url(url)
+    {
+        problems.push(("return_url".into(), Problem::Invalid));
+    }
+    if let Some(urls) = &request.return_urls {
+        for (name, url) in [
+            ("success", &urls.success),
+            ("fail", &urls.fail),
+            ("pending", &urls.pending),
+        ] {
+            if let Some(url) = url
+                && !is_http_url(url)
+            {
+                problems.push((format!("return_urls.{name}"), Problem::Invalid));
+            }
+        }
+        if urls.pending.is_none() {
+            problems.push(("return_urls.pending".into(), Problem::Required));
+        }
+        return_urls.success = urls.success.clone();
+        return_urls.fail = urls.fail.clone();
+        return_urls.pending = urls.pending.clone();
+    }
+    if let Some(url) = &request.callback_url {
+        // The SSRF guard: no callbacks to loopback, private or reserved addresses (unless the
+        // operator allows them), checked again when each callback connects.
+        let policy = AddressPolicy {
+            allow_private_addresses: state.config.callbacks_allow_private_addresses,
+        };
+        if !is_http_url(url) || guard::check_url(url, policy).is_err() {
+            problems.push(("callback_url".into(), Problem::Invalid));
+        }
+    }
+    if let Some(customer) = &request.customer {
+        if customer.reference_id.is_empty() {
+            problems.push(("customer.reference_id".into(), Problem::Required));
+        }
+        for (name, value) in [
+            ("reference_id", Some(&customer.reference_id)),
+            ("name", customer.name.as_ref()),
+            ("email", customer.email.as_ref()),
+            ("phone", customer.phone.as_ref()),
+            ("address.country", customer.address.country.as_ref()),
+            ("address.region", customer.address.region.as_ref()),
+            ("address.city", customer.address.city.as_ref()),
+            (
+                "address.full_address",
+                customer.address.full_address.as_ref(),
+            ),
+            ("address.postcode", customer.address.postcode.as_ref()),
+        ] {
+            if value.is_some_and(|value| value.chars().count() > CUSTOMER_TEXT_MAX) {
+                problems.push((format!("customer.{name}"), Problem::TooLong));
+            }
+        }
+    }
+    if request
+        .reference_id
+        .as_ref()
+        .is_some_and(|reference| reference.is_empty())
+    {
+        problems.push(("reference_id".into(), Problem::Invalid));
+    }
+    if request.reference_id.as_ref().is_some_and(|reference| {
+        reference.chars().count() > obol_core::payment::REFERENCE_LENGTH_MAX
+    }) {
+        problems.push(("reference_id".into(), Problem::TooLong));
+    }
+    if request.description.as_ref().is_some_and(|description| {
+        description.chars().count() > obol_core::payment::DESCRIPTION_LENGTH_MAX
+    }) {
+        problems.push(("description".into(), Problem::TooLong));
+    }
+    let Some(amount) = amount else {
+        return Err(InvoiceError::Invalid(problems));
+    };
+    if !problems.is_empty() {
+        return Err(InvoiceError::Invalid(problems));
+    }
+    let reference_id = request
+        .reference_id
+        .clone()
+        .unwrap_or_else(|| Uuid::generate_v4(&mut OsRandom).as_str().to_owned());
+    let draft = PaymentDraft {
+        reseller_id: merchant.reseller_id,
+        merchant_id: Some(merchant.id),
+        customer_account_id: None,
+        customer_id: None,
+        reference_id: Some(reference_id),
+        external_id: None,
+        amount,
+        flow,
+        description: request.description,
+        metadata: request.metadata,
+        service_fields: request.service_fields_json,
+        gateway_options: request.gateway_options,
+        page_options: request.page_options,
+        dialect_attributes: None,
+        return_urls,
+        callback_url: request.callback_url,
+        expires_at: request.expires,
+        source,
+        locale: request.locale,
+        test_mode,
+        requester_ip: request.requester_ip,
+        manual_capture: false,
+    };
+    Ok(Checked {
+        draft,
+        service,
+        customer: request.customer,
+        test_outcome: outcome,
+    })
+}
+
+/// The write of a checked invoice: its customer, the payment, and a `test` service's outcome,
+/// in one transaction.
+async fn insert(
+    db: &mut dyn Db,
+    outbox: &Outbox,
+    checked: Checked,
+    merchant: &Merchant,
+    now: Timestamp,
+) -> Result<Payment, StoreError> {
+    let Checked {
+        mut draft,
+        service,
+        customer,
+        test_outcome,
+    } = checked;
+    if let Some(customer) = customer {
+        let stored = customers::upsert(
+            db,
+            merchant.id,
+            customer,
+            CustomerId::generate(&mut OsRandom),
+            now,
+        )
+        .await?;
+        draft.customer_id = Some(stored.id);
+    }
+    let id = PaymentId::generate(&mut OsRandom);
+    let payment = outbox.insert(db, draft, id, service.as_ref(), now).await?;
+    let event = match test_outcome {
+        Some(TestOutcome::Processed) => Some(PaymentEvent::Succeeded { card: None }),
+        Some(TestOutcome::Failed) => Some(PaymentEvent::Failed {
+            reason: Resolution::Declined,
+            card: None,
+        }),
+        Some(TestOutcome::Pending) | None => None,
+    };
+    match event {
+        Some(event) => Ok(outbox
+            .transition(db, &payment.id, event, Actor::Provider, now)
+            .await?
+            .0),
+        None => Ok(payment),
+    }
+}
+
+/// Creates an invoice for `merchant` (checks, then one transaction), honouring an
+/// idempotency key when one is given.
+pub async fn create(
+    state: &AppState,
+    merchant: &Merchant,
+    request: InvoiceRequest,
+    source: Source,
+    idempotency: Option<IdempotencyRequest>,
+) -> Result<Created, InvoiceError> {
+    if merchant.settings.forbid_public_access && matches!(source, Source::PublicApi | Source::Form)
+    {
+        return Err(InvoiceError::PublicAccessForbidden);
+    }
+    let checked = check(state, merchant, request, source).await?;
+    let now = state.clock.now();
+    let merchant = merchant.clone();
+    let outbox = state.outbox.clone();
+    match idempotency {
+        None => {
+            let payment = state
+                .store
+                .write(move |db| {
+                    Box::pin(async move { insert(db, &outbox, checked, &merchant, now).await })
+                })
+                .await?;
+            Ok(Created::New(Box::new(payment)))
+        }
+        Some(IdempotencyRequest {
+            scope,
+            key,
+            fingerprint,
+            render,
+        }) => {
+            let outcome = state
+                .store
+                .write_idempotent(scope, key, fingerprint, now, move |db| {
+                    Box::pin(async move {
+                        let payment = insert(db, &outbox, checked, &merchant, now).await?;
+                        let response = render(&payment);
+                        Ok((payment, response))
+                    })
+                })
+                .await?;
+            Ok(match outcome {
+                Idempotent::Fresh(payment, _) => Created::New(Box::new(payment)),
+                Idempotent::Replayed(response) => Created::Replayed(response),
+            })
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    #[error("the amount is invalid")]
+    InvalidAmount(Problem),
+    #[error("the refund exceeds what is left to refund")]
+    Exceeds,
+    #[error("the invoice cannot be refunded in its status")]
+    NotRefundable,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// The result of a refund: the payment after it, or the response saved for a repeated key.
+pub enum Refunded {
+    Done(Box<Payment>),
+    Replayed(SavedResponse),
+}
+
+/// Refunds `amount_text` (decimal text; `None` = all that is left) of a merchant's payment,
+/// honouring an idempotency key when one is given.
+pub async fn refund(
+    state: &AppState,
+    payment: &Payment,
+    amount_text: Option<String>,
+    actor: Actor,
+    idempotency: Option<IdempotencyRequest>,
+) -> Result<Refunded, RefundError> {
+    let currency = payment.amount.currency();
+    let left = payment
+        .processed_amount
+        .checked_sub(payment.refunded_amount)
+        .map_err(|_| RefundError::NotRefundable)?;
+    let amount = match amount_text {
+        None => left,
+        Some(text) => match Money::parse_decimal(&text, currency) {
+            Ok(amount) if amount.is_positive() => amount,
+            Ok(_) => return Err(RefundError::InvalidAmount(Problem::NotPositive)),
+            Err(MoneyError::TooPrecise) => {
+                return Err(RefundError::InvalidAmount(Problem::TooPrecise));
+            }
+            Err(_) => return Err(RefundError::InvalidAmount(Problem::Invalid)),
+        },
+    };
+    let id = payment.id.clone();
+    let now = state.clock.now();
+    let outbox = state.outbox.clone();
+    let result = match idempotency {
+        None => state
+            .store
+            .write(move |db| {
+                Box::pin(async move {
+                    outbox
+                        .transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
+                        .await
+                        .map(|(payment, _)| payment)
+                })
+            })
+            .await
+            .map(|payment| Refunded::Done(Box::new(payment))),
+        Some(IdempotencyRequest {
+            scope,
+            key,
+            fingerprint,
+            render,
+        }) => state
+            .store
+            .write_idempotent(scope, key, fingerprint, now, move |db| {
+                Box::pin(async move {
+                    let (payment, _) = outbox
+                        .transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
+                        .await?;
+                    let response = render(&payment);
+                    Ok((payment, response))
+                })
+            })
+            .await
+            .map(|outcome| match outcome {
+                Idempotent::Fresh(payment, _) => Refunded::Done(Box::new(payment)),
+                Idempotent::Replayed(response) => Refunded::Replayed(response),
+            }),
+    };
+    result.map_err(|error| match error {
+        StoreError::Payment(PaymentError::RefundExceedsProcessed) => RefundError::Exceeds,
+        StoreError::Payment(PaymentError::InvalidRefundAmount) => {
+            RefundError::InvalidAmount(Problem::NotPositive)
+        }
+        StoreError::Payment(PaymentError::TransitionNotAllowed { .. }) => {
+            RefundError::NotRefundable
+        }
+        other => RefundError::Store(other),
+    })
+}

@@ -1,0 +1,111 @@
+//! Softline's error vocabulary, in one place: `{"errors": [{"error": CODE, "message": "…"}]}`
+//! with the seed's codes and messages, word for word.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub const JSON_INVALID: (u32, &str) = (110, "JSON is not valid.");
+pub const CONTENT_TYPE_INVALID: (u32, &str) = (111, "Invalid data format (Content-type).");
+pub const UNABLE_TO_GENERATE: (u32, &str) = (
+    6000,
+    "Unable to generate payment. Please contact technical support.",
+);
+pub const LOCALE_NOT_FOUND: (u32, &str) = (6020, "Locale not found.");
+/// The seed's first letter is a Cyrillic look-alike; SPEC §3.2 settles on a Latin `C`.
+pub const ZERO_AMOUNT: (u32, &str) = (
+    6030,
+    "Creation of zero-amount payments is not available. Enable recurring_indicator = true or set the amount strictly greater than zero.",
+);
+pub const EMAIL_INVALID: (u32, &str) = (
+    6060,
+    "Email field is filled out incorrectly. Expected format: [name]@[domain].[zone]",
+);
+pub const METHOD_UNAVAILABLE: (u32, &str) = (
+    6080,
+    "This payment method is not available. Change payment method (payment_method).",
+);
+pub const METHOD_AMOUNT: (u32, &str) = (
+    6090,
+    "This payment method is not available for this payment amount. Change payment method (payment_method).",
+);
+pub const METHOD_RECURRING: (u32, &str) = (
+    6100,
+    "This payment method does not support recurring payments. Change payment method (payment_method).",
+);
+/// Ours, where the seed is silent (docs/api/softline.md).
+pub const REFUND_UNAVAILABLE: (u32, &str) = (6200, "Refund is not available for this order.");
+pub const REFUND_OPEN: (u32, &str) = (6210, "A refund request for this order is already open.");
+pub const VERIFICATION_UNAVAILABLE: (u32, &str) =
+    (6220, "Card verification is not available for this order.");
+pub const TOKEN_INVALID: (u32, &str) = (1007, "Your token is invalid.");
+pub const CREDENTIALS_INVALID: (u32, &str) = (1001, "Invalid credentials.");
+pub const REFRESH_INVALID: (u32, &str) = (1008, "Your refresh token is invalid.");
+pub const NOT_FOUND: (u32, &str) = (404, "Not found.");
+pub const METHOD_NOT_ALLOWED: (u32, &str) = (405, "Method not allowed.");
+pub const INTERNAL: (u32, &str) = (
+    500,
+    "Request error. Please try again later or contact technical support.",
+);
+
+/// 6010 names the field: `Invalid field value: amount.`
+pub fn invalid_field(field: &str) -> (u32, String) {
+    (6010, format!("Invalid field value: {field}."))
+}
+
+#[derive(Debug)]
+pub struct SoftlineError {
+    pub status: StatusCode,
+    pub errors: Vec<(u32, String)>,
+}
+
+impl SoftlineError {
+    pub fn one(status: StatusCode, (code, message): (u32, &str)) -> SoftlineError {
+        SoftlineError {
+            status,
+            errors: vec![(code, message.to_owned())],
+        }
+    }
+
+    pub fn bad_request(errors: Vec<(u32, String)>) -> SoftlineError {
+        SoftlineError {
+            status: StatusCode::BAD_REQUEST,
+            errors,
+        }
+    }
+
+    pub fn unauthorized() -> SoftlineError {
+        SoftlineError::one(StatusCode::UNAUTHORIZED, TOKEN_INVALID)
+    }
+
+    pub fn not_found() -> SoftlineError {
+        SoftlineError::one(StatusCode::NOT_FOUND, NOT_FOUND)
+    }
+}
+
+impl IntoResponse for SoftlineError {
+    fn into_response(self) -> Response {
+        let errors: Vec<_> = self
+            .errors
+            .iter()
+            .map(|(code, message)| json!({ "error": code, "message": message }))
+            .collect();
+        (self.status, axum::Json(json!({ "errors": errors }))).into_response()
+    }
+}
+
+impl From<obol_store::StoreError> for SoftlineError {
+    fn from(error: obol_store::StoreError) -> SoftlineError {
+        tracing::error!(%error, "storage failed under the Softline API");
+        SoftlineError::one(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+    }
+}
+
+impl From<obol_http::auth::AuthError> for SoftlineError {
+    fn from(error: obol_http::auth::AuthError) -> SoftlineError {
+        match error {
+            obol_http::auth::AuthError::Unauthorized => SoftlineError::unauthorized(),
+            obol_http::auth::AuthError::Store(error) => error.into(),
+        }
+    }
+}

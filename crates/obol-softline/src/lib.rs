@@ -1,0 +1,502 @@
+//! The Softline Payments dialect (seed `001`, SPEC §3.2): bearer tokens, `POST /v1/payment`,
+//! the order link, orders, refund requests, card verification. It only translates; payments are
+//! created and changed through the core, the store and the [`obol_http::callbacks::outbox::Outbox`].
+
+pub mod callbacks;
+pub mod deletion;
+pub mod door;
+pub mod errors;
+pub mod openapi;
+pub mod payment;
+pub mod render;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use obol_core::credentials::{IssuedSecret, SecretDigest};
+use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
+use obol_core::ids::PaymentId;
+use obol_core::payment::Payment;
+use obol_core::tenancy::Merchant;
+use obol_store::Idempotent;
+use obol_store::ops::{bearer, jobs, payments, refund_requests};
+use serde_json::{Value, json};
+
+use errors::SoftlineError;
+use obol_http::crypto::OsRandom;
+use obol_http::state::AppState;
+
+/// Bearer tokens live 24 hours; refresh tokens 30 days.
+pub const TOKEN_LIFETIME_SECONDS: i64 = 24 * 3600;
+pub const REFRESH_LIFETIME_SECONDS: i64 = 30 * 86_400;
+/// An unpaid payment is deleted this long after its creation (the seed's 90 days).
+pub const UNPAID_LIFETIME_SECONDS: i64 = 90 * 86_400;
+/// The lifecycle job that does it.
+pub const DELETION_JOB: &str = "payment_deletion";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/login_check", post(login_check))
+        .route("/v1/token/refresh", post(refresh))
+        .route("/v1/payment", post(create_payment))
+        .route("/v1/payment/card/verification", post(card_verification))
+        .route("/v1/order/{order_id}", get(order))
+        .route("/v1/order/{order_id}/refund", post(refund_request))
+        .route("/order/status/{order_id}/{hash}", get(order_page))
+}
+
+/// Whether a path belongs to this dialect (for its 404 and 405 bodies).
+pub fn owns_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+fn answer(result: Result<Response, SoftlineError>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn json_ok(body: Value) -> Response {
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// The merchant named by a bearer token from `/v1/login_check`.
+async fn merchant_from_bearer(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Merchant, SoftlineError> {
+    Ok(obol_http::auth::merchant_from_bearer(state, headers).await?)
+}
+
+async fn issue_tokens(state: &AppState, merchant: &Merchant) -> Result<Response, SoftlineError> {
+    let token = IssuedSecret::generate(&mut OsRandom, "");
+    let refresh = IssuedSecret::generate(&mut OsRandom, "");
+    let (token_digest, refresh_digest) = (token.digest(), refresh.digest());
+    let now = state.clock.now();
+    let merchant_id = merchant.id;
+    state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                bearer::issue(
+                    db,
+                    merchant_id,
+                    token_digest,
+                    refresh_digest,
+                    now.plus_seconds(TOKEN_LIFETIME_SECONDS),
+                    now.plus_seconds(REFRESH_LIFETIME_SECONDS),
+                    now,
+                )
+                .await
+            })
+        })
+        .await?;
+    Ok(json_ok(
+        json!({ "token": token.expose(), "refresh_token": refresh.expose() }),
+    ))
+}
+
+fn json_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, SoftlineError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(SoftlineError::one(
+            StatusCode::BAD_REQUEST,
+            errors::JSON_INVALID,
+        )),
+    }
+}
+
+async fn login_check(State(state): State<AppState>, body: Bytes) -> Response {
+    answer(login_check_inner(&state, &body).await)
+}
+
+async fn login_check_inner(state: &AppState, body: &[u8]) -> Result<Response, SoftlineError> {
+    let object = json_body(body)?;
+    let (Some(username), Some(password)) = (
+        object.get("username").and_then(Value::as_str),
+        object.get("password").and_then(Value::as_str),
+    ) else {
+        return Err(SoftlineError::one(
+            StatusCode::UNAUTHORIZED,
+            errors::CREDENTIALS_INVALID,
+        ));
+    };
+    match state
+        .caches
+        .merchant_by_login(&state.store, username)
+        .await?
+    {
+        Some((merchant, digest)) if digest.matches(password) => {
+            issue_tokens(state, &merchant).await
+        }
+        _ => Err(SoftlineError::one(
+            StatusCode::UNAUTHORIZED,
+            errors::CREDENTIALS_INVALID,
+        )),
+    }
+}
+
+async fn refresh(State(state): State<AppState>, body: Bytes) -> Response {
+    answer(refresh_inner(&state, &body).await)
+}
+
+async fn refresh_inner(state: &AppState, body: &[u8]) -> Result<Response, SoftlineError> {
+    let object = json_body(body)?;
+    let refresh = object
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| SoftlineError::one(StatusCode::UNAUTHORIZED, errors::REFRESH_INVALID))?;
+    let digest = SecretDigest::of(refresh);
+    let now = state.clock.now();
+    let merchant = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                match bearer::consume_refresh(db, digest, now).await? {
+                    Some(id) => Ok(Some(obol_store::ops::tenancy::get_merchant(db, id).await?)),
+                    None => Ok(None),
+                }
+            })
+        })
+        .await?
+        .ok_or_else(|| SoftlineError::one(StatusCode::UNAUTHORIZED, errors::REFRESH_INVALID))?;
+    issue_tokens(state, &merchant).await
+}
+
+async fn create_payment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(create_payment_inner(&state, &headers, &body).await)
+}
+
+async fn create_payment_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, SoftlineError> {
+    let merchant = merchant_from_bearer(state, headers).await?;
+    let available: Vec<_> = state
+        .caches
+        .merchant_services(&state.store, merchant.id)
+        .await?
+        .into_iter()
+        .map(|(_, service)| service)
+        .collect();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let checked = payment::check(body, content_type, &merchant, &available)
+        .map_err(SoftlineError::bad_request)?;
+    let now = state.clock.now();
+    let outbox = state.outbox.clone();
+    let (public_url, key, default_locale) = (
+        state.public_url.to_string(),
+        state.key.clone(),
+        merchant.settings.default_locale.clone(),
+    );
+    let response = match headers.get("idempotency-key") {
+        None => {
+            state
+                .store
+                .write(move |db| {
+                    Box::pin(create_in(
+                        db,
+                        outbox,
+                        checked,
+                        now,
+                        public_url,
+                        key,
+                        default_locale,
+                    ))
+                })
+                .await?
+                .1
+        }
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .and_then(|text| IdempotencyKey::parse(text).ok())
+                .ok_or_else(|| {
+                    SoftlineError::bad_request(vec![errors::invalid_field("Idempotency-Key")])
+                })?;
+            let scope = IdempotencyScope::new(&format!("softline:merchant:{}", merchant.id));
+            let fingerprint = RequestFingerprint::of("POST", "/v1/payment", body);
+            let link_key = state.key.clone();
+            match state
+                .store
+                .write_idempotent(scope, key, fingerprint, now, move |db| {
+                    Box::pin(create_in(
+                        db,
+                        outbox,
+                        checked,
+                        now,
+                        public_url,
+                        link_key,
+                        default_locale,
+                    ))
+                })
+                .await
+            {
+                Ok(Idempotent::Fresh(_, response) | Idempotent::Replayed(response)) => response,
+                Err(obol_store::StoreError::Idempotency(_)) => {
+                    return Err(SoftlineError {
+                        status: StatusCode::UNPROCESSABLE_ENTITY,
+                        errors: vec![errors::invalid_field("Idempotency-Key")],
+                    });
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    };
+    let mut answer = (
+        StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK),
+        response.body,
+    )
+        .into_response();
+    answer.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(answer)
+}
+
+/// Creates the payment, its 90-day deletion job and its answer, in one transaction.
+async fn create_in(
+    db: &mut dyn obol_store::Db,
+    outbox: obol_http::callbacks::outbox::Outbox,
+    checked: payment::CheckedPayment,
+    now: obol_core::Timestamp,
+    public_url: String,
+    key: obol_http::crypto::OperatorKey,
+    default_locale: String,
+) -> obol_store::StoreResult<(Payment, SavedResponse)> {
+    let payment::CheckedPayment { draft, service } = checked;
+    let payment = outbox
+        .insert(
+            db,
+            draft,
+            PaymentId::generate(&mut OsRandom),
+            service.as_ref(),
+            now,
+        )
+        .await?;
+    jobs::schedule(
+        db,
+        DELETION_JOB,
+        payment.id.as_str(),
+        now.plus_seconds(UNPAID_LIFETIME_SECONDS),
+        now,
+    )
+    .await?;
+    let body = json!({ "payment_url": render::payment_url(&public_url, &key, &payment, &default_locale), "order_id": payment.order_id.get() });
+    let response = SavedResponse {
+        status: 200,
+        content_type: "application/json".to_owned(),
+        body: body.to_string().into_bytes(),
+    };
+    Ok((payment, response))
+}
+
+/// A payment of this merchant by order number, or 404.
+async fn merchant_order(
+    state: &AppState,
+    merchant: &Merchant,
+    order_id: &str,
+) -> Result<Payment, SoftlineError> {
+    let order_id: i64 = order_id.parse().map_err(|_| SoftlineError::not_found())?;
+    let payment = state
+        .store
+        .read(move |db| Box::pin(async move { payments::get_by_order_id(db, order_id).await }))
+        .await?;
+    payment
+        .filter(|payment| payment.merchant_id == Some(merchant.id))
+        .ok_or_else(SoftlineError::not_found)
+}
+
+async fn order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Response {
+    answer(order_inner(&state, &headers, &order_id).await)
+}
+
+async fn order_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    order_id: &str,
+) -> Result<Response, SoftlineError> {
+    let merchant = merchant_from_bearer(state, headers).await?;
+    let payment = merchant_order(state, &merchant, order_id).await?;
+    let url = render::payment_url(
+        &state.public_url,
+        &state.key,
+        &payment,
+        &merchant.settings.default_locale,
+    );
+    Ok(json_ok(render::order(&payment, &url)))
+}
+
+async fn refund_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    answer(refund_request_inner(&state, &headers, &order_id, &body).await)
+}
+
+async fn refund_request_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    order_id: &str,
+    body: &[u8],
+) -> Result<Response, SoftlineError> {
+    let merchant = merchant_from_bearer(state, headers).await?;
+    let object = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Map::new()
+    } else {
+        json_body(body)?
+    };
+    let mut problems = Vec::new();
+    let text = |key: &str, problems: &mut Vec<(u32, String)>| match object.get(key) {
+        None => None,
+        Some(Value::String(text)) if text.chars().count() <= 255 => Some(text.clone()),
+        _ => {
+            problems.push(errors::invalid_field(key));
+            None
+        }
+    };
+    let description = text("description", &mut problems);
+    let email = text("email", &mut problems);
+    if !problems.is_empty() {
+        return Err(SoftlineError::bad_request(problems));
+    }
+    let payment = merchant_order(state, &merchant, order_id).await?;
+    if render::status(&payment) != "paid" {
+        return Err(SoftlineError::one(
+            StatusCode::BAD_REQUEST,
+            errors::REFUND_UNAVAILABLE,
+        ));
+    }
+    let now = state.clock.now();
+    let id = payment.id.clone();
+    let opened = state
+        .store
+        .write(move |db| {
+            Box::pin(async move { refund_requests::open(db, &id, description, email, now).await })
+        })
+        .await;
+    match opened {
+        Ok(request) => Ok(json_ok(
+            json!({ "order_id": payment.order_id.get(), "refund_request_id": request.id, "status": request.status }),
+        )),
+        Err(obol_store::StoreError::Conflict) => Err(SoftlineError::one(
+            StatusCode::BAD_REQUEST,
+            errors::REFUND_OPEN,
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn card_verification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(card_verification_inner(&state, &headers, &body).await)
+}
+
+async fn card_verification_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, SoftlineError> {
+    let merchant = merchant_from_bearer(state, headers).await?;
+    let object = json_body(body)?;
+    let order_id = match object.get("order_id") {
+        Some(Value::Number(number)) => number.to_string(),
+        Some(Value::String(text)) => text.clone(),
+        _ => {
+            return Err(SoftlineError::bad_request(vec![errors::invalid_field(
+                "order_id",
+            )]));
+        }
+    };
+    let payment = merchant_order(state, &merchant, &order_id).await?;
+    let attributes = render::attributes(&payment);
+    let eligible = payment.amount.is_zero()
+        && attributes["recurring_indicator"] == true
+        && attributes["payment_method"] == "CreditCard"
+        && render::status(&payment) == "not paid";
+    if !eligible || !payment.status.is_open() {
+        return Err(SoftlineError::one(
+            StatusCode::BAD_REQUEST,
+            errors::VERIFICATION_UNAVAILABLE,
+        ));
+    }
+    let url = render::payment_url(
+        &state.public_url,
+        &state.key,
+        &payment,
+        &merchant.settings.default_locale,
+    );
+    Ok(json_ok(
+        json!({ "payment_url": url, "order_id": payment.order_id.get() }),
+    ))
+}
+
+async fn order_page(
+    State(state): State<AppState>,
+    Path((order_id, hash)): Path<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "Not found").into_response();
+    let Ok(order_id) = order_id.parse::<i64>() else {
+        return not_found();
+    };
+    if !obol_core::credentials::constant_time_eq(
+        hash.as_bytes(),
+        render::order_hash(&state.key, order_id).as_bytes(),
+    ) {
+        return not_found();
+    }
+    let payment = match state
+        .store
+        .read(move |db| Box::pin(async move { payments::get_by_order_id(db, order_id).await }))
+        .await
+    {
+        Ok(Some(payment)) => payment,
+        Ok(None) => return not_found(),
+        Err(error) => {
+            tracing::error!(%error, "storage failed while opening an order link");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response();
+        }
+    };
+    // Paid: back to the shop, as the seed says; never a second payment.
+    let location = match (render::status(&payment), &payment.return_urls.success) {
+        ("paid", Some(url)) => url.clone(),
+        _ => {
+            let locale = query
+                .get("lang")
+                .cloned()
+                .or_else(|| payment.locale.clone())
+                .unwrap_or_else(|| "en_EN".to_owned());
+            format!(
+                "{}/hpp/?cpi={}&lang={}",
+                state.public_url,
+                payment.id,
+                payment::page_language(&locale)
+            )
+        }
+    };
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}

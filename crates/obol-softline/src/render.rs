@@ -1,0 +1,197 @@
+//! Softline's view of a payment: its status words, the order view, the payment link, and the
+//! webhook body.
+
+use hmac::{Hmac, Mac};
+use obol_core::payment::{Payment, PaymentStatus};
+use obol_core::time::Timestamp;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use obol_http::crypto::OperatorKey;
+
+/// `not paid`, `paid` or `deleted` (SPEC §2).
+pub fn status(payment: &Payment) -> &'static str {
+    match payment.status {
+        PaymentStatus::Processed | PaymentStatus::PartiallyRefunded => "paid",
+        PaymentStatus::Deleted | PaymentStatus::Refunded => "deleted",
+        PaymentStatus::Created
+        | PaymentStatus::Pending
+        | PaymentStatus::Failed
+        | PaymentStatus::Expired => "not paid",
+    }
+}
+
+/// RFC 3339 with seconds and the offset (`2021-08-13T09:16:35+00:00`), as the test vector
+/// writes `create_date`.
+pub fn date(at: Timestamp) -> String {
+    let fields = at.to_utc_fields();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+        fields.year, fields.month, fields.day, fields.hour, fields.minute, fields.second
+    )
+}
+
+/// The unguessable part of an order link: HMAC-SHA256 of the order number under the operator
+/// key, 32 hex characters.
+pub fn order_hash(key: &OperatorKey, order_id: i64) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(format!("softline-order:{order_id}").as_bytes());
+    mac.finalize().into_bytes()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The payment's locale, else the merchant's default language as a locale.
+pub fn locale_of(payment: &Payment, merchant_default: &str) -> String {
+    payment
+        .locale
+        .clone()
+        .unwrap_or_else(|| match merchant_default {
+            "ru" => "ru_RU".to_owned(),
+            "uk" => "uk_UA".to_owned(),
+            _ => "en_EN".to_owned(),
+        })
+}
+
+/// `{public_url}/order/status/{order_id}/{hash}?lang={locale}`.
+pub fn payment_url(
+    public_url: &str,
+    key: &OperatorKey,
+    payment: &Payment,
+    merchant_default: &str,
+) -> String {
+    let order_id = payment.order_id.get();
+    format!(
+        "{public_url}/order/status/{order_id}/{}?lang={}",
+        order_hash(key, order_id),
+        locale_of(payment, merchant_default)
+    )
+}
+
+/// The dialect's attributes kept on the payment.
+pub fn attributes(payment: &Payment) -> Value {
+    payment
+        .dialect_attributes
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+/// `GET /v1/order/{order_id}`: the payment's data and status (never `additional_data`).
+pub fn order(payment: &Payment, payment_url: &str) -> Value {
+    let attributes = attributes(payment);
+    json!({
+        "order_id": payment.order_id.get(),
+        "payment_id": payment.external_id,
+        "status": status(payment),
+        "amount": payment.amount.to_decimal_string(),
+        "currency": payment.amount.currency().code(),
+        "payment_method": attributes["payment_method"],
+        "payment_description": payment.description,
+        "recurring_indicator": attributes["recurring_indicator"],
+        "locale": payment.locale,
+        "return_success_url": payment.return_urls.success,
+        "payment_url": payment_url,
+        "create_date": date(payment.created_at),
+        "pay_date": payment.processed_at.map(date),
+        "refunded_amount": payment.refunded_amount.to_decimal_string(),
+        "customer": attributes["customer"],
+    })
+}
+
+/// The webhook event a payment's current state announces, if any.
+pub fn webhook_event(payment: &Payment, creation: bool) -> Option<&'static str> {
+    if creation {
+        return Some("order.created");
+    }
+    match payment.status {
+        PaymentStatus::Processed => Some("order.payment.succeeded"),
+        PaymentStatus::Failed => Some("order.payment.failed"),
+        PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => Some("product.returned"),
+        _ => None,
+    }
+}
+
+/// The webhook body (SPEC §3.2).
+pub fn webhook(payment: &Payment, event: &str, at: Timestamp, order_detail_url: &str) -> Value {
+    let attributes = attributes(payment);
+    json!({
+        "event": event,
+        "event_date": date(at),
+        "order_id": payment.order_id.get(),
+        "order_name": payment.description,
+        "status": status(payment),
+        "external_id": payment.external_id,
+        "create_date": date(payment.created_at),
+        "pay_date": payment.processed_at.map(date),
+        "currency": payment.amount.currency().code(),
+        "amount": payment.amount.to_decimal_string(),
+        "locale": payment.locale,
+        "recurring_indicator": attributes["recurring_indicator"],
+        "order_detail_url": order_detail_url,
+        "customer": attributes["customer"],
+        "payment": {
+            "payment_method": attributes["payment_method"],
+            "payment_system_name": payment.card.as_ref().map(|card| card.brand.clone()),
+            "card_last_4": payment.card.as_ref().map(|card| card.last4.clone()),
+        }
+    })
+}
+
+/// The `signature` header: hex SHA-512 of
+/// `secret;event;order_id;create_date;payment_method;currency;customer.email`.
+pub fn webhook_signature(secret: &str, body: &Value) -> String {
+    use sha2::{Digest, Sha512};
+    let field = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let text = format!(
+        "{secret};{};{};{};{};{};{}",
+        field(&body["event"]),
+        field(&body["order_id"]),
+        field(&body["create_date"]),
+        field(&body["payment"]["payment_method"]),
+        field(&body["currency"]),
+        field(&body["customer"]["email"]),
+    );
+    Sha512::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha512};
+
+    #[test]
+    fn the_documented_test_vector() {
+        let body = json!({
+            "event": "order.created",
+            "order_id": 5555555,
+            "create_date": "2021-08-13T09:16:35+03:00",
+            "currency": "RUB",
+            "customer": { "email": "customer@mail.ru" },
+            "payment": { "payment_method": "CreditCard" }
+        });
+        let expected: String = Sha512::digest(b"secret_key;order.created;5555555;2021-08-13T09:16:35+03:00;CreditCard;RUB;customer@mail.ru")
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(webhook_signature("secret_key", &body), expected);
+        assert_eq!(expected.len(), 128);
+    }
+
+    #[test]
+    fn dates_carry_seconds_and_the_offset() {
+        assert_eq!(
+            date(Timestamp::from_unix_seconds(1_628_835_395)),
+            "2021-08-13T06:16:35+00:00"
+        );
+    }
+}

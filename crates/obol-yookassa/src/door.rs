@@ -1,0 +1,64 @@
+//! The YooKassa door as the server mounts it: the partner API (`/api/yookassa/…`) and the
+//! v3-compatible sandbox upstream (`/sandbox/yookassa/…`).
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use obol_http::door::Door;
+use obol_http::state::AppState;
+use serde_json::{Map, Value};
+
+use crate::connector::Connector;
+use crate::sandbox::{self, YkError};
+
+pub struct YookassaDoor {
+    connector: Connector,
+}
+
+impl YookassaDoor {
+    pub fn new() -> Result<YookassaDoor, reqwest::Error> {
+        Ok(YookassaDoor {
+            connector: Connector::new()?,
+        })
+    }
+}
+
+impl Door for YookassaDoor {
+    fn routes(&self) -> Router<AppState> {
+        crate::router(self.connector.clone())
+    }
+
+    fn owns_path(&self, path: &str) -> bool {
+        crate::owns_path(path) || sandbox::owns_path(path)
+    }
+
+    fn not_found(&self, path: &str) -> Response {
+        if sandbox::owns_path(path) {
+            return YkError::new(StatusCode::NOT_FOUND, "not_found", "Not found").into_response();
+        }
+        crate::fallback(StatusCode::NOT_FOUND, "No such method.")
+    }
+
+    fn method_not_allowed(&self, path: &str) -> Response {
+        if sandbox::owns_path(path) {
+            return YkError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "This method is not allowed here",
+            )
+            .into_response();
+        }
+        crate::fallback(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "PaymentCommit is called with POST.",
+        )
+    }
+
+    fn openapi_paths(&self) -> Map<String, Value> {
+        crate::openapi::paths()
+    }
+
+    fn openapi_schemas(&self) -> Map<String, Value> {
+        crate::openapi::schemas()
+    }
+}
