@@ -78,6 +78,8 @@ pub mod codes {
         ErrorCode::new("amount_too_precise", InvalidInput, 422);
     pub const AMOUNT_OUT_OF_RANGE: ErrorCode =
         ErrorCode::new("amount_out_of_range", InvalidInput, 422);
+    pub const AMOUNT_NOT_POSITIVE: ErrorCode =
+        ErrorCode::new("amount_not_positive", InvalidInput, 422);
     pub const CURRENCY_MISMATCH: ErrorCode = ErrorCode::new("currency_mismatch", InvalidInput, 422);
     pub const ID_MALFORMED: ErrorCode = ErrorCode::new("id_malformed", InvalidInput, 422);
     pub const FIELD_INVALID: ErrorCode = ErrorCode::new("field_invalid", InvalidInput, 422);
@@ -116,6 +118,7 @@ pub mod codes {
         AMOUNT_MALFORMED,
         AMOUNT_TOO_PRECISE,
         AMOUNT_OUT_OF_RANGE,
+        AMOUNT_NOT_POSITIVE,
         CURRENCY_MISMATCH,
         ID_MALFORMED,
         FIELD_INVALID,

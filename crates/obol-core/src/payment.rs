@@ -18,6 +18,10 @@ use crate::ledger::{
 use crate::money::{Money, MoneyError};
 use crate::time::Timestamp;
 
+mod draft;
+
+pub use draft::{DraftError, PaymentDraftBuilder};
+
 /// The core statuses (SPEC §2). Each dialect shows them under its own names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentStatus {
@@ -348,7 +352,8 @@ pub struct Payment {
     pub version: i64,
 }
 
-/// Everything needed to create a payment, checked by [`Payment::create`].
+/// Everything needed to create a payment, checked by [`Payment::create`]. Build one with
+/// [`PaymentDraft::builder`] or [`PaymentDraft::for_merchant`], which check it first.
 #[derive(Debug, Clone)]
 pub struct PaymentDraft {
     pub reseller_id: ResellerId,
@@ -974,30 +979,12 @@ mod tests {
     }
 
     pub(crate) fn draft(amount: Money) -> PaymentDraft {
-        PaymentDraft {
-            reseller_id: ResellerId::new(2),
-            merchant_id: Some(MerchantId::new(5)),
-            customer_account_id: None,
-            customer_id: None,
-            reference_id: Some("order-1".into()),
-            external_id: None,
-            amount,
-            flow: Flow::Charge,
-            description: None,
-            metadata: None,
-            service_fields: None,
-            gateway_options: None,
-            page_options: None,
-            dialect_attributes: None,
-            return_urls: ReturnUrls::default(),
-            callback_url: None,
-            expires_at: None,
-            source: Source::MerchantApi,
-            locale: None,
-            test_mode: true,
-            requester_ip: None,
-            manual_capture: false,
-        }
+        PaymentDraft::builder(Source::MerchantApi, ResellerId::new(2), amount)
+            .merchant(MerchantId::new(5))
+            .reference_id("order-1".to_owned())
+            .test_mode(true)
+            .build()
+            .unwrap()
     }
 
     fn identity() -> PaymentIdentity {
