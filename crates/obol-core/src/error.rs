@@ -99,6 +99,8 @@ pub mod codes {
         ErrorCode::new("transition_not_allowed", Unprocessable, 422);
     pub const REFUND_EXCEEDS_PROCESSED: ErrorCode =
         ErrorCode::new("refund_exceeds_processed", Unprocessable, 422);
+    pub const PARTIAL_CAPTURE: ErrorCode =
+        ErrorCode::new("partial_capture_unsupported", Unprocessable, 422);
     pub const CONCURRENT_MODIFICATION: ErrorCode =
         ErrorCode::new("concurrent_modification", Conflict, 409);
     pub const DUPLICATE_REFERENCE: ErrorCode = ErrorCode::new("duplicate_reference", Conflict, 409);
@@ -135,6 +137,7 @@ pub mod codes {
         NOT_FOUND,
         TRANSITION_NOT_ALLOWED,
         REFUND_EXCEEDS_PROCESSED,
+        PARTIAL_CAPTURE,
         CONCURRENT_MODIFICATION,
         DUPLICATE_REFERENCE,
         IDEMPOTENCY_KEY_MALFORMED,

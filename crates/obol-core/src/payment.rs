@@ -19,8 +19,10 @@ use crate::money::{Money, MoneyError};
 use crate::time::Timestamp;
 
 mod draft;
+mod rules;
 
 pub use draft::{DraftError, PaymentDraftBuilder};
+pub use rules::{RelayedRefund, UNPAID_LIFETIME_SECONDS};
 
 /// The core statuses (SPEC §2). Each dialect shows them under its own names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -484,6 +486,12 @@ pub enum PaymentError {
     Service(#[from] crate::catalog::ServiceError),
     #[error("expiry is outside the allowed window")]
     ExpiryOutOfBounds,
+    /// Completion with money received outside Obol needs an offline method.
+    #[error("the payment method is not an offline method")]
+    MethodNotOffline,
+    /// A capture takes the whole held amount; the core has no partial capture.
+    #[error("only the whole amount can be captured")]
+    PartialCapture,
 }
 
 impl Coded for PaymentError {
@@ -494,6 +502,8 @@ impl Coded for PaymentError {
             PaymentError::InvalidRefundAmount
             | PaymentError::TooLong(_)
             | PaymentError::ExpiryOutOfBounds => codes::FIELD_INVALID,
+            PaymentError::MethodNotOffline => codes::METHOD_NOT_FOUND,
+            PaymentError::PartialCapture => codes::PARTIAL_CAPTURE,
             PaymentError::Money(error) => error.code(),
             PaymentError::Ledger(error) => error.code(),
             PaymentError::Service(error) => error.code(),
@@ -681,16 +691,7 @@ impl Payment {
                 ledger = self.receipt_transaction(Clearing::Offline)?
             }
             PaymentEvent::Refunded { amount } => {
-                if amount.currency() != self.amount.currency() || !amount.is_positive() {
-                    return Err(PaymentError::InvalidRefundAmount);
-                }
-                let left = self.processed_amount.checked_sub(self.refunded_amount)?;
-                if amount.minor() > left.minor() {
-                    return Err(PaymentError::RefundExceedsProcessed);
-                }
-                if amount.minor() == left.minor() {
-                    to = PaymentStatus::Refunded;
-                }
+                to = self.refund_target(*amount)?;
                 let clearing = self.clearing();
                 ledger = Some(LedgerTransaction::new(
                     TransactionKind::Refund,
@@ -974,7 +975,7 @@ mod tests {
     use crate::ledger::sums_by_currency;
     use proptest::prelude::*;
 
-    fn usd(minor: i64) -> Money {
+    pub(crate) fn usd(minor: i64) -> Money {
         Money::from_minor(minor, Currency::USD).unwrap()
     }
 
@@ -996,7 +997,7 @@ mod tests {
         }
     }
 
-    fn payment(minor: i64) -> Payment {
+    pub(crate) fn payment(minor: i64) -> Payment {
         Payment::create(
             draft(usd(minor)),
             identity(),
@@ -1006,7 +1007,10 @@ mod tests {
         .unwrap()
     }
 
-    fn step(payment: &mut Payment, event: PaymentEvent) -> Result<Transition, PaymentError> {
+    pub(crate) fn step(
+        payment: &mut Payment,
+        event: PaymentEvent,
+    ) -> Result<Transition, PaymentError> {
         let transition =
             payment.plan(event, Actor::Provider, payment.updated_at.plus_seconds(1))?;
         payment.apply(&transition)?;
