@@ -225,25 +225,111 @@ impl PaymentService {
     }
 }
 
-/// Whether a merchant may use a service for an invoice. A merchant in test mode uses only
-/// sandbox services; a live merchant's `test_mode: true` invoice runs in the sandbox (any
-/// sandbox service); a live invoice needs a live service the merchant has enabled.
+/// Whose payment a service would serve, and what that holder has switched on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceHolder {
+    /// A merchant's payment. `linked`: the merchant has the service enabled (a
+    /// `merchant_services` link).
+    Merchant { test_mode: bool, linked: bool },
+    /// A reseller's own payment (ActivePlatform, created by a manager): no merchant, no links.
+    Reseller,
+}
+
+/// What a service is asked to serve: a payment of some holder, in test or live mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceUse {
+    pub holder: ServiceHolder,
+    /// The payment's own mode (a live merchant may make test invoices).
+    pub test_payment: bool,
+}
+
+impl ServiceUse {
+    /// A payment of `merchant` in mode `test_payment`, for a service the merchant has `linked`.
+    pub fn merchant(merchant_test_mode: bool, test_payment: bool, linked: bool) -> ServiceUse {
+        ServiceUse {
+            holder: ServiceHolder::Merchant {
+                test_mode: merchant_test_mode,
+                linked,
+            },
+            test_payment,
+        }
+    }
+
+    /// A reseller's own payment (always live today: SPEC "Test and live").
+    pub fn reseller(test_payment: bool) -> ServiceUse {
+        ServiceUse {
+            holder: ServiceHolder::Reseller,
+            test_payment,
+        }
+    }
+}
+
+/// The one rule for whether a payment may use a service. Every door (invoice creation, the
+/// hosted page's choice, the prerequest list, Softline's method, the YooKassa sandbox) asks
+/// this instead of combining the flags itself. All of these must hold:
+///
+/// 1. **Every switch is on**: `available`, `active` and `enabled`. The three flags come from
+///    the seed's catalog and Obol gives none of them a meaning of its own, so any one of them
+///    turned off takes the service out of use (fail closed). Before this rule the doors each
+///    read two of them (`available && enabled` for invoices and the prerequest, `active &&
+///    enabled && available` on the page, `available && active` in the YooKassa sandbox, none
+///    for Softline); requiring all three never lets a door accept a service it refused.
+/// 2. **The `test` flow serves test payments only**: it lets the payer choose the outcome, so
+///    it must never settle real money.
+/// 3. **Test and live never meet** (SPEC "Test and live"):
+///    - a merchant in test mode uses only sandbox services it has linked;
+///    - a live merchant's test invoice (made through its private API) runs in the sandbox:
+///      any sandbox service, linked or not;
+///    - a live merchant's live payment uses only live services it has linked;
+///    - a reseller's own payment has no links and is offered the sandbox services. This is
+///      what the hosted page does today and what `a_managers_payment_is_paid_online` requires,
+///      although SPEC "Test and live" says a live payment never reaches the sandbox: live
+///      routes (SPEC §4) do not exist yet. When they arrive, this arm changes.
+///
+/// Amount limits ([`PaymentService::check_amount`]) and a page's own options are checked
+/// separately: they depend on the amount and the page, not on who may use the service.
+pub fn service_usable(service: &PaymentService, usage: ServiceUse) -> bool {
+    let switched_on = service.available && service.active && service.enabled;
+    let flow_fits = service.flow != ServiceFlow::Test || usage.test_payment;
+    let mode_fits = match usage.holder {
+        ServiceHolder::Merchant {
+            test_mode: true,
+            linked,
+        } => service.test_mode && linked,
+        ServiceHolder::Merchant {
+            test_mode: false,
+            linked,
+        } => {
+            if usage.test_payment {
+                service.test_mode
+            } else {
+                !service.test_mode && linked
+            }
+        }
+        ServiceHolder::Reseller => service.test_mode,
+    };
+    switched_on && flow_fits && mode_fits
+}
+
+/// Whether a merchant may use a service for an invoice: [`service_usable`] for a merchant's
+/// payment, kept with its original signature for the callers that still use it.
 pub fn service_allowed(
     merchant_test_mode: bool,
     invoice_test_mode: bool,
     service: &PaymentService,
     enabled_for_merchant: bool,
 ) -> bool {
-    if !service.available || !service.enabled {
-        return false;
-    }
-    if merchant_test_mode {
-        return service.test_mode && enabled_for_merchant;
-    }
-    if invoice_test_mode {
-        service.test_mode
-    } else {
-        !service.test_mode && enabled_for_merchant
+    service_usable(
+        service,
+        ServiceUse::merchant(merchant_test_mode, invoice_test_mode, enabled_for_merchant),
+    )
+}
+
+impl PaymentService {
+    /// Whether a customer pays this service online (on a page); an offline service (cash, a
+    /// bank transfer) is recorded by a manager instead and is never offered on a page.
+    pub fn is_online(&self) -> bool {
+        self.flow != ServiceFlow::Offline
     }
 }
 
@@ -354,6 +440,181 @@ mod tests {
                 ("status".to_string(), FieldProblem::DoesNotMatch)
             ]))
         );
+    }
+
+    /// One service in every combination that matters, against every kind of payment.
+    #[test]
+    fn one_rule_decides_which_services_a_payment_may_use() {
+        struct Case {
+            name: &'static str,
+            switches: (bool, bool, bool),
+            sandbox: bool,
+            flow: ServiceFlow,
+            usage: ServiceUse,
+            usable: bool,
+        }
+        let on = (true, true, true);
+        let test_merchant = |linked| ServiceUse::merchant(true, true, linked);
+        let live_merchant_test_invoice = |linked| ServiceUse::merchant(false, true, linked);
+        let live_merchant_live_invoice = |linked| ServiceUse::merchant(false, false, linked);
+        let cases = [
+            Case {
+                name: "test merchant, linked sandbox card",
+                switches: on,
+                sandbox: true,
+                flow: ServiceFlow::Hpp,
+                usage: test_merchant(true),
+                usable: true,
+            },
+            Case {
+                name: "test merchant, unlinked sandbox card",
+                switches: on,
+                sandbox: true,
+                flow: ServiceFlow::Hpp,
+                usage: test_merchant(false),
+                usable: false,
+            },
+            Case {
+                name: "test merchant, linked live service",
+                switches: on,
+                sandbox: false,
+                flow: ServiceFlow::Hpp,
+                usage: test_merchant(true),
+                usable: false,
+            },
+            Case {
+                name: "test merchant, the test method",
+                switches: on,
+                sandbox: true,
+                flow: ServiceFlow::Test,
+                usage: test_merchant(true),
+                usable: true,
+            },
+            Case {
+                name: "live merchant's test invoice, unlinked sandbox service",
+                switches: on,
+                sandbox: true,
+                flow: ServiceFlow::Test,
+                usage: live_merchant_test_invoice(false),
+                usable: true,
+            },
+            Case {
+                name: "live merchant's test invoice, live service",
+                switches: on,
+                sandbox: false,
+                flow: ServiceFlow::Hpp,
+                usage: live_merchant_test_invoice(true),
+                usable: false,
+            },
+            Case {
+                name: "live invoice, linked live service",
+                switches: on,
+                sandbox: false,
+                flow: ServiceFlow::Hpp,
+                usage: live_merchant_live_invoice(true),
+                usable: true,
+            },
+            Case {
+                name: "live invoice, unlinked live service",
+                switches: on,
+                sandbox: false,
+                flow: ServiceFlow::Hpp,
+                usage: live_merchant_live_invoice(false),
+                usable: false,
+            },
+            Case {
+                name: "live invoice, linked sandbox service",
+                switches: on,
+                sandbox: true,
+                flow: ServiceFlow::Hpp,
+                usage: live_merchant_live_invoice(true),
+                usable: false,
+            },
+            Case {
+                name: "live invoice, a live test-flow service",
+                switches: on,
+                sandbox: false,
+                flow: ServiceFlow::Test,
+                usage: live_merchant_live_invoice(true),
+                usable: false,
+            },
+            Case {
+                name: "reseller's payment, sandbox card",
+                switches: on,
+                sandbox: true,
+                flow: ServiceFlow::Hpp,
+                usage: ServiceUse::reseller(false),
+                usable: true,
+            },
+            Case {
+                name: "reseller's payment, the test method",
+                switches: on,
+                sandbox: true,
+                flow: ServiceFlow::Test,
+                usage: ServiceUse::reseller(false),
+                usable: false,
+            },
+            Case {
+                name: "reseller's payment, live service",
+                switches: on,
+                sandbox: false,
+                flow: ServiceFlow::Hpp,
+                usage: ServiceUse::reseller(false),
+                usable: false,
+            },
+            Case {
+                name: "not available",
+                switches: (false, true, true),
+                sandbox: true,
+                flow: ServiceFlow::Hpp,
+                usage: test_merchant(true),
+                usable: false,
+            },
+            Case {
+                name: "not active",
+                switches: (true, false, true),
+                sandbox: true,
+                flow: ServiceFlow::Hpp,
+                usage: test_merchant(true),
+                usable: false,
+            },
+            Case {
+                name: "not enabled",
+                switches: (true, true, false),
+                sandbox: true,
+                flow: ServiceFlow::Hpp,
+                usage: test_merchant(true),
+                usable: false,
+            },
+        ];
+        for case in cases {
+            let mut service = test_service();
+            (service.available, service.active, service.enabled) = case.switches;
+            service.test_mode = case.sandbox;
+            service.flow = case.flow;
+            assert_eq!(
+                service_usable(&service, case.usage),
+                case.usable,
+                "{}",
+                case.name
+            );
+            if let ServiceHolder::Merchant { test_mode, linked } = case.usage.holder {
+                assert_eq!(
+                    service_allowed(test_mode, case.usage.test_payment, &service, linked),
+                    case.usable,
+                    "service_allowed agrees: {}",
+                    case.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn offline_services_are_not_paid_online() {
+        let mut service = test_service();
+        assert!(service.is_online());
+        service.flow = ServiceFlow::Offline;
+        assert!(!service.is_online());
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub mod codes {
         ErrorCode::new("amount_too_precise", InvalidInput, 422);
     pub const AMOUNT_OUT_OF_RANGE: ErrorCode =
         ErrorCode::new("amount_out_of_range", InvalidInput, 422);
+    pub const AMOUNT_NOT_POSITIVE: ErrorCode =
+        ErrorCode::new("amount_not_positive", InvalidInput, 422);
     pub const CURRENCY_MISMATCH: ErrorCode = ErrorCode::new("currency_mismatch", InvalidInput, 422);
     pub const ID_MALFORMED: ErrorCode = ErrorCode::new("id_malformed", InvalidInput, 422);
     pub const FIELD_INVALID: ErrorCode = ErrorCode::new("field_invalid", InvalidInput, 422);
@@ -97,6 +99,8 @@ pub mod codes {
         ErrorCode::new("transition_not_allowed", Unprocessable, 422);
     pub const REFUND_EXCEEDS_PROCESSED: ErrorCode =
         ErrorCode::new("refund_exceeds_processed", Unprocessable, 422);
+    pub const PARTIAL_CAPTURE: ErrorCode =
+        ErrorCode::new("partial_capture_unsupported", Unprocessable, 422);
     pub const CONCURRENT_MODIFICATION: ErrorCode =
         ErrorCode::new("concurrent_modification", Conflict, 409);
     pub const DUPLICATE_REFERENCE: ErrorCode = ErrorCode::new("duplicate_reference", Conflict, 409);
@@ -116,6 +120,7 @@ pub mod codes {
         AMOUNT_MALFORMED,
         AMOUNT_TOO_PRECISE,
         AMOUNT_OUT_OF_RANGE,
+        AMOUNT_NOT_POSITIVE,
         CURRENCY_MISMATCH,
         ID_MALFORMED,
         FIELD_INVALID,
@@ -132,6 +137,7 @@ pub mod codes {
         NOT_FOUND,
         TRANSITION_NOT_ALLOWED,
         REFUND_EXCEEDS_PROCESSED,
+        PARTIAL_CAPTURE,
         CONCURRENT_MODIFICATION,
         DUPLICATE_REFERENCE,
         IDEMPOTENCY_KEY_MALFORMED,

@@ -230,21 +230,11 @@ impl PaymentId {
                 .unwrap_or(0);
             value * 62 + digit as u128
         });
-        let hex = format!("{value:032x}");
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        )
+        Uuid::from_u128(value).text
     }
 
     pub fn from_uuid_form(text: &str) -> Result<PaymentId, IdError> {
-        let uuid = Uuid::parse(text)?;
-        let hex: String = uuid.as_str().chars().filter(|c| *c != '-').collect();
-        let mut value = u128::from_str_radix(&hex, 16).map_err(|_| IdError)?;
+        let mut value = Uuid::parse(text)?.as_u128();
         let mut digits = [b'0'; PREFIXED_ID_RANDOM_LENGTH];
         for slot in digits.iter_mut().rev() {
             *slot = BASE62[(value % 62) as usize];
@@ -257,42 +247,63 @@ impl PaymentId {
     }
 }
 
-/// A random (version 4) UUID in its hyphenated lower-case form.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct Uuid(String);
+/// A random (version 4) UUID in its hyphenated lower-case form. The bits, the formatting and
+/// the parsing are the `uuid` crate's; the randomness still comes from the injected
+/// [`RandomSource`], so tests stay deterministic and the core does no I/O.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Uuid {
+    value: uuid::Uuid,
+    /// The hyphenated lower-case text, kept so that `as_str` can lend it.
+    text: String,
+}
+
+impl fmt::Debug for Uuid {
+    /// As the derived `Debug` of the former `Uuid(String)` wrote it (`Uuid("…")`).
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.debug_tuple("Uuid").field(&self.text).finish()
+    }
+}
+
+/// Length of a hyphenated UUID (`8-4-4-4-12` hex digits).
+const UUID_HYPHENATED_LENGTH: usize = 36;
 
 impl Uuid {
     pub fn generate_v4(random: &mut dyn RandomSource) -> Uuid {
         let mut bytes = [0u8; 16];
         random.fill_bytes(&mut bytes);
-        bytes[6] = (bytes[6] & 0x0f) | 0x40;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-        Uuid(format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        ))
+        Uuid::from_crate(uuid::Builder::from_random_bytes(bytes).into_uuid())
     }
 
+    /// The hyphenated form only, in either case (kept lower-case): the crate also reads the
+    /// simple, braced and URN forms, which no Obol API has ever accepted.
     pub fn parse(text: &str) -> Result<Uuid, IdError> {
-        let groups: Vec<&str> = text.split('-').collect();
-        let lengths = [8, 4, 4, 4, 12];
-        if groups.len() != 5
-            || groups.iter().zip(lengths).any(|(group, length)| {
-                group.len() != length || !group.bytes().all(|byte| byte.is_ascii_hexdigit())
-            })
-        {
+        if text.len() != UUID_HYPHENATED_LENGTH {
             return Err(IdError);
         }
-        Ok(Uuid(text.to_ascii_lowercase()))
+        uuid::Uuid::try_parse(text)
+            .map(Uuid::from_crate)
+            .map_err(|_| IdError)
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The 128 bits, most significant first.
+    pub fn as_u128(&self) -> u128 {
+        self.value.as_u128()
+    }
+
+    /// The UUID whose 128 bits are `value` (any version: [`PaymentId::uuid_form`] uses it).
+    fn from_u128(value: u128) -> Uuid {
+        Uuid::from_crate(uuid::Uuid::from_u128(value))
+    }
+
+    fn from_crate(value: uuid::Uuid) -> Uuid {
+        Uuid {
+            value,
+            text: value.hyphenated().to_string(),
+        }
     }
 }
 
@@ -376,6 +387,58 @@ mod tests {
             assert_eq!(PaymentId::from_uuid_form(&form).unwrap(), id);
         }
         assert!(PaymentId::from_uuid_form("ffffffff-ffff-ffff-ffff-ffffffffffff").is_err());
+    }
+
+    /// The hand-written generator the crate replaced, kept to prove the output is unchanged.
+    fn former_v4(random: &mut dyn RandomSource) -> String {
+        let mut bytes = [0u8; 16];
+        random.fill_bytes(&mut bytes);
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    }
+
+    #[test]
+    fn uuids_are_what_the_former_generator_made() {
+        for seed in 1..200 {
+            assert_eq!(
+                Uuid::generate_v4(&mut TestRandom(seed)).as_str(),
+                former_v4(&mut TestRandom(seed))
+            );
+        }
+    }
+
+    #[test]
+    fn uuids_parse_in_the_hyphenated_form_only() {
+        let cases = [
+            ("0f8fad5b-d9cb-469f-a165-70867728950e", true),
+            ("0F8FAD5B-D9CB-469F-A165-70867728950E", true),
+            ("00000000-0000-0000-0000-000000000000", true),
+            ("0f8fad5bd9cb469fa16570867728950e", false),
+            ("{0f8fad5b-d9cb-469f-a165-70867728950e}", false),
+            ("urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e", false),
+            ("0f8fad5b-d9cb-469f-a165-70867728950", false),
+            ("0f8fad5b-d9cb-469f-a165-70867728950g", false),
+            ("0f8fad5bd-9cb-469f-a165-70867728950e", false),
+            ("0f8fad5b-d9cb-469f-a165-70867728950é", false),
+            ("", false),
+        ];
+        for (text, valid) in cases {
+            let parsed = Uuid::parse(text);
+            assert_eq!(parsed.is_ok(), valid, "{text}");
+            if let Ok(uuid) = parsed {
+                assert_eq!(uuid.as_str(), text.to_ascii_lowercase());
+                assert_eq!(format!("{uuid:?}"), format!("Uuid({:?})", uuid.as_str()));
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,12 @@ use crate::ledger::{
 use crate::money::{Money, MoneyError};
 use crate::time::Timestamp;
 
+mod draft;
+mod rules;
+
+pub use draft::{DraftError, PaymentDraftBuilder};
+pub use rules::{RelayedRefund, UNPAID_LIFETIME_SECONDS};
+
 /// The core statuses (SPEC §2). Each dialect shows them under its own names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentStatus {
@@ -348,7 +354,8 @@ pub struct Payment {
     pub version: i64,
 }
 
-/// Everything needed to create a payment, checked by [`Payment::create`].
+/// Everything needed to create a payment, checked by [`Payment::create`]. Build one with
+/// [`PaymentDraft::builder`] or [`PaymentDraft::for_merchant`], which check it first.
 #[derive(Debug, Clone)]
 pub struct PaymentDraft {
     pub reseller_id: ResellerId,
@@ -479,6 +486,12 @@ pub enum PaymentError {
     Service(#[from] crate::catalog::ServiceError),
     #[error("expiry is outside the allowed window")]
     ExpiryOutOfBounds,
+    /// Completion with money received outside Obol needs an offline method.
+    #[error("the payment method is not an offline method")]
+    MethodNotOffline,
+    /// A capture takes the whole held amount; the core has no partial capture.
+    #[error("only the whole amount can be captured")]
+    PartialCapture,
 }
 
 impl Coded for PaymentError {
@@ -489,6 +502,8 @@ impl Coded for PaymentError {
             PaymentError::InvalidRefundAmount
             | PaymentError::TooLong(_)
             | PaymentError::ExpiryOutOfBounds => codes::FIELD_INVALID,
+            PaymentError::MethodNotOffline => codes::METHOD_NOT_FOUND,
+            PaymentError::PartialCapture => codes::PARTIAL_CAPTURE,
             PaymentError::Money(error) => error.code(),
             PaymentError::Ledger(error) => error.code(),
             PaymentError::Service(error) => error.code(),
@@ -676,16 +691,7 @@ impl Payment {
                 ledger = self.receipt_transaction(Clearing::Offline)?
             }
             PaymentEvent::Refunded { amount } => {
-                if amount.currency() != self.amount.currency() || !amount.is_positive() {
-                    return Err(PaymentError::InvalidRefundAmount);
-                }
-                let left = self.processed_amount.checked_sub(self.refunded_amount)?;
-                if amount.minor() > left.minor() {
-                    return Err(PaymentError::RefundExceedsProcessed);
-                }
-                if amount.minor() == left.minor() {
-                    to = PaymentStatus::Refunded;
-                }
+                to = self.refund_target(*amount)?;
                 let clearing = self.clearing();
                 ledger = Some(LedgerTransaction::new(
                     TransactionKind::Refund,
@@ -969,35 +975,17 @@ mod tests {
     use crate::ledger::sums_by_currency;
     use proptest::prelude::*;
 
-    fn usd(minor: i64) -> Money {
+    pub(crate) fn usd(minor: i64) -> Money {
         Money::from_minor(minor, Currency::USD).unwrap()
     }
 
     pub(crate) fn draft(amount: Money) -> PaymentDraft {
-        PaymentDraft {
-            reseller_id: ResellerId::new(2),
-            merchant_id: Some(MerchantId::new(5)),
-            customer_account_id: None,
-            customer_id: None,
-            reference_id: Some("order-1".into()),
-            external_id: None,
-            amount,
-            flow: Flow::Charge,
-            description: None,
-            metadata: None,
-            service_fields: None,
-            gateway_options: None,
-            page_options: None,
-            dialect_attributes: None,
-            return_urls: ReturnUrls::default(),
-            callback_url: None,
-            expires_at: None,
-            source: Source::MerchantApi,
-            locale: None,
-            test_mode: true,
-            requester_ip: None,
-            manual_capture: false,
-        }
+        PaymentDraft::builder(Source::MerchantApi, ResellerId::new(2), amount)
+            .merchant(MerchantId::new(5))
+            .reference_id("order-1".to_owned())
+            .test_mode(true)
+            .build()
+            .unwrap()
     }
 
     fn identity() -> PaymentIdentity {
@@ -1009,7 +997,7 @@ mod tests {
         }
     }
 
-    fn payment(minor: i64) -> Payment {
+    pub(crate) fn payment(minor: i64) -> Payment {
         Payment::create(
             draft(usd(minor)),
             identity(),
@@ -1019,7 +1007,10 @@ mod tests {
         .unwrap()
     }
 
-    fn step(payment: &mut Payment, event: PaymentEvent) -> Result<Transition, PaymentError> {
+    pub(crate) fn step(
+        payment: &mut Payment,
+        event: PaymentEvent,
+    ) -> Result<Transition, PaymentError> {
         let transition =
             payment.plan(event, Actor::Provider, payment.updated_at.plus_seconds(1))?;
         payment.apply(&transition)?;

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use time::{Date, Month};
+
 /// An instant, in microseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
@@ -63,7 +65,9 @@ impl Timestamp {
         }
     }
 
-    /// Builds an instant from UTC calendar fields; `None` for impossible dates.
+    /// Builds an instant from UTC calendar fields; `None` for impossible dates. The date is
+    /// checked by the `time` crate; a second of 60 (a leap second) is accepted and counts as
+    /// the first second of the next minute, as it always has here (`time` refuses it).
     pub fn from_utc_fields(
         year: i64,
         month: u32,
@@ -73,17 +77,10 @@ impl Timestamp {
         second: u32,
         microsecond: u32,
     ) -> Option<Timestamp> {
-        if !(1..=12).contains(&month)
-            || day == 0
-            || day > days_in_month(year, month)
-            || hour > 23
-            || minute > 59
-            || second > 60
-            || microsecond >= 1_000_000
-        {
+        if hour > 23 || minute > 59 || second > 60 || microsecond >= 1_000_000 {
             return None;
         }
-        let days = days_from_civil(year, month, day);
+        let days = days_from_civil(year, month, day)?;
         let seconds = days
             .checked_mul(86_400)?
             .checked_add(i64::from(hour * 3600 + minute * 60 + second))?;
@@ -97,6 +94,12 @@ impl Timestamp {
     /// Parses RFC 3339 / ISO 8601 date-times with seconds and an offset or `Z`
     /// (`2020-12-13T15:52:00+00:00`, `2020-12-13T15:52:00.5Z`); also the compact offset
     /// `+0300`. `None` for anything else.
+    ///
+    /// The reading of the text stays ours (the dates are checked by `time` through
+    /// [`Timestamp::from_utc_fields`]): `time`'s `Rfc3339` parser refuses what the dialects
+    /// have always accepted here and clients send — the compact offset `+0300` (Softline's
+    /// test vectors), a space between date and time, more than nine fraction digits — and
+    /// treats a leap second differently; switching would change what the wire accepts.
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         let bytes = text.as_bytes();
         if bytes.len() < 20
@@ -164,6 +167,11 @@ impl Timestamp {
     }
 
     /// RFC 3339 in UTC with milliseconds (`2020-08-26T08:25:37.000Z`).
+    ///
+    /// The calendar fields come from `time`; the text is written here because no `time`
+    /// formatter writes exactly this: its `Rfc3339` writes as many fraction digits as the
+    /// instant needs (none for a whole second), and its ISO 8601 and custom formats refuse or
+    /// sign years outside 0000–9999, which this has always written as `{:04}` does.
     pub fn to_rfc3339_millis(self) -> String {
         let fields = self.to_utc_fields();
         format!(
@@ -192,47 +200,30 @@ pub struct CivilTime {
     pub offset_seconds: i32,
 }
 
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+/// The Julian day number of 1970-01-01, the Unix epoch.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+
+/// Days since the Unix epoch of a proleptic Gregorian date; `None` for an impossible date or a
+/// year beyond `time`'s ±999,999 (far outside any instant a `Timestamp` can hold).
+fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+    let month = Month::try_from(u8::try_from(month).ok()?).ok()?;
+    let date =
+        Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
+    Some(i64::from(date.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY)
 }
 
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
+/// The proleptic Gregorian date `days` after the Unix epoch.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    // Every microsecond instant an i64 holds lies within ±292,278 years of 1970, inside the
+    // ±999,999 years `time` covers with `large-dates`, so the conversion cannot fail; the
+    // clamp keeps this function total without a panic path.
+    let date = days
+        .checked_add(UNIX_EPOCH_JULIAN_DAY)
+        .and_then(|julian| i32::try_from(julian).ok())
+        .and_then(|julian| Date::from_julian_day(julian).ok())
+        .unwrap_or(if days < 0 { Date::MIN } else { Date::MAX });
+    let (year, month, day) = date.to_calendar_date();
+    (i64::from(year), u32::from(u8::from(month)), u32::from(day))
 }
 
 impl fmt::Debug for Timestamp {
@@ -316,7 +307,105 @@ mod tests {
         assert!(Timestamp::from_utc_fields(2024, 13, 1, 0, 0, 0, 0).is_none());
     }
 
+    /// Howard Hinnant's algorithms, which `time` replaced, kept to prove the fields unchanged.
+    mod former {
+        pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+            let year = if month <= 2 { year - 1 } else { year };
+            let era = year.div_euclid(400);
+            let year_of_era = year - era * 400;
+            let month = i64::from(month);
+            let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5
+                + i64::from(day)
+                - 1;
+            let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+            era * 146_097 + day_of_era - 719_468
+        }
+
+        pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+            let days = days + 719_468;
+            let era = days.div_euclid(146_097);
+            let day_of_era = days - era * 146_097;
+            let year_of_era =
+                (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+            let day_of_year =
+                day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+            let month_index = (5 * day_of_year + 2) / 153;
+            let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+            let month = if month_index < 10 {
+                month_index + 3
+            } else {
+                month_index - 9
+            } as u32;
+            let year = year_of_era + era * 400 + i64::from(month <= 2);
+            (year, month, day)
+        }
+    }
+
+    #[test]
+    fn extremes_keep_their_former_text() {
+        for micros in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX] {
+            let days = micros.div_euclid(MICROS_PER_SECOND).div_euclid(86_400);
+            assert_eq!(
+                civil_from_days(days),
+                former::civil_from_days(days),
+                "{micros}"
+            );
+        }
+        assert_eq!(
+            Timestamp::from_unix_micros(i64::MAX).to_rfc3339_millis(),
+            "294247-01-10T04:00:54.775Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_micros(i64::MIN).to_rfc3339_millis(),
+            "-290308-12-21T19:59:05.224Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_seconds(-62_167_219_200 - 86_400).to_rfc3339_millis(),
+            "-001-12-31T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_seconds(253_402_300_800).to_rfc3339_millis(),
+            "10000-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn leap_seconds_count_as_the_next_minute() {
+        assert_eq!(
+            Timestamp::from_utc_fields(2016, 12, 31, 23, 59, 60, 0),
+            Timestamp::from_utc_fields(2017, 1, 1, 0, 0, 0, 0)
+        );
+        assert_eq!(
+            Timestamp::from_utc_fields(2016, 12, 31, 23, 59, 61, 0),
+            None
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2016-12-31T23:59:60Z"),
+            Timestamp::from_utc_fields(2016, 12, 31, 23, 59, 59, 0)
+        );
+        for (year, month, day) in [(2023, 0, 1), (2023, 1, 0), (2023, 4, 31), (1900, 2, 29)] {
+            assert_eq!(
+                Timestamp::from_utc_fields(year, month, day, 0, 0, 0, 0),
+                None,
+                "{year}-{month}-{day}"
+            );
+        }
+        assert_eq!(
+            Timestamp::from_utc_fields(i64::MAX, 1, 1, 0, 0, 0, 0),
+            None,
+            "a year no instant reaches"
+        );
+        assert_eq!(Timestamp::from_utc_fields(300_000, 1, 1, 0, 0, 0, 0), None);
+    }
+
     proptest! {
+        #[test]
+        fn calendar_agrees_with_the_former_algorithms(days in -106_751_991i64..106_751_991) {
+            let (year, month, day) = civil_from_days(days);
+            prop_assert_eq!((year, month, day), former::civil_from_days(days));
+            prop_assert_eq!(days_from_civil(year, month, day), Some(former::days_from_civil(year, month, day)));
+        }
+
         #[test]
         fn civil_fields_round_trip(micros in -10_000_000_000_000_000i64..10_000_000_000_000_000) {
             let instant = Timestamp::from_unix_micros(micros);
