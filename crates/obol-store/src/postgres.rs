@@ -9,7 +9,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use crate::db::{Backend, BoxFuture, Db};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{StoreError, StoreResult, UniqueKey};
 use crate::value::{Row, Value};
 
 /// Connections per node. Each costs the server a process; with many nodes, keep
@@ -45,12 +45,11 @@ impl ToSql for Value {
 fn map_error(error: tokio_postgres::Error) -> StoreError {
     if let Some(database_error) = error.as_db_error() {
         if *database_error.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
-            return StoreError::Unique(
-                database_error
-                    .constraint()
-                    .unwrap_or(database_error.message())
-                    .to_owned(),
-            );
+            // PostgreSQL always names the constraint (or unique index) of a unique violation.
+            return StoreError::Unique(database_error.constraint().map_or_else(
+                || UniqueKey::Other(database_error.message().to_owned()),
+                UniqueKey::from_postgres,
+            ));
         }
         if *database_error.code() == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
             || *database_error.code() == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
