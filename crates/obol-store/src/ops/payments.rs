@@ -605,3 +605,16 @@ pub async fn list_for_reseller(
         .collect::<StoreResult<Vec<_>>>()?;
     Ok((payments, total))
 }
+
+/// How many payments there are in each core status, by status name (for the metrics' gauge).
+pub async fn count_by_status(db: &mut dyn Db) -> StoreResult<Vec<(String, i64)>> {
+    let rows = db
+        .query(
+            "SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.text(0)?, row.int(1)?)))
+        .collect()
+}
