@@ -10,7 +10,7 @@ use tokio_postgres::{IsolationLevel, NoTls};
 
 use crate::db::{Backend, BoxFuture, Db};
 use crate::error::{StoreError, StoreResult, UniqueKey};
-use crate::value::{Row, Value};
+use crate::value::{ColumnNames, Row, Value};
 
 /// Connections per node. Each costs the server a process; with many nodes, keep
 /// `nodes × POOL_SIZE` under the server's `max_connections`.
@@ -68,7 +68,7 @@ fn map_error(error: tokio_postgres::Error) -> StoreError {
     StoreError::Database(error.to_string())
 }
 
-fn convert_row(row: &tokio_postgres::Row) -> StoreResult<Row> {
+fn convert_row(names: &ColumnNames, row: &tokio_postgres::Row) -> StoreResult<Row> {
     let mut values = Vec::with_capacity(row.len());
     for (index, column) in row.columns().iter().enumerate() {
         let corrupt = |error: tokio_postgres::Error| {
@@ -108,7 +108,7 @@ fn convert_row(row: &tokio_postgres::Row) -> StoreResult<Row> {
         };
         values.push(value.unwrap_or(Value::Null));
     }
-    Ok(Row(values))
+    Ok(Row::new(ColumnNames::clone(names), values))
 }
 
 fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
@@ -162,7 +162,12 @@ impl Db for PgTransaction<'_> {
                 .query(&statement, &as_params(params))
                 .await
                 .map_err(map_error)?;
-            rows.iter().map(convert_row).collect()
+            let names: ColumnNames = statement
+                .columns()
+                .iter()
+                .map(|column| Box::from(column.name()))
+                .collect();
+            rows.iter().map(|row| convert_row(&names, row)).collect()
         })
     }
 

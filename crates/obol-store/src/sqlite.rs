@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Backend, BoxFuture, Db};
 use crate::error::{StoreError, StoreResult, UniqueKey};
-use crate::value::{Row, Value};
+use crate::value::{ColumnNames, Row, Value};
 
 /// Most jobs one commit carries: bounds the latency a job waits behind others.
 const BATCH_JOBS_MAX: usize = 512;
@@ -122,7 +122,12 @@ impl SqliteConn {
             .connection
             .prepare_cached(&rewrite_placeholders(sql))
             .map_err(map_error)?;
-        let columns = statement.column_count();
+        let names: ColumnNames = statement
+            .column_names()
+            .into_iter()
+            .map(Box::from)
+            .collect();
+        let columns = names.len();
         let mut rows = statement
             .query(rusqlite::params_from_iter(params.iter()))
             .map_err(map_error)?;
@@ -138,7 +143,7 @@ impl SqliteConn {
                     ValueRef::Blob(blob) => Value::Blob(blob.to_vec()),
                 });
             }
-            out.push(Row(values));
+            out.push(Row::new(ColumnNames::clone(&names), values));
         }
         Ok(out)
     }
