@@ -1,5 +1,7 @@
-//! Storage errors. Constraint violations are turned into domain errors by the operation that
-//! knows what the constraint means; everything else is `Unavailable` or `Database`.
+//! Storage errors. Each backend turns its own error into a [`StoreError`] at its edge, by error
+//! code (SQLite's extended result codes, PostgreSQL's SQLSTATE) and never by message text. A
+//! unique violation names the key it hit as a [`UniqueKey`]; the operation that knows what the
+//! key means turns it into a domain error. Everything else is `Unavailable` or `Database`.
 
 use obol_core::error::{Coded, ErrorCode, codes};
 use obol_core::idempotency::IdempotencyError;
@@ -14,14 +16,16 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
-    /// A unique constraint; the text names the constraint (PostgreSQL) or the columns (SQLite).
+    /// A unique key was violated; which one is decided at the backend's edge.
     #[error("unique constraint violated: {0}")]
-    Unique(String),
+    Unique(UniqueKey),
     #[error("a stored row is unreadable: {0}")]
     Corrupt(String),
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// The row changed between reading and writing it; the caller may retry.
+    /// The row changed between reading and writing it (a version check failed, or PostgreSQL
+    /// reported a serialization failure or a deadlock); the caller may retry. One variant for
+    /// all three because every caller answers them the same way.
     #[error("the record was changed concurrently")]
     Conflict,
     #[error("the reference is already used by payment {}", .0.id)]
@@ -38,10 +42,105 @@ pub enum StoreError {
     P2p(#[from] obol_core::p2p::P2pError),
 }
 
-impl StoreError {
-    /// Whether a unique violation concerns the named constraint or column.
-    pub fn is_unique_on(&self, name: &str) -> bool {
-        matches!(self, StoreError::Unique(detail) if detail.contains(name))
+/// A unique key that operations turn into domain errors. Each is declared once, with its
+/// table, its columns and the name PostgreSQL gives it; the schema test checks that both
+/// backends have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UniqueKey {
+    /// `payments (merchant_id, reference_id)`: a merchant's reference names one payment.
+    PaymentReference,
+    /// `p2p_clients (client_key)`.
+    P2pClientKey,
+    /// `p2p_transfers (receipt_id)`.
+    P2pTransferReceipt,
+    /// `refund_requests (payment_id) WHERE status = 'open'`: one open request per payment.
+    OpenRefundRequest,
+    /// Any other unique key, as the backend described it (PostgreSQL: the constraint's name;
+    /// SQLite: `table(column, …)`), for the log.
+    Other(String),
+}
+
+/// How one [`UniqueKey`] looks in each backend's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UniqueKeyDefinition {
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    /// The name of the constraint or index on PostgreSQL (SQLite reports only the columns).
+    pub postgres_name: &'static str,
+}
+
+impl UniqueKey {
+    /// Every named key, for the backends' edges and the schema test.
+    pub const KNOWN: [UniqueKey; 4] = [
+        UniqueKey::PaymentReference,
+        UniqueKey::P2pClientKey,
+        UniqueKey::P2pTransferReceipt,
+        UniqueKey::OpenRefundRequest,
+    ];
+
+    /// Where a named key lives; `None` for [`UniqueKey::Other`].
+    pub fn definition(&self) -> Option<UniqueKeyDefinition> {
+        let (table, columns, postgres_name): (_, &'static [&'static str], _) = match self {
+            UniqueKey::PaymentReference => (
+                "payments",
+                &["merchant_id", "reference_id"],
+                "payments_merchant_reference_key",
+            ),
+            UniqueKey::P2pClientKey => {
+                ("p2p_clients", &["client_key"], "p2p_clients_client_key_key")
+            }
+            UniqueKey::P2pTransferReceipt => (
+                "p2p_transfers",
+                &["receipt_id"],
+                "p2p_transfers_receipt_id_key",
+            ),
+            UniqueKey::OpenRefundRequest => (
+                "refund_requests",
+                &["payment_id"],
+                "refund_requests_one_open",
+            ),
+            UniqueKey::Other(_) => return None,
+        };
+        Some(UniqueKeyDefinition {
+            table,
+            columns,
+            postgres_name,
+        })
+    }
+
+    /// The key PostgreSQL reports by its constraint (or unique index) name.
+    pub(crate) fn from_postgres(constraint: &str) -> UniqueKey {
+        UniqueKey::KNOWN
+            .into_iter()
+            .find(|key| {
+                key.definition()
+                    .is_some_and(|definition| definition.postgres_name == constraint)
+            })
+            .unwrap_or_else(|| UniqueKey::Other(constraint.to_owned()))
+    }
+
+    /// The key SQLite reports by its table and columns.
+    pub(crate) fn from_sqlite(table: &str, columns: &[&str]) -> UniqueKey {
+        UniqueKey::KNOWN
+            .into_iter()
+            .find(|key| {
+                key.definition().is_some_and(|definition| {
+                    definition.table == table && definition.columns == columns
+                })
+            })
+            .unwrap_or_else(|| UniqueKey::Other(format!("{table}({})", columns.join(", "))))
+    }
+}
+
+impl std::fmt::Display for UniqueKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let UniqueKey::Other(described) = self {
+            return formatter.write_str(described);
+        }
+        formatter.write_str(
+            self.definition()
+                .map_or("", |definition| definition.postgres_name),
+        )
     }
 }
 

@@ -9,8 +9,8 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use crate::db::{Backend, BoxFuture, Db};
-use crate::error::{StoreError, StoreResult};
-use crate::value::{Row, Value};
+use crate::error::{StoreError, StoreResult, UniqueKey};
+use crate::value::{ColumnNames, Row, Value};
 
 /// Connections per node. Each costs the server a process; with many nodes, keep
 /// `nodes × POOL_SIZE` under the server's `max_connections`.
@@ -45,12 +45,11 @@ impl ToSql for Value {
 fn map_error(error: tokio_postgres::Error) -> StoreError {
     if let Some(database_error) = error.as_db_error() {
         if *database_error.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
-            return StoreError::Unique(
-                database_error
-                    .constraint()
-                    .unwrap_or(database_error.message())
-                    .to_owned(),
-            );
+            // PostgreSQL always names the constraint (or unique index) of a unique violation.
+            return StoreError::Unique(database_error.constraint().map_or_else(
+                || UniqueKey::Other(database_error.message().to_owned()),
+                UniqueKey::from_postgres,
+            ));
         }
         if *database_error.code() == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
             || *database_error.code() == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
@@ -69,7 +68,7 @@ fn map_error(error: tokio_postgres::Error) -> StoreError {
     StoreError::Database(error.to_string())
 }
 
-fn convert_row(row: &tokio_postgres::Row) -> StoreResult<Row> {
+fn convert_row(names: &ColumnNames, row: &tokio_postgres::Row) -> StoreResult<Row> {
     let mut values = Vec::with_capacity(row.len());
     for (index, column) in row.columns().iter().enumerate() {
         let corrupt = |error: tokio_postgres::Error| {
@@ -109,7 +108,7 @@ fn convert_row(row: &tokio_postgres::Row) -> StoreResult<Row> {
         };
         values.push(value.unwrap_or(Value::Null));
     }
-    Ok(Row(values))
+    Ok(Row::new(ColumnNames::clone(names), values))
 }
 
 fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
@@ -163,7 +162,12 @@ impl Db for PgTransaction<'_> {
                 .query(&statement, &as_params(params))
                 .await
                 .map_err(map_error)?;
-            rows.iter().map(convert_row).collect()
+            let names: ColumnNames = statement
+                .columns()
+                .iter()
+                .map(|column| Box::from(column.name()))
+                .collect();
+            rows.iter().map(|row| convert_row(&names, row)).collect()
         })
     }
 

@@ -18,8 +18,8 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Backend, BoxFuture, Db};
-use crate::error::{StoreError, StoreResult};
-use crate::value::{Row, Value};
+use crate::error::{StoreError, StoreResult, UniqueKey};
+use crate::value::{ColumnNames, Row, Value};
 
 /// Most jobs one commit carries: bounds the latency a job waits behind others.
 const BATCH_JOBS_MAX: usize = 512;
@@ -61,6 +61,32 @@ fn rewrite_placeholders(sql: &str) -> String {
     out
 }
 
+/// Which key a unique violation hit. SQLite has no field for it: the extended code says that
+/// it is a unique violation, and the message, in the fixed form
+/// `UNIQUE constraint failed: table.column, table.column` (or `index 'name'` for an index on
+/// expressions), is the only place that says which key. It is read here, once, at the edge.
+fn unique_key(message: Option<&str>) -> UniqueKey {
+    let Some(detail) = message
+        .and_then(|message| message.split_once(": "))
+        .map(|(_, detail)| detail)
+    else {
+        return UniqueKey::Other(message.unwrap_or_default().to_owned());
+    };
+    let mut table = None;
+    let mut columns = Vec::new();
+    for qualified in detail.split(", ") {
+        let Some((owner, column)) = qualified.split_once('.') else {
+            return UniqueKey::Other(detail.to_owned());
+        };
+        if table.is_some_and(|table| table != owner) {
+            return UniqueKey::Other(detail.to_owned());
+        }
+        table = Some(owner);
+        columns.push(column);
+    }
+    UniqueKey::from_sqlite(table.unwrap_or_default(), &columns)
+}
+
 fn map_error(error: rusqlite::Error) -> StoreError {
     match &error {
         rusqlite::Error::SqliteFailure(failure, message) => match failure.code {
@@ -68,7 +94,7 @@ fn map_error(error: rusqlite::Error) -> StoreError {
                 if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                     || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
             {
-                StoreError::Unique(message.clone().unwrap_or_default())
+                StoreError::Unique(unique_key(message.as_deref()))
             }
             rusqlite::ErrorCode::DatabaseBusy
             | rusqlite::ErrorCode::DatabaseLocked
@@ -96,7 +122,12 @@ impl SqliteConn {
             .connection
             .prepare_cached(&rewrite_placeholders(sql))
             .map_err(map_error)?;
-        let columns = statement.column_count();
+        let names: ColumnNames = statement
+            .column_names()
+            .into_iter()
+            .map(Box::from)
+            .collect();
+        let columns = names.len();
         let mut rows = statement
             .query(rusqlite::params_from_iter(params.iter()))
             .map_err(map_error)?;
@@ -112,7 +143,7 @@ impl SqliteConn {
                     ValueRef::Blob(blob) => Value::Blob(blob.to_vec()),
                 });
             }
-            out.push(Row(values));
+            out.push(Row::new(ColumnNames::clone(&names), values));
         }
         Ok(out)
     }
@@ -376,5 +407,41 @@ fn run_batch(connection: &mut SqliteConn, batch: &mut Vec<WriteJob>) {
             Err(error) => Err(StoreError::Unavailable(format!("commit failed: {error}"))),
         };
         (completion.answer)(outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_key;
+    use crate::error::UniqueKey;
+
+    #[test]
+    fn unique_violations_name_their_key() {
+        let cases = [
+            (
+                "UNIQUE constraint failed: payments.merchant_id, payments.reference_id",
+                UniqueKey::PaymentReference,
+            ),
+            (
+                "UNIQUE constraint failed: p2p_clients.client_key",
+                UniqueKey::P2pClientKey,
+            ),
+            (
+                "UNIQUE constraint failed: refund_requests.payment_id",
+                UniqueKey::OpenRefundRequest,
+            ),
+            (
+                "UNIQUE constraint failed: payments.reference_id, payments.merchant_id",
+                UniqueKey::Other("payments(reference_id, merchant_id)".to_owned()),
+            ),
+            (
+                "UNIQUE constraint failed: index 'by_expression'",
+                UniqueKey::Other("index 'by_expression'".to_owned()),
+            ),
+        ];
+        for (message, key) in cases {
+            assert_eq!(unique_key(Some(message)), key, "{message}");
+        }
+        assert_eq!(unique_key(None), UniqueKey::Other(String::new()));
     }
 }

@@ -68,73 +68,142 @@ macro_rules! params {
     };
 }
 
-/// One result row; columns are read by position, as the query lists them.
+/// The names of a result's columns, shared by all its rows (built once per statement).
+pub type ColumnNames = std::sync::Arc<[Box<str>]>;
+
+/// How a column of a [`Row`] is named: by its name in the query (`"currency"`), which is how
+/// operations read, or by its position (`0`), for one-column answers such as `COUNT(*)`.
+pub trait ColumnIndex: Copy + std::fmt::Display {
+    fn position(self, columns: &[Box<str>]) -> Option<usize>;
+}
+
+impl ColumnIndex for usize {
+    fn position(self, columns: &[Box<str>]) -> Option<usize> {
+        (self < columns.len()).then_some(self)
+    }
+}
+
+impl ColumnIndex for &str {
+    /// A linear scan: rows have at most a few dozen columns of short names, so comparing them
+    /// costs less than hashing would, and nothing is allocated.
+    fn position(self, columns: &[Box<str>]) -> Option<usize> {
+        columns.iter().position(|column| &**column == self)
+    }
+}
+
+/// One result row, read by column name (or position).
 #[derive(Debug, Clone)]
-pub struct Row(pub Vec<Value>);
+pub struct Row {
+    columns: ColumnNames,
+    values: Vec<Value>,
+}
 
 impl Row {
-    fn get(&self, index: usize) -> StoreResult<&Value> {
-        self.0
-            .get(index)
-            .ok_or_else(|| StoreError::Corrupt(format!("column {index} missing")))
+    /// A row of a result whose columns are `columns`; `values` are in the same order.
+    pub(crate) fn new(columns: ColumnNames, values: Vec<Value>) -> Row {
+        debug_assert_eq!(columns.len(), values.len());
+        Row { columns, values }
     }
 
-    pub fn int(&self, index: usize) -> StoreResult<i64> {
-        match self.get(index)? {
+    /// The column names, in the order the query lists them.
+    pub fn columns(&self) -> &[Box<str>] {
+        &self.columns
+    }
+
+    /// The value of a column, whatever its type.
+    pub fn value(&self, column: impl ColumnIndex) -> StoreResult<&Value> {
+        column
+            .position(&self.columns)
+            .and_then(|position| self.values.get(position))
+            .ok_or_else(|| StoreError::Corrupt(format!("column {column} missing")))
+    }
+
+    pub fn int(&self, column: impl ColumnIndex) -> StoreResult<i64> {
+        match self.value(column)? {
             Value::Int(value) => Ok(*value),
             Value::Bool(value) => Ok(i64::from(*value)),
             other => Err(StoreError::Corrupt(format!(
-                "column {index}: expected an integer, found {other:?}"
+                "column {column}: expected an integer, found {other:?}"
             ))),
         }
     }
 
-    pub fn opt_int(&self, index: usize) -> StoreResult<Option<i64>> {
-        match self.get(index)? {
+    pub fn opt_int(&self, column: impl ColumnIndex) -> StoreResult<Option<i64>> {
+        match self.value(column)? {
             Value::Null => Ok(None),
-            _ => self.int(index).map(Some),
+            _ => self.int(column).map(Some),
         }
     }
 
-    pub fn text(&self, index: usize) -> StoreResult<String> {
-        match self.get(index)? {
-            Value::Text(value) => Ok(value.clone()),
+    pub fn text(&self, column: impl ColumnIndex) -> StoreResult<String> {
+        self.str(column).map(str::to_owned)
+    }
+
+    /// A text column, borrowed from the row (no copy).
+    pub fn str(&self, column: impl ColumnIndex) -> StoreResult<&str> {
+        match self.value(column)? {
+            Value::Text(value) => Ok(value),
             other => Err(StoreError::Corrupt(format!(
-                "column {index}: expected text, found {other:?}"
+                "column {column}: expected text, found {other:?}"
             ))),
         }
     }
 
-    pub fn opt_text(&self, index: usize) -> StoreResult<Option<String>> {
-        match self.get(index)? {
+    pub fn opt_text(&self, column: impl ColumnIndex) -> StoreResult<Option<String>> {
+        match self.value(column)? {
             Value::Null => Ok(None),
-            _ => self.text(index).map(Some),
+            _ => self.text(column).map(Some),
         }
     }
 
-    pub fn blob(&self, index: usize) -> StoreResult<Vec<u8>> {
-        match self.get(index)? {
+    pub fn blob(&self, column: impl ColumnIndex) -> StoreResult<Vec<u8>> {
+        match self.value(column)? {
             Value::Blob(value) => Ok(value.clone()),
             other => Err(StoreError::Corrupt(format!(
-                "column {index}: expected bytes, found {other:?}"
+                "column {column}: expected bytes, found {other:?}"
             ))),
         }
     }
 
-    pub fn opt_blob(&self, index: usize) -> StoreResult<Option<Vec<u8>>> {
-        match self.get(index)? {
+    pub fn opt_blob(&self, column: impl ColumnIndex) -> StoreResult<Option<Vec<u8>>> {
+        match self.value(column)? {
             Value::Null => Ok(None),
-            _ => self.blob(index).map(Some),
+            _ => self.blob(column).map(Some),
         }
     }
 
-    pub fn bool(&self, index: usize) -> StoreResult<bool> {
-        match self.get(index)? {
+    pub fn bool(&self, column: impl ColumnIndex) -> StoreResult<bool> {
+        match self.value(column)? {
             Value::Bool(value) => Ok(*value),
             Value::Int(value) => Ok(*value != 0),
             other => Err(StoreError::Corrupt(format!(
-                "column {index}: expected a boolean, found {other:?}"
+                "column {column}: expected a boolean, found {other:?}"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_read_by_name_or_position() {
+        let columns: ColumnNames = ["id", "amount", "note"].map(Box::from).into();
+        let row = Row::new(
+            columns,
+            vec![Value::from("cpi_1"), Value::Int(250), Value::Null],
+        );
+        assert_eq!(row.text("id").unwrap(), "cpi_1");
+        assert_eq!(row.int("amount").unwrap(), 250);
+        assert_eq!(row.int(1).unwrap(), 250);
+        assert_eq!(row.opt_text("note").unwrap(), None);
+        assert!(
+            matches!(row.int("missing"), Err(StoreError::Corrupt(message)) if message == "column missing missing")
+        );
+        assert!(matches!(row.int(3), Err(StoreError::Corrupt(_))));
+        assert!(
+            matches!(row.int("id"), Err(StoreError::Corrupt(message)) if message.starts_with("column id: expected an integer"))
+        );
     }
 }

@@ -9,7 +9,7 @@ use obol_core::idempotency::{
     IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
 };
 use obol_core::ids::{MerchantId, PaymentId, PaymentMethodId, ROOT_RESELLER, ResellerId, Uuid};
-use obol_core::ledger::AccountCode;
+use obol_core::ledger::{AccountCode, Clearing, LedgerTransaction, Posting, TransactionKind};
 use obol_core::money::Money;
 use obol_core::payment::{
     Actor, Flow, PaymentDraft, PaymentError, PaymentEvent, PaymentStatus, Resolution, ReturnUrls,
@@ -18,7 +18,7 @@ use obol_core::payment::{
 use obol_core::tenancy::{MerchantSettings, Name, Role};
 use obol_core::{Currency, Timestamp};
 use obol_store::ops::tenancy::NewMerchant;
-use obol_store::ops::{catalog, idempotency, jobs, payments, tenancy, verify};
+use obol_store::ops::{catalog, idempotency, jobs, ledger, payments, tenancy, verify};
 use obol_store::testing::{TestDatabase, TestRandom};
 use obol_store::{Idempotent, Store, StoreError, params};
 
@@ -323,11 +323,12 @@ async fn reseller_tree_and_credentials(database: TestDatabase) {
         .unwrap();
     assert_eq!(account.reseller_id, child.id);
     let key = Uuid::generate_v4(&mut TestRandom::new());
+    let first_key = key.clone();
     let client = store
         .write(move |db| {
             Box::pin(tenancy::create_p2p_client(
                 db,
-                key,
+                first_key,
                 name("Wallet"),
                 vec![9; 40],
                 true,
@@ -337,6 +338,20 @@ async fn reseller_tree_and_credentials(database: TestDatabase) {
         .await
         .unwrap();
     assert!(client.require_signed_requests);
+    // The same client key again hits the key's unique index: a typed conflict on both backends.
+    let again = store
+        .write(move |db| {
+            Box::pin(tenancy::create_p2p_client(
+                db,
+                key,
+                name("Wallet 2"),
+                vec![9; 40],
+                true,
+                NOW,
+            ))
+        })
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
 }
 
 async fn payment_lifecycle_books_the_ledger(database: TestDatabase) {
@@ -880,6 +895,104 @@ async fn expiring_payments_schedule_a_job(database: TestDatabase) {
     );
 }
 
+async fn corrections_and_refund(store: &Store, id: &PaymentId) -> (Vec<i64>, Option<i64>) {
+    let id = id.clone();
+    store
+        .read(move |db| {
+            Box::pin(async move {
+                Ok((
+                    ledger::corrections_of_payment(db, &id).await?,
+                    ledger::latest_refund_of_payment(db, &id).await?,
+                ))
+            })
+        })
+        .await
+        .unwrap()
+}
+
+/// The reads the dialects need beyond payments themselves: corrections and refunds of a payment,
+/// one refund transaction, payments by status.
+async fn ledger_reads_for_dialects(database: TestDatabase) {
+    let store = open(&database).await;
+    let merchant = merchant(&store).await;
+    let open_payment = create_payment(&store, merchant, None, 500).await.unwrap();
+    let id = processed_payment(&store, merchant, 10_000).await;
+    let usd = |minor: i64| Money::from_minor(minor, Currency::USD).unwrap();
+    let correction = |minor: i64| {
+        LedgerTransaction::new(
+            TransactionKind::Correction,
+            Some(id.clone()),
+            vec![
+                Posting {
+                    account: AccountCode::clearing(Clearing::Offline),
+                    amount: usd(-minor),
+                },
+                Posting {
+                    account: AccountCode::operator_fees(),
+                    amount: usd(minor),
+                },
+            ],
+        )
+        .unwrap()
+    };
+    let (first, second) = (correction(100), correction(200));
+    let corrections = store
+        .write(move |db| {
+            Box::pin(async move {
+                Ok(vec![
+                    ledger::insert_transaction(db, &first, NOW).await?,
+                    ledger::insert_transaction(db, &second, NOW).await?,
+                ])
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        corrections_and_refund(&store, &id).await,
+        (corrections.clone(), None)
+    );
+    apply(&store, &id, PaymentEvent::Refunded { amount: usd(3_000) })
+        .await
+        .unwrap();
+    let (listed, refund) = corrections_and_refund(&store, &id).await;
+    assert_eq!(listed, corrections);
+    let refund = refund.expect("a refund transaction");
+    let correction_id = corrections[0];
+    let (found, of_correction, missing) = store
+        .read(move |db| {
+            Box::pin(async move {
+                Ok((
+                    ledger::refund_transaction(db, refund).await?,
+                    ledger::refund_transaction(db, correction_id).await?,
+                    ledger::refund_transaction(db, refund + 1_000).await?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        Some(ledger::StoredRefund {
+            transaction_id: refund,
+            payment_id: id.as_str().to_owned(),
+            created_at: NOW,
+            returned_minor: 3_000,
+        })
+    );
+    assert_eq!((of_correction, missing), (None, None));
+    let by_status = store
+        .read(|db| Box::pin(payments::count_by_status(db)))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_status,
+        vec![
+            (open_payment.status.as_str().to_owned(), 1),
+            ("partially_refunded".to_owned(), 1)
+        ]
+    );
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -1153,6 +1266,7 @@ on_both_backends!(
     many_concurrent_writes_all_commit,
     failing_write_leaves_nothing_behind,
     expiring_payments_schedule_a_job,
+    ledger_reads_for_dialects,
 );
 
 /// The SQLite writer survives a job that panics: that job fails, later writes still commit.

@@ -1,7 +1,7 @@
 //! Ledger transactions and derived balances.
 
 use obol_core::Currency;
-use obol_core::ids::Uuid;
+use obol_core::ids::{PaymentId, Uuid};
 use obol_core::ledger::{AccountCode, LedgerTransaction, TransactionKind};
 use obol_core::money::Money;
 use obol_core::time::Timestamp;
@@ -113,4 +113,67 @@ pub async fn postings_of_payment(
             })
         })
         .collect()
+}
+
+/// The ids of a payment's `correction` transactions, oldest first (ActivePlatform lists them on
+/// a payment).
+pub async fn corrections_of_payment(db: &mut dyn Db, payment: &PaymentId) -> StoreResult<Vec<i64>> {
+    let rows = db
+        .query(
+            "SELECT id FROM ledger_transactions WHERE payment_id = $1 AND kind = 'correction' ORDER BY id",
+            params![payment.as_str()],
+        )
+        .await?;
+    rows.iter().map(|row| row.int(0)).collect()
+}
+
+/// The id of a payment's latest `refund` transaction, if it has one.
+pub async fn latest_refund_of_payment(
+    db: &mut dyn Db,
+    payment: &PaymentId,
+) -> StoreResult<Option<i64>> {
+    let row = query_one(
+        db,
+        "SELECT CAST(MAX(id) AS BIGINT) FROM ledger_transactions WHERE payment_id = $1 AND kind = 'refund'",
+        params![payment.as_str()],
+        "refund",
+    )
+    .await?;
+    row.opt_int(0)
+}
+
+/// A stored `refund` transaction, as the YooKassa sandbox shows a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefund {
+    pub transaction_id: i64,
+    /// The refunded payment, as stored (every refund names one).
+    pub payment_id: String,
+    pub created_at: Timestamp,
+    /// What the refund gave back through clearing accounts, in the payment's minor units.
+    pub returned_minor: i64,
+}
+
+/// The `refund` transaction with this id; `None` if there is none, it is of another kind, it
+/// has no postings or it names no payment.
+pub async fn refund_transaction(db: &mut dyn Db, id: i64) -> StoreResult<Option<StoredRefund>> {
+    let rows = db
+        .query(
+            "SELECT t.payment_id, t.created_at, CAST(SUM(CASE WHEN lp.account LIKE 'clearing:%' THEN lp.amount ELSE 0 END) AS BIGINT) \
+             FROM ledger_transactions t JOIN ledger_postings lp ON lp.transaction_id = t.id \
+             WHERE t.id = $1 AND t.kind = 'refund' GROUP BY t.payment_id, t.created_at",
+            params![id],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let Some(payment_id) = row.opt_text(0)? else {
+        return Ok(None);
+    };
+    Ok(Some(StoredRefund {
+        transaction_id: id,
+        payment_id,
+        created_at: super::timestamp(row.int(1)?),
+        returned_minor: row.int(2)?,
+    }))
 }

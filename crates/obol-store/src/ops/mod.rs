@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod p2p;
 pub mod payments;
 pub mod refund_requests;
+pub mod schema;
 pub mod settings;
 pub mod tenancy;
 pub mod verify;

@@ -18,7 +18,7 @@ use obol_core::time::Timestamp;
 
 use super::{corrupt, opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Backend, Db, query_opt};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
@@ -373,7 +373,7 @@ pub async fn insert_transfer(db: &mut dyn Db, transfer: &Transfer) -> StoreResul
     )
     .await
     .map_err(|error| {
-        if error.is_unique_on("receipt_id") {
+        if matches!(error, StoreError::Unique(UniqueKey::P2pTransferReceipt)) {
             StoreError::Conflict
         } else {
             error

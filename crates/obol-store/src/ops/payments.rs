@@ -1,6 +1,8 @@
 //! Payments: creation, reading, and transitions persisted with their history row and ledger
 //! transaction in the same database transaction.
 
+use std::sync::LazyLock;
+
 use obol_core::Currency;
 use obol_core::catalog::PaymentService;
 use obol_core::ids::{
@@ -23,21 +25,96 @@ use crate::value::{Row, Value};
 /// The job that expires a payment at its `expires_at`.
 pub const EXPIRY_JOB: &str = "payment_expiry";
 
-pub const PAYMENT_COLUMNS: &str = "id, number, document_id, order_id, reseller_id, merchant_id, customer_account_id, customer_id, reference_id, \
-    external_id, currency, amount, service_id, method_id, flow, status, resolution, description, metadata, return_url, return_url_success, \
-    return_url_fail, return_url_pending, callback_url, expires_at, fee, deposit, processed_amount, refunded_amount, card_first6, card_last4, \
-    card_brand, card_expiry_month, card_expiry_year, card_holder, card_issuer, source, locale, test_mode, requester_ip, completed_by, \
-    completed_method_id, created_at, updated_at, processed_at, closed_at, version, service_fields, gateway_options, page_options, dialect_attributes, \
-    manual_capture, authorized_at";
+/// The payments table's columns, listed once: every SELECT of a payment reads them by name
+/// ([`payment_from_row`]) and the INSERT pairs each with its value ([`insert_values`]).
+const COLUMNS: [&str; 53] = [
+    "id",
+    "number",
+    "document_id",
+    "order_id",
+    "reseller_id",
+    "merchant_id",
+    "customer_account_id",
+    "customer_id",
+    "reference_id",
+    "external_id",
+    "currency",
+    "amount",
+    "service_id",
+    "method_id",
+    "flow",
+    "status",
+    "resolution",
+    "description",
+    "metadata",
+    "return_url",
+    "return_url_success",
+    "return_url_fail",
+    "return_url_pending",
+    "callback_url",
+    "expires_at",
+    "fee",
+    "deposit",
+    "processed_amount",
+    "refunded_amount",
+    "card_first6",
+    "card_last4",
+    "card_brand",
+    "card_expiry_month",
+    "card_expiry_year",
+    "card_holder",
+    "card_issuer",
+    "source",
+    "locale",
+    "test_mode",
+    "requester_ip",
+    "completed_by",
+    "completed_method_id",
+    "created_at",
+    "updated_at",
+    "processed_at",
+    "closed_at",
+    "version",
+    "service_fields",
+    "gateway_options",
+    "page_options",
+    "dialect_attributes",
+    "manual_capture",
+    "authorized_at",
+];
+
+/// `COLUMNS` as a SELECT list, joined once.
+fn select_list() -> &'static str {
+    static LIST: LazyLock<String> = LazyLock::new(|| COLUMNS.join(", "));
+    &LIST
+}
+
+/// The INSERT of a payment, built once. `ON CONFLICT DO NOTHING` waits for a racing
+/// transaction with the same reference and then inserts nothing, instead of aborting this
+/// transaction (PostgreSQL cannot continue an aborted one), so the existing payment can still
+/// be read and returned.
+fn insert_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let placeholders: Vec<String> = (1..=COLUMNS.len())
+            .map(|index| format!("${index}"))
+            .collect();
+        format!(
+            "INSERT INTO payments ({}) VALUES ({}) ON CONFLICT (merchant_id, reference_id) DO NOTHING RETURNING id",
+            select_list(),
+            placeholders.join(", ")
+        )
+    });
+    &SQL
+}
 
 pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
-    let currency = parse_or_corrupt(Currency::parse(&row.text(10)?), "payment currency")?;
+    let currency = parse_or_corrupt(Currency::parse(row.str("currency")?), "payment currency")?;
     let money = |minor: i64| parse_or_corrupt(Money::from_minor(minor, currency), "payment amount");
-    let card = match (row.opt_text(29)?, row.opt_text(30)?) {
+    let card = match (row.opt_text("card_first6")?, row.opt_text("card_last4")?) {
         (Some(first6), Some(last4)) => Some(CardPayload {
             first6,
             last4,
-            brand: row.opt_text(31)?.unwrap_or_default(),
+            brand: row.opt_text("card_brand")?.unwrap_or_default(),
             expiry_month: row
                 .opt_int(32)?
                 .and_then(|value| u8::try_from(value).ok())
@@ -46,64 +123,69 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
                 .opt_int(33)?
                 .and_then(|value| u16::try_from(value).ok())
                 .unwrap_or_default(),
-            holder: row.opt_text(34)?,
-            issuer: row.opt_text(35)?,
+            holder: row.opt_text("card_holder")?,
+            issuer: row.opt_text("card_issuer")?,
         }),
         _ => None,
     };
     Ok(Payment {
-        id: parse_or_corrupt(PaymentId::parse(&row.text(0)?), "payment id")?,
-        number: PaymentNumber::new(row.int(1)?),
-        document_id: DocumentNumber::new(row.int(2)?),
-        order_id: OrderNumber::new(row.int(3)?),
-        reseller_id: ResellerId::new(row.int(4)?),
-        merchant_id: row.opt_int(5)?.map(MerchantId::new),
-        customer_account_id: row.opt_int(6)?.map(CustomerAccountId::new),
+        id: parse_or_corrupt(PaymentId::parse(row.str("id")?), "payment id")?,
+        number: PaymentNumber::new(row.int("number")?),
+        document_id: DocumentNumber::new(row.int("document_id")?),
+        order_id: OrderNumber::new(row.int("order_id")?),
+        reseller_id: ResellerId::new(row.int("reseller_id")?),
+        merchant_id: row.opt_int("merchant_id")?.map(MerchantId::new),
+        customer_account_id: row
+            .opt_int("customer_account_id")?
+            .map(CustomerAccountId::new),
         customer_id: row
             .opt_text(7)?
             .map(|id| parse_or_corrupt(CustomerId::parse(&id), "customer id"))
             .transpose()?,
-        reference_id: row.opt_text(8)?,
-        external_id: row.opt_text(9)?,
-        amount: money(row.int(11)?)?,
-        service_id: row.opt_int(12)?.map(PaymentServiceId::new),
-        method_id: row.opt_int(13)?.map(PaymentMethodId::new),
-        flow: Flow::parse(&row.text(14)?).ok_or_else(|| corrupt("payment flow"))?,
-        status: PaymentStatus::parse(&row.text(15)?).ok_or_else(|| corrupt("payment status"))?,
-        resolution: Resolution::parse(&row.text(16)?)
+        reference_id: row.opt_text("reference_id")?,
+        external_id: row.opt_text("external_id")?,
+        amount: money(row.int("amount")?)?,
+        service_id: row.opt_int("service_id")?.map(PaymentServiceId::new),
+        method_id: row.opt_int("method_id")?.map(PaymentMethodId::new),
+        flow: Flow::parse(row.str("flow")?).ok_or_else(|| corrupt("payment flow"))?,
+        status: PaymentStatus::parse(row.str("status")?)
+            .ok_or_else(|| corrupt("payment status"))?,
+        resolution: Resolution::parse(row.str("resolution")?)
             .ok_or_else(|| corrupt("payment resolution"))?,
-        description: row.opt_text(17)?,
-        metadata: row.opt_text(18)?,
+        description: row.opt_text("description")?,
+        metadata: row.opt_text("metadata")?,
         return_urls: ReturnUrls {
-            default: row.opt_text(19)?,
-            success: row.opt_text(20)?,
-            fail: row.opt_text(21)?,
-            pending: row.opt_text(22)?,
+            default: row.opt_text("return_url")?,
+            success: row.opt_text("return_url_success")?,
+            fail: row.opt_text("return_url_fail")?,
+            pending: row.opt_text("return_url_pending")?,
         },
-        callback_url: row.opt_text(23)?,
-        expires_at: opt_timestamp(row.opt_int(24)?),
-        fee: money(row.int(25)?)?,
-        deposit: money(row.int(26)?)?,
-        processed_amount: money(row.int(27)?)?,
-        refunded_amount: money(row.int(28)?)?,
+        callback_url: row.opt_text("callback_url")?,
+        expires_at: opt_timestamp(row.opt_int("expires_at")?),
+        fee: money(row.int("fee")?)?,
+        deposit: money(row.int("deposit")?)?,
+        processed_amount: money(row.int("processed_amount")?)?,
+        refunded_amount: money(row.int("refunded_amount")?)?,
         card,
-        source: Source::parse(&row.text(36)?).ok_or_else(|| corrupt("payment source"))?,
-        locale: row.opt_text(37)?,
-        test_mode: row.bool(38)?,
-        requester_ip: row.opt_text(39)?,
-        completed_by: row.opt_int(40)?.map(ManagerId::new),
-        completed_method_id: row.opt_int(41)?.map(PaymentMethodId::new),
-        created_at: timestamp(row.int(42)?),
-        updated_at: timestamp(row.int(43)?),
-        processed_at: opt_timestamp(row.opt_int(44)?),
-        closed_at: opt_timestamp(row.opt_int(45)?),
-        version: row.int(46)?,
-        service_fields: row.opt_text(47)?,
-        gateway_options: row.opt_text(48)?,
-        page_options: row.opt_text(49)?,
-        dialect_attributes: row.opt_text(50)?,
-        manual_capture: row.bool(51)?,
-        authorized_at: opt_timestamp(row.opt_int(52)?),
+        source: Source::parse(row.str("source")?).ok_or_else(|| corrupt("payment source"))?,
+        locale: row.opt_text("locale")?,
+        test_mode: row.bool("test_mode")?,
+        requester_ip: row.opt_text("requester_ip")?,
+        completed_by: row.opt_int("completed_by")?.map(ManagerId::new),
+        completed_method_id: row
+            .opt_int("completed_method_id")?
+            .map(PaymentMethodId::new),
+        created_at: timestamp(row.int("created_at")?),
+        updated_at: timestamp(row.int("updated_at")?),
+        processed_at: opt_timestamp(row.opt_int("processed_at")?),
+        closed_at: opt_timestamp(row.opt_int("closed_at")?),
+        version: row.int("version")?,
+        service_fields: row.opt_text("service_fields")?,
+        gateway_options: row.opt_text("gateway_options")?,
+        page_options: row.opt_text("page_options")?,
+        dialect_attributes: row.opt_text("dialect_attributes")?,
+        manual_capture: row.bool("manual_capture")?,
+        authorized_at: opt_timestamp(row.opt_int("authorized_at")?),
     })
 }
 
@@ -130,64 +212,156 @@ fn card_values(card: Option<&CardPayload>) -> [Value; 7] {
     }
 }
 
+/// A payment's values for the INSERT, each beside its column so the two cannot drift apart: the
+/// names must be `COLUMNS` in order (checked in debug builds, so on every insert the tests make).
 fn insert_values(payment: &Payment) -> Vec<Value> {
-    let mut values = vec![
-        Value::from(payment.id.as_str()),
-        Value::Int(payment.number.get()),
-        Value::Int(payment.document_id.get()),
-        Value::Int(payment.order_id.get()),
-        Value::Int(payment.reseller_id.get()),
-        Value::from(payment.merchant_id.map(MerchantId::get)),
-        Value::from(payment.customer_account_id.map(CustomerAccountId::get)),
-        Value::from(
-            payment
-                .customer_id
-                .as_ref()
-                .map(|id| id.as_str().to_owned()),
+    let card = payment.card.as_ref();
+    let named: [(&str, Value); 53] = [
+        ("id", Value::from(payment.id.as_str())),
+        ("number", Value::Int(payment.number.get())),
+        ("document_id", Value::Int(payment.document_id.get())),
+        ("order_id", Value::Int(payment.order_id.get())),
+        ("reseller_id", Value::Int(payment.reseller_id.get())),
+        (
+            "merchant_id",
+            Value::from(payment.merchant_id.map(MerchantId::get)),
         ),
-        Value::from(payment.reference_id.clone()),
-        Value::from(payment.external_id.clone()),
-        Value::from(payment.amount.currency().code()),
-        Value::Int(payment.amount.minor()),
-        Value::from(payment.service_id.map(PaymentServiceId::get)),
-        Value::from(payment.method_id.map(PaymentMethodId::get)),
-        Value::from(payment.flow.as_str()),
-        Value::from(payment.status.as_str()),
-        Value::from(payment.resolution.as_str()),
-        Value::from(payment.description.clone()),
-        Value::from(payment.metadata.clone()),
-        Value::from(payment.return_urls.default.clone()),
-        Value::from(payment.return_urls.success.clone()),
-        Value::from(payment.return_urls.fail.clone()),
-        Value::from(payment.return_urls.pending.clone()),
-        Value::from(payment.callback_url.clone()),
-        Value::from(payment.expires_at.map(Timestamp::unix_micros)),
-        Value::Int(payment.fee.minor()),
-        Value::Int(payment.deposit.minor()),
-        Value::Int(payment.processed_amount.minor()),
-        Value::Int(payment.refunded_amount.minor()),
+        (
+            "customer_account_id",
+            Value::from(payment.customer_account_id.map(CustomerAccountId::get)),
+        ),
+        (
+            "customer_id",
+            Value::from(
+                payment
+                    .customer_id
+                    .as_ref()
+                    .map(|id| id.as_str().to_owned()),
+            ),
+        ),
+        ("reference_id", Value::from(payment.reference_id.clone())),
+        ("external_id", Value::from(payment.external_id.clone())),
+        ("currency", Value::from(payment.amount.currency().code())),
+        ("amount", Value::Int(payment.amount.minor())),
+        (
+            "service_id",
+            Value::from(payment.service_id.map(PaymentServiceId::get)),
+        ),
+        (
+            "method_id",
+            Value::from(payment.method_id.map(PaymentMethodId::get)),
+        ),
+        ("flow", Value::from(payment.flow.as_str())),
+        ("status", Value::from(payment.status.as_str())),
+        ("resolution", Value::from(payment.resolution.as_str())),
+        ("description", Value::from(payment.description.clone())),
+        ("metadata", Value::from(payment.metadata.clone())),
+        (
+            "return_url",
+            Value::from(payment.return_urls.default.clone()),
+        ),
+        (
+            "return_url_success",
+            Value::from(payment.return_urls.success.clone()),
+        ),
+        (
+            "return_url_fail",
+            Value::from(payment.return_urls.fail.clone()),
+        ),
+        (
+            "return_url_pending",
+            Value::from(payment.return_urls.pending.clone()),
+        ),
+        ("callback_url", Value::from(payment.callback_url.clone())),
+        (
+            "expires_at",
+            Value::from(payment.expires_at.map(Timestamp::unix_micros)),
+        ),
+        ("fee", Value::Int(payment.fee.minor())),
+        ("deposit", Value::Int(payment.deposit.minor())),
+        (
+            "processed_amount",
+            Value::Int(payment.processed_amount.minor()),
+        ),
+        (
+            "refunded_amount",
+            Value::Int(payment.refunded_amount.minor()),
+        ),
+        (
+            "card_first6",
+            Value::from(card.map(|card| card.first6.as_str())),
+        ),
+        (
+            "card_last4",
+            Value::from(card.map(|card| card.last4.as_str())),
+        ),
+        (
+            "card_brand",
+            Value::from(card.map(|card| card.brand.as_str())),
+        ),
+        (
+            "card_expiry_month",
+            Value::from(card.map(|card| i64::from(card.expiry_month))),
+        ),
+        (
+            "card_expiry_year",
+            Value::from(card.map(|card| i64::from(card.expiry_year))),
+        ),
+        (
+            "card_holder",
+            Value::from(card.and_then(|card| card.holder.clone())),
+        ),
+        (
+            "card_issuer",
+            Value::from(card.and_then(|card| card.issuer.clone())),
+        ),
+        ("source", Value::from(payment.source.as_str())),
+        ("locale", Value::from(payment.locale.clone())),
+        ("test_mode", Value::Bool(payment.test_mode)),
+        ("requester_ip", Value::from(payment.requester_ip.clone())),
+        (
+            "completed_by",
+            Value::from(payment.completed_by.map(ManagerId::get)),
+        ),
+        (
+            "completed_method_id",
+            Value::from(payment.completed_method_id.map(PaymentMethodId::get)),
+        ),
+        ("created_at", Value::Int(payment.created_at.unix_micros())),
+        ("updated_at", Value::Int(payment.updated_at.unix_micros())),
+        (
+            "processed_at",
+            Value::from(payment.processed_at.map(Timestamp::unix_micros)),
+        ),
+        (
+            "closed_at",
+            Value::from(payment.closed_at.map(Timestamp::unix_micros)),
+        ),
+        ("version", Value::Int(payment.version)),
+        (
+            "service_fields",
+            Value::from(payment.service_fields.clone()),
+        ),
+        (
+            "gateway_options",
+            Value::from(payment.gateway_options.clone()),
+        ),
+        ("page_options", Value::from(payment.page_options.clone())),
+        (
+            "dialect_attributes",
+            Value::from(payment.dialect_attributes.clone()),
+        ),
+        ("manual_capture", Value::Bool(payment.manual_capture)),
+        (
+            "authorized_at",
+            Value::from(payment.authorized_at.map(Timestamp::unix_micros)),
+        ),
     ];
-    values.extend(card_values(payment.card.as_ref()));
-    values.extend([
-        Value::from(payment.source.as_str()),
-        Value::from(payment.locale.clone()),
-        Value::Bool(payment.test_mode),
-        Value::from(payment.requester_ip.clone()),
-        Value::from(payment.completed_by.map(ManagerId::get)),
-        Value::from(payment.completed_method_id.map(PaymentMethodId::get)),
-        Value::Int(payment.created_at.unix_micros()),
-        Value::Int(payment.updated_at.unix_micros()),
-        Value::from(payment.processed_at.map(Timestamp::unix_micros)),
-        Value::from(payment.closed_at.map(Timestamp::unix_micros)),
-        Value::Int(payment.version),
-        Value::from(payment.service_fields.clone()),
-        Value::from(payment.gateway_options.clone()),
-        Value::from(payment.page_options.clone()),
-        Value::from(payment.dialect_attributes.clone()),
-        Value::Bool(payment.manual_capture),
-        Value::from(payment.authorized_at.map(Timestamp::unix_micros)),
-    ]);
-    values
+    debug_assert!(
+        named.iter().map(|(name, _)| *name).eq(COLUMNS),
+        "insert_values lists the payments columns out of order"
+    );
+    named.into_iter().map(|(_, value)| value).collect()
 }
 
 /// Creates a payment, its first history row and, when it expires, its expiry job.
@@ -210,15 +384,7 @@ pub async fn insert_payment(
         order_id: OrderNumber::new(order_id),
     };
     let payment = Payment::create(draft, identity, service, now)?;
-    let placeholders: Vec<String> = (1..=53).map(|index| format!("${index}")).collect();
-    // ON CONFLICT DO NOTHING waits for a racing transaction with the same reference and then
-    // inserts nothing, instead of aborting this transaction (PostgreSQL cannot continue an
-    // aborted one), so the existing payment can still be read and returned.
-    let sql = format!(
-        "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ({}) ON CONFLICT (merchant_id, reference_id) DO NOTHING RETURNING id",
-        placeholders.join(", ")
-    );
-    let inserted = db.query(&sql, &insert_values(&payment)).await?;
+    let inserted = db.query(insert_sql(), &insert_values(&payment)).await?;
     if inserted.is_empty() {
         let merchant = payment
             .merchant_id
@@ -270,7 +436,7 @@ async fn insert_history(
 }
 
 pub async fn get_payment(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Option<Payment>> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
+    let sql = format!("SELECT {} FROM payments WHERE id = $1", select_list());
     query_opt(db, &sql, params![id.as_str()])
         .await?
         .map(|row| payment_from_row(&row))
@@ -283,7 +449,8 @@ pub async fn find_by_reference(
     reference: &str,
 ) -> StoreResult<Option<Payment>> {
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND reference_id = $2"
+        "SELECT {} FROM payments WHERE merchant_id = $1 AND reference_id = $2",
+        select_list()
     );
     query_opt(db, &sql, params![merchant.get(), reference])
         .await?
@@ -299,7 +466,7 @@ async fn get_payment_for_update(db: &mut dyn Db, id: &PaymentId) -> StoreResult<
     } else {
         ""
     };
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{lock}");
+    let sql = format!("SELECT {} FROM payments WHERE id = $1{lock}", select_list());
     let row = query_opt(db, &sql, params![id.as_str()])
         .await?
         .ok_or(StoreError::NotFound("payment"))?;
@@ -404,12 +571,13 @@ pub async fn history(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Vec<StatusC
                         PaymentStatus::parse(&status).ok_or_else(|| corrupt("history status"))
                     })
                     .transpose()?,
-                to: PaymentStatus::parse(&row.text(1)?).ok_or_else(|| corrupt("history status"))?,
-                resolution: Resolution::parse(&row.text(2)?)
+                to: PaymentStatus::parse(row.str("to_status")?)
+                    .ok_or_else(|| corrupt("history status"))?,
+                resolution: Resolution::parse(row.str("resolution")?)
                     .ok_or_else(|| corrupt("history resolution"))?,
-                event: row.text(3)?,
-                actor: row.text(4)?,
-                at: timestamp(row.int(5)?),
+                event: row.text("event")?,
+                actor: row.text("actor")?,
+                at: timestamp(row.int("at")?),
             })
         })
         .collect()
@@ -448,7 +616,7 @@ pub async fn list_for_merchant(
             params![id.as_str(), merchant.get()],
         )
         .await?;
-        row.map(|row| row.int(0)).transpose()
+        row.map(|row| row.int("number")).transpose()
     };
     let after = match &query.after {
         Some(id) => Some(number_of(db, id).await?.unwrap_or(0)),
@@ -481,7 +649,8 @@ pub async fn list_for_merchant(
     };
     values.push(Value::Int(limit + 1));
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {} ORDER BY number {order} LIMIT ${}",
+        "SELECT {} FROM payments WHERE {} ORDER BY number {order} LIMIT ${}",
+        select_list(),
         conditions.join(" AND "),
         values.len()
     );
@@ -510,7 +679,7 @@ pub async fn list_for_merchant(
 
 /// A payment by its order number (Softline's `order_id`).
 pub async fn get_by_order_id(db: &mut dyn Db, order_id: i64) -> StoreResult<Option<Payment>> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1");
+    let sql = format!("SELECT {} FROM payments WHERE order_id = $1", select_list());
     query_opt(db, &sql, params![order_id])
         .await?
         .map(|row| payment_from_row(&row))
@@ -519,7 +688,7 @@ pub async fn get_by_order_id(db: &mut dyn Db, order_id: i64) -> StoreResult<Opti
 
 /// A payment by its numeric id (ActivePlatform's payment `id`).
 pub async fn get_by_number(db: &mut dyn Db, number: i64) -> StoreResult<Option<Payment>> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE number = $1");
+    let sql = format!("SELECT {} FROM payments WHERE number = $1", select_list());
     query_opt(db, &sql, params![number])
         .await?
         .map(|row| payment_from_row(&row))
@@ -528,7 +697,10 @@ pub async fn get_by_number(db: &mut dyn Db, number: i64) -> StoreResult<Option<P
 
 /// A payment by its document number.
 pub async fn get_by_document_id(db: &mut dyn Db, document_id: i64) -> StoreResult<Option<Payment>> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE document_id = $1");
+    let sql = format!(
+        "SELECT {} FROM payments WHERE document_id = $1",
+        select_list()
+    );
     query_opt(db, &sql, params![document_id])
         .await?
         .map(|row| payment_from_row(&row))
@@ -583,11 +755,11 @@ pub async fn list_for_reseller(
     let filter = conditions.join(" AND ");
     let total = query_opt(
         db,
-        &format!("SELECT COUNT(*) FROM payments WHERE {filter}"),
+        &format!("SELECT COUNT(*) AS total FROM payments WHERE {filter}"),
         &values,
     )
     .await?
-    .map_or(Ok(0), |row| row.int(0))?;
+    .map_or(Ok(0), |row| row.int("total"))?;
     let (column, ascending) = query.sort;
     let direction = if ascending { "ASC" } else { "DESC" };
     values.push(Value::Int(query.limit.clamp(1, 1000)));
@@ -595,7 +767,8 @@ pub async fn list_for_reseller(
     values.push(Value::Int(query.offset.max(0)));
     let offset = values.len();
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {filter} ORDER BY {column} {direction}, number {direction} LIMIT ${limit} OFFSET ${offset}"
+        "SELECT {} FROM payments WHERE {filter} ORDER BY {column} {direction}, number {direction} LIMIT ${limit} OFFSET ${offset}",
+        select_list()
     );
     let payments = db
         .query(&sql, &values)
@@ -604,4 +777,17 @@ pub async fn list_for_reseller(
         .map(payment_from_row)
         .collect::<StoreResult<Vec<_>>>()?;
     Ok((payments, total))
+}
+
+/// How many payments there are in each core status, by status name (for the metrics' gauge).
+pub async fn count_by_status(db: &mut dyn Db) -> StoreResult<Vec<(String, i64)>> {
+    let rows = db
+        .query(
+            "SELECT status, COUNT(*) AS count FROM payments GROUP BY status ORDER BY status",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.text("status")?, row.int("count")?)))
+        .collect()
 }

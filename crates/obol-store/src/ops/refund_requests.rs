@@ -6,7 +6,7 @@ use obol_core::time::Timestamp;
 
 use super::{opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Db, query_one, query_opt};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
@@ -65,7 +65,7 @@ pub async fn open(
     )
     .await
     .map_err(|error| {
-        if error.is_unique_on("refund_requests") {
+        if matches!(error, StoreError::Unique(UniqueKey::OpenRefundRequest)) {
             StoreError::Conflict
         } else {
             error

@@ -12,7 +12,7 @@ use obol_core::time::Timestamp;
 
 use super::{corrupt, parse_or_corrupt, timestamp};
 use crate::db::{Db, query_one, query_opt};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
@@ -308,7 +308,7 @@ pub async fn create_p2p_client(
         "p2p client",
     )
     .await
-    .map_err(|error| if error.is_unique_on("client_key") { StoreError::Conflict } else { error })?;
+    .map_err(|error| if matches!(error, StoreError::Unique(UniqueKey::P2pClientKey)) { StoreError::Conflict } else { error })?;
     Ok(P2pClient {
         id: P2pClientId::new(row.int(0)?),
         client_key,
