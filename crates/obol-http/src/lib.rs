@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod door;
+pub mod idempotency;
 pub mod json;
 pub mod metrics;
 pub mod page;
