@@ -1,17 +1,15 @@
-//! Signed, expiring tokens under the operator key: JWT HS256 (header.claims.signature, base64url
-//! without padding), so merchants and tools can read them with any JWT library. Used for the
+//! Signed, expiring tokens under the operator key: JWT HS256 through the `jsonwebtoken` crate,
+//! so merchants and tools can read them with any JWT library. Used for the
 //! hosted page's link token (`flow_data.metadata.token`) and the pages' CSRF tokens.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use std::collections::HashSet;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use obol_core::Timestamp;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use crate::crypto::OperatorKey;
-
-type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -25,83 +23,56 @@ pub enum TokenError {
     WrongPurpose,
 }
 
-const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+/// HS256 only, and no claim checked by the library: expiry is decided against the injected
+/// clock by the callers (the library would read the system clock), and the other claims are
+/// each caller's.
+fn validation() -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.required_spec_claims = HashSet::new();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation
+}
 
-fn mac(key: &[u8], message: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(message);
-    mac.finalize().into_bytes().to_vec()
+fn object(claims: Value) -> Result<Value, TokenError> {
+    if claims.is_object() {
+        Ok(claims)
+    } else {
+        Err(TokenError::Malformed)
+    }
 }
 
 /// Signs `claims` (a JSON object) with HS256 under `key`.
 pub fn sign_with(key: &[u8], claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(HEADER);
-    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let signing_input = format!("{header}.{body}");
-    let signature = URL_SAFE_NO_PAD.encode(mac(key, signing_input.as_bytes()));
-    format!("{signing_input}.{signature}")
+    // HS256 over JSON that serializes: this cannot fail.
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(key),
+    )
+    .unwrap_or_else(|_| unreachable!("HS256 signs any JSON claims"))
 }
 
 /// Checks an HS256 token's signature (constant time) and returns its claims.
 pub fn verify_with(key: &[u8], token: &str) -> Result<Value, TokenError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(body), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenError::Malformed);
-    };
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(header)
-            .map_err(|_| TokenError::Malformed)?,
-    )
-    .map_err(|_| TokenError::Malformed)?;
-    if header["alg"] != "HS256" {
-        return Err(TokenError::Malformed);
+    match jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(key), &validation()) {
+        Ok(data) => object(data.claims),
+        Err(error) if matches!(error.kind(), ErrorKind::InvalidSignature) => {
+            Err(TokenError::BadSignature)
+        }
+        Err(_) => Err(TokenError::Malformed),
     }
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| TokenError::Malformed)?;
-    let expected = mac(
-        key,
-        format!("{}.{}", token.split('.').next().unwrap_or_default(), body).as_bytes(),
-    );
-    if !obol_core::credentials::constant_time_eq(&signature, &expected) {
-        return Err(TokenError::BadSignature);
-    }
-    let claims: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| TokenError::Malformed)?,
-    )
-    .map_err(|_| TokenError::Malformed)?;
-    if !claims.is_object() {
-        return Err(TokenError::Malformed);
-    }
-    Ok(claims)
 }
 
 /// The claims of an HS256 token *without* checking its signature: only to learn whose key
 /// must check it (the caller then calls [`verify_with`]).
 pub fn peek_claims(token: &str) -> Result<Value, TokenError> {
-    let mut parts = token.split('.');
-    let (Some(_), Some(body), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenError::Malformed);
-    };
-    let claims: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| TokenError::Malformed)?,
-    )
-    .map_err(|_| TokenError::Malformed)?;
-    if !claims.is_object() {
-        return Err(TokenError::Malformed);
-    }
-    Ok(claims)
+    let mut unchecked = validation();
+    unchecked.insecure_disable_signature_validation();
+    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(&[]), &unchecked)
+        .map_err(|_| TokenError::Malformed)
+        .and_then(|data| object(data.claims))
 }
 
 /// A token for `purpose` about `subject`, valid until `expires_at`.
@@ -182,8 +153,15 @@ mod tests {
         let token = sign_with(b"secret", &json!({"sub": "1"}));
         assert_eq!(verify_with(b"secret", &token).unwrap()["sub"], "1");
         assert_eq!(
-            token.split('.').next().unwrap(),
-            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+            verify_with(b"secret", &sign_with(b"other", &json!({"sub": "1"}))),
+            Err(TokenError::BadSignature)
         );
+        assert_eq!(peek_claims(&token).unwrap()["sub"], "1");
+        // A token whose header names another algorithm is refused.
+        let none = format!(
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}",
+            token.split('.').nth(1).unwrap()
+        );
+        assert_eq!(verify_with(b"secret", &none), Err(TokenError::Malformed));
     }
 }

@@ -1,13 +1,11 @@
 //! Softline's view of a payment: its status words, the order view, the payment link, and the
 //! webhook body.
 
-use hmac::{Hmac, Mac};
 use obol_core::payment::{Payment, PaymentStatus};
 use obol_core::time::Timestamp;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
-use obol_http::crypto::OperatorKey;
+use obol_http::crypto::{OperatorKey, hex, hmac_sha256};
 
 /// `not paid`, `paid` or `deleted` (SPEC §2).
 pub fn status(payment: &Payment) -> &'static str {
@@ -34,13 +32,8 @@ pub fn date(at: Timestamp) -> String {
 /// The unguessable part of an order link: HMAC-SHA256 of the order number under the operator
 /// key, 32 hex characters.
 pub fn order_hash(key: &OperatorKey, order_id: i64) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(format!("softline-order:{order_id}").as_bytes());
-    mac.finalize().into_bytes()[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    let digest = hmac_sha256(key.bytes(), format!("softline-order:{order_id}").as_bytes());
+    hex(&digest[..16])
 }
 
 /// The payment's locale, else the merchant's default language as a locale.

@@ -1,21 +1,12 @@
 //! Obol's signature on every callback (each dialect's own lives with its door).
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::crypto::{hex, hmac_sha256};
 
 /// One `v1` value: hex HMAC-SHA256 of `"<t>.<raw body>"` under a callback secret.
 fn obol_v1(secret: &str, timestamp_seconds: i64, body: &[u8]) -> String {
-    // HMAC takes keys of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(timestamp_seconds.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    let mut message = format!("{timestamp_seconds}.").into_bytes();
+    message.extend_from_slice(body);
+    hex(&hmac_sha256(secret.as_bytes(), &message))
 }
 
 /// `X-Obol-Signature: t=<unix>,v1=<hex>[,v1=<hex>]`: one `v1` per valid secret (two during a
