@@ -8,6 +8,7 @@
 pub mod callbacks;
 pub mod door;
 pub mod errors;
+mod fields;
 pub mod openapi;
 pub mod pages;
 pub mod render;
@@ -19,22 +20,22 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use obol_core::Timestamp;
 use obol_core::card::{CardExpiry, CardNumber, check_security_code};
 use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
 use obol_core::ids::{ReceiptId, Uuid};
-use obol_core::money::{AMOUNT_MINOR_LIMIT, Money};
+use obol_core::money::Money;
 use obol_core::p2p::{
-    self as core_p2p, DESCRIPTION_MAX, EXTERNAL_ID_MAX, P2pCard, Transfer, TransferDraft,
-    TransferKind, TransferStatus,
+    self as core_p2p, DESCRIPTION_MAX, P2pCard, Transfer, TransferDraft, TransferKind,
+    TransferStatus,
 };
 use obol_core::sandbox::CardDecision;
-use obol_core::{Currency, Timestamp};
 use obol_store::ops::p2p::{self, ClientRecord, Session};
 use obol_store::{BoxFuture, Db, StoreResult};
 use serde_json::{Map, Value, json};
 
 use errors::{ApiError, code};
-use obol_http::callbacks::guard::{self, AddressPolicy};
+use fields::*;
 use obol_http::crypto::{OsRandom, purpose};
 use obol_http::json::canonical_json;
 use obol_http::state::AppState;
@@ -43,7 +44,7 @@ use obol_http::tokens;
 /// How far a signed request's `iat` may be from the server's clock.
 pub const SIGNATURE_WINDOW_SECONDS: i64 = 20;
 const HOLDER_MAX: usize = 64;
-const URL_MAX: usize = 2048;
+pub(crate) const URL_MAX: usize = 2048;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -261,141 +262,6 @@ fn check_signature(
             format!("iat must be within {SIGNATURE_WINDOW_SECONDS} seconds of the server's time."),
         )),
     }
-}
-
-// ---- fields -------------------------------------------------------------------------------
-
-fn text<'a>(
-    map: &'a Map<String, Value>,
-    path: &str,
-    name: &str,
-    max: usize,
-) -> Result<Option<&'a str>, ApiError> {
-    match map.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if text.chars().count() <= max => Ok(Some(text.as_str())),
-        Some(Value::String(_)) => Err(ApiError::validation(format!(
-            "{path}.{name} is longer than {max} characters."
-        ))),
-        Some(_) => Err(ApiError::validation(format!(
-            "{path}.{name} must be a string."
-        ))),
-    }
-}
-
-fn required_text<'a>(
-    map: &'a Map<String, Value>,
-    path: &str,
-    name: &str,
-    max: usize,
-) -> Result<&'a str, ApiError> {
-    text(map, path, name, max)?
-        .filter(|text| !text.is_empty())
-        .ok_or_else(|| ApiError::validation(format!("{path}.{name} is required.")))
-}
-
-/// An id given as a string (or a number, which some clients send for `externalId`).
-fn loose_text(
-    map: &Map<String, Value>,
-    path: &str,
-    name: &str,
-) -> Result<Option<String>, ApiError> {
-    match map.get(name) {
-        Some(Value::Number(number)) if number.to_string().len() <= EXTERNAL_ID_MAX => {
-            Ok(Some(number.to_string()))
-        }
-        Some(Value::Number(_)) => Err(ApiError::validation(format!(
-            "{path}.{name} is longer than {EXTERNAL_ID_MAX} characters."
-        ))),
-        _ => Ok(text(map, path, name, EXTERNAL_ID_MAX)?
-            .filter(|text| !text.is_empty())
-            .map(str::to_owned)),
-    }
-}
-
-fn uuid_of(map: &Map<String, Value>, path: &str, name: &str) -> Result<Uuid, ApiError> {
-    let text = required_text(map, path, name, 64)?;
-    Uuid::parse(text).map_err(|_| ApiError::validation(format!("{path}.{name} must be a UUID.")))
-}
-
-fn card_reference(
-    data: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<Map<String, Value>>, ApiError> {
-    match data.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(card)) => Ok(Some(card.clone())),
-        Some(_) => Err(ApiError::validation(format!(
-            "data.{name} must be an object {{\"id\": \"<cardId>\"}}."
-        ))),
-    }
-}
-
-/// An amount in minor units: a JSON integer, positive, within Obol's limit.
-fn amount_of(data: &Map<String, Value>) -> Result<i64, ApiError> {
-    let invalid = || {
-        ApiError::validation(
-            "data.amount must be a positive integer number of minor units (kopecks).",
-        )
-    };
-    match data.get("amount") {
-        None | Some(Value::Null) => Err(ApiError::validation("data.amount is required.")),
-        Some(Value::Number(number)) => number
-            .as_i64()
-            .filter(|amount| (1..=AMOUNT_MINOR_LIMIT).contains(amount))
-            .ok_or_else(invalid),
-        Some(_) => Err(invalid()),
-    }
-}
-
-/// ISO 4217 numeric (`980`, `"980"`) or alpha-3 (`"UAH"`); UAH when absent.
-fn currency_of(data: &Map<String, Value>) -> Result<Currency, ApiError> {
-    let invalid = || {
-        ApiError::validation(
-            "data.currency must be an ISO 4217 code: numeric (980) or alpha-3 (UAH).",
-        )
-    };
-    let currency = match data.get("currency") {
-        None | Some(Value::Null) => Currency::from_numeric(980).map_err(|_| invalid())?,
-        Some(Value::Number(number)) => number
-            .as_u64()
-            .and_then(|numeric| u16::try_from(numeric).ok())
-            .and_then(|numeric| Currency::from_numeric(numeric).ok())
-            .ok_or_else(invalid)?,
-        Some(Value::String(text))
-            if text.len() == 3 && text.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            text.parse::<u16>()
-                .ok()
-                .and_then(|numeric| Currency::from_numeric(numeric).ok())
-                .ok_or_else(invalid)?
-        }
-        Some(Value::String(text)) => Currency::parse(text).map_err(|_| invalid())?,
-        Some(_) => return Err(invalid()),
-    };
-    // A currency without minor units (XXX, XAU, …) cannot hold money.
-    Money::zero(currency).map_err(|_| invalid())?;
-    Ok(currency)
-}
-
-fn callback_url_of(
-    state: &AppState,
-    data: &Map<String, Value>,
-) -> Result<Option<String>, ApiError> {
-    let Some(url) = text(data, "data", "callbackUrl", URL_MAX)?.filter(|url| !url.is_empty())
-    else {
-        return Ok(None);
-    };
-    let policy = AddressPolicy {
-        allow_private_addresses: state.config.callbacks_allow_private_addresses,
-    };
-    let is_http = url.starts_with("http://") || url.starts_with("https://");
-    if !is_http || url.contains(char::is_whitespace) || guard::check_url(url, policy).is_err() {
-        return Err(ApiError::validation(
-            "data.callbackUrl must be a public http(s) URL.",
-        ));
-    }
-    Ok(Some(url.to_owned()))
 }
 
 async fn card_of(
