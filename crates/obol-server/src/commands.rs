@@ -574,8 +574,7 @@ pub async fn list_refund_requests(context: &Context) -> Result<RefundRequestList
                         order_id: payment.as_ref().map(|payment| payment.order_id.get()),
                         amount: payment.as_ref().map(|payment| {
                             payment
-                                .processed_amount
-                                .checked_sub(payment.refunded_amount)
+                                .refundable_rest()
                                 .map(|left| left.to_decimal_string())
                                 .unwrap_or_default()
                         }),
@@ -627,15 +626,13 @@ pub async fn close_refund_request(
                     .await?
                     .ok_or(StoreError::NotFound("payment"))?;
                 if !reject {
-                    let left = payment
-                        .processed_amount
-                        .checked_sub(payment.refunded_amount)
-                        .map_err(|error| StoreError::Payment(error.into()))?;
+                    // All that is left; the core refuses a payment that holds no money.
+                    let refund = payment.refund_event(None).map_err(StoreError::Payment)?;
                     outbox
                         .transition(
                             db,
                             &payment.id,
-                            obol_core::payment::PaymentEvent::Refunded { amount: left },
+                            refund,
                             obol_core::payment::Actor::Operator,
                             now,
                         )
