@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod json;
 pub mod metrics;
 pub mod page;
+pub mod routes;
 pub mod state;
 pub mod tokens;
 
