@@ -162,6 +162,9 @@ struct Checked {
     test_outcome: Option<TestOutcome>,
 }
 
+/// Reads an invoice request into a draft, reporting every problem at once. Long because it
+/// follows the request field by field in the order Paymega reports them (the HTML form lists
+/// them in this order); the independent groups (URLs, customer) are helpers.
 async fn check(
     state: &AppState,
     merchant: &Merchant,
@@ -298,66 +301,9 @@ async fn check(
     {
         problems.push(("expires".into(), Problem::OutOfWindow));
     }
-    let mut return_urls = ReturnUrls {
-        default: request.return_url.clone(),
-        ..ReturnUrls::default()
-    };
-    if let Some(url) = &request.return_url
-        && !is_http_url(url)
-    {
-        problems.push(("return_url".into(), Problem::Invalid));
-    }
-    if let Some(urls) = &request.return_urls {
-        for (name, url) in [
-            ("success", &urls.success),
-            ("fail", &urls.fail),
-            ("pending", &urls.pending),
-        ] {
-            if let Some(url) = url
-                && !is_http_url(url)
-            {
-                problems.push((format!("return_urls.{name}"), Problem::Invalid));
-            }
-        }
-        if urls.pending.is_none() {
-            problems.push(("return_urls.pending".into(), Problem::Required));
-        }
-        return_urls.success = urls.success.clone();
-        return_urls.fail = urls.fail.clone();
-        return_urls.pending = urls.pending.clone();
-    }
-    if let Some(url) = &request.callback_url {
-        // The SSRF guard: no callbacks to loopback, private or reserved addresses (unless the
-        // operator allows them), checked again when each callback connects.
-        let policy = AddressPolicy {
-            allow_private_addresses: state.config.callbacks_allow_private_addresses,
-        };
-        if !is_http_url(url) || guard::check_url(url, policy).is_err() {
-            problems.push(("callback_url".into(), Problem::Invalid));
-        }
-    }
+    let return_urls = check_urls(state, &request, &mut problems);
     if let Some(customer) = &request.customer {
-        if customer.reference_id.is_empty() {
-            problems.push(("customer.reference_id".into(), Problem::Required));
-        }
-        for (name, value) in [
-            ("reference_id", Some(&customer.reference_id)),
-            ("name", customer.name.as_ref()),
-            ("email", customer.email.as_ref()),
-            ("phone", customer.phone.as_ref()),
-            ("address.country", customer.address.country.as_ref()),
-            ("address.region", customer.address.region.as_ref()),
-            ("address.city", customer.address.city.as_ref()),
-            (
-                "address.full_address",
-                customer.address.full_address.as_ref(),
-            ),
-            ("address.postcode", customer.address.postcode.as_ref()),
-        ] {
-            if value.is_some_and(|value| value.chars().count() > CUSTOMER_TEXT_MAX) {
-                problems.push((format!("customer.{name}"), Problem::TooLong));
-            }
-        }
+        check_customer(customer, &mut problems);
     }
     if request
         .reference_id
@@ -414,6 +360,79 @@ async fn check(
         customer: request.customer,
         test_outcome: outcome,
     })
+}
+
+/// The return and callback URLs: the merchant's return URLs for the draft, and a problem for
+/// each one that is not an acceptable `http(s)` URL.
+fn check_urls(
+    state: &AppState,
+    request: &InvoiceRequest,
+    problems: &mut Vec<(String, Problem)>,
+) -> ReturnUrls {
+    let mut return_urls = ReturnUrls {
+        default: request.return_url.clone(),
+        ..ReturnUrls::default()
+    };
+    if let Some(url) = &request.return_url
+        && !is_http_url(url)
+    {
+        problems.push(("return_url".into(), Problem::Invalid));
+    }
+    if let Some(urls) = &request.return_urls {
+        for (name, url) in [
+            ("success", &urls.success),
+            ("fail", &urls.fail),
+            ("pending", &urls.pending),
+        ] {
+            if let Some(url) = url
+                && !is_http_url(url)
+            {
+                problems.push((format!("return_urls.{name}"), Problem::Invalid));
+            }
+        }
+        if urls.pending.is_none() {
+            problems.push(("return_urls.pending".into(), Problem::Required));
+        }
+        return_urls.success = urls.success.clone();
+        return_urls.fail = urls.fail.clone();
+        return_urls.pending = urls.pending.clone();
+    }
+    if let Some(url) = &request.callback_url {
+        // The SSRF guard: no callbacks to loopback, private or reserved addresses (unless the
+        // operator allows them), checked again when each callback connects.
+        let policy = AddressPolicy {
+            allow_private_addresses: state.config.callbacks_allow_private_addresses,
+        };
+        if !is_http_url(url) || guard::check_url(url, policy).is_err() {
+            problems.push(("callback_url".into(), Problem::Invalid));
+        }
+    }
+    return_urls
+}
+
+/// The customer's texts: a reference, and nothing over its limit.
+fn check_customer(customer: &CustomerDraft, problems: &mut Vec<(String, Problem)>) {
+    if customer.reference_id.is_empty() {
+        problems.push(("customer.reference_id".into(), Problem::Required));
+    }
+    for (name, value) in [
+        ("reference_id", Some(&customer.reference_id)),
+        ("name", customer.name.as_ref()),
+        ("email", customer.email.as_ref()),
+        ("phone", customer.phone.as_ref()),
+        ("address.country", customer.address.country.as_ref()),
+        ("address.region", customer.address.region.as_ref()),
+        ("address.city", customer.address.city.as_ref()),
+        (
+            "address.full_address",
+            customer.address.full_address.as_ref(),
+        ),
+        ("address.postcode", customer.address.postcode.as_ref()),
+    ] {
+        if value.is_some_and(|value| value.chars().count() > CUSTOMER_TEXT_MAX) {
+            problems.push((format!("customer.{name}"), Problem::TooLong));
+        }
+    }
 }
 
 /// A draft the core refused, as a problem with one of this dialect's fields.

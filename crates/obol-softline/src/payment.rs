@@ -124,7 +124,10 @@ fn digits(text: &str, lengths: &[usize]) -> bool {
     lengths.contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_digit())
 }
 
-/// Reads and checks the body. `available` is the merchant's enabled services.
+/// Reads and checks the body. `available` is the services the merchant may use. Long on
+/// purpose: the seed fixes the order of its errors, and that order is the order of the
+/// statements here, read top to bottom; split into helpers, it would have to be
+/// reassembled in the reader's head.
 pub fn check(
     body: &[u8],
     content_type: Option<&str>,
