@@ -127,7 +127,7 @@ async fn choose_service(state: &AppState, request: &PageRequest, form: FormBody)
         return Ok(see_other(&page.link("")));
     }
     let code = fields.get("service").ok_or(HppError::BadRequest)?;
-    let service = available_services(state, &loaded.payment)
+    let service = available_services(state, &loaded)
         .await?
         .into_iter()
         .map(|(service, _)| service)

@@ -24,7 +24,9 @@ use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
 use obol_core::Timestamp;
-use obol_core::catalog::{Localized, PaymentService, ServiceFlow, canonical_method_code};
+use obol_core::catalog::{
+    Localized, PaymentService, ServiceFlow, ServiceUse, canonical_method_code, service_usable,
+};
 use obol_core::ids::PaymentId;
 use obol_core::payment::Payment;
 use obol_store::StoreError;
@@ -172,6 +174,8 @@ impl PageRequest {
 struct Loaded {
     payment: Payment,
     merchant_name: Option<String>,
+    /// The merchant's own mode; `None` for a reseller's payment.
+    merchant_test_mode: Option<bool>,
     attempt: Option<Attempt>,
     service: Option<PaymentService>,
 }
@@ -197,15 +201,15 @@ async fn load(state: &AppState, id: &PaymentId) -> Result<Loaded, HppError> {
                 if payment.source == obol_core::payment::Source::Yookassa {
                     return Ok(None);
                 }
-                let merchant_name = match payment.merchant_id {
-                    Some(merchant) => Some(
-                        tenancy::get_merchant(db, merchant)
-                            .await?
-                            .name
-                            .as_str()
-                            .to_owned(),
-                    ),
-                    None => None,
+                let (merchant_name, merchant_test_mode) = match payment.merchant_id {
+                    Some(merchant) => {
+                        let merchant = tenancy::get_merchant(db, merchant).await?;
+                        (
+                            Some(merchant.name.as_str().to_owned()),
+                            Some(merchant.test_mode),
+                        )
+                    }
+                    None => (None, None),
                 };
                 let attempt = attempts::latest(db, &id).await?;
                 // The catalog is a few dozen rows, so reading it whole is cheaper than
@@ -220,6 +224,7 @@ async fn load(state: &AppState, id: &PaymentId) -> Result<Loaded, HppError> {
                 Ok(Some(Loaded {
                     payment,
                     merchant_name,
+                    merchant_test_mode,
                     attempt,
                     service,
                 }))
@@ -367,7 +372,7 @@ async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> 
             Err(HppError::Store(StoreError::NotFound("service")))
         }
         None => {
-            let choices = available_services(state, payment)
+            let choices = available_services(state, loaded)
                 .await?
                 .into_iter()
                 .map(|(service, name)| MethodChoice {
@@ -416,16 +421,24 @@ fn service_form(
     }
 }
 
-/// The merchant's services a customer may choose for this payment, with the method's name in
-/// all its languages: online, in the payment's currency, within the amount limits,
-/// allowed by the page options.
+/// The services a customer may choose for this payment, with the method's name in all its
+/// languages: those the core lets this payment use ([`service_usable`]), online, within the
+/// amount limits, allowed by the page options.
 async fn available_services(
     state: &AppState,
-    payment: &Payment,
+    loaded: &Loaded,
 ) -> Result<Vec<(PaymentService, Localized)>, HppError> {
-    // A merchant's payment offers the merchant's services; a reseller's own payment (created by
-    // a manager through ActivePlatform) offers the online sandbox services of its currency.
-    let merchant = payment.merchant_id;
+    let payment = &loaded.payment;
+    // A merchant's payment is offered the services the merchant has linked; a reseller's own
+    // payment (created by a manager through ActivePlatform) has no links, and the core says
+    // which of the whole catalog it may use.
+    let (merchant, usage) = match (payment.merchant_id, loaded.merchant_test_mode) {
+        (Some(merchant), Some(merchant_test_mode)) => (
+            Some(merchant),
+            ServiceUse::merchant(merchant_test_mode, payment.test_mode, true),
+        ),
+        _ => (None, ServiceUse::reseller(payment.test_mode)),
+    };
     let (services, methods) = state
         .store
         .read(move |db| {
@@ -436,11 +449,7 @@ async fn available_services(
                         .into_iter()
                         .map(|(_, service)| service)
                         .collect(),
-                    None => catalog::list_services(db)
-                        .await?
-                        .into_iter()
-                        .filter(|service| service.test_mode)
-                        .collect::<Vec<_>>(),
+                    None => catalog::list_services(db).await?,
                 };
                 Ok((services, catalog::list_methods(db).await?))
             })
@@ -450,12 +459,8 @@ async fn available_services(
     Ok(services
         .into_iter()
         .filter(|service| {
-            service.active
-                && service.enabled
-                && service.available
-                && service.flow != ServiceFlow::Offline
-                // The `test` method decides its own outcome: only test payments may use it.
-                && (service.flow != ServiceFlow::Test || payment.test_mode)
+            service_usable(service, usage)
+                && service.is_online()
                 && service.check_amount(payment.amount).is_ok()
                 && options.allows(&service.method_code)
         })

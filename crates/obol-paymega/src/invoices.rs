@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 
 use obol_core::Currency;
 use obol_core::catalog::{
-    FieldProblem, PaymentService, ServiceError, ServiceFlow, service_allowed,
+    FieldProblem, PaymentService, ServiceError, ServiceFlow, ServiceUse, service_usable,
 };
 use obol_core::customer::CustomerDraft;
-use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
+use obol_core::idempotency::SavedResponse;
 use obol_core::ids::{CustomerId, PaymentId, Uuid};
 use obol_core::money::{Money, MoneyError};
 use obol_core::payment::{
-    Actor, ExpiryWindow, Flow, Payment, PaymentDraft, PaymentError, PaymentEvent, Resolution,
-    ReturnUrls, Source,
+    Actor, DraftError, ExpiryWindow, Flow, Payment, PaymentDraft, PaymentError, PaymentEvent,
+    Resolution, ReturnUrls, Source,
 };
 use obol_core::sandbox::{TestOutcome, test_outcome};
 use obol_core::tenancy::Merchant;
@@ -26,6 +26,7 @@ use obol_store::{Db, Idempotent, StoreError};
 use obol_http::callbacks::guard::{self, AddressPolicy};
 use obol_http::callbacks::outbox::Outbox;
 use obol_http::crypto::OsRandom;
+use obol_http::idempotency::{self, KeyedRequest};
 use obol_http::state::AppState;
 
 /// Invoices expire between 14 minutes and 2 days after creation (inclusive), as Paymega says.
@@ -115,12 +116,30 @@ impl From<StoreError> for InvoiceError {
     }
 }
 
+/// Renders the answer saved under an idempotency key, inside the transaction that makes it.
+pub type Renderer = Box<dyn FnOnce(&Payment) -> SavedResponse + Send>;
+
 /// An idempotency key to honour, with the way to render the response saved under it.
 pub struct IdempotencyRequest {
-    pub scope: IdempotencyScope,
-    pub key: IdempotencyKey,
-    pub fingerprint: RequestFingerprint,
-    pub render: Box<dyn FnOnce(&Payment) -> SavedResponse + Send>,
+    pub keyed: KeyedRequest,
+    pub render: Renderer,
+}
+
+/// The key (if any) for [`idempotency::write`], and how to make the answer it saves. Without a
+/// key nothing is saved, so nothing is rendered: the answer is an empty placeholder that
+/// `write` drops.
+fn split(idempotency: Option<IdempotencyRequest>) -> (Option<KeyedRequest>, Renderer) {
+    match idempotency {
+        Some(IdempotencyRequest { keyed, render }) => (Some(keyed), render),
+        None => (
+            None,
+            Box::new(|_: &Payment| SavedResponse {
+                status: 0,
+                content_type: String::new(),
+                body: Vec::new(),
+            }),
+        ),
+    }
 }
 
 /// The result of a creation: the payment, or the response saved for a repeated key.
@@ -143,6 +162,9 @@ struct Checked {
     test_outcome: Option<TestOutcome>,
 }
 
+/// Reads an invoice request into a draft, reporting every problem at once. Long because it
+/// follows the request field by field in the order Paymega reports them (the HTML form lists
+/// them in this order); the independent groups (URLs, customer) are helpers.
 async fn check(
     state: &AppState,
     merchant: &Merchant,
@@ -218,9 +240,11 @@ async fn check(
                     (service, is_enabled)
                 });
             match found {
-                Some((service, enabled))
-                    if service_allowed(merchant.test_mode, test_mode, &service, enabled)
-                        && currency.is_none_or(|currency| currency == service.currency) =>
+                Some((service, linked))
+                    if service_usable(
+                        &service,
+                        ServiceUse::merchant(merchant.test_mode, test_mode, linked),
+                    ) && currency.is_none_or(|currency| currency == service.currency) =>
                 {
                     Some(service)
                 }
@@ -277,6 +301,74 @@ async fn check(
     {
         problems.push(("expires".into(), Problem::OutOfWindow));
     }
+    let return_urls = check_urls(state, &request, &mut problems);
+    if let Some(customer) = &request.customer {
+        check_customer(customer, &mut problems);
+    }
+    if request
+        .reference_id
+        .as_ref()
+        .is_some_and(|reference| reference.is_empty())
+    {
+        problems.push(("reference_id".into(), Problem::Invalid));
+    }
+    if request.reference_id.as_ref().is_some_and(|reference| {
+        reference.chars().count() > obol_core::payment::REFERENCE_LENGTH_MAX
+    }) {
+        problems.push(("reference_id".into(), Problem::TooLong));
+    }
+    if request.description.as_ref().is_some_and(|description| {
+        description.chars().count() > obol_core::payment::DESCRIPTION_LENGTH_MAX
+    }) {
+        problems.push(("description".into(), Problem::TooLong));
+    }
+    let Some(amount) = amount else {
+        return Err(InvoiceError::Invalid(problems));
+    };
+    if !problems.is_empty() {
+        return Err(InvoiceError::Invalid(problems));
+    }
+    let reference_id = request
+        .reference_id
+        .clone()
+        .unwrap_or_else(|| Uuid::generate_v4(&mut OsRandom).as_str().to_owned());
+    // The checks above report every problem at once, as Paymega does; the core's builder
+    // then makes the draft and refuses nothing they let through.
+    let builder = PaymentDraft::for_merchant(merchant, source, amount)
+        .reference_id(reference_id)
+        .flow(flow)
+        .description(request.description)
+        .metadata(request.metadata)
+        .service_fields(request.service_fields_json)
+        .gateway_options(request.gateway_options)
+        .page_options(request.page_options)
+        .return_urls(return_urls)
+        .callback_url(request.callback_url)
+        .expires_at(request.expires)
+        .locale(request.locale)
+        .test_mode(test_mode)
+        .requester_ip(request.requester_ip);
+    let draft = match &service {
+        Some(service) => builder.service(service),
+        None => builder,
+    }
+    .build()
+    .map_err(|error| InvoiceError::Invalid(vec![draft_problem(&error, service.as_ref())]))?;
+    Ok(Checked {
+        draft,
+        service,
+        customer: request.customer,
+        test_outcome: outcome,
+    })
+}
+
+/// The return and callback URLs: the merchant's return URLs for the draft, and a problem for
+/// each one that is not an acceptable `http(s)` URL.
+fn check_urls(
+    state: &AppState,
+    request: &InvoiceRequest,
+    problems: &mut Vec<(String, Problem)>,
+) -> ReturnUrls {
     let mut return_urls = ReturnUrls {
         default: request.return_url.clone(),
         ..ReturnUrls::default()
@@ -315,86 +407,55 @@ async fn check(
             problems.push(("callback_url".into(), Problem::Invalid));
         }
     }
-    if let Some(customer) = &request.customer {
-        if customer.reference_id.is_empty() {
-            problems.push(("customer.reference_id".into(), Problem::Required));
+    return_urls
+}
+
+/// The customer's texts: a reference, and nothing over its limit.
+fn check_customer(customer: &CustomerDraft, problems: &mut Vec<(String, Problem)>) {
+    if customer.reference_id.is_empty() {
+        problems.push(("customer.reference_id".into(), Problem::Required));
+    }
+    for (name, value) in [
+        ("reference_id", Some(&customer.reference_id)),
+        ("name", customer.name.as_ref()),
+        ("email", customer.email.as_ref()),
+        ("phone", customer.phone.as_ref()),
+        ("address.country", customer.address.country.as_ref()),
+        ("address.region", customer.address.region.as_ref()),
+        ("address.city", customer.address.city.as_ref()),
+        (
+            "address.full_address",
+            customer.address.full_address.as_ref(),
+        ),
+        ("address.postcode", customer.address.postcode.as_ref()),
+    ] {
+        if value.is_some_and(|value| value.chars().count() > CUSTOMER_TEXT_MAX) {
+            problems.push((format!("customer.{name}"), Problem::TooLong));
         }
-        for (name, value) in [
-            ("reference_id", Some(&customer.reference_id)),
-            ("name", customer.name.as_ref()),
-            ("email", customer.email.as_ref()),
-            ("phone", customer.phone.as_ref()),
-            ("address.country", customer.address.country.as_ref()),
-            ("address.region", customer.address.region.as_ref()),
-            ("address.city", customer.address.city.as_ref()),
-            (
-                "address.full_address",
-                customer.address.full_address.as_ref(),
-            ),
-            ("address.postcode", customer.address.postcode.as_ref()),
-        ] {
-            if value.is_some_and(|value| value.chars().count() > CUSTOMER_TEXT_MAX) {
-                problems.push((format!("customer.{name}"), Problem::TooLong));
-            }
-        }
     }
-    if request
-        .reference_id
-        .as_ref()
-        .is_some_and(|reference| reference.is_empty())
-    {
-        problems.push(("reference_id".into(), Problem::Invalid));
-    }
-    if request.reference_id.as_ref().is_some_and(|reference| {
-        reference.chars().count() > obol_core::payment::REFERENCE_LENGTH_MAX
-    }) {
-        problems.push(("reference_id".into(), Problem::TooLong));
-    }
-    if request.description.as_ref().is_some_and(|description| {
-        description.chars().count() > obol_core::payment::DESCRIPTION_LENGTH_MAX
-    }) {
-        problems.push(("description".into(), Problem::TooLong));
-    }
-    let Some(amount) = amount else {
-        return Err(InvoiceError::Invalid(problems));
+}
+
+/// A draft the core refused, as a problem with one of this dialect's fields.
+fn draft_problem(error: &DraftError, service: Option<&PaymentService>) -> (String, Problem) {
+    let (field, problem) = match error {
+        DraftError::AmountNotPositive => ("amount", Problem::NotPositive),
+        DraftError::EmptyReference => ("reference_id", Problem::Invalid),
+        DraftError::TooLong(field) => (*field, Problem::TooLong),
+        DraftError::Service(ServiceError::AmountBelowMinimum) => (
+            "amount",
+            Problem::BelowMinimum(service.map_or_else(String::new, |service| {
+                service.amount_min.to_decimal_trimmed(0)
+            })),
+        ),
+        DraftError::Service(ServiceError::AmountAboveMaximum) => (
+            "amount",
+            Problem::AboveMaximum(service.map_or_else(String::new, |service| {
+                service.amount_max.to_decimal_trimmed(0)
+            })),
+        ),
+        DraftError::Service(_) => ("service", Problem::NotAvailable),
     };
-    if !problems.is_empty() {
-        return Err(InvoiceError::Invalid(problems));
-    }
-    let reference_id = request
-        .reference_id
-        .clone()
-        .unwrap_or_else(|| Uuid::generate_v4(&mut OsRandom).as_str().to_owned());
-    let draft = PaymentDraft {
-        reseller_id: merchant.reseller_id,
-        merchant_id: Some(merchant.id),
-        customer_account_id: None,
-        customer_id: None,
-        reference_id: Some(reference_id),
-        external_id: None,
-        amount,
-        flow,
-        description: request.description,
-        metadata: request.metadata,
-        service_fields: request.service_fields_json,
-        gateway_options: request.gateway_options,
-        page_options: request.page_options,
-        dialect_attributes: None,
-        return_urls,
-        callback_url: request.callback_url,
-        expires_at: request.expires,
-        source,
-        locale: request.locale,
-        test_mode,
-        requester_ip: request.requester_ip,
-        manual_capture: false,
-    };
-    Ok(Checked {
-        draft,
-        service,
-        customer: request.customer,
-        test_outcome: outcome,
-    })
+    (field.to_owned(), problem)
 }
 
 /// The write of a checked invoice: its customer, the payment, and a `test` service's outcome,
@@ -459,38 +520,19 @@ pub async fn create(
     let now = state.clock.now();
     let merchant = merchant.clone();
     let outbox = state.outbox.clone();
-    match idempotency {
-        None => {
-            let payment = state
-                .store
-                .write(move |db| {
-                    Box::pin(async move { insert(db, &outbox, checked, &merchant, now).await })
-                })
-                .await?;
-            Ok(Created::New(Box::new(payment)))
-        }
-        Some(IdempotencyRequest {
-            scope,
-            key,
-            fingerprint,
-            render,
-        }) => {
-            let outcome = state
-                .store
-                .write_idempotent(scope, key, fingerprint, now, move |db| {
-                    Box::pin(async move {
-                        let payment = insert(db, &outbox, checked, &merchant, now).await?;
-                        let response = render(&payment);
-                        Ok((payment, response))
-                    })
-                })
-                .await?;
-            Ok(match outcome {
-                Idempotent::Fresh(payment, _) => Created::New(Box::new(payment)),
-                Idempotent::Replayed(response) => Created::Replayed(response),
-            })
-        }
-    }
+    let (keyed, render) = split(idempotency);
+    let outcome = idempotency::write(&state.store, now, keyed, move |db| {
+        Box::pin(async move {
+            let payment = insert(db, &outbox, checked, &merchant, now).await?;
+            let response = render(&payment);
+            Ok((payment, response))
+        })
+    })
+    .await?;
+    Ok(match outcome {
+        Idempotent::Fresh(payment, _) => Created::New(Box::new(payment)),
+        Idempotent::Replayed(response) => Created::Replayed(response),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -520,15 +562,10 @@ pub async fn refund(
     actor: Actor,
     idempotency: Option<IdempotencyRequest>,
 ) -> Result<Refunded, RefundError> {
-    let currency = payment.amount.currency();
-    let left = payment
-        .processed_amount
-        .checked_sub(payment.refunded_amount)
-        .map_err(|_| RefundError::NotRefundable)?;
     let amount = match amount_text {
-        None => left,
-        Some(text) => match Money::parse_decimal(&text, currency) {
-            Ok(amount) if amount.is_positive() => amount,
+        None => None,
+        Some(text) => match Money::parse_decimal(&text, payment.amount.currency()) {
+            Ok(amount) if amount.is_positive() => Some(amount),
             Ok(_) => return Err(RefundError::InvalidAmount(Problem::NotPositive)),
             Err(MoneyError::TooPrecise) => {
                 return Err(RefundError::InvalidAmount(Problem::TooPrecise));
@@ -536,44 +573,27 @@ pub async fn refund(
             Err(_) => return Err(RefundError::InvalidAmount(Problem::Invalid)),
         },
     };
+    // No amount: all that is left. Whether the refund may happen is decided when storage plans
+    // the event inside the transaction, so that a repeated key replays its first answer.
+    let event = payment
+        .refund_event(amount)
+        .map_err(|_| RefundError::NotRefundable)?;
     let id = payment.id.clone();
     let now = state.clock.now();
     let outbox = state.outbox.clone();
-    let result = match idempotency {
-        None => state
-            .store
-            .write(move |db| {
-                Box::pin(async move {
-                    outbox
-                        .transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
-                        .await
-                        .map(|(payment, _)| payment)
-                })
-            })
-            .await
-            .map(|payment| Refunded::Done(Box::new(payment))),
-        Some(IdempotencyRequest {
-            scope,
-            key,
-            fingerprint,
-            render,
-        }) => state
-            .store
-            .write_idempotent(scope, key, fingerprint, now, move |db| {
-                Box::pin(async move {
-                    let (payment, _) = outbox
-                        .transition(db, &id, PaymentEvent::Refunded { amount }, actor, now)
-                        .await?;
-                    let response = render(&payment);
-                    Ok((payment, response))
-                })
-            })
-            .await
-            .map(|outcome| match outcome {
-                Idempotent::Fresh(payment, _) => Refunded::Done(Box::new(payment)),
-                Idempotent::Replayed(response) => Refunded::Replayed(response),
-            }),
-    };
+    let (keyed, render) = split(idempotency);
+    let result = idempotency::write(&state.store, now, keyed, move |db| {
+        Box::pin(async move {
+            let (payment, _) = outbox.transition(db, &id, event, actor, now).await?;
+            let response = render(&payment);
+            Ok((payment, response))
+        })
+    })
+    .await
+    .map(|outcome| match outcome {
+        Idempotent::Fresh(payment, _) => Refunded::Done(Box::new(payment)),
+        Idempotent::Replayed(response) => Refunded::Replayed(response),
+    });
     result.map_err(|error| match error {
         StoreError::Payment(PaymentError::RefundExceedsProcessed) => RefundError::Exceeds,
         StoreError::Payment(PaymentError::InvalidRefundAmount) => {

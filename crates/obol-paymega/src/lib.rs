@@ -21,8 +21,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use obol_core::Currency;
-use obol_core::catalog::PaymentService;
-use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
+use obol_core::catalog::{PaymentService, ServiceUse, service_usable};
+use obol_core::idempotency::{RequestFingerprint, SavedResponse};
 use obol_core::ids::PaymentId;
 use obol_core::payment::{Actor, Payment, Source};
 use obol_core::tenancy::Merchant;
@@ -34,8 +34,10 @@ pub use obol_http::auth::ClientIp;
 
 use crate::invoices::{
     Created, IdempotencyRequest, InvoiceError, InvoiceRequest, Problem, RefundError, Refunded,
+    Renderer,
 };
 use errors::PaymegaError;
+use obol_http::idempotency::KeyedRequest;
 use obol_http::state::AppState;
 
 /// Invoices per page of the list: 20 unless asked, at most 100.
@@ -149,22 +151,15 @@ fn idempotency(
     merchant: &Merchant,
     path: &str,
     body: &[u8],
-    render: Box<dyn FnOnce(&Payment) -> SavedResponse + Send>,
+    render: Renderer,
 ) -> Result<Option<IdempotencyRequest>, PaymegaError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .and_then(|text| IdempotencyKey::parse(text).ok())
-        .ok_or(PaymegaError::BadRequest)?;
-    Ok(Some(IdempotencyRequest {
-        scope: IdempotencyScope::new(&format!("paymega:merchant:{}", merchant.id)),
-        key,
-        fingerprint: RequestFingerprint::of("POST", path, body),
-        render,
-    }))
+    let keyed = KeyedRequest::from_headers(
+        headers,
+        &format!("paymega:merchant:{}", merchant.id),
+        RequestFingerprint::of("POST", path, body),
+    )
+    .map_err(|_| PaymegaError::BadRequest)?;
+    Ok(keyed.map(|keyed| IdempotencyRequest { keyed, render }))
 }
 
 fn saved(response: SavedResponse) -> Response {
@@ -187,12 +182,7 @@ enum View {
 }
 
 /// Renders the answer saved under an idempotency key, inside the transaction that makes it.
-fn renderer(
-    state: &AppState,
-    services: &[PaymentService],
-    status: u16,
-    view: View,
-) -> Box<dyn FnOnce(&Payment) -> SavedResponse + Send> {
+fn renderer(state: &AppState, services: &[PaymentService], status: u16, view: View) -> Renderer {
     let (services, public_url, key) = (
         services.to_vec(),
         state.public_url.to_string(),
@@ -282,9 +272,11 @@ async fn prerequest_inner(state: &AppState, body: &[u8]) -> Result<Response, Pay
         .await?;
     let mut service_map = Map::new();
     let mut method_map = Map::new();
+    // What the public form may offer: the merchant's services usable in its own mode.
+    let usage = ServiceUse::merchant(merchant.test_mode, merchant.test_mode, true);
     for (_, service) in services
         .iter()
-        .filter(|(_, service)| service.currency == currency && service.available && service.enabled)
+        .filter(|(_, service)| service.currency == currency && service_usable(service, usage))
     {
         service_map.insert(service.code.clone(), render::prerequest_service(service));
         if let Some(method) = methods.iter().find(|method| method.id == service.method_id) {

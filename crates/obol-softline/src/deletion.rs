@@ -2,7 +2,7 @@
 
 use futures_util::future::BoxFuture;
 use obol_core::ids::PaymentId;
-use obol_core::payment::{Actor, PaymentEvent, PaymentStatus};
+use obol_core::payment::Actor;
 use obol_core::time::Timestamp;
 use obol_http::callbacks::outbox::Outbox;
 use obol_http::door::JobRunner;
@@ -18,7 +18,8 @@ impl JobRunner for DeletionJob {
         DELETION_JOB
     }
 
-    /// Open payments expire first, then every unpaid one is deleted; a paid one is left alone.
+    /// Open payments expire first, then every unpaid one is deleted; a paid one is left alone
+    /// ([`obol_core::payment::Payment::end_of_life_events`]).
     fn run<'a>(
         &'a self,
         db: &'a mut dyn Db,
@@ -31,20 +32,11 @@ impl JobRunner for DeletionJob {
                 .map_err(|_| StoreError::Corrupt(format!("job subject {subject}")))?;
             let actor = Actor::Job(DELETION_JOB.to_owned());
             if let Some(payment) = payments::get_payment(db, &id).await? {
-                if payment.status.is_open() {
+                // The core says which events end this payment's life (none for a paid one);
+                // storage plans each again on the row as it is then.
+                for event in payment.end_of_life_events() {
                     outbox
-                        .transition(db, &id, PaymentEvent::Expired, actor.clone(), now)
-                        .await?;
-                }
-                let current = payments::get_payment(db, &id)
-                    .await?
-                    .map(|payment| payment.status);
-                if matches!(
-                    current,
-                    Some(PaymentStatus::Expired | PaymentStatus::Failed)
-                ) {
-                    outbox
-                        .transition(db, &id, PaymentEvent::Deleted, actor, now)
+                        .transition(db, &id, event, actor.clone(), now)
                         .await?;
                 }
             }

@@ -3,6 +3,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use obol_core::catalog::ServiceError;
+use obol_core::payment::DraftError;
 use serde_json::json;
 
 pub const JSON_INVALID: (u32, &str) = (110, "JSON is not valid.");
@@ -51,6 +53,26 @@ pub const INTERNAL: (u32, &str) = (
 /// 6010 names the field: `Invalid field value: amount.`
 pub fn invalid_field(field: &str) -> (u32, String) {
     (6010, format!("Invalid field value: {field}."))
+}
+
+/// A draft the core refused, as this dialect says it. `payment::check` reads the wire first
+/// and reports the same problems in the seed's order (all of them, where the core stops at
+/// the first), so a request reaches this only if the core's rules grow stricter than the
+/// door's: it then still gets a seed code naming the field, never a 500.
+pub fn draft_error(error: &DraftError) -> (u32, String) {
+    let seed = |(code, message): (u32, &str)| (code, message.to_owned());
+    match error {
+        DraftError::AmountNotPositive => seed(ZERO_AMOUNT),
+        DraftError::EmptyReference | DraftError::TooLong("external_id") => {
+            invalid_field("payment_id")
+        }
+        DraftError::TooLong("description") => invalid_field("payment_description"),
+        DraftError::TooLong(field) => invalid_field(field),
+        DraftError::Service(
+            ServiceError::AmountBelowMinimum | ServiceError::AmountAboveMaximum,
+        ) => seed(METHOD_AMOUNT),
+        DraftError::Service(_) => seed(METHOD_UNAVAILABLE),
+    }
 }
 
 #[derive(Debug)]

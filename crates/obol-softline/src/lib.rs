@@ -16,12 +16,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use obol_core::catalog::{PaymentService, ServiceUse, service_usable};
 use obol_core::credentials::{IssuedSecret, SecretDigest};
-use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
+use obol_core::idempotency::{RequestFingerprint, SavedResponse};
 use obol_core::ids::PaymentId;
 use obol_core::payment::Payment;
 use obol_core::tenancy::Merchant;
-use obol_store::Idempotent;
+use obol_http::idempotency::{self, KeyedRequest};
 use obol_store::ops::{bearer, jobs, payments, refund_requests};
 use serde_json::{Value, json};
 
@@ -32,8 +33,9 @@ use obol_http::state::AppState;
 /// Bearer tokens live 24 hours; refresh tokens 30 days.
 pub const TOKEN_LIFETIME_SECONDS: i64 = 24 * 3600;
 pub const REFRESH_LIFETIME_SECONDS: i64 = 30 * 86_400;
-/// An unpaid payment is deleted this long after its creation (the seed's 90 days).
-pub const UNPAID_LIFETIME_SECONDS: i64 = 90 * 86_400;
+/// An unpaid payment is deleted this long after its creation (the seed's 90 days): the core's
+/// rule, re-exported where Softline's readers look for it.
+pub use obol_core::payment::UNPAID_LIFETIME_SECONDS;
 /// The lifecycle job that does it.
 pub const DELETION_JOB: &str = "payment_deletion";
 
@@ -178,18 +180,19 @@ async fn create_payment_inner(
     body: &[u8],
 ) -> Result<Response, SoftlineError> {
     let merchant = merchant_from_bearer(state, headers).await?;
-    let available: Vec<_> = state
-        .caches
-        .merchant_services(&state.store, merchant.id)
-        .await?
-        .into_iter()
-        .map(|(_, service)| service)
-        .collect();
+    let available = usable_services(state, &merchant).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok());
     let checked = payment::check(body, content_type, &merchant, &available)
         .map_err(SoftlineError::bad_request)?;
+    // The key is read after the body's checks: the seed's errors come first.
+    let keyed = KeyedRequest::from_headers(
+        headers,
+        &format!("softline:merchant:{}", merchant.id),
+        RequestFingerprint::of("POST", "/v1/payment", body),
+    )
+    .map_err(|_| SoftlineError::bad_request(vec![errors::invalid_field("Idempotency-Key")]))?;
     let now = state.clock.now();
     let outbox = state.outbox.clone();
     let (public_url, key, default_locale) = (
@@ -197,61 +200,27 @@ async fn create_payment_inner(
         state.key.clone(),
         merchant.settings.default_locale.clone(),
     );
-    let response = match headers.get("idempotency-key") {
-        None => {
-            state
-                .store
-                .write(move |db| {
-                    Box::pin(create_in(
-                        db,
-                        outbox,
-                        checked,
-                        now,
-                        public_url,
-                        key,
-                        default_locale,
-                    ))
-                })
-                .await?
-                .1
-        }
-        Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .and_then(|text| IdempotencyKey::parse(text).ok())
-                .ok_or_else(|| {
-                    SoftlineError::bad_request(vec![errors::invalid_field("Idempotency-Key")])
-                })?;
-            let scope = IdempotencyScope::new(&format!("softline:merchant:{}", merchant.id));
-            let fingerprint = RequestFingerprint::of("POST", "/v1/payment", body);
-            let link_key = state.key.clone();
-            match state
-                .store
-                .write_idempotent(scope, key, fingerprint, now, move |db| {
-                    Box::pin(create_in(
-                        db,
-                        outbox,
-                        checked,
-                        now,
-                        public_url,
-                        link_key,
-                        default_locale,
-                    ))
-                })
-                .await
-            {
-                Ok(Idempotent::Fresh(_, response) | Idempotent::Replayed(response)) => response,
-                Err(obol_store::StoreError::Idempotency(_)) => {
-                    return Err(SoftlineError {
-                        status: StatusCode::UNPROCESSABLE_ENTITY,
-                        errors: vec![errors::invalid_field("Idempotency-Key")],
-                    });
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-    };
+    let outcome = idempotency::write(&state.store, now, keyed, move |db| {
+        Box::pin(create_in(
+            db,
+            outbox,
+            checked,
+            now,
+            public_url,
+            key,
+            default_locale,
+        ))
+    })
+    .await
+    .map_err(|error| match error {
+        obol_store::StoreError::Idempotency(_) => SoftlineError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            errors: vec![errors::invalid_field("Idempotency-Key")],
+        },
+        error => error.into(),
+    })?;
+    // A repeat gets the first answer again, byte for byte and with the same headers.
+    let response = idempotency::answer(outcome);
     let mut answer = (
         StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK),
         response.body,
@@ -262,6 +231,23 @@ async fn create_payment_inner(
         HeaderValue::from_static("application/json"),
     );
     Ok(answer)
+}
+
+/// The merchant's services that a Softline payment may use: linked to the merchant and usable
+/// in the merchant's mode (Softline has no test invoices of its own), as the core rules.
+async fn usable_services(
+    state: &AppState,
+    merchant: &Merchant,
+) -> Result<Vec<PaymentService>, SoftlineError> {
+    let usage = ServiceUse::merchant(merchant.test_mode, merchant.test_mode, true);
+    Ok(state
+        .caches
+        .merchant_services(&state.store, merchant.id)
+        .await?
+        .into_iter()
+        .map(|(_, service)| service)
+        .filter(|service| service_usable(service, usage))
+        .collect())
 }
 
 /// Creates the payment, its 90-day deletion job and its answer, in one transaction.
@@ -377,7 +363,7 @@ async fn refund_request_inner(
         return Err(SoftlineError::bad_request(problems));
     }
     let payment = merchant_order(state, &merchant, order_id).await?;
-    if render::status(&payment) != "paid" {
+    if !payment.is_refundable() {
         return Err(SoftlineError::one(
             StatusCode::BAD_REQUEST,
             errors::REFUND_UNAVAILABLE,
@@ -428,12 +414,7 @@ async fn card_verification_inner(
         }
     };
     let payment = merchant_order(state, &merchant, &order_id).await?;
-    let attributes = render::attributes(&payment);
-    let eligible = payment.amount.is_zero()
-        && attributes["recurring_indicator"] == true
-        && attributes["payment_method"] == "CreditCard"
-        && render::status(&payment) == "not paid";
-    if !eligible || !payment.status.is_open() {
+    if !payment.card_verification_allowed(payment::recurring_card(&payment)) {
         return Err(SoftlineError::one(
             StatusCode::BAD_REQUEST,
             errors::VERIFICATION_UNAVAILABLE,
@@ -477,9 +458,10 @@ async fn order_page(
             return (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response();
         }
     };
-    // Paid: back to the shop, as the seed says; never a second payment.
-    let location = match (render::status(&payment), &payment.return_urls.success) {
-        ("paid", Some(url)) => url.clone(),
+    // Paid (money received and not all returned): back to the shop, as the seed says; never a
+    // second payment.
+    let location = match (payment.status.holds_money(), &payment.return_urls.success) {
+        (true, Some(url)) => url.clone(),
         _ => {
             let locale = query
                 .get("lang")

@@ -5,7 +5,7 @@
 use obol_core::Currency;
 use obol_core::catalog::PaymentService;
 use obol_core::money::{Money, Precision};
-use obol_core::payment::{Flow, PaymentDraft, ReturnUrls, Source};
+use obol_core::payment::{Flow, Payment, PaymentDraft, ReturnUrls, Source};
 use obol_core::tenancy::Merchant;
 use serde_json::{Map, Value, json};
 
@@ -48,6 +48,30 @@ impl SoftlineMethod {
             SoftlineMethod::LegalEntityInvoice => "LegalEntityInvoice",
         }
     }
+}
+
+/// Whether the merchant asked for a recurring card payment, from the record this door kept on
+/// the payment at creation (its `dialect_attributes`); an unreadable record answers no. The
+/// core decides the rest ([`Payment::card_verification_allowed`]).
+pub fn recurring_card(payment: &Payment) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kept {
+        payment_method: Option<String>,
+        #[serde(default)]
+        recurring_indicator: bool,
+    }
+    payment
+        .dialect_attributes
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<Kept>(text).ok())
+        .is_some_and(|kept| {
+            kept.recurring_indicator
+                && kept
+                    .payment_method
+                    .as_deref()
+                    .and_then(SoftlineMethod::parse)
+                    == Some(SoftlineMethod::CreditCard)
+        })
 }
 
 const TOP_LEVEL_FIELDS: &[&str] = &[
@@ -100,7 +124,10 @@ fn digits(text: &str, lengths: &[usize]) -> bool {
     lengths.contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_digit())
 }
 
-/// Reads and checks the body. `available` is the merchant's enabled services.
+/// Reads and checks the body. `available` is the services the merchant may use. Long on
+/// purpose: the seed fixes the order of its errors, and that order is the order of the
+/// statements here, read top to bottom; split into helpers, it would have to be
+/// reassembled in the reader's head.
 pub fn check(
     body: &[u8],
     content_type: Option<&str>,
@@ -337,36 +364,25 @@ pub fn check(
         "customer": customer_out,
         "additional_data": additional_data,
     });
-    let draft = PaymentDraft {
-        reseller_id: merchant.reseller_id,
-        merchant_id: Some(merchant.id),
-        customer_account_id: None,
-        customer_id: None,
-        reference_id: None,
-        external_id: Some(payment_id.clone()),
-        amount,
-        flow: if amount.is_zero() {
+    let draft = PaymentDraft::for_merchant(merchant, Source::SoftlineApi, amount)
+        .external_id(payment_id.clone())
+        .flow(if amount.is_zero() {
             Flow::Verify
         } else {
             Flow::Charge
-        },
-        description: Some(description.unwrap_or_else(|| format!("Payment {payment_id}"))),
-        metadata: None,
-        service_fields: None,
-        gateway_options: None,
-        page_options: None,
-        dialect_attributes: Some(attributes.to_string()),
-        return_urls: ReturnUrls {
+        })
+        .description(description.unwrap_or_else(|| format!("Payment {payment_id}")))
+        .dialect_attributes(attributes.to_string())
+        .return_urls(ReturnUrls {
             success: Some(return_success_url),
             ..ReturnUrls::default()
-        },
-        callback_url: None,
-        expires_at: None,
-        source: Source::SoftlineApi,
-        locale,
-        test_mode: merchant.test_mode,
-        requester_ip: None,
-        manual_capture: false,
-    };
+        })
+        .locale(locale);
+    let draft = match &service {
+        Some(service) => draft.service(service),
+        None => draft,
+    }
+    .build()
+    .map_err(|error| vec![errors::draft_error(&error)])?;
     Ok(CheckedPayment { draft, service })
 }
