@@ -1,10 +1,9 @@
 //! The ActivePlatform door as the server mounts it.
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use obol_http::door::Door;
-use obol_http::state::AppState;
+use obol_http::routes::Routes;
 use serde_json::{Map, Value};
 
 use crate::errors::ApiError;
@@ -12,8 +11,9 @@ use crate::errors::ApiError;
 pub struct ActivePlatformDoor;
 
 impl Door for ActivePlatformDoor {
-    fn routes(&self) -> Router<AppState> {
-        crate::router()
+    fn routes(&self) -> Routes {
+        // Not yet recorded route by route.
+        Routes::new().wrap(|router| router.merge(crate::router()))
     }
 
     fn owns_path(&self, path: &str) -> bool {

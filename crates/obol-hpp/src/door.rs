@@ -1,17 +1,16 @@
 //! The hosted payment page as the server mounts it. Its unknown paths fall through to the
 //! server's own 404.
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use obol_http::door::Door;
-use obol_http::state::AppState;
+use obol_http::routes::Routes;
 use serde_json::{Map, Value};
 
 pub struct HostedPageDoor;
 
 impl Door for HostedPageDoor {
-    fn routes(&self) -> Router<AppState> {
+    fn routes(&self) -> Routes {
         crate::router()
     }
 

@@ -17,12 +17,10 @@ pub mod openapi;
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{get, post};
 use obol_core::Timestamp;
 use obol_core::catalog::{
     Localized, PaymentService, ServiceFlow, ServiceUse, canonical_method_code, service_usable,
@@ -38,6 +36,7 @@ use obol_http::auth::ClientIp;
 use obol_http::page::render::{self, CardFormValues, Frame, MethodChoice, Summary};
 use obol_http::page::texts::Language;
 use obol_http::page::{html, security_headers, see_other};
+use obol_http::routes::Routes;
 use obol_http::state::AppState;
 use obol_http::tokens;
 
@@ -46,19 +45,17 @@ use obol_http::tokens;
 const CSRF_LIFETIME_SECONDS: i64 = 3600;
 
 /// The hosted pages, under `/hpp`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/hpp", get(entry))
-        .route("/hpp/", get(entry))
-        .route("/hpp/choose", post(forms::choose))
-        .route("/hpp/pay", post(forms::pay))
-        .route(
-            "/hpp/3ds",
-            get(challenge_page).post(forms::challenge_answer),
-        )
-        .route("/hpp/test", post(forms::test_submit))
-        .route("/hpp/result", get(result))
-        .layer(middleware::map_response(security_headers))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/hpp", entry)
+        .get("/hpp/", entry)
+        .post("/hpp/choose", forms::choose)
+        .post("/hpp/pay", forms::pay)
+        .get("/hpp/3ds", challenge_page)
+        .post("/hpp/3ds", forms::challenge_answer)
+        .post("/hpp/test", forms::test_submit)
+        .get("/hpp/result", result)
+        .wrap(|router| router.layer(middleware::map_response(security_headers)))
 }
 
 /// Why a request did not get the page it asked for.

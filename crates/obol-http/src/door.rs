@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
@@ -19,13 +18,15 @@ use serde_json::{Map, Value};
 
 use crate::callbacks::schedule;
 use crate::crypto::OperatorKey;
+use crate::routes::Routes;
 use crate::state::AppState;
 
 /// A door: its routes, its answers for unknown paths and methods under its prefixes, and its
 /// part of the OpenAPI document. Everything else a door offers is optional.
 pub trait Door: Send + Sync {
-    /// The door's routes, merged into the application's router.
-    fn routes(&self) -> Router<AppState>;
+    /// The door's routes, merged into the application's router, with the table of what they
+    /// answer (every entry must be in the OpenAPI document).
+    fn routes(&self) -> Routes;
     /// Whether an unmatched path belongs to this door (so its 404 and 405 answer in its format).
     fn owns_path(&self, _path: &str) -> bool {
         false

@@ -2,21 +2,20 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 use obol_core::ids::Uuid;
 use obol_core::time::Timestamp;
 use obol_http::callbacks::outbox::Outbox;
 use obol_http::door::{CallbackFormat, Door, JobRunner};
-use obol_http::state::AppState;
+use obol_http::routes::Routes;
 use obol_store::{Db, StoreError, StoreResult};
 use serde_json::{Map, Value};
 
 pub struct P2pDoor;
 
 impl Door for P2pDoor {
-    fn routes(&self) -> Router<AppState> {
+    fn routes(&self) -> Routes {
         crate::router()
     }
 

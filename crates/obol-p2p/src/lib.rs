@@ -14,12 +14,10 @@ pub mod pages;
 pub mod render;
 pub mod transfers;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use obol_core::Timestamp;
 use obol_core::card::{CardExpiry, CardNumber, check_security_code};
 use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
@@ -38,6 +36,7 @@ use errors::{ApiError, code};
 use fields::*;
 use obol_http::crypto::{OsRandom, purpose};
 use obol_http::json::canonical_json;
+use obol_http::routes::Routes;
 use obol_http::state::AppState;
 use obol_http::tokens;
 
@@ -46,15 +45,15 @@ pub const SIGNATURE_WINDOW_SECONDS: i64 = 20;
 const HOLDER_MAX: usize = 64;
 pub(crate) const URL_MAX: usize = 2048;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/sessions/create", post(sessions_create))
-        .route("/api/p2p/cards/add", post(cards_add))
-        .route("/api/p2p/cards/list", post(cards_list))
-        .route("/api/p2p/payments/create", post(payments_create))
-        .route("/api/p2p/payments/confirm", post(payments_confirm))
-        .route("/api/p2p/payments/receive", post(payments_receive))
-        .route("/api/p2p/payments/show", post(payments_show))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/api/sessions/create", sessions_create)
+        .post("/api/p2p/cards/add", cards_add)
+        .post("/api/p2p/cards/list", cards_list)
+        .post("/api/p2p/payments/create", payments_create)
+        .post("/api/p2p/payments/confirm", payments_confirm)
+        .post("/api/p2p/payments/receive", payments_receive)
+        .post("/api/p2p/payments/show", payments_show)
         .merge(pages::router())
 }
 

@@ -7,13 +7,11 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::get;
 use obol_core::Timestamp;
 use obol_core::ids::Uuid;
 use obol_core::p2p::{Confirmation, SendDecision, SenderAnswer, Transfer, TransferStatus};
@@ -25,6 +23,7 @@ use super::{errors::ApiError, new_card, recipient_decision, transfers};
 use obol_http::page::render::{self, Frame, Summary, escape_html};
 use obol_http::page::texts::Language;
 use obol_http::page::{html, security_headers, see_other};
+use obol_http::routes::Routes;
 use obol_http::state::AppState;
 use obol_http::tokens;
 
@@ -32,12 +31,14 @@ const CSRF_LIFETIME_SECONDS: i64 = 3600;
 
 type FormBody = Result<Form<HashMap<String, String>>, FormRejection>;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/p2p/confirm/{id}", get(confirm_page).post(confirm_answer))
-        .route("/p2p/cards/new", get(card_page).post(card_answer))
-        .route("/p2p/cards/added", get(card_added))
-        .layer(middleware::map_response(security_headers))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/p2p/confirm/{id}", confirm_page)
+        .post("/p2p/confirm/{id}", confirm_answer)
+        .get("/p2p/cards/new", card_page)
+        .post("/p2p/cards/new", card_answer)
+        .get("/p2p/cards/added", card_added)
+        .wrap(|router| router.layer(middleware::map_response(security_headers)))
 }
 
 /// The words the P2P pages add to the hosted page's.

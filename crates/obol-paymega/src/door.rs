@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use obol_http::door::{CallbackFormat, CheckoutEntry, Door};
+use obol_http::routes::Routes;
 use obol_http::state::AppState;
 use serde_json::{Map, Value};
 
@@ -15,7 +15,7 @@ use crate::errors::PaymegaError;
 pub struct PaymegaDoor;
 
 impl Door for PaymegaDoor {
-    fn routes(&self) -> Router<AppState> {
+    fn routes(&self) -> Routes {
         crate::router()
     }
 

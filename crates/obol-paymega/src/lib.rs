@@ -14,12 +14,10 @@ pub mod wire;
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use obol_core::Currency;
 use obol_core::catalog::{PaymentService, ServiceUse, service_usable};
 use obol_core::idempotency::{RequestFingerprint, SavedResponse};
@@ -38,6 +36,7 @@ use crate::invoices::{
 };
 use errors::PaymegaError;
 use obol_http::idempotency::KeyedRequest;
+use obol_http::routes::Routes;
 use obol_http::state::AppState;
 
 /// Invoices per page of the list: 20 unless asked, at most 100.
@@ -47,20 +46,18 @@ const LIST_PAGE_SIZE_MAX: i64 = 100;
 const SERVICES_PAGE_SIZE_DEFAULT: usize = 20;
 const SERVICES_PAGE_SIZE_MAX: usize = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/public-api/payment-prerequest", post(prerequest))
-        .route("/public-api/payment-invoices", post(public_create))
-        .route("/public-api/payment-invoices/process", post(form::process))
-        .route("/public-api/payment-invoices/{id}", get(public_get))
-        .route("/api/payment-services", get(services_list))
-        .route("/api/payment-services/{id}", get(service_get))
-        .route(
-            "/api/payment-invoices",
-            get(invoices_list).post(private_create),
-        )
-        .route("/api/payment-invoices/{id}", get(private_get))
-        .route("/api/payment-invoices/{id}/refund", post(refund))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/public-api/payment-prerequest", prerequest)
+        .post("/public-api/payment-invoices", public_create)
+        .post("/public-api/payment-invoices/process", form::process)
+        .get("/public-api/payment-invoices/{id}", public_get)
+        .get("/api/payment-services", services_list)
+        .get("/api/payment-services/{id}", service_get)
+        .get("/api/payment-invoices", invoices_list)
+        .post("/api/payment-invoices", private_create)
+        .get("/api/payment-invoices/{id}", private_get)
+        .post("/api/payment-invoices/{id}/refund", refund)
 }
 
 /// Whether a path belongs to this dialect (for its 404 and 405 bodies). `/api/` is shared:

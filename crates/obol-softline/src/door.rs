@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use obol_http::door::{CallbackFormat, Door, JobRunner};
-use obol_http::state::AppState;
+use obol_http::routes::Routes;
 use serde_json::{Map, Value};
 
 use crate::errors::{METHOD_NOT_ALLOWED, SoftlineError};
@@ -14,7 +13,7 @@ use crate::errors::{METHOD_NOT_ALLOWED, SoftlineError};
 pub struct SoftlineDoor;
 
 impl Door for SoftlineDoor {
-    fn routes(&self) -> Router<AppState> {
+    fn routes(&self) -> Routes {
         crate::router()
     }
 

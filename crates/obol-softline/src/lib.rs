@@ -10,12 +10,10 @@ pub mod openapi;
 pub mod payment;
 pub mod render;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use obol_core::catalog::{PaymentService, ServiceUse, service_usable};
 use obol_core::credentials::{IssuedSecret, SecretDigest};
 use obol_core::idempotency::{RequestFingerprint, SavedResponse};
@@ -28,6 +26,7 @@ use serde_json::{Value, json};
 
 use errors::SoftlineError;
 use obol_http::crypto::OsRandom;
+use obol_http::routes::Routes;
 use obol_http::state::AppState;
 
 /// Bearer tokens live 24 hours; refresh tokens 30 days.
@@ -39,15 +38,15 @@ pub use obol_core::payment::UNPAID_LIFETIME_SECONDS;
 /// The lifecycle job that does it.
 pub const DELETION_JOB: &str = "payment_deletion";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/login_check", post(login_check))
-        .route("/v1/token/refresh", post(refresh))
-        .route("/v1/payment", post(create_payment))
-        .route("/v1/payment/card/verification", post(card_verification))
-        .route("/v1/order/{order_id}", get(order))
-        .route("/v1/order/{order_id}/refund", post(refund_request))
-        .route("/order/status/{order_id}/{hash}", get(order_page))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/v1/login_check", login_check)
+        .post("/v1/token/refresh", refresh)
+        .post("/v1/payment", create_payment)
+        .post("/v1/payment/card/verification", card_verification)
+        .get("/v1/order/{order_id}", order)
+        .post("/v1/order/{order_id}/refund", refund_request)
+        .get("/order/status/{order_id}/{hash}", order_page)
 }
 
 /// Whether a path belongs to this dialect (for its 404 and 405 bodies).

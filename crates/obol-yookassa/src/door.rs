@@ -1,11 +1,10 @@
 //! The YooKassa door as the server mounts it: the partner API (`/api/yookassa/…`) and the
 //! v3-compatible sandbox upstream (`/sandbox/yookassa/…`).
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use obol_http::door::Door;
-use obol_http::state::AppState;
+use obol_http::routes::Routes;
 use serde_json::{Map, Value};
 
 use crate::connector::Connector;
@@ -24,8 +23,9 @@ impl YookassaDoor {
 }
 
 impl Door for YookassaDoor {
-    fn routes(&self) -> Router<AppState> {
-        crate::router(self.connector.clone())
+    fn routes(&self) -> Routes {
+        // Not yet recorded route by route.
+        Routes::new().wrap(|router| router.merge(crate::router(self.connector.clone())))
     }
 
     fn owns_path(&self, path: &str) -> bool {

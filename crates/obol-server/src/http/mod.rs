@@ -57,7 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json));
     let mut router = Router::new().merge(operational);
     for door in state.registry.doors() {
-        router = router.merge(door.routes());
+        router = router.merge(door.routes().into_router());
     }
     router
         .fallback(not_found)
