@@ -2,6 +2,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use obol_core::payment::{DraftError, PaymentError};
+use obol_store::StoreError;
 use serde_json::json;
 
 /// The seed's 422 for completing a payment in another status, word for word.
@@ -55,9 +57,48 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<obol_store::StoreError> for ApiError {
-    fn from(error: obol_store::StoreError) -> ApiError {
-        tracing::error!(%error, "storage failed under the ActivePlatform API");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+/// The one place where the core's and storage's errors become ActivePlatform's bodies.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Payment(error) => error.into(),
+            StoreError::Idempotency(_) => {
+                ApiError::unprocessable("Idempotency-Key was used with another request.")
+            }
+            other => internal(&other),
+        }
     }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(error: PaymentError) -> ApiError {
+        match error {
+            PaymentError::TransitionNotAllowed { .. } => {
+                ApiError::unprocessable(ONLY_WAITING_OR_EXPIRED)
+            }
+            // Completion records money received outside Obol: only an offline method may.
+            PaymentError::MethodNotOffline => ApiError::unprocessable("Payment method not found."),
+            other => internal(&other),
+        }
+    }
+}
+
+/// The door checks its wire before it builds a draft (`total` positive, `comment` within the
+/// core's description limit, no reference or service), so these only name the field.
+impl From<DraftError> for ApiError {
+    fn from(error: DraftError) -> ApiError {
+        match error {
+            DraftError::AmountNotPositive | DraftError::Service(_) => {
+                ApiError::unprocessable("total is not valid.")
+            }
+            DraftError::TooLong("description") => ApiError::unprocessable("comment is not valid."),
+            other => internal(&other),
+        }
+    }
+}
+
+/// Internals never reach the client: the error goes to the log, the client gets a 500.
+fn internal(error: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "storage failed under the ActivePlatform API");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
 }

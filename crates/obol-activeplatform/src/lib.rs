@@ -2,6 +2,8 @@
 //! Scope is law: a manager acts on its own reseller and its descendants only; anything else is
 //! 404, never a leak and never a change. Every action a manager takes is recorded.
 
+mod auth;
+mod completion;
 pub mod door;
 pub mod errors;
 pub mod openapi;
@@ -15,24 +17,22 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use obol_core::credentials::SecretDigest;
-use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
-use obol_core::ids::{CustomerAccountId, ManagerId, PaymentId, PaymentMethodId, ResellerId};
+use obol_core::idempotency::{RequestFingerprint, SavedResponse};
+use obol_core::ids::{CustomerAccountId, PaymentId, PaymentMethodId, ResellerId};
 use obol_core::money::{Money, Precision};
-use obol_core::payment::{
-    Actor, ExternalSettlement, Flow, Payment, PaymentDraft, PaymentError, PaymentEvent, ReturnUrls,
-    Source,
-};
-use obol_core::tenancy::{Manager, ManagerScope, Permission, TenancyError};
+use obol_core::payment::{Payment, PaymentDraft, Source};
+use obol_core::tenancy::Permission;
 use obol_core::{Currency, Timestamp};
-use obol_store::ops::{audit, catalog, ledger, payments, tenancy};
-use obol_store::{Db, StoreError, StoreResult};
-use serde_json::{Map, Value, json};
-
-use errors::{ApiError, ONLY_WAITING_OR_EXPIRED};
 use obol_http::auth::ClientIp;
 use obol_http::crypto::OsRandom;
+use obol_http::idempotency::{self, KeyedRequest};
 use obol_http::state::AppState;
+use obol_store::ops::{audit, catalog, ledger, payments, tenancy};
+use obol_store::{BoxFuture, Db, StoreError, StoreResult};
+use serde_json::{Map, Value, json};
+
+use auth::{Caller, caller, reseller_in_scope};
+use errors::ApiError;
 
 const MEDIA_TYPE: &str = "application/vnd.api+json";
 /// Payments per page of the list: 50 unless asked, at most 250.
@@ -53,7 +53,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/v3/resellers/{reseller_id}/payments/{payment_id}",
-            get(read).patch(complete_by_id).post(complete_by_document),
+            get(read)
+                .patch(completion::complete_by_id)
+                .post(completion::complete_by_document),
         )
 }
 
@@ -62,97 +64,22 @@ pub fn owns_path(path: &str) -> bool {
 }
 
 fn document(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    document_bytes(status, body.to_string().into_bytes())
+}
+
+fn document_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
     response
 }
 
-fn answer(result: Result<Response, ApiError>) -> Response {
+pub(crate) fn answer(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// A manager acting, with the ancestry of its reseller.
-struct Caller {
-    manager: Manager,
-    scope: ManagerScope,
-    ip: Option<String>,
-}
-
-/// JSON:API negotiation, then the manager's token.
-async fn caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    has_body: bool,
-    ip: Option<String>,
-) -> Result<Caller, ApiError> {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
-    if !accept
-        .split(',')
-        .any(|part| part.trim().starts_with(MEDIA_TYPE))
-    {
-        return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "Not Acceptable"));
-    }
-    if has_body {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        if !content_type.trim().starts_with(MEDIA_TYPE) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Media Type",
-            ));
-        }
-    }
-    let token = headers
-        .get("x-api-token")
-        .and_then(|value| value.to_str().ok())
-        .filter(|token| !token.is_empty() && token.len() <= 256)
-        .ok_or_else(ApiError::unauthorized)?;
-    let digest = SecretDigest::of(token);
-    let (manager, _) = state
-        .store
-        .read(move |db| Box::pin(async move { tenancy::find_manager_by_token(db, digest).await }))
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    let scope = ManagerScope {
-        manager_id: manager.id,
-        reseller_id: manager.reseller_id,
-        role: manager.role,
-    };
-    Ok(Caller { manager, scope, ip })
-}
-
-/// The path's reseller, if the caller may see it (404 otherwise: never a leak).
-async fn reseller_in_scope(
-    state: &AppState,
-    caller: &Caller,
-    reseller: &str,
-    permission: Permission,
-) -> Result<obol_core::tenancy::Reseller, ApiError> {
-    let id = ResellerId::parse(reseller).map_err(|_| ApiError::not_found())?;
-    let found = state
-        .store
-        .read(move |db| Box::pin(async move { tenancy::get_reseller(db, id).await }))
-        .await;
-    let reseller = match found {
-        Ok(reseller) => reseller,
-        Err(StoreError::NotFound(_)) => return Err(ApiError::not_found()),
-        Err(error) => return Err(error.into()),
-    };
-    match caller.scope.authorize(&reseller.ancestry, permission) {
-        Ok(()) => Ok(reseller),
-        Err(TenancyError::PermissionDenied) => Err(ApiError::forbidden()),
-        Err(_) => Err(ApiError::not_found()),
-    }
-}
-
-fn jsonapi_attributes(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn jsonapi_attributes(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => {
             match object.get("data").and_then(|data| data.get("attributes")) {
@@ -166,7 +93,7 @@ fn jsonapi_attributes(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-async fn method_by_id(
+pub(crate) async fn method_by_id(
     state: &AppState,
     id: Option<PaymentMethodId>,
 ) -> Result<Option<obol_core::catalog::PaymentMethod>, ApiError> {
@@ -177,19 +104,14 @@ async fn method_by_id(
         .await?)
 }
 
-async fn corrections_of(db: &mut dyn Db, payment: &PaymentId) -> StoreResult<Vec<i64>> {
-    let rows = db.query("SELECT id FROM ledger_transactions WHERE payment_id = $1 AND kind = 'correction' ORDER BY id", obol_store::params![payment.as_str()]).await?;
-    rows.iter().map(|row| row.int(0)).collect()
-}
-
-/// The payment's document, rendered inside a transaction (for answers saved under an
-/// idempotency key).
+/// The payment's document, rendered inside the write's transaction (so that an answer saved
+/// under an idempotency key is the one the write produced).
 async fn document_in(db: &mut dyn Db, payment: &Payment, public_url: &str) -> StoreResult<Vec<u8>> {
     let method = match payment.completed_method_id.or(payment.method_id) {
         Some(id) => catalog::get_method(db, id).await?,
         None => None,
     };
-    let corrections = corrections_of(db, &payment.id).await?;
+    let corrections = ledger::corrections_of_payment(db, &payment.id).await?;
     Ok(
         json!({ "data": render::payment(payment, method.as_ref(), &corrections, public_url) })
             .to_string()
@@ -197,77 +119,53 @@ async fn document_in(db: &mut dyn Db, payment: &Payment, public_url: &str) -> St
     )
 }
 
-fn write_error(error: StoreError) -> ApiError {
-    match error {
-        StoreError::Payment(PaymentError::TransitionNotAllowed { .. }) => {
-            ApiError::unprocessable(ONLY_WAITING_OR_EXPIRED)
-        }
-        StoreError::Idempotency(_) => {
-            ApiError::unprocessable("Idempotency-Key was used with another request.")
-        }
-        other => other.into(),
-    }
-}
-
-/// Runs a write that changes money and answers with the payment. With an `Idempotency-Key`
-/// (SPEC §2), it runs once per key: the answer is rendered in the same transaction and a
-/// repeat of the same request gets it again.
-#[allow(clippy::too_many_arguments)]
-async fn money_write<F>(
-    state: &AppState,
+/// What makes a manager's write idempotent (SPEC §2): its `Idempotency-Key`, unique per
+/// manager, and the request a repeat must match.
+pub(crate) fn keyed_request(
     caller: &Caller,
     headers: &HeaderMap,
     method: &str,
     path: &str,
     body: &[u8],
+) -> Result<Option<KeyedRequest>, ApiError> {
+    KeyedRequest::from_headers(
+        headers,
+        &format!("activeplatform:manager:{}", caller.manager.id),
+        RequestFingerprint::of(method, path, body),
+    )
+    .map_err(|_| ApiError::bad_request("Idempotency-Key is not valid."))
+}
+
+/// Runs a write that changes money and answers with the payment's document, rendered in the
+/// same transaction; with a key it runs once and a repeat gets the saved answer.
+pub(crate) async fn payment_write<F>(
+    state: &AppState,
+    request: Option<KeyedRequest>,
     status: StatusCode,
     operation: F,
 ) -> Result<Response, ApiError>
 where
-    F: for<'a> FnOnce(&'a mut dyn Db) -> obol_store::BoxFuture<'a, StoreResult<Payment>>
-        + Send
-        + 'static,
+    F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<Payment>> + Send + 'static,
 {
-    let Some(value) = headers.get("idempotency-key") else {
-        let payment = state.store.write(operation).await.map_err(write_error)?;
-        return Ok(document(
-            status,
-            payment_document(state, &payment, &[]).await?,
-        ));
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .and_then(|text| IdempotencyKey::parse(text).ok())
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key is not valid."))?;
-    let scope = IdempotencyScope::new(&format!("activeplatform:manager:{}", caller.manager.id));
-    let fingerprint = RequestFingerprint::of(method, path, body);
     let public_url = state.public_url.to_string();
     let code = status.as_u16();
-    let outcome = state
-        .store
-        .write_idempotent(scope, key, fingerprint, state.clock.now(), move |db| {
-            Box::pin(async move {
-                let payment = operation(&mut *db).await?;
-                let body = document_in(db, &payment, &public_url).await?;
-                Ok((
-                    (),
-                    SavedResponse {
-                        status: code,
-                        content_type: MEDIA_TYPE.to_owned(),
-                        body,
-                    },
-                ))
-            })
+    let outcome = idempotency::write(&state.store, state.clock.now(), request, move |db| {
+        Box::pin(async move {
+            let payment = operation(&mut *db).await?;
+            let body = document_in(db, &payment, &public_url).await?;
+            let saved = SavedResponse {
+                status: code,
+                content_type: MEDIA_TYPE.to_owned(),
+                body,
+            };
+            Ok(((), saved))
         })
-        .await
-        .map_err(write_error)?;
-    let saved = match outcome {
-        obol_store::Idempotent::Fresh(_, saved) | obol_store::Idempotent::Replayed(saved) => saved,
-    };
-    Ok(document(
+    })
+    .await?;
+    let saved = idempotency::answer(outcome);
+    Ok(document_bytes(
         StatusCode::from_u16(saved.status).unwrap_or(status),
-        serde_json::from_slice(&saved.body).unwrap_or(Value::Null),
+        saved.body,
     ))
 }
 
@@ -280,7 +178,7 @@ async fn payment_document(
     let id = payment.id.clone();
     let corrections = state
         .store
-        .read(move |db| Box::pin(async move { corrections_of(db, &id).await }))
+        .read(move |db| Box::pin(async move { ledger::corrections_of_payment(db, &id).await }))
         .await?;
     let resource = render::payment(payment, method.as_ref(), &corrections, &state.public_url);
     let mut included = Vec::new();
@@ -325,7 +223,7 @@ async fn payment_document(
 }
 
 /// The path's payment, if it is that reseller's (404 otherwise).
-async fn payment_of(
+pub(crate) async fn payment_of(
     state: &AppState,
     reseller: ResellerId,
     number: &str,
@@ -508,7 +406,7 @@ async fn list(
     .await)
 }
 
-fn decimal_text(value: Option<&Value>) -> Option<String> {
+pub(crate) fn decimal_text(value: Option<&Value>) -> Option<String> {
     match value {
         Some(Value::String(text)) => Some(text.trim().to_owned()),
         Some(Value::Number(number)) => Some(number.to_string()),
@@ -558,35 +456,19 @@ async fn create(
             Ok(_) | Err(StoreError::NotFound(_)) => return Err(ApiError::unprocessable("Account not found.")),
             Err(error) => return Err(error.into()),
         }
-        let draft = PaymentDraft {
-            reseller_id: reseller.id,
-            merchant_id: None,
-            customer_account_id: Some(account),
-            customer_id: None,
-            reference_id: None,
-            external_id: None,
-            amount: total,
-            flow: Flow::Charge,
-            description: comment,
-            metadata: None,
-            service_fields: None,
-            gateway_options: None,
-            page_options: None,
-            dialect_attributes: Some(json!({ "purpose": purpose.unwrap_or_default(), "due_date": due_date.map(render::time) }).to_string()),
-            return_urls: ReturnUrls::default(),
-            callback_url: None,
-            expires_at: expiration_date,
-            source: Source::Manager,
-            locale: None,
-            test_mode: false,
-            requester_ip: caller.ip.clone(),
-            manual_capture: false,
-        };
+        let draft = PaymentDraft::builder(Source::Manager, reseller.id, total)
+            .customer_account(account)
+            .description(comment)
+            .dialect_attributes(json!({ "purpose": purpose.unwrap_or_default(), "due_date": due_date.map(render::time) }).to_string())
+            .expires_at(expiration_date)
+            .requester_ip(caller.ip.clone())
+            .build()?;
         let outbox = state.outbox.clone();
         let now = state.clock.now();
         let (manager, ip) = (caller.manager.id, caller.ip.clone());
         let path = format!("/api/v3/resellers/{}/payments", reseller.id);
-        money_write(&state, &caller, &headers, "POST", &path, &body, StatusCode::CREATED, move |db| {
+        let request = keyed_request(&caller, &headers, "POST", &path, &body)?;
+        payment_write(&state, request, StatusCode::CREATED, move |db| {
             Box::pin(async move {
                 let payment = outbox.insert(db, draft, PaymentId::generate(&mut OsRandom), None, now).await?;
                 audit::record(db, manager, "payment.create", payment.id.as_str(), ip.as_deref(), now).await?;
@@ -596,259 +478,4 @@ async fn create(
         .await
     }
     .await)
-}
-
-fn method_id_of(attributes: &Map<String, Value>) -> Result<PaymentMethodId, ApiError> {
-    attributes
-        .get("payment_method_id")
-        .and_then(|value| {
-            value
-                .as_i64()
-                .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
-        })
-        .map(PaymentMethodId::new)
-        .ok_or_else(|| ApiError::unprocessable("payment_method_id is not valid."))
-}
-
-async fn complete_by_id(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
-    Path((reseller_id, payment_id)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    answer(
-        async {
-            let caller = caller(&state, &headers, true, ip).await?;
-            let reseller =
-                reseller_in_scope(&state, &caller, &reseller_id, Permission::CompletePayments)
-                    .await?;
-            let payment = payment_of(&state, reseller.id, &payment_id).await?;
-            let method_id = method_id_of(&jsonapi_attributes(&body)?)?;
-            // Completion records money received outside Obol: an offline method (cash, bank transfer).
-            if method_by_id(&state, Some(method_id))
-                .await?
-                .is_none_or(|method| method.online)
-            {
-                return Err(ApiError::unprocessable("Payment method not found."));
-            }
-            let outbox = state.outbox.clone();
-            let now = state.clock.now();
-            let (manager, client_ip, target) =
-                (caller.manager.id, caller.ip.clone(), payment.id.clone());
-            let path = format!("/api/v3/resellers/{}/payments/{payment_id}", reseller.id);
-            money_write(
-                &state,
-                &caller,
-                &headers,
-                "PATCH",
-                &path,
-                &body,
-                StatusCode::OK,
-                move |db| {
-                    Box::pin(async move {
-                        let (payment, _) = outbox
-                            .transition(
-                                db,
-                                &target,
-                                PaymentEvent::CompletedByManager {
-                                    manager_id: manager,
-                                    method_id,
-                                },
-                                Actor::Manager(manager),
-                                now,
-                            )
-                            .await?;
-                        audit::record(
-                            db,
-                            manager,
-                            "payment.complete",
-                            target.as_str(),
-                            client_ip.as_deref(),
-                            now,
-                        )
-                        .await?;
-                        Ok(payment)
-                    })
-                },
-            )
-            .await
-        }
-        .await,
-    )
-}
-
-/// Credits `amount` to the payment's customer account as a correction (money received outside
-/// Obol that was not, or not all, the payment's).
-async fn book_correction(
-    db: &mut dyn Db,
-    payment: &Payment,
-    amount: Money,
-    manager: ManagerId,
-    ip: Option<&str>,
-    now: Timestamp,
-) -> StoreResult<()> {
-    let Some(transaction) = payment.correction_transaction(amount)? else {
-        return Ok(());
-    };
-    ledger::insert_transaction(db, &transaction, now).await?;
-    audit::record(
-        db,
-        manager,
-        "payment.correction",
-        payment.id.as_str(),
-        ip,
-        now,
-    )
-    .await
-}
-
-async fn complete_by_document(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
-    Path((reseller_id, document_id)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    answer(
-        async {
-            let caller = caller(&state, &headers, true, ip).await?;
-            let reseller =
-                reseller_in_scope(&state, &caller, &reseller_id, Permission::CompletePayments)
-                    .await?;
-            let document_number: i64 = document_id.parse().map_err(|_| ApiError::not_found())?;
-            let payment = state
-                .store
-                .read(move |db| {
-                    Box::pin(async move { payments::get_by_document_id(db, document_number).await })
-                })
-                .await?;
-            let payment = payment
-                .filter(|payment| {
-                    payment.reseller_id == reseller.id && payment.merchant_id.is_none()
-                })
-                .ok_or_else(ApiError::not_found)?;
-            let attributes = jsonapi_attributes(&body)?;
-            let method_id = method_id_of(&attributes)?;
-            // Completion records money received outside Obol: an offline method (cash, bank transfer).
-            if method_by_id(&state, Some(method_id))
-                .await?
-                .is_none_or(|method| method.online)
-            {
-                return Err(ApiError::unprocessable("Payment method not found."));
-            }
-            let currency = payment.amount.currency();
-            if let Some(code) = attributes.get("currency_code")
-                && code.as_str() != Some(currency.code())
-            {
-                return Err(ApiError::unprocessable(
-                    "currency_code does not match the payment's currency.",
-                ));
-            }
-            let amount = match decimal_text(attributes.get("amount")) {
-                None => payment.amount,
-                Some(text) => {
-                    Money::parse_decimal_with(&text, currency, Precision::AllowTrailingZeros)
-                        .ok()
-                        .filter(|amount| amount.is_positive())
-                        .ok_or_else(|| ApiError::unprocessable("amount is not valid."))?
-                }
-            };
-            let outbox = state.outbox.clone();
-            let now = state.clock.now();
-            let (manager, ip, id) = (caller.manager.id, caller.ip.clone(), payment.id.clone());
-            let path = format!("/api/v3/resellers/{}/payments/{document_id}", reseller.id);
-            money_write(
-                &state,
-                &caller,
-                &headers,
-                "POST",
-                &path,
-                &body,
-                StatusCode::OK,
-                move |db| {
-                    Box::pin(async move {
-                        let current = payments::get_payment(db, &id)
-                            .await?
-                            .ok_or(StoreError::NotFound("payment"))?;
-                        match current.settle_external(amount)? {
-                            ExternalSettlement::Correction(received) => {
-                                book_correction(
-                                    db,
-                                    &current,
-                                    received,
-                                    manager,
-                                    ip.as_deref(),
-                                    now,
-                                )
-                                .await?;
-                            }
-                            ExternalSettlement::Complete { excess } => {
-                                let completed = outbox
-                                    .transition(
-                                        db,
-                                        &id,
-                                        PaymentEvent::CompletedByManager {
-                                            manager_id: manager,
-                                            method_id,
-                                        },
-                                        Actor::Manager(manager),
-                                        now,
-                                    )
-                                    .await;
-                                match completed {
-                                    Ok(_) => {
-                                        audit::record(
-                                            db,
-                                            manager,
-                                            "payment.complete_by_document",
-                                            id.as_str(),
-                                            ip.as_deref(),
-                                            now,
-                                        )
-                                        .await?;
-                                        if let Some(excess) = excess {
-                                            book_correction(
-                                                db,
-                                                &current,
-                                                excess,
-                                                manager,
-                                                ip.as_deref(),
-                                                now,
-                                            )
-                                            .await?;
-                                        }
-                                    }
-                                    // Completed by someone else since it was read: like any
-                                    // completed payment, the whole amount becomes a correction.
-                                    Err(
-                                        StoreError::Payment(PaymentError::TransitionNotAllowed {
-                                            ..
-                                        })
-                                        | StoreError::Conflict,
-                                    ) => {
-                                        book_correction(
-                                            db,
-                                            &current,
-                                            amount,
-                                            manager,
-                                            ip.as_deref(),
-                                            now,
-                                        )
-                                        .await?;
-                                    }
-                                    Err(error) => return Err(error),
-                                }
-                            }
-                        }
-                        payments::get_payment(db, &id)
-                            .await?
-                            .ok_or(StoreError::NotFound("payment"))
-                    })
-                },
-            )
-            .await
-        }
-        .await,
-    )
 }

@@ -25,10 +25,9 @@ use obol_core::idempotency::{
 };
 use obol_core::ids::{PaymentId, Uuid};
 use obol_core::money::{Money, Precision};
-use obol_core::payment::{
-    Actor, Flow, Payment, PaymentDraft, PaymentEvent, PaymentStatus, ReturnUrls, Source,
-};
+use obol_core::payment::{Actor, DraftError, PaymentDraft, Source};
 use obol_core::tenancy::Merchant;
+use obol_http::idempotency::KeyedRequest;
 use obol_store::ops::{idempotency, payments};
 use obol_store::{Db, StoreError, StoreResult};
 use serde_json::json;
@@ -158,6 +157,23 @@ impl From<UpstreamError> for Failure {
             other => other.to_string(),
         };
         Failure::business(code, message)
+    }
+}
+
+/// PaymentCommit checks its fields before the upstream is called (a positive amount, a
+/// description within YooKassa's limit), and the connector refuses an upstream id that is
+/// empty or too long; so a draft the core refuses is an internal error, named for the log.
+impl From<DraftError> for Failure {
+    fn from(error: DraftError) -> Failure {
+        match error {
+            DraftError::AmountNotPositive => Failure::invalid(
+                "Amount must be a positive number of roubles with at most two decimals.",
+            ),
+            DraftError::TooLong("description") => Failure::invalid(format!(
+                "Description is longer than {DESCRIPTION_MAX} characters."
+            )),
+            other => Failure::internal(other),
+        }
     }
 }
 
@@ -333,7 +349,9 @@ pub fn is_allowed(url: &str, allowed: &[String]) -> bool {
 
 type Outcome = Result<CommitResponse, (Failure, Option<String>)>;
 
-/// `format` is the body's JSON or XML, or `None` for a form.
+/// `format` is the body's JSON or XML, or `None` for a form. Checks the caller and the
+/// request, answers a repeat of a finished request as the first time without calling the
+/// upstream, and otherwise hands the request to [`Commit`].
 async fn handle(
     state: &AppState,
     connector: &Connector,
@@ -374,15 +392,20 @@ async fn handle(
             "ApiParams.Url is not an allowed YooKassa address (yookassa.allowed_urls).",
         )));
     }
+    // The key comes from the body (YooKassa's ApiParams), not from a header.
+    let keyed = KeyedRequest {
+        scope: IdempotencyScope::new(&format!("yookassa:merchant:{}", merchant.id)),
+        key,
+        fingerprint: RequestFingerprint::of(
+            "POST",
+            "/api/yookassa/PaymentCommit",
+            wire::fingerprint_text(&request, checked.amount.minor()).as_bytes(),
+        ),
+    };
     // A repeat of a finished request answers as the first time, without calling upstream.
-    let scope = IdempotencyScope::new(&format!("yookassa:merchant:{}", merchant.id));
-    let fingerprint = RequestFingerprint::of(
-        "POST",
-        "/api/yookassa/PaymentCommit",
-        wire::fingerprint_text(&request, checked.amount.minor()).as_bytes(),
-    );
     let now = state.clock.now();
-    let (peek_scope, peek_key) = (scope.clone(), key.clone());
+    let (peek_scope, peek_key, fingerprint) =
+        (keyed.scope.clone(), keyed.key.clone(), keyed.fingerprint);
     let saved = state
         .store
         .read(move |db| {
@@ -396,102 +419,124 @@ async fn handle(
         Ok(None) => {}
         Err(error) => return Err(fail(idempotency_failure(error))),
     }
-    // One budget for all the upstream work of this request (every attempt, both calls of a
-    // refund), well inside the server's own request timeout.
-    let deadline = tokio::time::Instant::now()
-        + Duration::from_millis(state.config.yookassa_request_timeout_ms).min(UPSTREAM_BUDGET_MAX);
-    let account = Account {
-        base: &checked.url,
-        login: &checked.login,
-        password: &checked.password,
+    let commit = Commit {
+        state,
+        connector,
+        // One budget for all the upstream work of this request (every attempt, both calls of
+        // a refund), well inside the server's own request timeout.
+        deadline: tokio::time::Instant::now()
+            + Duration::from_millis(state.config.yookassa_request_timeout_ms)
+                .min(UPSTREAM_BUDGET_MAX),
+        merchant,
+        checked,
+        key_text,
+        keyed,
     };
-    let response = match &checked.payment_refund {
-        None => {
-            let upstream = connector
-                .create_payment(
-                    deadline,
-                    &account,
-                    &key_text,
-                    checked.amount,
-                    checked.description.as_deref(),
+    match commit.checked.payment_refund.clone() {
+        None => commit.payment(requester_ip(headers)).await,
+        Some(payment_refund) => commit.refund(payment_refund).await,
+    }
+    .map_err(fail)
+}
+
+/// A checked request not answered before: what its upstream calls and its record need.
+struct Commit<'a> {
+    state: &'a AppState,
+    connector: &'a Connector,
+    deadline: tokio::time::Instant,
+    merchant: Merchant,
+    checked: Checked,
+    /// The key as sent (or made up), passed on to the upstream and echoed in the answer.
+    key_text: String,
+    keyed: KeyedRequest,
+}
+
+impl Commit<'_> {
+    fn account(&self) -> Account<'_> {
+        Account {
+            base: &self.checked.url,
+            login: &self.checked.login,
+            password: &self.checked.password,
+        }
+    }
+
+    /// Creates the payment upstream and records it as the merchant's payment.
+    async fn payment(self, requester_ip: Option<String>) -> Result<CommitResponse, Failure> {
+        let upstream = self
+            .connector
+            .create_payment(
+                self.deadline,
+                &self.account(),
+                &self.key_text,
+                self.checked.amount,
+                self.checked.description.as_deref(),
+            )
+            .await?;
+        let response = CommitResponse {
+            payment_id: Some(upstream.id.clone()),
+            status: Some(upstream.status.clone()),
+            confirmation_token: upstream.confirmation_token.clone(),
+            idempotence_key: Some(self.key_text.clone()),
+            ..CommitResponse::default()
+        };
+        let draft = draft_of(
+            &self.merchant,
+            &self.checked,
+            &upstream,
+            &self.key_text,
+            requester_ip,
+        )?;
+        record(self.state, self.keyed, response, move |db, outbox, now| {
+            Box::pin(async move { record_payment(db, &outbox, draft, now).await })
+        })
+        .await
+    }
+
+    /// Refunds the payment upstream and books the refund on the payment Obol recorded for it.
+    async fn refund(self, payment_refund: String) -> Result<CommitResponse, Failure> {
+        // Learn first whether the payment was paid, so the refund can be booked on a payment
+        // Obol knows as processed.
+        let paid = self
+            .connector
+            .get_payment(self.deadline, &self.account(), &payment_refund)
+            .await
+            .map(|payment| payment.status == "succeeded")
+            .unwrap_or(false);
+        let upstream = self
+            .connector
+            .create_refund(
+                self.deadline,
+                &self.account(),
+                &self.key_text,
+                &payment_refund,
+                self.checked.amount,
+            )
+            .await?;
+        let response = CommitResponse {
+            payment_id: Some(payment_refund.clone()),
+            refund_id: Some(upstream.id.clone()),
+            status: Some(upstream.status.clone()),
+            idempotence_key: Some(self.key_text.clone()),
+            ..CommitResponse::default()
+        };
+        let (merchant_id, amount) = (self.merchant.id, self.checked.amount);
+        let refunded = (upstream.status == "succeeded").then_some(amount);
+        record(self.state, self.keyed, response, move |db, outbox, now| {
+            Box::pin(async move {
+                record_refund(
+                    db,
+                    &outbox,
+                    merchant_id,
+                    &payment_refund,
+                    paid,
+                    refunded,
+                    now,
                 )
                 .await
-                .map_err(|error| fail(error.into()))?;
-            let response = CommitResponse {
-                payment_id: Some(upstream.id.clone()),
-                status: Some(upstream.status.clone()),
-                confirmation_token: upstream.confirmation_token.clone(),
-                idempotence_key: Some(key_text.clone()),
-                ..CommitResponse::default()
-            };
-            let draft = draft_of(&merchant, &checked, &upstream, &key_text, headers);
-            record(
-                state,
-                scope,
-                key,
-                fingerprint,
-                response,
-                move |db, outbox, now| {
-                    Box::pin(async move { record_payment(db, &outbox, draft, now).await })
-                },
-            )
-            .await
-            .map_err(fail)?
-        }
-        Some(payment_refund) => {
-            // Learn first whether the payment was paid, so the refund can be booked on a
-            // payment Obol knows as processed.
-            let paid = connector
-                .get_payment(deadline, &account, payment_refund)
-                .await
-                .map(|payment| payment.status == "succeeded")
-                .unwrap_or(false);
-            let upstream = connector
-                .create_refund(
-                    deadline,
-                    &account,
-                    &key_text,
-                    payment_refund,
-                    checked.amount,
-                )
-                .await
-                .map_err(|error| fail(error.into()))?;
-            let response = CommitResponse {
-                payment_id: Some(payment_refund.clone()),
-                refund_id: Some(upstream.id.clone()),
-                status: Some(upstream.status.clone()),
-                idempotence_key: Some(key_text.clone()),
-                ..CommitResponse::default()
-            };
-            let (merchant_id, reference, amount) =
-                (merchant.id, payment_refund.clone(), checked.amount);
-            let succeeded = upstream.status == "succeeded";
-            record(
-                state,
-                scope,
-                key,
-                fingerprint,
-                response,
-                move |db, outbox, now| {
-                    Box::pin(async move {
-                        record_refund(
-                            db,
-                            &outbox,
-                            merchant_id,
-                            &reference,
-                            paid,
-                            succeeded.then_some(amount),
-                            now,
-                        )
-                        .await
-                    })
-                },
-            )
-            .await
-            .map_err(fail)?
-        }
-    };
-    Ok(response)
+            })
+        })
+        .await
+    }
 }
 
 fn idempotency_failure(error: StoreError) -> Failure {
@@ -536,9 +581,7 @@ type Recorder = Box<
 /// concurrent twin that recorded first wins: its answer is returned.
 async fn record<F>(
     state: &AppState,
-    scope: IdempotencyScope,
-    key: IdempotencyKey,
-    fingerprint: RequestFingerprint,
+    keyed: KeyedRequest,
     response: CommitResponse,
     operation: F,
 ) -> Result<CommitResponse, Failure>
@@ -559,20 +602,34 @@ where
         content_type: "application/json".to_owned(),
         body: wire::render_json(&response),
     };
-    let outcome = state
-        .store
-        .write_idempotent(scope, key, fingerprint, now, move |db| {
-            Box::pin(async move {
-                operation(&mut *db, outbox, now).await?;
-                Ok(((), saved))
-            })
+    let outcome = obol_http::idempotency::write(&state.store, now, Some(keyed), move |db| {
+        Box::pin(async move {
+            operation(&mut *db, outbox, now).await?;
+            Ok(((), saved))
         })
-        .await
-        .map_err(idempotency_failure)?;
+    })
+    .await
+    .map_err(idempotency_failure)?;
     match outcome {
         obol_store::Idempotent::Fresh(_, _) => Ok(response),
         obol_store::Idempotent::Replayed(saved) => saved_response(&saved),
     }
+}
+
+/// The address the caller's proxy reports, as the relay records it.
+fn requester_ip(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .filter(|value| !value.is_empty() && value.len() <= 64)
 }
 
 fn draft_of(
@@ -580,24 +637,13 @@ fn draft_of(
     checked: &Checked,
     upstream: &connector::UpstreamPayment,
     key: &str,
-    headers: &HeaderMap,
-) -> PaymentDraft {
-    PaymentDraft {
-        reseller_id: merchant.reseller_id,
-        merchant_id: Some(merchant.id),
-        customer_account_id: None,
-        customer_id: None,
+    requester_ip: Option<String>,
+) -> Result<PaymentDraft, DraftError> {
+    PaymentDraft::for_merchant(merchant, Source::Yookassa, checked.amount)
         // The upstream's payment id: unique per merchant, found again by a refund.
-        reference_id: Some(upstream.id.clone()),
-        external_id: None,
-        amount: checked.amount,
-        flow: Flow::Charge,
-        description: checked.description.clone(),
-        metadata: None,
-        service_fields: None,
-        gateway_options: None,
-        page_options: None,
-        dialect_attributes: Some(
+        .reference_id(upstream.id.clone())
+        .description(checked.description.clone())
+        .dialect_attributes(
             json!({
                 "upstream_url": checked.url,
                 "idempotence_key": key,
@@ -605,27 +651,9 @@ fn draft_of(
                 "confirmation_token": upstream.confirmation_token,
             })
             .to_string(),
-        ),
-        return_urls: ReturnUrls::default(),
-        callback_url: None,
-        expires_at: None,
-        source: Source::Yookassa,
-        locale: None,
-        test_mode: merchant.test_mode,
-        requester_ip: headers
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok())
-            .map(|value| {
-                value
-                    .split(',')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned()
-            })
-            .filter(|value| !value.is_empty() && value.len() <= 64),
-        manual_capture: false,
-    }
+        )
+        .requester_ip(requester_ip)
+        .build()
 }
 
 async fn record_payment(
@@ -662,59 +690,23 @@ async fn record_refund(
         tracing::warn!(payment = %reference, "a YooKassa refund of a payment not recorded here");
         return Ok(());
     };
-    if payment.source != Source::Yookassa {
-        return Ok(());
+    let steps = payment.relayed_refund(paid, refunded);
+    for event in steps.catch_up {
+        outbox
+            .transition(db, &payment.id, event, Actor::Provider, now)
+            .await?;
     }
-    let mut current: Payment = payment;
-    if paid
-        && matches!(
-            current.status,
-            PaymentStatus::Created | PaymentStatus::Pending
-        )
-    {
-        if current.status == PaymentStatus::Created {
-            current = outbox
-                .transition(
-                    db,
-                    &current.id,
-                    PaymentEvent::AttemptStarted {
-                        service_id: None,
-                        method_id: None,
-                    },
-                    Actor::Provider,
-                    now,
-                )
-                .await?
-                .0;
-        }
-        current = outbox
-            .transition(
-                db,
-                &current.id,
-                PaymentEvent::Succeeded { card: None },
-                Actor::Provider,
-                now,
-            )
-            .await?
-            .0;
-    }
-    let Some(amount) = refunded else {
+    let Some(refund) = steps.refund else {
         return Ok(());
     };
+    // The upstream made the refund; the books follow its report.
     match outbox
-        .transition(
-            db,
-            &current.id,
-            PaymentEvent::Refunded { amount },
-            // The upstream made the refund; the books follow its report.
-            Actor::Provider,
-            now,
-        )
+        .transition(db, &payment.id, refund, Actor::Provider, now)
         .await
     {
         Ok(_) => Ok(()),
         Err(StoreError::Payment(error)) => {
-            tracing::warn!(payment = %current.id, %error, "a YooKassa refund the books cannot take");
+            tracing::warn!(payment = %payment.id, %error, "a YooKassa refund the books cannot take");
             Ok(())
         }
         Err(error) => Err(error),

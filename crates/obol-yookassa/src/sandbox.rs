@@ -4,54 +4,67 @@
 //! that merchant, paid on Obol's hosted page (the embedded confirmation token opens it) where
 //! the sandbox cards decide; `capture: false` makes them two-stage (`waiting_for_capture`).
 //! Every answer is JSON; success is HTTP 200, as YooKassa's libraries expect.
+//!
+//! This file holds what every route shares (the shop's login, YooKassa's error object and the
+//! mapping of the core's errors to it, the idempotent write, amounts) and the confirmation
+//! page; [`payments`] and [`refunds`] hold the routes.
+
+mod payments;
+mod refunds;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use obol_core::Coded;
 use obol_core::Currency;
 use obol_core::idempotency::{
     IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
 };
 use obol_core::ids::{PaymentId, Uuid};
 use obol_core::money::{Money, Precision};
-use obol_core::payment::{
-    Actor, Flow, Payment, PaymentDraft, PaymentError, PaymentEvent, PaymentStatus, Resolution,
-    ReturnUrls, Source,
-};
+use obol_core::payment::{DraftError, Payment, PaymentError, Source};
 use obol_core::tenancy::Merchant;
-use obol_core::{Coded, Timestamp};
-use obol_store::ops::payments;
-use obol_store::{BoxFuture, Db, StoreError, StoreResult, params};
-use serde_json::{Map, Value, json};
-
 use obol_http::crypto::OsRandom;
+use obol_http::idempotency::{self, KeyedRequest};
 use obol_http::state::AppState;
 use obol_http::tokens;
+use obol_store::ops::payments as stored_payments;
+use obol_store::{BoxFuture, Db, Idempotent, StoreError, StoreResult};
+use serde_json::{Map, Value, json};
+
+pub use payments::{payment_object, status};
 
 /// Purpose of the embedded confirmation token.
 const CONFIRMATION_PURPOSE: &str = "yookassa_confirmation";
-/// How long a confirmation token opens the page.
-const CONFIRMATION_LIFETIME_SECONDS: i64 = 30 * 86_400;
-/// YooKassa cancels an uncaptured payment after seven days.
-const CAPTURE_WINDOW_SECONDS: i64 = 7 * 86_400;
 const IDEMPOTENCE_KEY_MAX: usize = 64;
 const DESCRIPTION_MAX: usize = 128;
-const METADATA_KEYS_MAX: usize = 16;
-const METADATA_KEY_MAX: usize = 32;
-const METADATA_VALUE_MAX: usize = 512;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/sandbox/yookassa/v3/payments", post(create_payment))
-        .route("/sandbox/yookassa/v3/payments/{id}", get(read_payment))
-        .route("/sandbox/yookassa/v3/payments/{id}/capture", post(capture))
-        .route("/sandbox/yookassa/v3/payments/{id}/cancel", post(cancel))
-        .route("/sandbox/yookassa/v3/refunds", post(create_refund))
-        .route("/sandbox/yookassa/v3/refunds/{id}", get(read_refund))
+        .route(
+            "/sandbox/yookassa/v3/payments",
+            post(payments::create_payment),
+        )
+        .route(
+            "/sandbox/yookassa/v3/payments/{id}",
+            get(payments::read_payment),
+        )
+        .route(
+            "/sandbox/yookassa/v3/payments/{id}/capture",
+            post(payments::capture),
+        )
+        .route(
+            "/sandbox/yookassa/v3/payments/{id}/cancel",
+            post(payments::cancel),
+        )
+        .route("/sandbox/yookassa/v3/refunds", post(refunds::create_refund))
+        .route(
+            "/sandbox/yookassa/v3/refunds/{id}",
+            get(refunds::read_refund),
+        )
         .route("/sandbox/yookassa/confirmation/{token}", get(confirmation))
 }
 
@@ -120,15 +133,7 @@ impl From<StoreError> for YkError {
                 "invalid_request",
                 "A request with this Idempotence-Key is still being processed; repeat it later",
             ),
-            StoreError::Payment(PaymentError::RefundExceedsProcessed) => YkError::invalid(
-                "The refund amount exceeds what is left of the payment",
-                "amount.value",
-            ),
-            StoreError::Payment(error) => YkError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                error.to_string(),
-            ),
+            StoreError::Payment(error) => error.into(),
             StoreError::NotFound(what) => YkError::not_found(&format!("{what} not found")),
             StoreError::Conflict => YkError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -143,6 +148,45 @@ impl From<StoreError> for YkError {
                     "Internal server error",
                 )
             }
+        }
+    }
+}
+
+impl From<PaymentError> for YkError {
+    fn from(error: PaymentError) -> YkError {
+        match error {
+            PaymentError::RefundExceedsProcessed => YkError::invalid(
+                "The refund amount exceeds what is left of the payment",
+                "amount.value",
+            ),
+            // The core has no partial capture.
+            PaymentError::PartialCapture => YkError::invalid(
+                "Only the whole amount can be captured in the sandbox",
+                "amount.value",
+            ),
+            error => YkError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                error.to_string(),
+            ),
+        }
+    }
+}
+
+/// The sandbox reads its wire before it builds a draft (a positive amount, a description
+/// within YooKassa's limit, no reference): what is left is the chosen service's limits.
+impl From<DraftError> for YkError {
+    fn from(error: DraftError) -> YkError {
+        match error {
+            DraftError::Service(error) => YkError::invalid(error.to_string(), "amount.value"),
+            DraftError::AmountNotPositive => {
+                YkError::invalid("amount.value must be a positive amount", "amount.value")
+            }
+            DraftError::TooLong("description") => YkError::invalid(
+                format!("description must be a string of at most {DESCRIPTION_MAX} characters"),
+                "description",
+            ),
+            other => YkError::invalid(other.to_string(), "amount"),
         }
     }
 }
@@ -190,6 +234,37 @@ fn object(body: &[u8]) -> Result<Map<String, Value>, YkError> {
     }
 }
 
+/// What makes a shop's write idempotent: YooKassa's `Idempotence-Key` header (its own name
+/// and length limit), unique per shop, and the request a repeat must match (its body in
+/// canonical form, so that the order of keys does not matter).
+fn keyed_request(
+    merchant: &Merchant,
+    headers: &HeaderMap,
+    path: &str,
+    body: &Map<String, Value>,
+) -> Result<Option<KeyedRequest>, YkError> {
+    let Some(value) = headers.get("idempotence-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| !key.is_empty() && key.len() <= IDEMPOTENCE_KEY_MAX)
+        .and_then(|key| IdempotencyKey::parse(key).ok())
+        .ok_or_else(|| {
+            YkError::invalid(
+                format!("Idempotence-Key must be 1 to {IDEMPOTENCE_KEY_MAX} characters"),
+                "Idempotence-Key",
+            )
+        })?;
+    let canonical = obol_http::json::canonical_json(&Value::Object(body.clone())).to_string();
+    Ok(Some(KeyedRequest {
+        scope: IdempotencyScope::new(&format!("yookassa_sandbox:merchant:{}", merchant.id)),
+        key,
+        fingerprint: RequestFingerprint::of("POST", path, canonical.as_bytes()),
+    }))
+}
+
 /// Runs a write; with an `Idempotence-Key` it runs once per key (24 hours), a repeat with the
 /// same body answers the first answer, another body answers YooKassa's exact 400.
 async fn money_write<F>(
@@ -203,42 +278,24 @@ async fn money_write<F>(
 where
     F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<Value>> + Send + 'static,
 {
-    let Some(value) = headers.get("idempotence-key") else {
-        return Ok(state.store.write(operation).await?);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|key| !key.is_empty() && key.len() <= IDEMPOTENCE_KEY_MAX)
-        .and_then(|key| IdempotencyKey::parse(key).ok())
-        .ok_or_else(|| {
-            YkError::invalid(
-                format!("Idempotence-Key must be 1 to {IDEMPOTENCE_KEY_MAX} characters"),
-                "Idempotence-Key",
-            )
-        })?;
-    let scope = IdempotencyScope::new(&format!("yookassa_sandbox:merchant:{}", merchant.id));
-    let canonical = obol_http::json::canonical_json(&Value::Object(body.clone())).to_string();
-    let fingerprint = RequestFingerprint::of("POST", path, canonical.as_bytes());
-    let outcome = state
-        .store
-        .write_idempotent(scope, key, fingerprint, state.clock.now(), move |db| {
-            Box::pin(async move {
-                let value = operation(&mut *db).await?;
-                let saved = SavedResponse {
-                    status: 200,
-                    content_type: "application/json".to_owned(),
-                    body: value.to_string().into_bytes(),
-                };
-                Ok(((), saved))
-            })
+    let request = keyed_request(merchant, headers, path, body)?;
+    let outcome = idempotency::write(&state.store, state.clock.now(), request, move |db| {
+        Box::pin(async move {
+            let value = operation(&mut *db).await?;
+            let saved = SavedResponse {
+                status: 200,
+                content_type: "application/json".to_owned(),
+                body: value.to_string().into_bytes(),
+            };
+            Ok((value, saved))
         })
-        .await?;
-    let saved = match outcome {
-        obol_store::Idempotent::Fresh(_, saved) | obol_store::Idempotent::Replayed(saved) => saved,
-    };
-    serde_json::from_slice(&saved.body)
-        .map_err(|error| YkError::from(StoreError::Corrupt(error.to_string())))
+    })
+    .await?;
+    match outcome {
+        Idempotent::Fresh(value, _) => Ok(value),
+        Idempotent::Replayed(saved) => serde_json::from_slice(&saved.body)
+            .map_err(|error| YkError::from(StoreError::Corrupt(error.to_string()))),
+    }
 }
 
 fn money_object(amount: Money) -> Value {
@@ -270,298 +327,6 @@ fn amount_of(value: Option<&Value>) -> Result<Money, YkError> {
         .ok_or_else(|| YkError::invalid("amount.value must be a positive amount", "amount.value"))
 }
 
-/// The YooKassa status of a payment.
-pub fn status(payment: &Payment) -> &'static str {
-    match payment.status {
-        PaymentStatus::Created | PaymentStatus::Pending if payment.waits_for_capture() => {
-            "waiting_for_capture"
-        }
-        PaymentStatus::Created | PaymentStatus::Pending => "pending",
-        PaymentStatus::Processed | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => {
-            "succeeded"
-        }
-        PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Deleted => "canceled",
-    }
-}
-
-/// `cancellation_details` in YooKassa's own names.
-fn cancellation(payment: &Payment) -> Value {
-    let (party, reason) = match payment.resolution {
-        Resolution::Declined => ("payment_network", "general_decline"),
-        Resolution::InsufficientFunds => ("payment_network", "insufficient_funds"),
-        Resolution::ExpiredCard => ("payment_network", "card_expired"),
-        Resolution::ThreeDsFailed => ("payment_network", "3d_secure_failed"),
-        Resolution::ProcessingError => ("yoo_money", "general_decline"),
-        Resolution::Canceled => ("merchant", "canceled_by_merchant"),
-        Resolution::Expired if payment.authorized_at.is_some() => {
-            ("yoo_money", "expired_on_capture")
-        }
-        Resolution::Expired | Resolution::Ok => ("yoo_money", "expired_on_confirmation"),
-    };
-    json!({ "party": party, "reason": reason })
-}
-
-fn confirmation_token(state: &AppState, payment: &Payment) -> String {
-    tokens::issue(
-        &state.key,
-        CONFIRMATION_PURPOSE,
-        payment.id.as_str(),
-        payment
-            .created_at
-            .plus_seconds(CONFIRMATION_LIFETIME_SECONDS),
-    )
-}
-
-/// A payment as YooKassa v3 writes it.
-pub fn payment_object(state: &AppState, payment: &Payment) -> Value {
-    let status = status(payment);
-    let mut object = json!({
-        "id": payment.id.uuid_form(),
-        "status": status,
-        "amount": money_object(payment.amount),
-        "description": payment.description,
-        "recipient": {
-            "account_id": payment.merchant_id.map(|id| id.to_string()).unwrap_or_default(),
-            "gateway_id": payment.merchant_id.map(|id| id.to_string()).unwrap_or_default(),
-        },
-        "created_at": payment.created_at.to_rfc3339_millis(),
-        "test": payment.test_mode,
-        "paid": matches!(status, "waiting_for_capture" | "succeeded"),
-        "refundable": status == "succeeded" && payment.refunded_amount.minor() < payment.processed_amount.minor(),
-        "metadata": payment.metadata.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok()).unwrap_or_else(|| json!({})),
-    });
-    if status == "pending" {
-        let redirect = payment
-            .dialect_attributes
-            .as_deref()
-            .and_then(|text| serde_json::from_str::<Value>(text).ok())
-            .is_some_and(|attributes| attributes["confirmation"] == "redirect");
-        let token = confirmation_token(state, payment);
-        object["confirmation"] = if redirect {
-            json!({
-                "type": "redirect",
-                "confirmation_url": format!("{}/sandbox/yookassa/confirmation/{token}", state.public_url),
-                "return_url": payment.return_urls.default,
-            })
-        } else {
-            json!({ "type": "embedded", "confirmation_token": token })
-        };
-    }
-    if status == "waiting_for_capture"
-        && let Some(at) = payment.authorized_at
-    {
-        object["expires_at"] = json!(at.plus_seconds(CAPTURE_WINDOW_SECONDS).to_rfc3339_millis());
-    }
-    if status == "succeeded" {
-        if let Some(at) = payment.processed_at {
-            object["captured_at"] = json!(at.to_rfc3339_millis());
-        }
-        object["income_amount"] = money_object(payment.deposit);
-        object["refunded_amount"] = money_object(payment.refunded_amount);
-    }
-    if status == "canceled" {
-        object["cancellation_details"] = cancellation(payment);
-    }
-    if let Some(card) = &payment.card {
-        object["payment_method"] = json!({
-            "type": "bank_card",
-            "id": payment.id.uuid_form(),
-            "saved": false,
-            "status": "inactive",
-            "title": format!("Bank card *{}", card.last4),
-            "card": {
-                "first6": card.first6,
-                "last4": card.last4,
-                "expiry_year": format!("{:04}", card.expiry_year),
-                "expiry_month": format!("{:02}", card.expiry_month),
-                "card_type": match card.brand.as_str() {
-                    "visa" => "Visa",
-                    "mastercard" => "MasterCard",
-                    "mir" => "Mir",
-                    "amex" => "AmericanExpress",
-                    "maestro" => "Maestro",
-                    _ => "Unknown",
-                },
-            },
-        });
-    }
-    object
-}
-
-async fn create_payment(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    answer(create(&state, &headers, &body).await)
-}
-
-async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, YkError> {
-    let merchant = shop(state, headers).await?;
-    let request = object(body)?;
-    let amount = amount_of(request.get("amount"))?;
-    let manual_capture = match request.get("capture") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(capture)) => !capture,
-        Some(_) => return Err(YkError::invalid("capture must be true or false", "capture")),
-    };
-    let description = match request.get("description") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) if text.chars().count() <= DESCRIPTION_MAX => Some(text.clone()),
-        Some(_) => {
-            return Err(YkError::invalid(
-                format!("description must be a string of at most {DESCRIPTION_MAX} characters"),
-                "description",
-            ));
-        }
-    };
-    let metadata = match request.get("metadata") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(metadata))
-            if metadata.len() <= METADATA_KEYS_MAX
-                && metadata.iter().all(|(key, value)| {
-                    key.chars().count() <= METADATA_KEY_MAX
-                        && match value {
-                            Value::String(text) => text.chars().count() <= METADATA_VALUE_MAX,
-                            Value::Number(_) | Value::Bool(_) | Value::Null => {
-                                value.to_string().len() <= METADATA_VALUE_MAX
-                            }
-                            _ => false,
-                        }
-                }) =>
-        {
-            Some(Value::Object(metadata.clone()).to_string())
-        }
-        Some(_) => {
-            return Err(YkError::invalid(
-                format!(
-                    "metadata must be an object of at most {METADATA_KEYS_MAX} keys of at most \
-                     {METADATA_KEY_MAX} characters, with plain values of at most {METADATA_VALUE_MAX}"
-                ),
-                "metadata",
-            ));
-        }
-    };
-    let (return_url, locale, redirect) = match request.get("confirmation") {
-        None | Some(Value::Null) => (None, None, false),
-        Some(Value::Object(confirmation)) => {
-            let redirect = match confirmation.get("type").and_then(Value::as_str) {
-                Some("embedded") => false,
-                Some("redirect") => true,
-                _ => {
-                    return Err(YkError::invalid(
-                        "confirmation.type must be embedded or redirect",
-                        "confirmation.type",
-                    ));
-                }
-            };
-            let locale = match confirmation.get("locale") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(locale)) if locale == "ru_RU" => Some("ru".to_owned()),
-                Some(Value::String(locale)) if locale == "en_US" => Some("en".to_owned()),
-                Some(_) => {
-                    return Err(YkError::invalid(
-                        "confirmation.locale must be ru_RU or en_US",
-                        "confirmation.locale",
-                    ));
-                }
-            };
-            (
-                confirmation
-                    .get("return_url")
-                    .and_then(Value::as_str)
-                    .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
-                    .filter(|url| url.len() <= 2048)
-                    .map(str::to_owned),
-                locale,
-                redirect,
-            )
-        }
-        Some(_) => {
-            return Err(YkError::invalid(
-                "confirmation must be an object",
-                "confirmation",
-            ));
-        }
-    };
-    let code = format!(
-        "payment_card_{}_hpp",
-        amount.currency().code().to_ascii_lowercase()
-    );
-    let service = state
-        .caches
-        .merchant_services(&state.store, merchant.id)
-        .await?
-        .into_iter()
-        .map(|(_, service)| service)
-        .find(|service| service.code == code && service.available && service.active)
-        .ok_or_else(|| {
-            YkError::invalid(
-                format!(
-                    "Payments in {} are not available to this shop",
-                    amount.currency().code()
-                ),
-                "amount.currency",
-            )
-        })?;
-    service
-        .check_amount(amount)
-        .map_err(|error| YkError::invalid(error.to_string(), "amount.value"))?;
-    let draft = PaymentDraft {
-        reseller_id: merchant.reseller_id,
-        merchant_id: Some(merchant.id),
-        customer_account_id: None,
-        customer_id: None,
-        reference_id: None,
-        external_id: None,
-        amount,
-        flow: Flow::Charge,
-        description,
-        metadata,
-        service_fields: None,
-        gateway_options: None,
-        page_options: None,
-        // How the shop asked to confirm: the answer's `confirmation` follows it.
-        dialect_attributes: redirect.then(|| json!({ "confirmation": "redirect" }).to_string()),
-        return_urls: ReturnUrls {
-            default: return_url,
-            ..ReturnUrls::default()
-        },
-        callback_url: None,
-        expires_at: None,
-        source: Source::YookassaSandbox,
-        locale,
-        test_mode: merchant.test_mode,
-        requester_ip: None,
-        manual_capture,
-    };
-    let outbox = state.outbox.clone();
-    let answer_state = state.clone();
-    let now = state.clock.now();
-    money_write(
-        state,
-        &merchant,
-        headers,
-        "/payments",
-        &request,
-        move |db| {
-            Box::pin(async move {
-                let payment = outbox
-                    .insert(
-                        db,
-                        draft,
-                        PaymentId::generate(&mut OsRandom),
-                        Some(&service),
-                        now,
-                    )
-                    .await?;
-                Ok(payment_object(&answer_state, &payment))
-            })
-        },
-    )
-    .await
-}
-
 /// The shop's payment (another shop's is not found).
 async fn shop_payment(state: &AppState, merchant: &Merchant, id: &str) -> Result<Payment, YkError> {
     let missing = || YkError::not_found("Payment not found");
@@ -572,7 +337,7 @@ async fn shop_payment(state: &AppState, merchant: &Merchant, id: &str) -> Result
         .map_err(|_| missing())?;
     let payment = state
         .store
-        .read(move |db| Box::pin(async move { payments::get_payment(db, &id).await }))
+        .read(move |db| Box::pin(async move { stored_payments::get_payment(db, &id).await }))
         .await?
         .filter(|payment| {
             payment.merchant_id == Some(merchant.id) && payment.source == Source::YookassaSandbox
@@ -585,208 +350,6 @@ async fn shop_payment(state: &AppState, merchant: &Merchant, id: &str) -> Result
 fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, YkError> {
     id.map(|Path(id)| id)
         .map_err(|_| YkError::not_found("Not found"))
-}
-
-async fn read_payment(
-    State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    answer(
-        async {
-            let merchant = shop(&state, &headers).await?;
-            let id = path_id(id)?;
-            let payment = shop_payment(&state, &merchant, &id).await?;
-            Ok(payment_object(&state, &payment))
-        }
-        .await,
-    )
-}
-
-async fn capture(
-    State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    answer(match path_id(id) {
-        Ok(id) => finish(&state, &headers, &id, &body, true).await,
-        Err(error) => Err(error),
-    })
-}
-
-async fn cancel(
-    State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    answer(match path_id(id) {
-        Ok(id) => finish(&state, &headers, &id, &body, false).await,
-        Err(error) => Err(error),
-    })
-}
-
-/// Captures (takes the held money) or cancels (releases it) a `waiting_for_capture` payment.
-async fn finish(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    body: &[u8],
-    take: bool,
-) -> Result<Value, YkError> {
-    let merchant = shop(state, headers).await?;
-    let request = object(body)?;
-    let payment = shop_payment(state, &merchant, id).await?;
-    if take
-        && let Some(amount) = request.get("amount").filter(|value| !value.is_null())
-        && amount_of(Some(amount))? != payment.amount
-    {
-        return Err(YkError::invalid(
-            "Only the whole amount can be captured in the sandbox",
-            "amount.value",
-        ));
-    }
-    let outbox = state.outbox.clone();
-    let answer_state = state.clone();
-    let now = state.clock.now();
-    let path = format!("/payments/{id}/{}", if take { "capture" } else { "cancel" });
-    let payment_id = payment.id.clone();
-    let merchant_id = merchant.id;
-    money_write(state, &merchant, headers, &path, &request, move |db| {
-        Box::pin(async move {
-            let current = payments::get_payment(db, &payment_id)
-                .await?
-                .ok_or(StoreError::NotFound("Payment"))?;
-            let event = current.settle_hold(take)?;
-            let (payment, _) = outbox
-                .transition(db, &payment_id, event, Actor::Merchant(merchant_id), now)
-                .await?;
-            Ok(payment_object(&answer_state, &payment))
-        })
-    })
-    .await
-}
-
-/// A refund's id: its ledger transaction's number in a UUID's shape.
-fn refund_id(transaction: i64) -> String {
-    format!("00000000-0000-5000-a000-{transaction:012x}")
-}
-
-fn transaction_of_refund(id: &str) -> Option<i64> {
-    let hex = id.strip_prefix("00000000-0000-5000-a000-")?;
-    if hex.len() != 12 {
-        return None;
-    }
-    i64::from_str_radix(hex, 16).ok().filter(|id| *id > 0)
-}
-
-fn refund_object(id: i64, payment: &PaymentId, amount: Money, at: Timestamp) -> Value {
-    json!({
-        "id": refund_id(id),
-        "payment_id": payment.uuid_form(),
-        "status": "succeeded",
-        "amount": money_object(amount),
-        "created_at": at.to_rfc3339_millis(),
-    })
-}
-
-async fn create_refund(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    answer(refund(&state, &headers, &body).await)
-}
-
-async fn refund(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, YkError> {
-    let merchant = shop(state, headers).await?;
-    let request = object(body)?;
-    let payment_id = request
-        .get("payment_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| YkError::invalid("payment_id is required", "payment_id"))?;
-    let amount = amount_of(request.get("amount"))?;
-    let payment = shop_payment(state, &merchant, payment_id).await?;
-    if amount.currency() != payment.amount.currency() {
-        return Err(YkError::invalid(
-            "The refund's currency is not the payment's",
-            "amount.currency",
-        ));
-    }
-    if status(&payment) != "succeeded" {
-        return Err(YkError::invalid(
-            "Only a succeeded payment can be refunded",
-            "payment_id",
-        ));
-    }
-    let outbox = state.outbox.clone();
-    let now = state.clock.now();
-    let id = payment.id.clone();
-    let merchant_id = merchant.id;
-    money_write(state, &merchant, headers, "/refunds", &request, move |db| {
-        Box::pin(async move {
-            outbox
-                .transition(db, &id, PaymentEvent::Refunded { amount }, Actor::Merchant(merchant_id), now)
-                .await?;
-            let row = db
-                .query(
-                    "SELECT CAST(MAX(id) AS BIGINT) FROM ledger_transactions WHERE payment_id = $1 AND kind = 'refund'",
-                    params![id.as_str()],
-                )
-                .await?;
-            let transaction = row
-                .first()
-                .map(|row| row.int(0))
-                .transpose()?
-                .ok_or(StoreError::NotFound("refund"))?;
-            Ok(refund_object(transaction, &id, amount, now))
-        })
-    })
-    .await
-}
-
-async fn read_refund(
-    State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    answer(
-        async {
-            let merchant = shop(&state, &headers).await?;
-            let missing = || YkError::not_found("Refund not found");
-            let id = path_id(id)?;
-            let transaction = transaction_of_refund(&id).ok_or_else(missing)?;
-            let found = state
-                .store
-                .read(move |db| {
-                    Box::pin(async move {
-                        let rows = db
-                            .query(
-                                "SELECT t.payment_id, t.created_at, CAST(SUM(CASE WHEN lp.account LIKE 'clearing:%' THEN lp.amount ELSE 0 END) AS BIGINT) \
-                                 FROM ledger_transactions t JOIN ledger_postings lp ON lp.transaction_id = t.id \
-                                 WHERE t.id = $1 AND t.kind = 'refund' GROUP BY t.payment_id, t.created_at",
-                                params![transaction],
-                            )
-                            .await?;
-                        let Some(row) = rows.first() else { return Ok(None) };
-                        let Some(payment) = row.opt_text(0)? else { return Ok(None) };
-                        Ok(Some((payment, row.int(1)?, row.int(2)?)))
-                    })
-                })
-                .await?
-                .ok_or_else(missing)?;
-            let (payment_id, at, minor) = found;
-            let payment = shop_payment(&state, &merchant, &payment_id)
-                .await
-                .map_err(|_| missing())?;
-            let amount = Money::from_minor(minor, payment.amount.currency())
-                .map_err(|_| missing())?;
-            Ok(refund_object(
-                transaction,
-                &payment.id,
-                amount,
-                Timestamp::from_unix_micros(at),
-            ))
-        }
-        .await,
-    )
 }
 
 /// The embedded confirmation's stand-in for YooKassa's widget: the token opens Obol's hosted

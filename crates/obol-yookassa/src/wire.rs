@@ -172,11 +172,35 @@ fn predefined_entity(name: &str) -> Option<char> {
 /// Reads the request's elements into `path → text` (`Amount`, `ApiParams/Url`, …).
 pub fn parse_xml(body: &[u8]) -> Result<CommitRequest, WireError> {
     let text = std::str::from_utf8(body).map_err(|_| WireError("The body is not UTF-8.".into()))?;
+    let values = xml_values(text)?;
+    let get = |name: &str| -> Option<String> { values.get(name).cloned().flatten() };
+    let refund = match get("Refund").as_deref().map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => return Err(WireError("Refund must be true or false.".into())),
+    };
+    Ok(CommitRequest {
+        refund,
+        amount: get("Amount").map(|text| text.trim().to_owned()),
+        description: get("Description"),
+        payment_refund: get("PaymentRefund"),
+        api: ApiParams {
+            url: get("ApiParams/Url"),
+            login: get("ApiParams/Login"),
+            password: get("ApiParams/Password"),
+            idempotence_key: get("ApiParams/IdempotenceKey"),
+        },
+    })
+}
+
+/// The first value of each element path under the root (`Amount`, `ApiParams/Url`, …; later
+/// ones ignored), `None` for an `xsi:nil` element. Limits the document's size and depth and
+/// refuses a DTD.
+fn xml_values(text: &str) -> Result<std::collections::HashMap<String, Option<String>>, WireError> {
     let unreadable = |detail: &str| WireError(format!("The body is not readable XML: {detail}."));
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
     let mut path: Vec<String> = Vec::new();
-    // The first value of each element path (`Amount`, `ApiParams/Url`, …); later ones ignored.
     let mut values: std::collections::HashMap<String, Option<String>> =
         std::collections::HashMap::new();
     let mut current = String::new();
@@ -264,24 +288,7 @@ pub fn parse_xml(body: &[u8]) -> Result<CommitRequest, WireError> {
     if !root_seen || !path.is_empty() {
         return Err(unreadable("the document is incomplete"));
     }
-    let get = |name: &str| -> Option<String> { values.get(name).cloned().flatten() };
-    let refund = match get("Refund").as_deref().map(str::trim) {
-        None | Some("") | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(_) => return Err(WireError("Refund must be true or false.".into())),
-    };
-    Ok(CommitRequest {
-        refund,
-        amount: get("Amount").map(|text| text.trim().to_owned()),
-        description: get("Description"),
-        payment_refund: get("PaymentRefund"),
-        api: ApiParams {
-            url: get("ApiParams/Url"),
-            login: get("ApiParams/Login"),
-            password: get("ApiParams/Password"),
-            idempotence_key: get("ApiParams/IdempotenceKey"),
-        },
-    })
+    Ok(values)
 }
 
 /// `application/x-www-form-urlencoded` (the seed lists it without a sample): the members by
