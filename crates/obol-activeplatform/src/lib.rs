@@ -11,12 +11,10 @@ pub mod render;
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use obol_core::idempotency::{RequestFingerprint, SavedResponse};
 use obol_core::ids::{CustomerAccountId, PaymentId, PaymentMethodId, ResellerId};
 use obol_core::money::{Money, Precision};
@@ -26,6 +24,7 @@ use obol_core::{Currency, Timestamp};
 use obol_http::auth::ClientIp;
 use obol_http::crypto::OsRandom;
 use obol_http::idempotency::{self, KeyedRequest};
+use obol_http::routes::Routes;
 use obol_http::state::AppState;
 use obol_store::ops::{audit, catalog, ledger, payments, tenancy};
 use obol_store::{BoxFuture, Db, StoreError, StoreResult};
@@ -39,23 +38,27 @@ const MEDIA_TYPE: &str = "application/vnd.api+json";
 const PAGE_SIZE_DEFAULT: i64 = 50;
 const PAGE_SIZE_MAX: i64 = 250;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/managers/me", get(me))
-        .route("/api/v3/resellers/{reseller_id}", get(reseller))
-        .route(
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/api/v3/managers/me", me)
+        .get("/api/v3/resellers/{reseller_id}", reseller)
+        .get(
             "/api/v3/resellers/{reseller_id}/payment_methods",
-            get(payment_methods),
+            payment_methods,
         )
-        .route(
-            "/api/v3/resellers/{reseller_id}/payments",
-            get(list).post(create),
-        )
-        .route(
+        .get("/api/v3/resellers/{reseller_id}/payments", list)
+        .post("/api/v3/resellers/{reseller_id}/payments", create)
+        .get(
             "/api/v3/resellers/{reseller_id}/payments/{payment_id}",
-            get(read)
-                .patch(completion::complete_by_id)
-                .post(completion::complete_by_document),
+            read,
+        )
+        .patch(
+            "/api/v3/resellers/{reseller_id}/payments/{payment_id}",
+            completion::complete_by_id,
+        )
+        .post(
+            "/api/v3/resellers/{reseller_id}/payments/{payment_id}",
+            completion::complete_by_document,
         )
 }
 

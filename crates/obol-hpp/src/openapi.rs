@@ -26,6 +26,7 @@ pub fn paths() -> Map<String, Value> {
     let mut entry =
         page("The payment page (or, with public_key, amount and currency, Corefy's checkout)");
     entry["parameters"][0]["required"] = json!(false);
+    paths.insert("/hpp".into(), json!({ "get": entry.clone() }));
     paths.insert("/hpp/".into(), json!({ "get": entry }));
     paths.insert(
         "/hpp/result".into(),

@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::handler::Handler;
 use axum::http::Method;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, patch, post};
 
 use crate::state::AppState;
 
@@ -37,6 +37,15 @@ impl Routes {
         T: 'static,
     {
         self.add(Method::POST, path, post(handler))
+    }
+
+    /// `PATCH path`.
+    pub fn patch<H, T>(self, path: &str, handler: H) -> Routes
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(Method::PATCH, path, patch(handler))
     }
 
     fn add(mut self, method: Method, path: &str, route: MethodRouter<AppState>) -> Routes {

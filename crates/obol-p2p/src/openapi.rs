@@ -98,6 +98,7 @@ pub fn paths() -> Map<String, Value> {
         transfer,
         false,
     );
+    paths.extend(page_paths());
     paths
 }
 
@@ -182,4 +183,30 @@ pub fn schemas() -> Map<String, Value> {
         .into_iter()
         .map(|(name, schema)| (name.to_owned(), schema))
         .collect()
+}
+
+/// The P2P pages: HTML for browsers (the sender's confirmation, the hosted card form).
+fn page_paths() -> Map<String, Value> {
+    let html = |description: &str| json!({ "description": description, "content": { "text/html": { "schema": { "type": "string" } } } });
+    let page = |summary: &str, parameters: Value| {
+        json!({ "summary": summary, "tags": ["P2P"], "security": [], "parameters": parameters,
+            "responses": { "200": html("The page"), "303": { "description": "On to the next page" }, "400": html("Unreadable form"), "403": html("Missing or wrong CSRF token"), "404": html("No such transfer or session") } })
+    };
+    let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }]);
+    let session = json!([{ "name": "sessionId", "in": "query", "required": true, "schema": { "type": "string" } }]);
+    let mut paths = Map::new();
+    paths.insert(
+        "/p2p/confirm/{id}".into(),
+        json!({ "get": page("The sender's confirmation (3-D Secure or one-time code)", id.clone()),
+                "post": page("Answer the confirmation", id) }),
+    );
+    paths.insert(
+        "/p2p/cards/new".into(),
+        json!({ "get": page("The hosted card form", session.clone()), "post": page("Add the card", session.clone()) }),
+    );
+    paths.insert(
+        "/p2p/cards/added".into(),
+        json!({ "get": page("The card was added", json!([])) }),
+    );
+    paths
 }

@@ -24,8 +24,7 @@ impl YookassaDoor {
 
 impl Door for YookassaDoor {
     fn routes(&self) -> Routes {
-        // Not yet recorded route by route.
-        Routes::new().wrap(|router| router.merge(crate::router(self.connector.clone())))
+        crate::router(self.connector.clone())
     }
 
     fn owns_path(&self, path: &str) -> bool {

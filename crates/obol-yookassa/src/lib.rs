@@ -13,12 +13,10 @@ pub mod wire;
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use obol_core::Currency;
 use obol_core::idempotency::{
     IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
@@ -34,6 +32,7 @@ use serde_json::json;
 
 use connector::{Account, Connector, UpstreamError};
 use obol_http::crypto::OsRandom;
+use obol_http::routes::Routes;
 use obol_http::state::AppState;
 use wire::{CommitRequest, CommitResponse, Format};
 
@@ -72,10 +71,10 @@ pub const IDEMPOTENCE_KEY_MAX: usize = 64;
 const DESCRIPTION_MAX: usize = 128;
 
 /// The routes; `connector` is the one client of every upstream (so connections are reused).
-pub fn router(connector: Connector) -> Router<AppState> {
-    Router::new()
-        .route("/api/yookassa/PaymentCommit", post(commit))
-        .layer(Extension(connector))
+pub fn router(connector: Connector) -> Routes {
+    Routes::new()
+        .post("/api/yookassa/PaymentCommit", commit)
+        .wrap(|router| router.layer(Extension(connector)))
         .merge(sandbox::router())
 }
 

@@ -12,12 +12,10 @@
 mod payments;
 mod refunds;
 
-use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use obol_core::Coded;
 use obol_core::Currency;
 use obol_core::idempotency::{
@@ -29,6 +27,7 @@ use obol_core::payment::{DraftError, Payment, PaymentError, Source};
 use obol_core::tenancy::Merchant;
 use obol_http::crypto::OsRandom;
 use obol_http::idempotency::{self, KeyedRequest};
+use obol_http::routes::Routes;
 use obol_http::state::AppState;
 use obol_http::tokens;
 use obol_store::ops::payments as stored_payments;
@@ -42,30 +41,30 @@ const CONFIRMATION_PURPOSE: &str = "yookassa_confirmation";
 const IDEMPOTENCE_KEY_MAX: usize = 64;
 const DESCRIPTION_MAX: usize = 128;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/sandbox/yookassa/v3/payments",
-            post(payments::create_payment),
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/sandbox/yookassa/v3/payments", payments::create_payment)
+        .get(
+            "/sandbox/yookassa/v3/payments/{payment_id}",
+            payments::read_payment,
         )
-        .route(
-            "/sandbox/yookassa/v3/payments/{id}",
-            get(payments::read_payment),
+        .post(
+            "/sandbox/yookassa/v3/payments/{payment_id}/capture",
+            payments::capture,
         )
-        .route(
-            "/sandbox/yookassa/v3/payments/{id}/capture",
-            post(payments::capture),
+        .post(
+            "/sandbox/yookassa/v3/payments/{payment_id}/cancel",
+            payments::cancel,
         )
-        .route(
-            "/sandbox/yookassa/v3/payments/{id}/cancel",
-            post(payments::cancel),
+        .post("/sandbox/yookassa/v3/refunds", refunds::create_refund)
+        .get(
+            "/sandbox/yookassa/v3/refunds/{refund_id}",
+            refunds::read_refund,
         )
-        .route("/sandbox/yookassa/v3/refunds", post(refunds::create_refund))
-        .route(
-            "/sandbox/yookassa/v3/refunds/{id}",
-            get(refunds::read_refund),
+        .get(
+            "/sandbox/yookassa/confirmation/{confirmation_token}",
+            confirmation,
         )
-        .route("/sandbox/yookassa/confirmation/{token}", get(confirmation))
 }
 
 pub fn owns_path(path: &str) -> bool {

@@ -147,4 +147,23 @@ mod tests {
             assert!(document["paths"].get(path).is_some(), "{path}");
         }
     }
+
+    #[test]
+    fn every_route_of_every_door_is_documented() {
+        let doors = crate::doors::all().unwrap();
+        let document = document("http://127.0.0.1:8080", &doors);
+        let mut missing = Vec::new();
+        let mut count = 0;
+        for door in &doors {
+            for (method, path) in door.routes().table() {
+                count += 1;
+                let method = method.as_str().to_ascii_lowercase();
+                if document["paths"][path.as_str()].get(&method).is_none() {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(count > 40, "the doors record their routes ({count})");
+        assert!(missing.is_empty(), "undocumented routes: {missing:?}");
+    }
 }
