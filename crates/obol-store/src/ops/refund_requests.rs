@@ -25,13 +25,16 @@ const COLUMNS: &str = "id, payment_id, description, email, status, created_at, c
 
 fn from_row(row: &Row) -> StoreResult<RefundRequest> {
     Ok(RefundRequest {
-        id: row.int(0)?,
-        payment_id: parse_or_corrupt(PaymentId::parse(&row.text(1)?), "refund request payment")?,
-        description: row.opt_text(2)?,
-        email: row.opt_text(3)?,
-        status: row.text(4)?,
-        created_at: timestamp(row.int(5)?),
-        closed_at: opt_timestamp(row.opt_int(6)?),
+        id: row.int("id")?,
+        payment_id: parse_or_corrupt(
+            PaymentId::parse(row.str("payment_id")?),
+            "refund request payment",
+        )?,
+        description: row.opt_text("description")?,
+        email: row.opt_text("email")?,
+        status: row.text("status")?,
+        created_at: timestamp(row.int("created_at")?),
+        closed_at: opt_timestamp(row.opt_int("closed_at")?),
     })
 }
 

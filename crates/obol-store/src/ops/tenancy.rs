@@ -20,12 +20,13 @@ const RESELLER_COLUMNS: &str = "id, parent_id, name, ancestry, created_at, updat
 
 fn reseller_from_row(row: &Row) -> StoreResult<Reseller> {
     Ok(Reseller {
-        id: ResellerId::new(row.int(0)?),
-        parent_id: row.opt_int(1)?.map(ResellerId::new),
-        name: parse_or_corrupt(Name::parse(&row.text(2)?), "reseller name")?,
-        ancestry: Ancestry::decode(&row.text(3)?).ok_or_else(|| corrupt("reseller ancestry"))?,
-        created_at: timestamp(row.int(4)?),
-        updated_at: timestamp(row.int(5)?),
+        id: ResellerId::new(row.int("id")?),
+        parent_id: row.opt_int("parent_id")?.map(ResellerId::new),
+        name: parse_or_corrupt(Name::parse(row.str("name")?), "reseller name")?,
+        ancestry: Ancestry::decode(row.str("ancestry")?)
+            .ok_or_else(|| corrupt("reseller ancestry"))?,
+        created_at: timestamp(row.int("created_at")?),
+        updated_at: timestamp(row.int("updated_at")?),
     })
 }
 
@@ -48,7 +49,7 @@ pub async fn create_reseller(
         "reseller",
     )
     .await?;
-    let id = ResellerId::new(row.int(0)?);
+    let id = ResellerId::new(row.int("id")?);
     let ancestry = parent.ancestry.child(id);
     db.execute(
         "UPDATE resellers SET ancestry = $1 WHERE id = $2",
@@ -69,11 +70,11 @@ const MANAGER_COLUMNS: &str = "id, reseller_id, role, name, created_at";
 
 fn manager_from_row(row: &Row) -> StoreResult<Manager> {
     Ok(Manager {
-        id: ManagerId::new(row.int(0)?),
-        reseller_id: ResellerId::new(row.int(1)?),
-        role: parse_or_corrupt(Role::parse(&row.text(2)?), "manager role")?,
-        name: parse_or_corrupt(Name::parse(&row.text(3)?), "manager name")?,
-        created_at: timestamp(row.int(4)?),
+        id: ManagerId::new(row.int("id")?),
+        reseller_id: ResellerId::new(row.int("reseller_id")?),
+        role: parse_or_corrupt(Role::parse(row.str("role")?), "manager role")?,
+        name: parse_or_corrupt(Name::parse(row.str("name")?), "manager name")?,
+        created_at: timestamp(row.int("created_at")?),
     })
 }
 
@@ -94,7 +95,7 @@ pub async fn create_manager(
     )
     .await?;
     Ok(Manager {
-        id: ManagerId::new(row.int(0)?),
+        id: ManagerId::new(row.int("id")?),
         reseller_id,
         role,
         name,
@@ -112,7 +113,8 @@ pub async fn find_manager_by_token(
     let Some(row) = query_opt(db, sql, params![token.as_bytes().to_vec()]).await? else {
         return Ok(None);
     };
-    let ancestry = Ancestry::decode(&row.text(5)?).ok_or_else(|| corrupt("reseller ancestry"))?;
+    let ancestry =
+        Ancestry::decode(row.str("ancestry")?).ok_or_else(|| corrupt("reseller ancestry"))?;
     Ok(Some((manager_from_row(&row)?, ancestry)))
 }
 
@@ -137,18 +139,18 @@ const MERCHANT_COLUMNS: &str = "id, reseller_id, name, test_mode, public_key, ap
 
 fn merchant_from_row(row: &Row) -> StoreResult<Merchant> {
     Ok(Merchant {
-        id: MerchantId::new(row.int(0)?),
-        reseller_id: ResellerId::new(row.int(1)?),
-        name: parse_or_corrupt(Name::parse(&row.text(2)?), "merchant name")?,
-        test_mode: row.bool(3)?,
-        public_key: row.text(4)?,
-        api_login: row.text(5)?,
+        id: MerchantId::new(row.int("id")?),
+        reseller_id: ResellerId::new(row.int("reseller_id")?),
+        name: parse_or_corrupt(Name::parse(row.str("name")?), "merchant name")?,
+        test_mode: row.bool("test_mode")?,
+        public_key: row.text("public_key")?,
+        api_login: row.text("api_login")?,
         settings: MerchantSettings {
-            forbid_public_access: row.bool(6)?,
-            webhook_url: row.opt_text(7)?,
-            default_locale: row.text(8)?,
+            forbid_public_access: row.bool("forbid_public_access")?,
+            webhook_url: row.opt_text("webhook_url")?,
+            default_locale: row.text("default_locale")?,
         },
-        created_at: timestamp(row.int(9)?),
+        created_at: timestamp(row.int("created_at")?),
     })
 }
 
@@ -180,7 +182,7 @@ pub async fn create_merchant(
         "merchant",
     )
     .await?;
-    let id = MerchantId::new(row.int(0)?);
+    let id = MerchantId::new(row.int("id")?);
     if new.test_mode {
         let services = db
             .query(
@@ -192,7 +194,7 @@ pub async fn create_merchant(
             let link = MerchantServiceId::generate(random);
             db.execute(
                 "INSERT INTO merchant_services (id, merchant_id, service_id, enabled, created_at) VALUES ($1, $2, $3, TRUE, $4)",
-                params![link.as_str(), id.get(), service.int(0)?, now.unix_micros()],
+                params![link.as_str(), id.get(), service.int("id")?, now.unix_micros()],
             )
             .await?;
         }
@@ -224,8 +226,8 @@ pub async fn find_merchant_by_login(
     let Some(row) = query_opt(db, &sql, params![login]).await? else {
         return Ok(None);
     };
-    let digest =
-        SecretDigest::try_from_slice(&row.blob(10)?).ok_or_else(|| corrupt("secret digest"))?;
+    let digest = SecretDigest::try_from_slice(&row.blob("api_secret_digest")?)
+        .ok_or_else(|| corrupt("secret digest"))?;
     Ok(Some((merchant_from_row(&row)?, digest)))
 }
 
@@ -249,7 +251,7 @@ pub async fn merchant_callback_secret(db: &mut dyn Db, id: MerchantId) -> StoreR
         "merchant",
     )
     .await?
-    .blob(0)
+    .blob("callback_secret_enc")
 }
 
 pub async fn create_customer_account(
@@ -267,7 +269,7 @@ pub async fn create_customer_account(
     )
     .await?;
     Ok(CustomerAccount {
-        id: CustomerAccountId::new(row.int(0)?),
+        id: CustomerAccountId::new(row.int("id")?),
         reseller_id,
         name,
         created_at: now,
@@ -286,10 +288,10 @@ pub async fn get_customer_account(
     )
     .await?;
     Ok(CustomerAccount {
-        id: CustomerAccountId::new(row.int(0)?),
-        reseller_id: ResellerId::new(row.int(1)?),
-        name: parse_or_corrupt(Name::parse(&row.text(2)?), "account name")?,
-        created_at: timestamp(row.int(3)?),
+        id: CustomerAccountId::new(row.int("id")?),
+        reseller_id: ResellerId::new(row.int("reseller_id")?),
+        name: parse_or_corrupt(Name::parse(row.str("name")?), "account name")?,
+        created_at: timestamp(row.int("created_at")?),
     })
 }
 
@@ -310,7 +312,7 @@ pub async fn create_p2p_client(
     .await
     .map_err(|error| if matches!(error, StoreError::Unique(UniqueKey::P2pClientKey)) { StoreError::Conflict } else { error })?;
     Ok(P2pClient {
-        id: P2pClientId::new(row.int(0)?),
+        id: P2pClientId::new(row.int("id")?),
         client_key,
         name,
         require_signed_requests,
@@ -332,11 +334,14 @@ pub async fn merchant_callback_secrets(
         "merchant",
     )
     .await?;
-    let previous = match (row.opt_blob(1)?, row.opt_int(2)?) {
+    let previous = match (
+        row.opt_blob("previous_callback_secret_enc")?,
+        row.opt_int("previous_callback_secret_until")?,
+    ) {
         (Some(secret), Some(until)) if until > now.unix_micros() => Some(secret),
         _ => None,
     };
-    Ok((row.blob(0)?, previous))
+    Ok((row.blob("callback_secret_enc")?, previous))
 }
 
 /// Replaces the merchant's callback secret; the old one stays valid until `previous_until`.
