@@ -25,6 +25,7 @@ use obol_core::payment::{
 };
 use obol_core::tenancy::{Manager, ManagerScope, Permission, TenancyError};
 use obol_core::{Currency, Timestamp};
+use obol_store::error::Entity;
 use obol_store::ops::{audit, catalog, ledger, payments, tenancy};
 use obol_store::{Db, StoreError, StoreResult};
 use serde_json::{Map, Value, json};
@@ -770,7 +771,7 @@ async fn complete_by_document(
                     Box::pin(async move {
                         let current = payments::get_payment(db, &id)
                             .await?
-                            .ok_or(StoreError::NotFound("payment"))?;
+                            .ok_or(StoreError::NotFound(Entity::Payment))?;
                         match current.settle_external(amount)? {
                             ExternalSettlement::Correction(received) => {
                                 book_correction(
@@ -843,7 +844,7 @@ async fn complete_by_document(
                         }
                         payments::get_payment(db, &id)
                             .await?
-                            .ok_or(StoreError::NotFound("payment"))
+                            .ok_or(StoreError::NotFound(Entity::Payment))
                     })
                 },
             )

@@ -24,6 +24,7 @@ use obol_core::payment::{
 };
 use obol_core::tenancy::Merchant;
 use obol_core::{Coded, Timestamp};
+use obol_store::error::Entity;
 use obol_store::ops::payments;
 use obol_store::{BoxFuture, Db, StoreError, StoreResult, params};
 use serde_json::{Map, Value, json};
@@ -657,7 +658,7 @@ async fn finish(
         Box::pin(async move {
             let current = payments::get_payment(db, &payment_id)
                 .await?
-                .ok_or(StoreError::NotFound("Payment"))?;
+                .ok_or(StoreError::NotFound(Entity::Payment))?;
             let event = current.settle_hold(take)?;
             let (payment, _) = outbox
                 .transition(db, &payment_id, event, Actor::Merchant(merchant_id), now)
@@ -735,7 +736,7 @@ async fn refund(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
                 .first()
                 .map(|row| row.int(0))
                 .transpose()?
-                .ok_or(StoreError::NotFound("refund"))?;
+                .ok_or(StoreError::NotFound(Entity::Refund))?;
             Ok(refund_object(transaction, &id, amount, now))
         })
     })

@@ -7,7 +7,7 @@ use obol_core::time::Timestamp;
 
 use super::{parse_or_corrupt, timestamp};
 use crate::db::{Db, query_one, query_opt};
-use crate::error::StoreResult;
+use crate::error::{Entity, StoreResult};
 use crate::params;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub async fn create(
             card.issuer.clone(),
             now.unix_micros()
         ],
-        "attempt",
+        Entity::Attempt,
     )
     .await?;
     Ok(Attempt {

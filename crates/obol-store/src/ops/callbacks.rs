@@ -8,7 +8,7 @@ use obol_core::time::Timestamp;
 
 use super::{opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Backend, Db, query_one, query_opt};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{Entity, StoreError, StoreResult};
 use crate::params;
 use crate::value::Row;
 
@@ -157,7 +157,7 @@ pub async fn enqueue(
             "SELECT COALESCE(MAX(sequence), 0) + 1 AS sequence FROM callbacks WHERE {column} = $1"
         ),
         params![callback.subject.as_str()],
-        "callback sequence",
+        Entity::CallbackSequence,
     )
     .await?;
     let sequence = row.int("sequence")?;
@@ -190,7 +190,7 @@ pub async fn enqueue(
             sequence,
             now.unix_micros()
         ],
-        "callback",
+        Entity::Callback,
     )
     .await?;
     from_row(&row)
@@ -337,11 +337,11 @@ pub async fn replay(db: &mut dyn Db, delivery_id: &str, now: Timestamp) -> Store
         )
         .await?;
     if changed != 1 {
-        return Err(StoreError::NotFound("callback"));
+        return Err(StoreError::NotFound(Entity::Callback));
     }
     find_by_delivery_id(db, delivery_id)
         .await?
-        .ok_or(StoreError::NotFound("callback"))
+        .ok_or(StoreError::NotFound(Entity::Callback))
 }
 
 /// Gives back the leases `owner` holds (graceful shutdown).

@@ -8,7 +8,7 @@ use obol_core::time::Timestamp;
 
 use super::parse_or_corrupt;
 use crate::db::{Db, query_one};
-use crate::error::StoreResult;
+use crate::error::{Entity, StoreResult};
 use crate::params;
 
 /// Writes a balanced transaction (the core refuses to build any other) and its postings.
@@ -45,7 +45,7 @@ async fn insert_with_transfer(
             transfer.map(|id| id.as_str().to_owned()),
             now.unix_micros()
         ],
-        "ledger transaction",
+        Entity::LedgerTransaction,
     )
     .await?;
     let id = row.int("id")?;
@@ -69,7 +69,7 @@ pub async fn balance(
         db,
         "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS balance FROM ledger_postings WHERE account = $1 AND currency = $2",
         params![account.as_str(), currency.code()],
-        "balance",
+        Entity::Balance,
     )
     .await?;
     parse_or_corrupt(Money::from_minor(row.int("balance")?, currency), "balance")
@@ -138,7 +138,7 @@ pub async fn latest_refund_of_payment(
         db,
         "SELECT CAST(MAX(id) AS BIGINT) AS latest_id FROM ledger_transactions WHERE payment_id = $1 AND kind = 'refund'",
         params![payment.as_str()],
-        "refund",
+        Entity::Refund,
     )
     .await?;
     row.opt_int("latest_id")

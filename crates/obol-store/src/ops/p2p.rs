@@ -18,7 +18,7 @@ use obol_core::time::Timestamp;
 
 use super::{corrupt, opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Backend, Db, query_opt};
-use crate::error::{StoreError, StoreResult, UniqueKey};
+use crate::error::{Entity, StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
@@ -69,7 +69,7 @@ pub async fn client_by_id(db: &mut dyn Db, id: P2pClientId) -> StoreResult<Clien
     let sql = format!("SELECT {CLIENT_COLUMNS} FROM p2p_clients WHERE id = $1");
     let row = query_opt(db, &sql, params![id.get()])
         .await?
-        .ok_or(StoreError::NotFound("p2p client"))?;
+        .ok_or(StoreError::NotFound(Entity::P2pClient))?;
     client_from_row(&row)
 }
 
@@ -88,7 +88,7 @@ pub async fn set_tariff(db: &mut dyn Db, id: P2pClientId, tariff: FeeSchedule) -
         )
         .await?;
     if changed != 1 {
-        return Err(StoreError::NotFound("p2p client"));
+        return Err(StoreError::NotFound(Entity::P2pClient));
     }
     Ok(())
 }

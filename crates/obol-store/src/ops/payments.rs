@@ -18,7 +18,7 @@ use obol_core::time::Timestamp;
 
 use super::{corrupt, jobs, ledger, opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Backend, Db, next_payment_numbers, query_opt};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{Entity, StoreError, StoreResult};
 use crate::params;
 use crate::value::{Row, Value};
 
@@ -469,7 +469,7 @@ async fn get_payment_for_update(db: &mut dyn Db, id: &PaymentId) -> StoreResult<
     let sql = format!("SELECT {} FROM payments WHERE id = $1{lock}", select_list());
     let row = query_opt(db, &sql, params![id.as_str()])
         .await?
-        .ok_or(StoreError::NotFound("payment"))?;
+        .ok_or(StoreError::NotFound(Entity::Payment))?;
     payment_from_row(&row)
 }
 

@@ -6,7 +6,7 @@ use obol_core::time::Timestamp;
 
 use super::{opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Db, query_one, query_opt};
-use crate::error::{StoreError, StoreResult, UniqueKey};
+use crate::error::{Entity, StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
@@ -64,7 +64,7 @@ pub async fn open(
         db,
         &sql,
         params![payment.as_str(), description, email, now.unix_micros()],
-        "refund request",
+        Entity::RefundRequest,
     )
     .await
     .map_err(|error| {
@@ -84,7 +84,7 @@ pub async fn list_open(db: &mut dyn Db) -> StoreResult<Vec<RefundRequest>> {
 
 pub async fn get(db: &mut dyn Db, id: i64) -> StoreResult<RefundRequest> {
     let sql = format!("SELECT {COLUMNS} FROM refund_requests WHERE id = $1");
-    from_row(&query_one(db, &sql, params![id], "refund request").await?)
+    from_row(&query_one(db, &sql, params![id], Entity::RefundRequest).await?)
 }
 
 /// Closes an open request as `done` or `rejected`; `false` when it was not open.

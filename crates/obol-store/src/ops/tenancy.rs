@@ -12,7 +12,7 @@ use obol_core::time::Timestamp;
 
 use super::{corrupt, parse_or_corrupt, timestamp};
 use crate::db::{Db, query_one, query_opt};
-use crate::error::{StoreError, StoreResult, UniqueKey};
+use crate::error::{Entity, StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
@@ -32,7 +32,7 @@ fn reseller_from_row(row: &Row) -> StoreResult<Reseller> {
 
 pub async fn get_reseller(db: &mut dyn Db, id: ResellerId) -> StoreResult<Reseller> {
     let sql = format!("SELECT {RESELLER_COLUMNS} FROM resellers WHERE id = $1");
-    reseller_from_row(&query_one(db, &sql, params![id.get()], "reseller").await?)
+    reseller_from_row(&query_one(db, &sql, params![id.get()], Entity::Reseller).await?)
 }
 
 pub async fn create_reseller(
@@ -46,7 +46,7 @@ pub async fn create_reseller(
         db,
         "INSERT INTO resellers (parent_id, name, ancestry, created_at, updated_at) VALUES ($1, $2, '', $3, $3) RETURNING id",
         params![parent_id.get(), name.as_str(), now.unix_micros()],
-        "reseller",
+        Entity::Reseller,
     )
     .await?;
     let id = ResellerId::new(row.int("id")?);
@@ -91,7 +91,7 @@ pub async fn create_manager(
         db,
         "INSERT INTO managers (reseller_id, role, name, token_digest, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         params![reseller_id.get(), role.as_str(), name.as_str(), token.as_bytes().to_vec(), now.unix_micros()],
-        "manager",
+        Entity::Manager,
     )
     .await?;
     Ok(Manager {
@@ -120,7 +120,7 @@ pub async fn find_manager_by_token(
 
 pub async fn get_manager(db: &mut dyn Db, id: ManagerId) -> StoreResult<Manager> {
     let sql = format!("SELECT {MANAGER_COLUMNS} FROM managers WHERE id = $1");
-    manager_from_row(&query_one(db, &sql, params![id.get()], "manager").await?)
+    manager_from_row(&query_one(db, &sql, params![id.get()], Entity::Manager).await?)
 }
 
 /// What creating a merchant needs; secrets arrive already digested or encrypted.
@@ -179,7 +179,7 @@ pub async fn create_merchant(
             new.settings.default_locale.as_str(),
             now.unix_micros()
         ],
-        "merchant",
+        Entity::Merchant,
     )
     .await?;
     let id = MerchantId::new(row.int("id")?);
@@ -213,7 +213,7 @@ pub async fn create_merchant(
 
 pub async fn get_merchant(db: &mut dyn Db, id: MerchantId) -> StoreResult<Merchant> {
     let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = $1");
-    merchant_from_row(&query_one(db, &sql, params![id.get()], "merchant").await?)
+    merchant_from_row(&query_one(db, &sql, params![id.get()], Entity::Merchant).await?)
 }
 
 /// A merchant by its API login, with the digest its secret must match.
@@ -248,7 +248,7 @@ pub async fn merchant_callback_secret(db: &mut dyn Db, id: MerchantId) -> StoreR
         db,
         "SELECT callback_secret_enc FROM merchants WHERE id = $1",
         params![id.get()],
-        "merchant",
+        Entity::Merchant,
     )
     .await?
     .blob("callback_secret_enc")
@@ -265,7 +265,7 @@ pub async fn create_customer_account(
         db,
         "INSERT INTO customer_accounts (reseller_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
         params![reseller_id.get(), name.as_str(), now.unix_micros()],
-        "customer account",
+        Entity::CustomerAccount,
     )
     .await?;
     Ok(CustomerAccount {
@@ -284,7 +284,7 @@ pub async fn get_customer_account(
         db,
         "SELECT id, reseller_id, name, created_at FROM customer_accounts WHERE id = $1",
         params![id.get()],
-        "customer account",
+        Entity::CustomerAccount,
     )
     .await?;
     Ok(CustomerAccount {
@@ -307,7 +307,7 @@ pub async fn create_p2p_client(
         db,
         "INSERT INTO p2p_clients (client_key, name, signing_key_enc, require_signed_requests, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         params![client_key.as_str(), name.as_str(), signing_key_encrypted, require_signed_requests, now.unix_micros()],
-        "p2p client",
+        Entity::P2pClient,
     )
     .await
     .map_err(|error| if matches!(error, StoreError::Unique(UniqueKey::P2pClientKey)) { StoreError::Conflict } else { error })?;
@@ -331,7 +331,7 @@ pub async fn merchant_callback_secrets(
         db,
         "SELECT callback_secret_enc, previous_callback_secret_enc, previous_callback_secret_until FROM merchants WHERE id = $1",
         params![id.get()],
-        "merchant",
+        Entity::Merchant,
     )
     .await?;
     let previous = match (
@@ -362,6 +362,6 @@ pub async fn rotate_callback_secret(
     if changed == 1 {
         Ok(())
     } else {
-        Err(StoreError::NotFound("merchant"))
+        Err(StoreError::NotFound(Entity::Merchant))
     }
 }
