@@ -16,6 +16,7 @@ use obol_core::tenancy::Permission;
 use obol_http::auth::ClientIp;
 use obol_http::callbacks::outbox::Outbox;
 use obol_http::state::AppState;
+use obol_store::Entity;
 use obol_store::ops::{audit, ledger, payments};
 use obol_store::{Db, StoreError, StoreResult};
 use serde_json::{Map, Value};
@@ -178,7 +179,7 @@ impl DocumentSettlement {
     async fn apply(self, db: &mut dyn Db) -> StoreResult<Payment> {
         let current = payments::get_payment(db, &self.id)
             .await?
-            .ok_or(StoreError::NotFound("payment"))?;
+            .ok_or(StoreError::NotFound(Entity::Payment))?;
         match current.settle_external(self.amount)? {
             ExternalSettlement::Correction(received) => {
                 self.correct(db, &current, received).await?;
@@ -223,7 +224,7 @@ impl DocumentSettlement {
         }
         payments::get_payment(db, &self.id)
             .await?
-            .ok_or(StoreError::NotFound("payment"))
+            .ok_or(StoreError::NotFound(Entity::Payment))
     }
 
     /// Credits `amount` to the payment's customer account as a correction (money received

@@ -28,6 +28,7 @@ use obol_core::catalog::{
 use obol_core::ids::PaymentId;
 use obol_core::payment::Payment;
 use obol_store::StoreError;
+use obol_store::error::Entity;
 use obol_store::ops::attempts::{self, Attempt, AttemptStatus};
 use obol_store::ops::{catalog, payments, tenancy};
 use serde::Deserialize;
@@ -366,7 +367,7 @@ async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> 
     match &loaded.service {
         Some(service) => Ok(service_form(page, service, None, &HashMap::new())),
         None if payment.service_id.is_some() => {
-            Err(HppError::Store(StoreError::NotFound("service")))
+            Err(HppError::Store(StoreError::NotFound(Entity::Service)))
         }
         None => {
             let choices = available_services(state, loaded)

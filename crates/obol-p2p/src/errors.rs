@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use obol_core::p2p::P2pError;
 use obol_store::StoreError;
+use obol_store::error::Entity;
 use serde_json::json;
 
 /// The dialect's error codes (documented in `docs/api/p2p.md`).
@@ -169,7 +170,7 @@ impl From<StoreError> for ApiError {
                 code::IDEMPOTENCY_KEY_INVALID,
                 "Idempotency-Key is not valid.",
             ),
-            StoreError::NotFound("transfer") => ApiError::payment_not_found(),
+            StoreError::NotFound(Entity::Transfer) => ApiError::payment_not_found(),
             StoreError::Unavailable(_) => ApiError::with_status(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code::INTERNAL_ERROR,

@@ -7,6 +7,7 @@ use obol_core::ids::Uuid;
 use obol_core::ledger::LedgerTransaction;
 use obol_core::p2p::{P2pCard, P2pError, SendDecision, SenderAnswer, Transfer, TransferStatus};
 use obol_core::sandbox::CardDecision;
+use obol_store::error::Entity;
 use obol_store::ops::{jobs, ledger, p2p};
 use obol_store::{Db, StoreError, StoreResult};
 
@@ -129,7 +130,7 @@ pub async fn persist(
 pub async fn lock(db: &mut dyn Db, id: &Uuid) -> StoreResult<Transfer> {
     p2p::get_transfer(db, id, true)
         .await?
-        .ok_or(StoreError::NotFound("transfer"))
+        .ok_or(StoreError::NotFound(Entity::Transfer))
 }
 
 /// Reads a transfer under a row lock for a step, first ending its wait if its deadline has

@@ -6,6 +6,7 @@ use obol_core::credentials::{IssuedSecret, generate_api_login, generate_public_k
 use obol_core::error::Coded;
 use obol_core::ids::{CustomerAccountId, ResellerId, Uuid};
 use obol_core::tenancy::{MerchantSettings, Name, Role, TenancyError};
+use obol_store::error::Entity;
 use obol_store::ops::tenancy::NewMerchant;
 use obol_store::ops::{tenancy, verify};
 use obol_store::{Backend, Store, StoreError};
@@ -624,7 +625,7 @@ pub async fn close_refund_request(
                 }
                 let payment = obol_store::ops::payments::get_payment(db, &request.payment_id)
                     .await?
-                    .ok_or(StoreError::NotFound("payment"))?;
+                    .ok_or(StoreError::NotFound(Entity::Payment))?;
                 if !reject {
                     // All that is left; the core refuses a payment that holds no money.
                     let refund = payment.refund_event(None).map_err(StoreError::Payment)?;

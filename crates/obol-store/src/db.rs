@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::error::StoreResult;
+use crate::error::{Entity, StoreResult};
 use crate::value::{Row, Value};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -51,7 +51,7 @@ pub async fn query_one(
     db: &mut dyn Db,
     sql: &str,
     params: &[Value],
-    what: &'static str,
+    what: Entity,
 ) -> StoreResult<Row> {
     query_opt(db, sql, params)
         .await?
@@ -65,14 +65,14 @@ pub async fn next_sequence(db: &mut dyn Db, name: &'static str) -> StoreResult<i
     let row = match db.backend() {
         Backend::Postgres => {
             let sql = format!("SELECT nextval('{name}_seq')");
-            query_one(db, &sql, &[], "sequence").await?
+            query_one(db, &sql, &[], Entity::Sequence).await?
         }
         Backend::Sqlite => {
             query_one(
                 db,
                 "UPDATE sequences SET value = value + 1 WHERE name = $1 RETURNING value",
                 crate::params![name],
-                "sequence",
+                Entity::Sequence,
             )
             .await?
         }
@@ -84,7 +84,7 @@ pub async fn next_sequence(db: &mut dyn Db, name: &'static str) -> StoreResult<i
 pub async fn next_payment_numbers(db: &mut dyn Db) -> StoreResult<(i64, i64, i64)> {
     match db.backend() {
         Backend::Postgres => {
-            let row = query_one(db, "SELECT nextval('payment_number_seq'), nextval('document_id_seq'), nextval('order_id_seq')", &[], "sequence").await?;
+            let row = query_one(db, "SELECT nextval('payment_number_seq'), nextval('document_id_seq'), nextval('order_id_seq')", &[], Entity::Sequence).await?;
             Ok((row.int(0)?, row.int(1)?, row.int(2)?))
         }
         Backend::Sqlite => {
@@ -94,7 +94,7 @@ pub async fn next_payment_numbers(db: &mut dyn Db) -> StoreResult<(i64, i64, i64
             let value = |name: &str| -> StoreResult<i64> {
                 rows.iter()
                     .find(|row| row.text(0).is_ok_and(|text| text == name))
-                    .ok_or(crate::error::StoreError::NotFound("sequence"))
+                    .ok_or(crate::error::StoreError::NotFound(Entity::Sequence))
                     .and_then(|row| row.int(1))
             };
             Ok((

@@ -22,7 +22,7 @@ pub enum StoreError {
     #[error("a stored row is unreadable: {0}")]
     Corrupt(String),
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(Entity),
     /// The row changed between reading and writing it (a version check failed, or PostgreSQL
     /// reported a serialization failure or a deadlock); the caller may retry. One variant for
     /// all three because every caller answers them the same way.
@@ -40,6 +40,85 @@ pub enum StoreError {
     Idempotency(#[from] IdempotencyError),
     #[error(transparent)]
     P2p(#[from] obol_core::p2p::P2pError),
+}
+
+/// What was not found, for [`StoreError::NotFound`]: callers decide on the variant, never on
+/// its text. `Display` names it in the words of log and error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Payment,
+    PaymentMethod,
+    Service,
+    Reseller,
+    Manager,
+    Merchant,
+    CustomerAccount,
+    Callback,
+    Refund,
+    RefundRequest,
+    P2pClient,
+    Transfer,
+    /// The rows below are returned by an `INSERT … RETURNING` or an aggregate, so "not found"
+    /// would be a bug in the statement; they are named for the log.
+    Attempt,
+    LedgerTransaction,
+    Balance,
+    CallbackSequence,
+    /// A named counter (`db::next_sequence`).
+    Sequence,
+}
+
+impl Entity {
+    /// The core's error code for this entity being missing.
+    pub fn not_found_code(self) -> ErrorCode {
+        match self {
+            Entity::Payment => codes::PAYMENT_NOT_FOUND,
+            Entity::PaymentMethod => codes::METHOD_NOT_FOUND,
+            Entity::Service => codes::SERVICE_NOT_FOUND,
+            Entity::Reseller => codes::RESELLER_NOT_FOUND,
+            Entity::Merchant => codes::MERCHANT_NOT_FOUND,
+            Entity::Manager
+            | Entity::CustomerAccount
+            | Entity::Callback
+            | Entity::Refund
+            | Entity::RefundRequest
+            | Entity::P2pClient
+            | Entity::Transfer
+            | Entity::Attempt
+            | Entity::LedgerTransaction
+            | Entity::Balance
+            | Entity::CallbackSequence
+            | Entity::Sequence => codes::NOT_FOUND,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Entity::Payment => "payment",
+            Entity::PaymentMethod => "payment method",
+            Entity::Service => "service",
+            Entity::Reseller => "reseller",
+            Entity::Manager => "manager",
+            Entity::Merchant => "merchant",
+            Entity::CustomerAccount => "customer account",
+            Entity::Callback => "callback",
+            Entity::Refund => "refund",
+            Entity::RefundRequest => "refund request",
+            Entity::P2pClient => "p2p client",
+            Entity::Transfer => "transfer",
+            Entity::Attempt => "attempt",
+            Entity::LedgerTransaction => "ledger transaction",
+            Entity::Balance => "balance",
+            Entity::CallbackSequence => "callback sequence",
+            Entity::Sequence => "sequence",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.name())
+    }
 }
 
 /// A unique key that operations turn into domain errors. Each is declared once, with its
@@ -153,12 +232,7 @@ impl Coded for StoreError {
             | StoreError::Corrupt(_)
             | StoreError::Migration(_)
             | StoreError::Unique(_) => codes::INTERNAL,
-            StoreError::NotFound("payment") => codes::PAYMENT_NOT_FOUND,
-            StoreError::NotFound("reseller") => codes::RESELLER_NOT_FOUND,
-            StoreError::NotFound("merchant") => codes::MERCHANT_NOT_FOUND,
-            StoreError::NotFound("service") => codes::SERVICE_NOT_FOUND,
-            StoreError::NotFound("payment method") => codes::METHOD_NOT_FOUND,
-            StoreError::NotFound(_) => codes::NOT_FOUND,
+            StoreError::NotFound(entity) => entity.not_found_code(),
             StoreError::Conflict => codes::CONCURRENT_MODIFICATION,
             StoreError::DuplicateReference(_) => codes::DUPLICATE_REFERENCE,
             StoreError::Payment(error) => error.code(),
@@ -170,3 +244,51 @@ impl Coded for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_maps_to_the_core_code_by_entity() {
+        let cases = [
+            (
+                Entity::Payment,
+                codes::PAYMENT_NOT_FOUND,
+                "payment not found",
+            ),
+            (
+                Entity::PaymentMethod,
+                codes::METHOD_NOT_FOUND,
+                "payment method not found",
+            ),
+            (
+                Entity::Service,
+                codes::SERVICE_NOT_FOUND,
+                "service not found",
+            ),
+            (
+                Entity::Reseller,
+                codes::RESELLER_NOT_FOUND,
+                "reseller not found",
+            ),
+            (
+                Entity::Merchant,
+                codes::MERCHANT_NOT_FOUND,
+                "merchant not found",
+            ),
+            (Entity::Transfer, codes::NOT_FOUND, "transfer not found"),
+            (Entity::P2pClient, codes::NOT_FOUND, "p2p client not found"),
+            (
+                Entity::RefundRequest,
+                codes::NOT_FOUND,
+                "refund request not found",
+            ),
+        ];
+        for (entity, code, message) in cases {
+            let error = StoreError::NotFound(entity);
+            assert_eq!(error.code(), code, "{entity:?}");
+            assert_eq!(error.to_string(), message);
+        }
+    }
+}

@@ -24,7 +24,7 @@ use obol_core::idempotency::{
 use obol_core::time::Timestamp;
 
 pub use db::{Backend, BoxFuture, Db};
-pub use error::{StoreError, StoreResult, UniqueKey};
+pub use error::{Entity, StoreError, StoreResult, UniqueKey};
 pub use url::DatabaseUrl;
 
 enum Inner {

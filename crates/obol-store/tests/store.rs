@@ -254,7 +254,10 @@ async fn reseller_tree_and_credentials(database: TestDatabase) {
             ))
         })
         .await;
-    assert!(matches!(missing, Err(StoreError::NotFound("reseller"))));
+    assert!(matches!(
+        missing,
+        Err(StoreError::NotFound(obol_store::error::Entity::Reseller))
+    ));
 
     let token = IssuedSecret::generate(&mut TestRandom::new(), "");
     let digest = token.digest();

@@ -7,7 +7,7 @@ use obol_core::time::Timestamp;
 
 use super::{parse_or_corrupt, timestamp};
 use crate::db::{Db, query_one, query_opt};
-use crate::error::StoreResult;
+use crate::error::{Entity, StoreResult};
 use crate::params;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +67,11 @@ pub async fn create(
             card.issuer.clone(),
             now.unix_micros()
         ],
-        "attempt",
+        Entity::Attempt,
     )
     .await?;
     Ok(Attempt {
-        id: row.int(0)?,
+        id: row.int("id")?,
         payment_id: payment.clone(),
         status: AttemptStatus::Challenge,
         card: card.clone(),
@@ -90,20 +90,20 @@ pub async fn latest(db: &mut dyn Db, payment: &PaymentId) -> StoreResult<Option<
     .await?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(Attempt {
-        id: row.int(0)?,
-        payment_id: parse_or_corrupt(PaymentId::parse(&row.text(1)?), "attempt payment")?,
-        status: AttemptStatus::parse(&row.text(2)?)
+        id: row.int("id")?,
+        payment_id: parse_or_corrupt(PaymentId::parse(row.str("payment_id")?), "attempt payment")?,
+        status: AttemptStatus::parse(row.str("status")?)
             .ok_or_else(|| super::corrupt("attempt status"))?,
         card: CardPayload {
-            first6: row.text(3)?,
-            last4: row.text(4)?,
-            brand: row.text(5)?,
-            expiry_month: u8::try_from(row.int(6)?).unwrap_or_default(),
-            expiry_year: u16::try_from(row.int(7)?).unwrap_or_default(),
-            holder: row.opt_text(8)?,
-            issuer: row.opt_text(9)?,
+            first6: row.text("card_first6")?,
+            last4: row.text("card_last4")?,
+            brand: row.text("card_brand")?,
+            expiry_month: u8::try_from(row.int("card_expiry_month")?).unwrap_or_default(),
+            expiry_year: u16::try_from(row.int("card_expiry_year")?).unwrap_or_default(),
+            holder: row.opt_text("card_holder")?,
+            issuer: row.opt_text("card_issuer")?,
         },
-        created_at: timestamp(row.int(10)?),
+        created_at: timestamp(row.int("created_at")?),
     }))
 }
 

@@ -44,11 +44,11 @@ pub async fn for_subject(db: &mut dyn Db, subject: &str) -> StoreResult<Vec<Audi
     rows.iter()
         .map(|row| {
             Ok(AuditEntry {
-                manager_id: ManagerId::new(row.int(0)?),
-                action: row.text(1)?,
-                subject: row.text(2)?,
-                ip: row.opt_text(3)?,
-                at: timestamp(row.int(4)?),
+                manager_id: ManagerId::new(row.int("manager_id")?),
+                action: row.text("action")?,
+                subject: row.text("subject")?,
+                ip: row.opt_text("ip")?,
+                at: timestamp(row.int("at")?),
             })
         })
         .collect()

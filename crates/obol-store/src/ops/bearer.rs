@@ -41,7 +41,7 @@ pub async fn merchant_of_token(
     .await?;
     match row {
         Some(row) => Ok(Some(
-            super::tenancy::get_merchant(db, MerchantId::new(row.int(0)?)).await?,
+            super::tenancy::get_merchant(db, MerchantId::new(row.int("merchant_id")?)).await?,
         )),
         None => Ok(None),
     }
@@ -59,7 +59,8 @@ pub async fn merchant_of_refresh(
         params![refresh.as_bytes().to_vec(), now.unix_micros()],
     )
     .await?;
-    row.map(|row| row.int(0).map(MerchantId::new)).transpose()
+    row.map(|row| row.int("merchant_id").map(MerchantId::new))
+        .transpose()
 }
 
 /// Forgets tokens whose refresh life has ended.

@@ -8,7 +8,7 @@ use obol_core::time::Timestamp;
 
 use super::{opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Backend, Db, query_one, query_opt};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{Entity, StoreError, StoreResult};
 use crate::params;
 use crate::value::Row;
 
@@ -110,9 +110,9 @@ const COLUMNS: &str = "id, delivery_id, payment_id, merchant_id, dialect, url, b
 
 fn from_row(row: &Row) -> StoreResult<Callback> {
     Ok(Callback {
-        id: row.int(0)?,
-        delivery_id: row.text(1)?,
-        subject: match (row.opt_text(2)?, row.opt_text(16)?) {
+        id: row.int("id")?,
+        delivery_id: row.text("delivery_id")?,
+        subject: match (row.opt_text("payment_id")?, row.opt_text("transfer_id")?) {
             (Some(payment), None) => Subject::Payment(parse_or_corrupt(
                 PaymentId::parse(&payment),
                 "callback payment",
@@ -123,24 +123,24 @@ fn from_row(row: &Row) -> StoreResult<Callback> {
             )?),
             _ => return Err(super::corrupt("callback subject")),
         },
-        signer: match (row.opt_int(3)?, row.opt_int(17)?) {
+        signer: match (row.opt_int("merchant_id")?, row.opt_int("p2p_client_id")?) {
             (Some(merchant), _) => Signer::Merchant(MerchantId::new(merchant)),
             (None, Some(client)) => Signer::P2pClient(P2pClientId::new(client)),
             (None, None) => Signer::None,
         },
-        dialect: row.text(4)?,
-        url: row.text(5)?,
-        body: row.blob(6)?,
-        transaction_status: row.text(7)?,
-        sequence: row.int(8)?,
-        status: CallbackStatus::parse(&row.text(9)?)
+        dialect: row.text("dialect")?,
+        url: row.text("url")?,
+        body: row.blob("body")?,
+        transaction_status: row.text("transaction_status")?,
+        sequence: row.int("sequence")?,
+        status: CallbackStatus::parse(row.str("status")?)
             .ok_or_else(|| super::corrupt("callback status"))?,
-        attempts: row.int(10)?,
-        next_attempt_at: timestamp(row.int(11)?),
-        created_at: timestamp(row.int(12)?),
-        delivered_at: opt_timestamp(row.opt_int(13)?),
-        last_response_code: row.opt_int(14)?,
-        last_error: row.opt_text(15)?,
+        attempts: row.int("attempts")?,
+        next_attempt_at: timestamp(row.int("next_attempt_at")?),
+        created_at: timestamp(row.int("created_at")?),
+        delivered_at: opt_timestamp(row.opt_int("delivered_at")?),
+        last_response_code: row.opt_int("last_response_code")?,
+        last_error: row.opt_text("last_error")?,
     })
 }
 
@@ -153,12 +153,14 @@ pub async fn enqueue(
     let column = callback.subject.column();
     let row = query_one(
         db,
-        &format!("SELECT COALESCE(MAX(sequence), 0) + 1 FROM callbacks WHERE {column} = $1"),
+        &format!(
+            "SELECT COALESCE(MAX(sequence), 0) + 1 AS sequence FROM callbacks WHERE {column} = $1"
+        ),
         params![callback.subject.as_str()],
-        "callback sequence",
+        Entity::CallbackSequence,
     )
     .await?;
-    let sequence = row.int(0)?;
+    let sequence = row.int("sequence")?;
     let sql = format!(
         "INSERT INTO callbacks (delivery_id, payment_id, transfer_id, merchant_id, p2p_client_id, dialect, url, body, transaction_status, sequence, \
          next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
@@ -188,7 +190,7 @@ pub async fn enqueue(
             sequence,
             now.unix_micros()
         ],
-        "callback",
+        Entity::Callback,
     )
     .await?;
     from_row(&row)
@@ -335,11 +337,11 @@ pub async fn replay(db: &mut dyn Db, delivery_id: &str, now: Timestamp) -> Store
         )
         .await?;
     if changed != 1 {
-        return Err(StoreError::NotFound("callback"));
+        return Err(StoreError::NotFound(Entity::Callback));
     }
     find_by_delivery_id(db, delivery_id)
         .await?
-        .ok_or(StoreError::NotFound("callback"))
+        .ok_or(StoreError::NotFound(Entity::Callback))
 }
 
 /// Gives back the leases `owner` holds (graceful shutdown).
@@ -351,12 +353,13 @@ pub async fn release_leases(db: &mut dyn Db, owner: &str) -> StoreResult<u64> {
 pub async fn next_due_at(db: &mut dyn Db, now: Timestamp) -> StoreResult<Option<Timestamp>> {
     let row = query_opt(
         db,
-        "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= $1 THEN lease_until + 1 ELSE next_attempt_at END) FROM callbacks WHERE status = 'pending'",
+        "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= $1 THEN lease_until + 1 ELSE next_attempt_at END) AS next_due_at \
+         FROM callbacks WHERE status = 'pending'",
         params![now.unix_micros()],
     )
     .await?;
     Ok(match row {
-        Some(row) => opt_timestamp(row.opt_int(0)?),
+        Some(row) => opt_timestamp(row.opt_int("next_due_at")?),
         None => None,
     })
 }
@@ -365,11 +368,11 @@ pub async fn next_due_at(db: &mut dyn Db, now: Timestamp) -> StoreResult<Option<
 pub async fn counts(db: &mut dyn Db) -> StoreResult<Vec<(String, i64)>> {
     let rows = db
         .query(
-            "SELECT status, COUNT(*) FROM callbacks GROUP BY status ORDER BY status",
+            "SELECT status, CAST(COUNT(*) AS BIGINT) AS count FROM callbacks GROUP BY status ORDER BY status",
             &[],
         )
         .await?;
     rows.iter()
-        .map(|row| Ok((row.text(0)?, row.int(1)?)))
+        .map(|row| Ok((row.text("status")?, row.int("count")?)))
         .collect()
 }

@@ -19,17 +19,17 @@ const METHOD_COLUMNS: &str =
 
 fn method_from_row(row: &Row) -> StoreResult<PaymentMethod> {
     Ok(PaymentMethod {
-        id: PaymentMethodId::new(row.int(0)?),
-        code: row.text(1)?,
+        id: PaymentMethodId::new(row.int("id")?),
+        code: row.text("code")?,
         name: Localized {
-            en: row.text(2)?,
-            ru: row.text(3)?,
-            uk: row.text(4)?,
+            en: row.text("name_en")?,
+            ru: row.text("name_ru")?,
+            uk: row.text("name_uk")?,
         },
-        category: row.text(5)?,
-        logo_url: row.opt_text(6)?,
-        icon_url: row.opt_text(7)?,
-        online: row.bool(8)?,
+        category: row.text("category")?,
+        logo_url: row.opt_text("logo_url")?,
+        icon_url: row.opt_text("icon_url")?,
+        online: row.bool("online")?,
     })
 }
 
@@ -53,35 +53,36 @@ pub async fn get_method(
         .transpose()
 }
 
-const SERVICE_COLUMNS: &str = "s.id, s.code, s.method_id, m.code, s.currency, s.flow, s.amount_min, s.amount_max, s.fee_rate_e4, s.fee_fix, \
+/// A service's columns, with its method's code (`payment_services s JOIN payment_methods m`).
+const SERVICE_COLUMNS: &str = "s.id, s.code, s.method_id, m.code AS method_code, s.currency, s.flow, s.amount_min, s.amount_max, s.fee_rate_e4, s.fee_fix, \
                                s.fee_min, s.fee_max, s.reserve_lifetime_s, s.reserve_rate_e4, s.available, s.active, s.enabled, s.test_mode";
 
 fn service_from_row(row: &Row) -> StoreResult<PaymentService> {
-    let currency = parse_or_corrupt(Currency::parse(&row.text(4)?), "service currency")?;
+    let currency = parse_or_corrupt(Currency::parse(row.str("currency")?), "service currency")?;
     let money = |minor: i64| parse_or_corrupt(Money::from_minor(minor, currency), "service amount");
-    let rate = u32::try_from(row.int(8)?).map_err(|_| corrupt("fee rate"))?;
+    let rate = u32::try_from(row.int("fee_rate_e4")?).map_err(|_| corrupt("fee rate"))?;
     Ok(PaymentService {
-        id: PaymentServiceId::new(row.int(0)?),
-        code: row.text(1)?,
-        method_id: PaymentMethodId::new(row.int(2)?),
-        method_code: row.text(3)?,
+        id: PaymentServiceId::new(row.int("id")?),
+        code: row.text("code")?,
+        method_id: PaymentMethodId::new(row.int("method_id")?),
+        method_code: row.text("method_code")?,
         currency,
-        flow: ServiceFlow::parse(&row.text(5)?).ok_or_else(|| corrupt("service flow"))?,
-        amount_min: money(row.int(6)?)?,
-        amount_max: money(row.int(7)?)?,
+        flow: ServiceFlow::parse(row.str("flow")?).ok_or_else(|| corrupt("service flow"))?,
+        amount_min: money(row.int("amount_min")?)?,
+        amount_max: money(row.int("amount_max")?)?,
         fee: FeeSchedule {
             rate: parse_or_corrupt(FeeRate::from_percent_e4(rate), "fee rate")?,
-            fixed_minor: row.int(9)?,
-            min_minor: row.int(10)?,
-            max_minor: row.int(11)?,
+            fixed_minor: row.int("fee_fix")?,
+            min_minor: row.int("fee_min")?,
+            max_minor: row.int("fee_max")?,
         },
-        reserve_lifetime_s: row.int(12)?,
-        reserve_rate_percent_e4: u32::try_from(row.int(13)?)
+        reserve_lifetime_s: row.int("reserve_lifetime_s")?,
+        reserve_rate_percent_e4: u32::try_from(row.int("reserve_rate_e4")?)
             .map_err(|_| corrupt("reserve rate"))?,
-        available: row.bool(14)?,
-        active: row.bool(15)?,
-        enabled: row.bool(16)?,
-        test_mode: row.bool(17)?,
+        available: row.bool("available")?,
+        active: row.bool("active")?,
+        enabled: row.bool("enabled")?,
+        test_mode: row.bool("test_mode")?,
         fields: Vec::new(),
     })
 }
@@ -100,25 +101,25 @@ async fn attach_fields(db: &mut dyn Db, services: &mut [PaymentService]) -> Stor
     let mut by_service: HashMap<i64, Vec<ServiceField>> = HashMap::new();
     for row in rows {
         by_service
-            .entry(row.int(0)?)
+            .entry(row.int("service_id")?)
             .or_default()
             .push(ServiceField {
-                key: row.text(1)?,
-                field_type: row.text(2)?,
+                key: row.text("key")?,
+                field_type: row.text("field_type")?,
                 label: Localized {
-                    en: row.text(3)?,
-                    ru: row.text(4)?,
-                    uk: row.text(5)?,
+                    en: row.text("label_en")?,
+                    ru: row.text("label_ru")?,
+                    uk: row.text("label_uk")?,
                 },
                 hint: Localized {
-                    en: row.text(6)?,
-                    ru: row.text(7)?,
-                    uk: row.text(8)?,
+                    en: row.text("hint_en")?,
+                    ru: row.text("hint_ru")?,
+                    uk: row.text("hint_uk")?,
                 },
-                example: row.opt_text(9)?,
-                regexp: row.opt_text(10)?,
-                required: row.bool(11)?,
-                position: row.int(12)?,
+                example: row.opt_text("example")?,
+                regexp: row.opt_text("regexp")?,
+                required: row.bool("required")?,
+                position: row.int("position")?,
             });
     }
     for service in services {
@@ -162,7 +163,7 @@ pub async fn merchant_services(
     merchant: MerchantId,
 ) -> StoreResult<Vec<(MerchantServiceId, PaymentService)>> {
     let sql = format!(
-        "SELECT {SERVICE_COLUMNS}, ms.id FROM merchant_services ms JOIN payment_services s ON s.id = ms.service_id \
+        "SELECT {SERVICE_COLUMNS}, ms.id AS link_id FROM merchant_services ms JOIN payment_services s ON s.id = ms.service_id \
          JOIN payment_methods m ON m.id = s.method_id WHERE ms.merchant_id = $1 AND ms.enabled = TRUE ORDER BY s.id"
     );
     let rows = db.query(&sql, params![merchant.get()]).await?;
@@ -170,7 +171,7 @@ pub async fn merchant_services(
     let mut services = Vec::with_capacity(rows.len());
     for row in &rows {
         links.push(parse_or_corrupt(
-            MerchantServiceId::parse(&row.text(18)?),
+            MerchantServiceId::parse(row.str("link_id")?),
             "merchant service id",
         )?);
         services.push(service_from_row(row)?);

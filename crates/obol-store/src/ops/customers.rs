@@ -14,22 +14,22 @@ const COLUMNS: &str = "id, merchant_id, reference_id, name, email, phone, metada
 
 fn from_row(row: &Row) -> StoreResult<Customer> {
     Ok(Customer {
-        id: parse_or_corrupt(CustomerId::parse(&row.text(0)?), "customer id")?,
-        merchant_id: MerchantId::new(row.int(1)?),
-        reference_id: row.text(2)?,
-        name: row.opt_text(3)?,
-        email: row.opt_text(4)?,
-        phone: row.opt_text(5)?,
-        metadata: row.opt_text(6)?,
+        id: parse_or_corrupt(CustomerId::parse(row.str("id")?), "customer id")?,
+        merchant_id: MerchantId::new(row.int("merchant_id")?),
+        reference_id: row.text("reference_id")?,
+        name: row.opt_text("name")?,
+        email: row.opt_text("email")?,
+        phone: row.opt_text("phone")?,
+        metadata: row.opt_text("metadata")?,
         address: Address {
-            country: row.opt_text(7)?,
-            region: row.opt_text(8)?,
-            city: row.opt_text(9)?,
-            full_address: row.opt_text(10)?,
-            postcode: row.opt_text(11)?,
+            country: row.opt_text("country")?,
+            region: row.opt_text("region")?,
+            city: row.opt_text("city")?,
+            full_address: row.opt_text("full_address")?,
+            postcode: row.opt_text("postcode")?,
         },
-        created_at: timestamp(row.int(12)?),
-        updated_at: timestamp(row.int(13)?),
+        created_at: timestamp(row.int("created_at")?),
+        updated_at: timestamp(row.int("updated_at")?),
     })
 }
 
@@ -105,7 +105,7 @@ pub async fn upsert(
         )
         .await?;
     let id = match rows.first() {
-        Some(row) => parse_or_corrupt(CustomerId::parse(&row.text(0)?), "customer id")?,
+        Some(row) => parse_or_corrupt(CustomerId::parse(row.str("id")?), "customer id")?,
         None => customer.id.clone(),
     };
     Ok(Customer { id, ..customer })

@@ -15,6 +15,27 @@ use super::{corrupt, timestamp};
 use crate::db::{Backend, Db, query_opt};
 use crate::error::StoreResult;
 use crate::params;
+use crate::value::Row;
+
+/// The columns [`record_from_row`] reads.
+const RECORD_COLUMNS: &str =
+    "fingerprint, response_status, response_content_type, response_body, expires_at";
+
+fn record_from_row(row: &Row) -> StoreResult<IdempotencyRecord> {
+    Ok(IdempotencyRecord {
+        fingerprint: RequestFingerprint::try_from_slice(&row.blob("fingerprint")?)
+            .ok_or_else(|| corrupt("fingerprint"))?,
+        response: match row.opt_int("response_status")? {
+            Some(status) => Some(SavedResponse {
+                status: u16::try_from(status).map_err(|_| corrupt("saved status"))?,
+                content_type: row.opt_text("response_content_type")?.unwrap_or_default(),
+                body: row.opt_blob("response_body")?.unwrap_or_default(),
+            }),
+            None => None,
+        },
+        expires_at: timestamp(row.int("expires_at")?),
+    })
+}
 
 pub async fn claim(
     db: &mut dyn Db,
@@ -39,24 +60,12 @@ pub async fn claim(
         ""
     };
     let sql = format!(
-        "SELECT fingerprint, response_status, response_content_type, response_body, expires_at FROM idempotency_keys WHERE scope = $1 AND key = $2{lock}"
+        "SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE scope = $1 AND key = $2{lock}"
     );
     let row = query_opt(db, &sql, params![scope.as_str(), key.as_str()])
         .await?
         .ok_or_else(|| corrupt("idempotency key vanished"))?;
-    let record = IdempotencyRecord {
-        fingerprint: RequestFingerprint::try_from_slice(&row.blob(0)?)
-            .ok_or_else(|| corrupt("fingerprint"))?,
-        response: match row.opt_int(1)? {
-            Some(status) => Some(SavedResponse {
-                status: u16::try_from(status).map_err(|_| corrupt("saved status"))?,
-                content_type: row.opt_text(2)?.unwrap_or_default(),
-                body: row.opt_blob(3)?.unwrap_or_default(),
-            }),
-            None => None,
-        },
-        expires_at: timestamp(row.int(4)?),
-    };
+    let record = record_from_row(&row)?;
     let action = decide(Some(&record), fingerprint, now)?;
     if action == NextAction::Start {
         // The old record expired: the key starts a new life with this request.
@@ -81,26 +90,11 @@ pub async fn peek(
     fingerprint: RequestFingerprint,
     now: Timestamp,
 ) -> StoreResult<Option<SavedResponse>> {
-    let row = query_opt(
-        db,
-        "SELECT fingerprint, response_status, response_content_type, response_body, expires_at FROM idempotency_keys WHERE scope = $1 AND key = $2",
-        params![scope.as_str(), key.as_str()],
-    )
-    .await?;
+    let sql =
+        format!("SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE scope = $1 AND key = $2");
+    let row = query_opt(db, &sql, params![scope.as_str(), key.as_str()]).await?;
     let Some(row) = row else { return Ok(None) };
-    let record = IdempotencyRecord {
-        fingerprint: RequestFingerprint::try_from_slice(&row.blob(0)?)
-            .ok_or_else(|| corrupt("fingerprint"))?,
-        response: match row.opt_int(1)? {
-            Some(status) => Some(SavedResponse {
-                status: u16::try_from(status).map_err(|_| corrupt("saved status"))?,
-                content_type: row.opt_text(2)?.unwrap_or_default(),
-                body: row.opt_blob(3)?.unwrap_or_default(),
-            }),
-            None => None,
-        },
-        expires_at: timestamp(row.int(4)?),
-    };
+    let record = record_from_row(&row)?;
     match decide(Some(&record), fingerprint, now)? {
         NextAction::ReturnSaved(saved) => Ok(Some(saved)),
         NextAction::Start => Ok(None),

@@ -80,11 +80,11 @@ pub async fn claim_due(
         .iter()
         .map(|row| {
             Ok(Job {
-                id: row.int(0)?,
-                kind: row.text(1)?,
-                subject: row.text(2)?,
-                due_at: timestamp(row.int(3)?),
-                attempts: row.int(4)?,
+                id: row.int("id")?,
+                kind: row.text("kind")?,
+                subject: row.text("subject")?,
+                due_at: timestamp(row.int("due_at")?),
+                attempts: row.int("attempts")?,
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
@@ -129,13 +129,13 @@ pub async fn release_leases(db: &mut dyn Db, owner: &str) -> StoreResult<u64> {
 pub async fn next_due_at(db: &mut dyn Db, now: Timestamp) -> StoreResult<Option<Timestamp>> {
     let row = query_opt(
         db,
-        "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= $1 THEN lease_until + 1 ELSE due_at END) \
+        "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= $1 THEN lease_until + 1 ELSE due_at END) AS next_due_at \
          FROM jobs WHERE done_at IS NULL",
         params![now.unix_micros()],
     )
     .await?;
     Ok(match row {
-        Some(row) => opt_timestamp(row.opt_int(0)?),
+        Some(row) => opt_timestamp(row.opt_int("next_due_at")?),
         None => None,
     })
 }
@@ -151,6 +151,11 @@ pub async fn purge_done(db: &mut dyn Db, before: Timestamp, limit: i64) -> Store
 
 /// Jobs not yet done (for metrics and tests).
 pub async fn pending_count(db: &mut dyn Db) -> StoreResult<i64> {
-    let row = query_opt(db, "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL", &[]).await?;
-    row.map_or(Ok(0), |row| row.int(0))
+    let row = query_opt(
+        db,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS count FROM jobs WHERE done_at IS NULL",
+        &[],
+    )
+    .await?;
+    row.map_or(Ok(0), |row| row.int("count"))
 }

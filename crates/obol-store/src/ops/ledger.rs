@@ -8,7 +8,7 @@ use obol_core::time::Timestamp;
 
 use super::parse_or_corrupt;
 use crate::db::{Db, query_one};
-use crate::error::StoreResult;
+use crate::error::{Entity, StoreResult};
 use crate::params;
 
 /// Writes a balanced transaction (the core refuses to build any other) and its postings.
@@ -45,10 +45,10 @@ async fn insert_with_transfer(
             transfer.map(|id| id.as_str().to_owned()),
             now.unix_micros()
         ],
-        "ledger transaction",
+        Entity::LedgerTransaction,
     )
     .await?;
-    let id = row.int(0)?;
+    let id = row.int("id")?;
     for posting in transaction.postings() {
         db.execute(
             "INSERT INTO ledger_postings (transaction_id, account, currency, amount) VALUES ($1, $2, $3, $4)",
@@ -67,12 +67,12 @@ pub async fn balance(
 ) -> StoreResult<Money> {
     let row = query_one(
         db,
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_postings WHERE account = $1 AND currency = $2",
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS balance FROM ledger_postings WHERE account = $1 AND currency = $2",
         params![account.as_str(), currency.code()],
-        "balance",
+        Entity::Balance,
     )
     .await?;
-    parse_or_corrupt(Money::from_minor(row.int(0)?, currency), "balance")
+    parse_or_corrupt(Money::from_minor(row.int("balance")?, currency), "balance")
 }
 
 /// One stored posting, as shown on a payment's detail.
@@ -91,25 +91,27 @@ pub async fn postings_of_payment(
 ) -> StoreResult<Vec<StoredPosting>> {
     let rows = db
         .query(
-            "SELECT t.id, t.kind, p.account, p.currency, p.amount, t.created_at FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.transaction_id \
+            "SELECT t.id AS transaction_id, t.kind AS kind, p.account AS account, p.currency AS currency, p.amount AS amount, \
+             t.created_at AS created_at FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.transaction_id \
              WHERE t.payment_id = $1 ORDER BY p.id",
             params![payment_id],
         )
         .await?;
     rows.iter()
         .map(|row| {
-            let currency = parse_or_corrupt(Currency::parse(&row.text(3)?), "posting currency")?;
+            let currency =
+                parse_or_corrupt(Currency::parse(row.str("currency")?), "posting currency")?;
             Ok(StoredPosting {
-                transaction_id: row.int(0)?,
-                kind: TransactionKind::parse(&row.text(1)?)
+                transaction_id: row.int("transaction_id")?,
+                kind: TransactionKind::parse(row.str("kind")?)
                     .ok_or_else(|| super::corrupt("transaction kind"))?,
-                account: AccountCode::from_stored(&row.text(2)?)
+                account: AccountCode::from_stored(row.str("account")?)
                     .ok_or_else(|| super::corrupt("account code"))?,
                 amount: parse_or_corrupt(
-                    Money::from_minor(row.int(4)?, currency),
+                    Money::from_minor(row.int("amount")?, currency),
                     "posting amount",
                 )?,
-                created_at: super::timestamp(row.int(5)?),
+                created_at: super::timestamp(row.int("created_at")?),
             })
         })
         .collect()
@@ -124,7 +126,7 @@ pub async fn corrections_of_payment(db: &mut dyn Db, payment: &PaymentId) -> Sto
             params![payment.as_str()],
         )
         .await?;
-    rows.iter().map(|row| row.int(0)).collect()
+    rows.iter().map(|row| row.int("id")).collect()
 }
 
 /// The id of a payment's latest `refund` transaction, if it has one.
@@ -134,12 +136,12 @@ pub async fn latest_refund_of_payment(
 ) -> StoreResult<Option<i64>> {
     let row = query_one(
         db,
-        "SELECT CAST(MAX(id) AS BIGINT) FROM ledger_transactions WHERE payment_id = $1 AND kind = 'refund'",
+        "SELECT CAST(MAX(id) AS BIGINT) AS latest_id FROM ledger_transactions WHERE payment_id = $1 AND kind = 'refund'",
         params![payment.as_str()],
-        "refund",
+        Entity::Refund,
     )
     .await?;
-    row.opt_int(0)
+    row.opt_int("latest_id")
 }
 
 /// A stored `refund` transaction, as the YooKassa sandbox shows a refund.
@@ -158,7 +160,8 @@ pub struct StoredRefund {
 pub async fn refund_transaction(db: &mut dyn Db, id: i64) -> StoreResult<Option<StoredRefund>> {
     let rows = db
         .query(
-            "SELECT t.payment_id, t.created_at, CAST(SUM(CASE WHEN lp.account LIKE 'clearing:%' THEN lp.amount ELSE 0 END) AS BIGINT) \
+            "SELECT t.payment_id AS payment_id, t.created_at AS created_at, \
+             CAST(SUM(CASE WHEN lp.account LIKE 'clearing:%' THEN lp.amount ELSE 0 END) AS BIGINT) AS returned \
              FROM ledger_transactions t JOIN ledger_postings lp ON lp.transaction_id = t.id \
              WHERE t.id = $1 AND t.kind = 'refund' GROUP BY t.payment_id, t.created_at",
             params![id],
@@ -167,13 +170,13 @@ pub async fn refund_transaction(db: &mut dyn Db, id: i64) -> StoreResult<Option<
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let Some(payment_id) = row.opt_text(0)? else {
+    let Some(payment_id) = row.opt_text("payment_id")? else {
         return Ok(None);
     };
     Ok(Some(StoredRefund {
         transaction_id: id,
         payment_id,
-        created_at: super::timestamp(row.int(1)?),
-        returned_minor: row.int(2)?,
+        created_at: super::timestamp(row.int("created_at")?),
+        returned_minor: row.int("returned")?,
     }))
 }

@@ -115,7 +115,7 @@ pub async fn migrate_up_to(db: &mut dyn Db, now: Timestamp, last: i64) -> StoreR
         )
         .await?
         .iter()
-        .map(|row| row.int(0))
+        .map(|row| row.int("version"))
         .collect::<StoreResult<_>>()?;
     let known = MIGRATIONS;
     if let Some(newest) = applied.iter().max()
@@ -161,6 +161,6 @@ pub async fn applied_versions(db: &mut dyn Db) -> StoreResult<Vec<i64>> {
     )
     .await?
     .iter()
-    .map(|row| row.int(0))
+    .map(|row| row.int("version"))
     .collect()
 }

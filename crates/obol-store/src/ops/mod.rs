@@ -39,3 +39,6 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 pub(crate) fn parse_or_corrupt<T, E>(result: Result<T, E>, what: &str) -> StoreResult<T> {
     result.map_err(|_| corrupt(format!("unreadable {what}")))
 }
+
+#[cfg(test)]
+mod tests;

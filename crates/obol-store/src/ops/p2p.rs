@@ -18,7 +18,7 @@ use obol_core::time::Timestamp;
 
 use super::{corrupt, opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Backend, Db, query_opt};
-use crate::error::{StoreError, StoreResult, UniqueKey};
+use crate::error::{Entity, StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
@@ -37,22 +37,23 @@ pub struct ClientRecord {
 const CLIENT_COLUMNS: &str = "id, client_key, name, require_signed_requests, created_at, commission_rate_e4, commission_fixed, commission_min, commission_max, signing_key_enc";
 
 fn client_from_row(row: &Row) -> StoreResult<ClientRecord> {
-    let rate = u32::try_from(row.int(5)?).map_err(|_| corrupt("client commission rate"))?;
+    let rate = u32::try_from(row.int("commission_rate_e4")?)
+        .map_err(|_| corrupt("client commission rate"))?;
     Ok(ClientRecord {
         client: P2pClient {
-            id: P2pClientId::new(row.int(0)?),
-            client_key: parse_or_corrupt(Uuid::parse(&row.text(1)?), "client key")?,
-            name: parse_or_corrupt(Name::parse(&row.text(2)?), "client name")?,
-            require_signed_requests: row.bool(3)?,
-            created_at: timestamp(row.int(4)?),
+            id: P2pClientId::new(row.int("id")?),
+            client_key: parse_or_corrupt(Uuid::parse(row.str("client_key")?), "client key")?,
+            name: parse_or_corrupt(Name::parse(row.str("name")?), "client name")?,
+            require_signed_requests: row.bool("require_signed_requests")?,
+            created_at: timestamp(row.int("created_at")?),
         },
         tariff: FeeSchedule {
             rate: parse_or_corrupt(FeeRate::from_percent_e4(rate), "client commission rate")?,
-            fixed_minor: row.int(6)?,
-            min_minor: row.int(7)?,
-            max_minor: row.int(8)?,
+            fixed_minor: row.int("commission_fixed")?,
+            min_minor: row.int("commission_min")?,
+            max_minor: row.int("commission_max")?,
         },
-        signing_key_encrypted: row.blob(9)?,
+        signing_key_encrypted: row.blob("signing_key_enc")?,
     })
 }
 
@@ -68,7 +69,7 @@ pub async fn client_by_id(db: &mut dyn Db, id: P2pClientId) -> StoreResult<Clien
     let sql = format!("SELECT {CLIENT_COLUMNS} FROM p2p_clients WHERE id = $1");
     let row = query_opt(db, &sql, params![id.get()])
         .await?
-        .ok_or(StoreError::NotFound("p2p client"))?;
+        .ok_or(StoreError::NotFound(Entity::P2pClient))?;
     client_from_row(&row)
 }
 
@@ -87,7 +88,7 @@ pub async fn set_tariff(db: &mut dyn Db, id: P2pClientId, tariff: FeeSchedule) -
         )
         .await?;
     if changed != 1 {
-        return Err(StoreError::NotFound("p2p client"));
+        return Err(StoreError::NotFound(Entity::P2pClient));
     }
     Ok(())
 }
@@ -124,10 +125,10 @@ pub async fn find_session(db: &mut dyn Db, id: &Uuid) -> StoreResult<Option<Sess
     .await?;
     row.map(|row| {
         Ok(Session {
-            id: parse_or_corrupt(Uuid::parse(&row.text(0)?), "session id")?,
-            client_id: P2pClientId::new(row.int(1)?),
-            created_at: timestamp(row.int(2)?),
-            expires_at: timestamp(row.int(3)?),
+            id: parse_or_corrupt(Uuid::parse(row.str("id")?), "session id")?,
+            client_id: P2pClientId::new(row.int("client_id")?),
+            created_at: timestamp(row.int("created_at")?),
+            expires_at: timestamp(row.int("expires_at")?),
         })
     })
     .transpose()
@@ -145,22 +146,22 @@ pub async fn purge_sessions(db: &mut dyn Db, now: Timestamp, limit: i64) -> Stor
 const CARD_COLUMNS: &str = "id, client_id, token, first6, last4, brand, issuer, expiry_month, expiry_year, holder, created_at";
 
 fn card_from_row(row: &Row) -> StoreResult<P2pCard> {
-    let month = u8::try_from(row.int(7)?).map_err(|_| corrupt("card expiry"))?;
-    let year = u16::try_from(row.int(8)?).map_err(|_| corrupt("card expiry"))?;
+    let month = u8::try_from(row.int("expiry_month")?).map_err(|_| corrupt("card expiry"))?;
+    let year = u16::try_from(row.int("expiry_year")?).map_err(|_| corrupt("card expiry"))?;
     Ok(P2pCard {
-        id: parse_or_corrupt(Uuid::parse(&row.text(0)?), "card id")?,
-        client_id: P2pClientId::new(row.int(1)?),
-        token: row.text(2)?,
+        id: parse_or_corrupt(Uuid::parse(row.str("id")?), "card id")?,
+        client_id: P2pClientId::new(row.int("client_id")?),
+        token: row.text("token")?,
         payload: CardPayload {
-            first6: row.text(3)?,
-            last4: row.text(4)?,
-            brand: row.text(5)?,
-            issuer: row.opt_text(6)?,
+            first6: row.text("first6")?,
+            last4: row.text("last4")?,
+            brand: row.text("brand")?,
+            issuer: row.opt_text("issuer")?,
             expiry_month: month,
             expiry_year: year,
-            holder: row.opt_text(9)?,
+            holder: row.opt_text("holder")?,
         },
-        created_at: timestamp(row.int(10)?),
+        created_at: timestamp(row.int("created_at")?),
     })
 }
 
@@ -228,8 +229,8 @@ fn money(minor: i64, currency: Currency) -> StoreResult<Money> {
 }
 
 fn transfer_from_row(row: &Row) -> StoreResult<Transfer> {
-    let currency = parse_or_corrupt(Currency::parse(&row.text(8)?), "transfer currency")?;
-    let card_to = match (row.opt_text(16)?, row.opt_text(17)?) {
+    let currency = parse_or_corrupt(Currency::parse(row.str("currency")?), "transfer currency")?;
+    let card_to = match (row.opt_text("card_to_id")?, row.opt_text("card_to_masked")?) {
         (Some(id), Some(masked)) => Some(CardRef {
             id: parse_or_corrupt(Uuid::parse(&id), "card id")?,
             masked,
@@ -237,61 +238,63 @@ fn transfer_from_row(row: &Row) -> StoreResult<Transfer> {
         _ => None,
     };
     Ok(Transfer {
-        id: parse_or_corrupt(Uuid::parse(&row.text(0)?), "transfer id")?,
-        receipt_id: parse_or_corrupt(ReceiptId::parse(&row.text(1)?), "receipt id")?,
-        client_id: P2pClientId::new(row.int(2)?),
-        external_id: row.opt_text(3)?,
-        kind: TransferKind::parse(&row.text(4)?).ok_or_else(|| corrupt("transfer kind"))?,
-        status: TransferStatus::parse(&row.text(5)?).ok_or_else(|| corrupt("transfer status"))?,
-        description: row.opt_text(6)?,
-        callback_url: row.opt_text(7)?,
-        amount: money(row.int(9)?, currency)?,
-        commission: money(row.int(10)?, currency)?,
-        pending: money(row.int(11)?, currency)?,
+        id: parse_or_corrupt(Uuid::parse(row.str("id")?), "transfer id")?,
+        receipt_id: parse_or_corrupt(ReceiptId::parse(row.str("receipt_id")?), "receipt id")?,
+        client_id: P2pClientId::new(row.int("client_id")?),
+        external_id: row.opt_text("external_id")?,
+        kind: TransferKind::parse(row.str("kind")?).ok_or_else(|| corrupt("transfer kind"))?,
+        status: TransferStatus::parse(row.str("status")?)
+            .ok_or_else(|| corrupt("transfer status"))?,
+        description: row.opt_text("description")?,
+        callback_url: row.opt_text("callback_url")?,
+        amount: money(row.int("amount")?, currency)?,
+        commission: money(row.int("commission")?, currency)?,
+        pending: money(row.int("pending_amount")?, currency)?,
         returned: row
-            .opt_int(12)?
+            .opt_int("return_amount")?
             .map(|minor| money(minor, currency))
             .transpose()?,
         returned_commission: row
-            .opt_int(13)?
+            .opt_int("return_commission")?
             .map(|minor| money(minor, currency))
             .transpose()?,
         card_from: CardRef {
-            id: parse_or_corrupt(Uuid::parse(&row.text(14)?), "card id")?,
-            masked: row.text(15)?,
+            id: parse_or_corrupt(Uuid::parse(row.str("card_from_id")?), "card id")?,
+            masked: row.text("card_from_masked")?,
         },
         card_to,
         confirmation: row
-            .opt_text(18)?
+            .opt_text("confirmation")?
             .map(|text| Confirmation::parse(&text).ok_or_else(|| corrupt("confirmation")))
             .transpose()?,
-        wrong_codes: u32::try_from(row.int(19)?).map_err(|_| corrupt("wrong codes"))?,
-        expires_at: opt_timestamp(row.opt_int(20)?),
-        created_at: timestamp(row.int(21)?),
-        updated_at: timestamp(row.int(22)?),
-        version: row.int(23)?,
+        wrong_codes: u32::try_from(row.int("wrong_codes")?).map_err(|_| corrupt("wrong codes"))?,
+        expires_at: opt_timestamp(row.opt_int("expires_at")?),
+        created_at: timestamp(row.int("created_at")?),
+        updated_at: timestamp(row.int("updated_at")?),
+        version: row.int("version")?,
         operations: Vec::new(),
     })
 }
 
 fn operation_from_row(row: &Row, currency: Currency) -> StoreResult<Operation> {
     Ok(Operation {
-        id: parse_or_corrupt(Uuid::parse(&row.text(0)?), "operation id")?,
-        kind: OperationKind::parse(&row.text(1)?).ok_or_else(|| corrupt("operation kind"))?,
-        status: OperationStatus::parse(&row.text(2)?).ok_or_else(|| corrupt("operation status"))?,
-        amount: money(row.int(3)?, currency)?,
-        commission: money(row.int(4)?, currency)?,
-        external_id: row.opt_text(5)?,
+        id: parse_or_corrupt(Uuid::parse(row.str("id")?), "operation id")?,
+        kind: OperationKind::parse(row.str("kind")?).ok_or_else(|| corrupt("operation kind"))?,
+        status: OperationStatus::parse(row.str("status")?)
+            .ok_or_else(|| corrupt("operation status"))?,
+        amount: money(row.int("amount")?, currency)?,
+        commission: money(row.int("commission")?, currency)?,
+        external_id: row.opt_text("external_id")?,
         card_id: row
-            .opt_text(6)?
+            .opt_text("card_id")?
             .map(|id| parse_or_corrupt(Uuid::parse(&id), "card id"))
             .transpose()?,
         reason: row
-            .opt_text(7)?
+            .opt_text("reason")?
             .map(|text| Resolution::parse(&text).ok_or_else(|| corrupt("operation reason")))
             .transpose()?,
-        created_at: timestamp(row.int(8)?),
-        updated_at: timestamp(row.int(9)?),
+        created_at: timestamp(row.int("created_at")?),
+        updated_at: timestamp(row.int("updated_at")?),
     })
 }
 

@@ -18,7 +18,7 @@ use obol_core::time::Timestamp;
 
 use super::{corrupt, jobs, ledger, opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Backend, Db, next_payment_numbers, query_opt};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{Entity, StoreError, StoreResult};
 use crate::params;
 use crate::value::{Row, Value};
 
@@ -116,11 +116,11 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
             last4,
             brand: row.opt_text("card_brand")?.unwrap_or_default(),
             expiry_month: row
-                .opt_int(32)?
+                .opt_int("card_expiry_month")?
                 .and_then(|value| u8::try_from(value).ok())
                 .unwrap_or_default(),
             expiry_year: row
-                .opt_int(33)?
+                .opt_int("card_expiry_year")?
                 .and_then(|value| u16::try_from(value).ok())
                 .unwrap_or_default(),
             holder: row.opt_text("card_holder")?,
@@ -139,7 +139,7 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
             .opt_int("customer_account_id")?
             .map(CustomerAccountId::new),
         customer_id: row
-            .opt_text(7)?
+            .opt_text("customer_id")?
             .map(|id| parse_or_corrupt(CustomerId::parse(&id), "customer id"))
             .transpose()?,
         reference_id: row.opt_text("reference_id")?,
@@ -469,7 +469,7 @@ async fn get_payment_for_update(db: &mut dyn Db, id: &PaymentId) -> StoreResult<
     let sql = format!("SELECT {} FROM payments WHERE id = $1{lock}", select_list());
     let row = query_opt(db, &sql, params![id.as_str()])
         .await?
-        .ok_or(StoreError::NotFound("payment"))?;
+        .ok_or(StoreError::NotFound(Entity::Payment))?;
     payment_from_row(&row)
 }
 
@@ -566,7 +566,7 @@ pub async fn history(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Vec<StatusC
         .map(|row| {
             Ok(StatusChange {
                 from: row
-                    .opt_text(0)?
+                    .opt_text("from_status")?
                     .map(|status| {
                         PaymentStatus::parse(&status).ok_or_else(|| corrupt("history status"))
                     })

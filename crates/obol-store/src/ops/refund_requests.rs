@@ -6,7 +6,7 @@ use obol_core::time::Timestamp;
 
 use super::{opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Db, query_one, query_opt};
-use crate::error::{StoreError, StoreResult, UniqueKey};
+use crate::error::{Entity, StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
@@ -25,13 +25,16 @@ const COLUMNS: &str = "id, payment_id, description, email, status, created_at, c
 
 fn from_row(row: &Row) -> StoreResult<RefundRequest> {
     Ok(RefundRequest {
-        id: row.int(0)?,
-        payment_id: parse_or_corrupt(PaymentId::parse(&row.text(1)?), "refund request payment")?,
-        description: row.opt_text(2)?,
-        email: row.opt_text(3)?,
-        status: row.text(4)?,
-        created_at: timestamp(row.int(5)?),
-        closed_at: opt_timestamp(row.opt_int(6)?),
+        id: row.int("id")?,
+        payment_id: parse_or_corrupt(
+            PaymentId::parse(row.str("payment_id")?),
+            "refund request payment",
+        )?,
+        description: row.opt_text("description")?,
+        email: row.opt_text("email")?,
+        status: row.text("status")?,
+        created_at: timestamp(row.int("created_at")?),
+        closed_at: opt_timestamp(row.opt_int("closed_at")?),
     })
 }
 
@@ -61,7 +64,7 @@ pub async fn open(
         db,
         &sql,
         params![payment.as_str(), description, email, now.unix_micros()],
-        "refund request",
+        Entity::RefundRequest,
     )
     .await
     .map_err(|error| {
@@ -81,7 +84,7 @@ pub async fn list_open(db: &mut dyn Db) -> StoreResult<Vec<RefundRequest>> {
 
 pub async fn get(db: &mut dyn Db, id: i64) -> StoreResult<RefundRequest> {
     let sql = format!("SELECT {COLUMNS} FROM refund_requests WHERE id = $1");
-    from_row(&query_one(db, &sql, params![id], "refund request").await?)
+    from_row(&query_one(db, &sql, params![id], Entity::RefundRequest).await?)
 }
 
 /// Closes an open request as `done` or `rejected`; `false` when it was not open.

@@ -11,7 +11,7 @@ pub async fn get(db: &mut dyn Db, key: &str) -> StoreResult<Option<String>> {
         params![key],
     )
     .await?
-    .map(|row| row.text(0))
+    .map(|row| row.text("value"))
     .transpose()
 }
 

@@ -12,7 +12,7 @@ use obol_core::time::Timestamp;
 
 use super::{corrupt, parse_or_corrupt, timestamp};
 use crate::db::{Db, query_one, query_opt};
-use crate::error::{StoreError, StoreResult, UniqueKey};
+use crate::error::{Entity, StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
@@ -20,18 +20,19 @@ const RESELLER_COLUMNS: &str = "id, parent_id, name, ancestry, created_at, updat
 
 fn reseller_from_row(row: &Row) -> StoreResult<Reseller> {
     Ok(Reseller {
-        id: ResellerId::new(row.int(0)?),
-        parent_id: row.opt_int(1)?.map(ResellerId::new),
-        name: parse_or_corrupt(Name::parse(&row.text(2)?), "reseller name")?,
-        ancestry: Ancestry::decode(&row.text(3)?).ok_or_else(|| corrupt("reseller ancestry"))?,
-        created_at: timestamp(row.int(4)?),
-        updated_at: timestamp(row.int(5)?),
+        id: ResellerId::new(row.int("id")?),
+        parent_id: row.opt_int("parent_id")?.map(ResellerId::new),
+        name: parse_or_corrupt(Name::parse(row.str("name")?), "reseller name")?,
+        ancestry: Ancestry::decode(row.str("ancestry")?)
+            .ok_or_else(|| corrupt("reseller ancestry"))?,
+        created_at: timestamp(row.int("created_at")?),
+        updated_at: timestamp(row.int("updated_at")?),
     })
 }
 
 pub async fn get_reseller(db: &mut dyn Db, id: ResellerId) -> StoreResult<Reseller> {
     let sql = format!("SELECT {RESELLER_COLUMNS} FROM resellers WHERE id = $1");
-    reseller_from_row(&query_one(db, &sql, params![id.get()], "reseller").await?)
+    reseller_from_row(&query_one(db, &sql, params![id.get()], Entity::Reseller).await?)
 }
 
 pub async fn create_reseller(
@@ -45,10 +46,10 @@ pub async fn create_reseller(
         db,
         "INSERT INTO resellers (parent_id, name, ancestry, created_at, updated_at) VALUES ($1, $2, '', $3, $3) RETURNING id",
         params![parent_id.get(), name.as_str(), now.unix_micros()],
-        "reseller",
+        Entity::Reseller,
     )
     .await?;
-    let id = ResellerId::new(row.int(0)?);
+    let id = ResellerId::new(row.int("id")?);
     let ancestry = parent.ancestry.child(id);
     db.execute(
         "UPDATE resellers SET ancestry = $1 WHERE id = $2",
@@ -69,11 +70,11 @@ const MANAGER_COLUMNS: &str = "id, reseller_id, role, name, created_at";
 
 fn manager_from_row(row: &Row) -> StoreResult<Manager> {
     Ok(Manager {
-        id: ManagerId::new(row.int(0)?),
-        reseller_id: ResellerId::new(row.int(1)?),
-        role: parse_or_corrupt(Role::parse(&row.text(2)?), "manager role")?,
-        name: parse_or_corrupt(Name::parse(&row.text(3)?), "manager name")?,
-        created_at: timestamp(row.int(4)?),
+        id: ManagerId::new(row.int("id")?),
+        reseller_id: ResellerId::new(row.int("reseller_id")?),
+        role: parse_or_corrupt(Role::parse(row.str("role")?), "manager role")?,
+        name: parse_or_corrupt(Name::parse(row.str("name")?), "manager name")?,
+        created_at: timestamp(row.int("created_at")?),
     })
 }
 
@@ -90,11 +91,11 @@ pub async fn create_manager(
         db,
         "INSERT INTO managers (reseller_id, role, name, token_digest, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         params![reseller_id.get(), role.as_str(), name.as_str(), token.as_bytes().to_vec(), now.unix_micros()],
-        "manager",
+        Entity::Manager,
     )
     .await?;
     Ok(Manager {
-        id: ManagerId::new(row.int(0)?),
+        id: ManagerId::new(row.int("id")?),
         reseller_id,
         role,
         name,
@@ -112,13 +113,14 @@ pub async fn find_manager_by_token(
     let Some(row) = query_opt(db, sql, params![token.as_bytes().to_vec()]).await? else {
         return Ok(None);
     };
-    let ancestry = Ancestry::decode(&row.text(5)?).ok_or_else(|| corrupt("reseller ancestry"))?;
+    let ancestry =
+        Ancestry::decode(row.str("ancestry")?).ok_or_else(|| corrupt("reseller ancestry"))?;
     Ok(Some((manager_from_row(&row)?, ancestry)))
 }
 
 pub async fn get_manager(db: &mut dyn Db, id: ManagerId) -> StoreResult<Manager> {
     let sql = format!("SELECT {MANAGER_COLUMNS} FROM managers WHERE id = $1");
-    manager_from_row(&query_one(db, &sql, params![id.get()], "manager").await?)
+    manager_from_row(&query_one(db, &sql, params![id.get()], Entity::Manager).await?)
 }
 
 /// What creating a merchant needs; secrets arrive already digested or encrypted.
@@ -137,18 +139,18 @@ const MERCHANT_COLUMNS: &str = "id, reseller_id, name, test_mode, public_key, ap
 
 fn merchant_from_row(row: &Row) -> StoreResult<Merchant> {
     Ok(Merchant {
-        id: MerchantId::new(row.int(0)?),
-        reseller_id: ResellerId::new(row.int(1)?),
-        name: parse_or_corrupt(Name::parse(&row.text(2)?), "merchant name")?,
-        test_mode: row.bool(3)?,
-        public_key: row.text(4)?,
-        api_login: row.text(5)?,
+        id: MerchantId::new(row.int("id")?),
+        reseller_id: ResellerId::new(row.int("reseller_id")?),
+        name: parse_or_corrupt(Name::parse(row.str("name")?), "merchant name")?,
+        test_mode: row.bool("test_mode")?,
+        public_key: row.text("public_key")?,
+        api_login: row.text("api_login")?,
         settings: MerchantSettings {
-            forbid_public_access: row.bool(6)?,
-            webhook_url: row.opt_text(7)?,
-            default_locale: row.text(8)?,
+            forbid_public_access: row.bool("forbid_public_access")?,
+            webhook_url: row.opt_text("webhook_url")?,
+            default_locale: row.text("default_locale")?,
         },
-        created_at: timestamp(row.int(9)?),
+        created_at: timestamp(row.int("created_at")?),
     })
 }
 
@@ -177,10 +179,10 @@ pub async fn create_merchant(
             new.settings.default_locale.as_str(),
             now.unix_micros()
         ],
-        "merchant",
+        Entity::Merchant,
     )
     .await?;
-    let id = MerchantId::new(row.int(0)?);
+    let id = MerchantId::new(row.int("id")?);
     if new.test_mode {
         let services = db
             .query(
@@ -192,7 +194,7 @@ pub async fn create_merchant(
             let link = MerchantServiceId::generate(random);
             db.execute(
                 "INSERT INTO merchant_services (id, merchant_id, service_id, enabled, created_at) VALUES ($1, $2, $3, TRUE, $4)",
-                params![link.as_str(), id.get(), service.int(0)?, now.unix_micros()],
+                params![link.as_str(), id.get(), service.int("id")?, now.unix_micros()],
             )
             .await?;
         }
@@ -211,7 +213,7 @@ pub async fn create_merchant(
 
 pub async fn get_merchant(db: &mut dyn Db, id: MerchantId) -> StoreResult<Merchant> {
     let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = $1");
-    merchant_from_row(&query_one(db, &sql, params![id.get()], "merchant").await?)
+    merchant_from_row(&query_one(db, &sql, params![id.get()], Entity::Merchant).await?)
 }
 
 /// A merchant by its API login, with the digest its secret must match.
@@ -224,8 +226,8 @@ pub async fn find_merchant_by_login(
     let Some(row) = query_opt(db, &sql, params![login]).await? else {
         return Ok(None);
     };
-    let digest =
-        SecretDigest::try_from_slice(&row.blob(10)?).ok_or_else(|| corrupt("secret digest"))?;
+    let digest = SecretDigest::try_from_slice(&row.blob("api_secret_digest")?)
+        .ok_or_else(|| corrupt("secret digest"))?;
     Ok(Some((merchant_from_row(&row)?, digest)))
 }
 
@@ -246,10 +248,10 @@ pub async fn merchant_callback_secret(db: &mut dyn Db, id: MerchantId) -> StoreR
         db,
         "SELECT callback_secret_enc FROM merchants WHERE id = $1",
         params![id.get()],
-        "merchant",
+        Entity::Merchant,
     )
     .await?
-    .blob(0)
+    .blob("callback_secret_enc")
 }
 
 pub async fn create_customer_account(
@@ -263,11 +265,11 @@ pub async fn create_customer_account(
         db,
         "INSERT INTO customer_accounts (reseller_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
         params![reseller_id.get(), name.as_str(), now.unix_micros()],
-        "customer account",
+        Entity::CustomerAccount,
     )
     .await?;
     Ok(CustomerAccount {
-        id: CustomerAccountId::new(row.int(0)?),
+        id: CustomerAccountId::new(row.int("id")?),
         reseller_id,
         name,
         created_at: now,
@@ -282,14 +284,14 @@ pub async fn get_customer_account(
         db,
         "SELECT id, reseller_id, name, created_at FROM customer_accounts WHERE id = $1",
         params![id.get()],
-        "customer account",
+        Entity::CustomerAccount,
     )
     .await?;
     Ok(CustomerAccount {
-        id: CustomerAccountId::new(row.int(0)?),
-        reseller_id: ResellerId::new(row.int(1)?),
-        name: parse_or_corrupt(Name::parse(&row.text(2)?), "account name")?,
-        created_at: timestamp(row.int(3)?),
+        id: CustomerAccountId::new(row.int("id")?),
+        reseller_id: ResellerId::new(row.int("reseller_id")?),
+        name: parse_or_corrupt(Name::parse(row.str("name")?), "account name")?,
+        created_at: timestamp(row.int("created_at")?),
     })
 }
 
@@ -305,12 +307,12 @@ pub async fn create_p2p_client(
         db,
         "INSERT INTO p2p_clients (client_key, name, signing_key_enc, require_signed_requests, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         params![client_key.as_str(), name.as_str(), signing_key_encrypted, require_signed_requests, now.unix_micros()],
-        "p2p client",
+        Entity::P2pClient,
     )
     .await
     .map_err(|error| if matches!(error, StoreError::Unique(UniqueKey::P2pClientKey)) { StoreError::Conflict } else { error })?;
     Ok(P2pClient {
-        id: P2pClientId::new(row.int(0)?),
+        id: P2pClientId::new(row.int("id")?),
         client_key,
         name,
         require_signed_requests,
@@ -329,14 +331,17 @@ pub async fn merchant_callback_secrets(
         db,
         "SELECT callback_secret_enc, previous_callback_secret_enc, previous_callback_secret_until FROM merchants WHERE id = $1",
         params![id.get()],
-        "merchant",
+        Entity::Merchant,
     )
     .await?;
-    let previous = match (row.opt_blob(1)?, row.opt_int(2)?) {
+    let previous = match (
+        row.opt_blob("previous_callback_secret_enc")?,
+        row.opt_int("previous_callback_secret_until")?,
+    ) {
         (Some(secret), Some(until)) if until > now.unix_micros() => Some(secret),
         _ => None,
     };
-    Ok((row.blob(0)?, previous))
+    Ok((row.blob("callback_secret_enc")?, previous))
 }
 
 /// Replaces the merchant's callback secret; the old one stays valid until `previous_until`.
@@ -357,6 +362,6 @@ pub async fn rotate_callback_secret(
     if changed == 1 {
         Ok(())
     } else {
-        Err(StoreError::NotFound("merchant"))
+        Err(StoreError::NotFound(Entity::Merchant))
     }
 }

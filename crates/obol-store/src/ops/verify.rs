@@ -31,27 +31,34 @@ const VIOLATIONS_PER_CHECK_MAX: i64 = 100;
 
 pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
     let mut report = VerifyReport::default();
-    let count = async |db: &mut dyn Db, sql: &str| -> StoreResult<i64> {
-        db.query(sql, &[])
-            .await?
-            .first()
-            .map_or(Ok(0), |row| row.int(0))
+    let count = async |db: &mut dyn Db, table: &str| -> StoreResult<i64> {
+        db.query(
+            &format!("SELECT CAST(COUNT(*) AS BIGINT) AS count FROM {table}"),
+            &[],
+        )
+        .await?
+        .first()
+        .map_or(Ok(0), |row| row.int("count"))
     };
-    report.payments = count(db, "SELECT COUNT(*) FROM payments").await?;
-    report.transactions = count(db, "SELECT COUNT(*) FROM ledger_transactions").await?;
-    report.postings = count(db, "SELECT COUNT(*) FROM ledger_postings").await?;
+    report.payments = count(db, "payments").await?;
+    report.transactions = count(db, "ledger_transactions").await?;
+    report.postings = count(db, "ledger_postings").await?;
     let limit = VIOLATIONS_PER_CHECK_MAX;
 
-    let rows = db.query("SELECT currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings GROUP BY currency HAVING SUM(amount) <> 0 ORDER BY currency", &[]).await?;
+    let rows = db.query("SELECT currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_postings GROUP BY currency HAVING SUM(amount) <> 0 ORDER BY currency", &[]).await?;
     for row in rows {
         report.violations.push(Violation {
             check: "currency_sums_to_zero",
-            detail: format!("postings in {} sum to {}", row.text(0)?, row.int(1)?),
+            detail: format!(
+                "postings in {} sum to {}",
+                row.str("currency")?,
+                row.int("total")?
+            ),
         });
     }
 
     let sql = format!(
-        "SELECT transaction_id, currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings GROUP BY transaction_id, currency \
+        "SELECT transaction_id, currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_postings GROUP BY transaction_id, currency \
          HAVING SUM(amount) <> 0 ORDER BY transaction_id LIMIT {limit}"
     );
     for row in db.query(&sql, &[]).await? {
@@ -59,26 +66,30 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
             check: "transaction_balances",
             detail: format!(
                 "transaction {} is off by {} {}",
-                row.int(0)?,
-                row.int(2)?,
-                row.text(1)?
+                row.int("transaction_id")?,
+                row.int("total")?,
+                row.str("currency")?
             ),
         });
     }
 
     let sql = format!(
-        "SELECT t.id, COUNT(p.id) FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.transaction_id = t.id GROUP BY t.id \
+        "SELECT t.id AS id, CAST(COUNT(p.id) AS BIGINT) AS postings FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.transaction_id = t.id GROUP BY t.id \
          HAVING COUNT(p.id) < 2 ORDER BY t.id LIMIT {limit}"
     );
     for row in db.query(&sql, &[]).await? {
         report.violations.push(Violation {
             check: "transaction_has_postings",
-            detail: format!("transaction {} has {} posting(s)", row.int(0)?, row.int(1)?),
+            detail: format!(
+                "transaction {} has {} posting(s)",
+                row.int("id")?,
+                row.int("postings")?
+            ),
         });
     }
 
     let sql = format!(
-        "SELECT t.id, t.payment_id FROM ledger_transactions t LEFT JOIN payments p ON p.id = t.payment_id \
+        "SELECT t.id AS id, t.payment_id AS payment_id FROM ledger_transactions t LEFT JOIN payments p ON p.id = t.payment_id \
          WHERE t.payment_id IS NOT NULL AND p.id IS NULL ORDER BY t.id LIMIT {limit}"
     );
     for row in db.query(&sql, &[]).await? {
@@ -86,8 +97,8 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
             check: "posting_has_payment",
             detail: format!(
                 "transaction {} names payment {} which does not exist",
-                row.int(0)?,
-                row.text(1)?
+                row.int("id")?,
+                row.str("payment_id")?
             ),
         });
     }
@@ -98,7 +109,7 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
     for row in db.query(&sql, &[]).await? {
         report.violations.push(Violation {
             check: "transfer_posting_has_transfer",
-            detail: format!("transfer transaction {} names no transfer", row.int(0)?),
+            detail: format!("transfer transaction {} names no transfer", row.int("id")?),
         });
     }
 
@@ -117,10 +128,10 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
             check: "transfer_matches_postings",
             detail: format!(
                 "transfer {} is {} with {} pending but {} in transit",
-                row.text(0)?,
-                row.text(1)?,
-                row.int(2)?,
-                row.int(3)?
+                row.str("id")?,
+                row.str("status")?,
+                row.int("pending_amount")?,
+                row.int("in_transit")?
             ),
         });
     }
@@ -140,11 +151,11 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
             check: "payment_matches_postings",
             detail: format!(
                 "payment {}: processed {} / refunded {} but the ledger says {} / {}",
-                row.text(0)?,
-                row.int(1)?,
-                row.int(2)?,
-                row.int(3)?,
-                row.int(4)?
+                row.str("id")?,
+                row.int("processed_amount")?,
+                row.int("refunded_amount")?,
+                row.int("booked_in")?,
+                row.int("booked_back")?
             ),
         });
     }
@@ -158,8 +169,8 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
             check: "processed_payment_has_postings",
             detail: format!(
                 "payment {} is {} but has no payment postings",
-                row.text(0)?,
-                row.text(1)?
+                row.str("id")?,
+                row.str("status")?
             ),
         });
     }
@@ -179,11 +190,11 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
             check: "payment_status_matches_amounts",
             detail: format!(
                 "payment {} is {} with amount {}, processed {}, refunded {}",
-                row.text(0)?,
-                row.text(1)?,
-                row.int(2)?,
-                row.int(3)?,
-                row.int(4)?
+                row.str("id")?,
+                row.str("status")?,
+                row.int("amount")?,
+                row.int("processed_amount")?,
+                row.int("refunded_amount")?
             ),
         });
     }

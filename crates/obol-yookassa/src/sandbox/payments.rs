@@ -18,6 +18,7 @@ use obol_core::tenancy::Merchant;
 use obol_http::crypto::OsRandom;
 use obol_http::state::AppState;
 use obol_http::tokens;
+use obol_store::Entity;
 use obol_store::StoreError;
 use obol_store::ops::payments as stored_payments;
 use serde_json::{Value, json};
@@ -437,7 +438,7 @@ async fn finish(
         Box::pin(async move {
             let current = stored_payments::get_payment(db, &payment_id)
                 .await?
-                .ok_or(StoreError::NotFound("Payment"))?;
+                .ok_or(StoreError::NotFound(Entity::Payment))?;
             // The whole amount was checked above: a capture takes exactly that.
             let event = if take {
                 current.capture(None)?

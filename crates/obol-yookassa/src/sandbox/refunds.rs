@@ -11,6 +11,7 @@ use obol_core::ids::PaymentId;
 use obol_core::money::Money;
 use obol_core::payment::Actor;
 use obol_http::state::AppState;
+use obol_store::Entity;
 use obol_store::StoreError;
 use obol_store::ops::ledger;
 use serde_json::{Value, json};
@@ -85,7 +86,7 @@ async fn refund(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
                 .await?;
             let transaction = ledger::latest_refund_of_payment(db, &id)
                 .await?
-                .ok_or(StoreError::NotFound("refund"))?;
+                .ok_or(StoreError::NotFound(Entity::Refund))?;
             Ok(refund_object(transaction, &id, amount, now))
         })
     })

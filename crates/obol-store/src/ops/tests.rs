@@ -1,0 +1,224 @@
+//! Every operation that reads rows, run once on each backend: rows are read by column name,
+//! so a column a statement does not name (an alias missing, a join naming two columns alike)
+//! fails here rather than in a door.
+
+use obol_core::credentials::SecretDigest;
+use obol_core::ids::{PaymentId, ROOT_RESELLER, Uuid};
+use obol_core::money::Money;
+use obol_core::p2p::P2pCard;
+use obol_core::payment::{CardPayload, PaymentDraft, Source};
+use obol_core::tenancy::{MerchantSettings, Name, Role};
+use obol_core::{Currency, Timestamp};
+
+use super::callbacks::{NewCallback, Signer, Subject};
+use super::tenancy::NewMerchant;
+use super::{
+    attempts, audit, bearer, callbacks, catalog, jobs, ledger, p2p, refund_requests, settings,
+    tenancy, verify,
+};
+use crate::Store;
+use crate::db::Db;
+use crate::error::StoreResult;
+use crate::testing::{TestDatabase, TestRandom};
+
+const NOW: Timestamp = Timestamp::from_unix_seconds(1_763_000_000);
+
+fn name(text: &str) -> Name {
+    Name::parse(text).unwrap()
+}
+
+fn card() -> CardPayload {
+    CardPayload {
+        first6: "424242".into(),
+        last4: "4242".into(),
+        brand: "visa".into(),
+        expiry_month: 12,
+        expiry_year: 2030,
+        holder: Some("A HOLDER".into()),
+        issuer: None,
+    }
+}
+
+/// Writes one of everything and reads it back through each operation.
+async fn read_everything(db: &mut dyn Db) -> StoreResult<()> {
+    let random = &mut TestRandom::new();
+    let methods = catalog::list_methods(db).await?;
+    let services = catalog::list_services(db).await?;
+    assert!(!methods.is_empty() && !services.is_empty());
+    let service = catalog::get_service_by_code(db, &services[0].code).await?;
+    assert_eq!(service.map(|service| service.id), Some(services[0].id));
+
+    let reseller = tenancy::create_reseller(db, name("Reseller"), ROOT_RESELLER, NOW).await?;
+    let manager_token = SecretDigest::of("manager-token");
+    let manager = tenancy::create_manager(
+        db,
+        reseller.id,
+        Role::parse("admin")?,
+        name("Manager"),
+        manager_token,
+        NOW,
+    )
+    .await?;
+    assert_eq!(tenancy::get_manager(db, manager.id).await?, manager);
+    let (found, _) = tenancy::find_manager_by_token(db, manager_token)
+        .await?
+        .unwrap();
+    assert_eq!(found, manager);
+
+    let new = NewMerchant {
+        reseller_id: reseller.id,
+        name: name("Shop"),
+        test_mode: true,
+        public_key: "pk_test_reads".into(),
+        api_login: "reads".into(),
+        api_secret: SecretDigest::of("secret"),
+        callback_secret_encrypted: vec![1, 2, 3],
+        settings: MerchantSettings {
+            default_locale: "en".into(),
+            ..MerchantSettings::default()
+        },
+    };
+    let merchant = tenancy::create_merchant(db, new, random, NOW).await?;
+    let linked = catalog::merchant_services(db, merchant.id).await?;
+    assert!(!linked.is_empty());
+    let (by_login, _) = tenancy::find_merchant_by_login(db, "reads").await?.unwrap();
+    assert_eq!(by_login, merchant);
+    assert_eq!(
+        tenancy::merchant_callback_secret(db, merchant.id).await?,
+        vec![1, 2, 3]
+    );
+    tenancy::rotate_callback_secret(db, merchant.id, vec![4], NOW.plus_seconds(60), NOW).await?;
+    assert_eq!(
+        tenancy::merchant_callback_secrets(db, merchant.id, NOW).await?,
+        (vec![4], Some(vec![1, 2, 3]))
+    );
+    let account = tenancy::create_customer_account(db, reseller.id, name("Payer"), NOW).await?;
+    assert_eq!(
+        tenancy::get_customer_account(db, account.id).await?,
+        account
+    );
+
+    bearer::issue(
+        db,
+        merchant.id,
+        SecretDigest::of("token"),
+        SecretDigest::of("refresh"),
+        NOW.plus_seconds(60),
+        NOW.plus_seconds(120),
+        NOW,
+    )
+    .await?;
+    let holder = bearer::merchant_of_token(db, SecretDigest::of("token"), NOW).await?;
+    assert_eq!(holder.map(|holder| holder.id), Some(merchant.id));
+    let refreshed = bearer::consume_refresh(db, SecretDigest::of("refresh"), NOW).await?;
+    assert_eq!(refreshed, Some(merchant.id));
+
+    let amount = Money::from_minor(1000, Currency::USD).unwrap();
+    let draft = PaymentDraft::for_merchant(&merchant, Source::MerchantApi, amount)
+        .build()
+        .unwrap();
+    let payment_id = PaymentId::generate(random);
+    let payment = super::payments::insert_payment(db, draft, payment_id, None, NOW).await?;
+
+    let attempt = attempts::create(db, &payment.id, &card(), NOW).await?;
+    assert_eq!(attempts::latest(db, &payment.id).await?, Some(attempt));
+
+    audit::record(db, manager.id, "refund", payment.id.as_str(), None, NOW).await?;
+    let entries = audit::for_subject(db, payment.id.as_str()).await?;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].manager_id, manager.id);
+
+    let request = refund_requests::open(db, &payment.id, Some("why".into()), None, NOW).await?;
+    assert_eq!(refund_requests::get(db, request.id).await?, request);
+    assert_eq!(refund_requests::list_open(db).await?, vec![request]);
+
+    let callback = callbacks::enqueue(
+        db,
+        NewCallback {
+            delivery_id: "delivery-1".into(),
+            subject: Subject::Payment(payment.id.clone()),
+            signer: Signer::Merchant(merchant.id),
+            dialect: "paymega".into(),
+            url: "http://127.0.0.1:9/".into(),
+            body: b"{}".to_vec(),
+            transaction_status: "created".into(),
+        },
+        NOW,
+    )
+    .await?;
+    assert_eq!(callback.sequence, 1);
+    assert_eq!(callbacks::next_due_at(db, NOW).await?, Some(NOW));
+    assert_eq!(callbacks::counts(db).await?, vec![("pending".into(), 1)]);
+    let claimed = callbacks::claim_due(db, "node", NOW, 60, 10).await?;
+    assert_eq!(claimed.len(), 1);
+    let replayed = callbacks::replay(db, "delivery-1", NOW).await?;
+    assert_eq!(replayed.subject, Subject::Payment(payment.id.clone()));
+
+    let key = Uuid::generate_v4(random);
+    let client =
+        tenancy::create_p2p_client(db, key.clone(), name("Client"), vec![9], true, NOW).await?;
+    let record = p2p::client_by_id(db, client.id).await?;
+    assert_eq!(record.client, client);
+    assert_eq!(record.signing_key_encrypted, vec![9]);
+    let session = p2p::Session {
+        id: Uuid::generate_v4(random),
+        client_id: client.id,
+        created_at: NOW,
+        expires_at: NOW.plus_seconds(60),
+    };
+    p2p::create_session(db, &session).await?;
+    assert_eq!(p2p::find_session(db, &session.id).await?, Some(session));
+    let stored = P2pCard {
+        id: Uuid::generate_v4(random),
+        client_id: client.id,
+        token: "vault-token".into(),
+        payload: card(),
+        created_at: NOW,
+    };
+    p2p::insert_card(db, &stored).await?;
+    assert_eq!(p2p::list_cards(db, client.id).await?, vec![stored]);
+
+    jobs::schedule(db, "payment_expiry", payment.id.as_str(), NOW, NOW).await?;
+    assert_eq!(jobs::next_due_at(db, NOW).await?, Some(NOW));
+    assert_eq!(jobs::pending_count(db).await?, 1);
+    assert_eq!(jobs::claim_due(db, "node", NOW, 60, 10).await?.len(), 1);
+
+    assert!(
+        ledger::postings_of_payment(db, payment.id.as_str())
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        ledger::latest_refund_of_payment(db, &payment.id).await?,
+        None
+    );
+
+    settings::set(db, "reads", "yes").await?;
+    assert_eq!(settings::get(db, "reads").await?.as_deref(), Some("yes"));
+
+    let report = verify::verify(db).await?;
+    assert_eq!(report.payments, 1);
+    assert!(report.is_clean(), "{:?}", report.violations);
+    Ok(())
+}
+
+async fn every_read_finds_its_columns(database: TestDatabase) {
+    let store = Store::open(&database.url).await.expect("open");
+    store.migrate(NOW).await.expect("migrate");
+    store
+        .write(|db| Box::pin(read_everything(db)))
+        .await
+        .expect("every operation reads its rows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_finds_its_columns_on_sqlite() {
+    every_read_finds_its_columns(TestDatabase::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_finds_its_columns_on_postgres() {
+    if let Some(database) = TestDatabase::postgres().await {
+        every_read_finds_its_columns(database).await;
+    }
+}
