@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use obol_core::Timestamp;
 use obol_core::card::{CardExpiry, CardNumber, check_security_code};
-use obol_core::idempotency::{IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse};
+use obol_core::idempotency::{RequestFingerprint, SavedResponse};
 use obol_core::ids::{ReceiptId, Uuid};
 use obol_core::money::Money;
 use obol_core::p2p::{
@@ -35,6 +35,7 @@ use serde_json::{Map, Value, json};
 use errors::{ApiError, code};
 use fields::*;
 use obol_http::crypto::{OsRandom, purpose};
+use obol_http::idempotency::{self, KeyedRequest};
 use obol_http::json::canonical_json;
 use obol_http::routes::Routes;
 use obol_http::state::AppState;
@@ -357,40 +358,36 @@ async fn money_write<F>(
 where
     F: for<'a> FnOnce(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<Value>> + Send + 'static,
 {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(state.store.write(operation).await?);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .and_then(|text| IdempotencyKey::parse(text).ok())
-        .ok_or_else(|| {
-            ApiError::with_status(
-                StatusCode::BAD_REQUEST,
-                code::IDEMPOTENCY_KEY_INVALID,
-                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
-            )
-        })?;
-    let scope = IdempotencyScope::new(&format!("p2p:client:{}", call.client.client.id));
-    let fingerprint = RequestFingerprint::of("POST", path, &fingerprinted(call));
-    let outcome = state
-        .store
-        .write_idempotent(scope, key, fingerprint, state.clock.now(), move |db| {
-            Box::pin(async move {
-                let answer = operation(&mut *db).await?;
-                let saved = SavedResponse {
-                    status: 200,
-                    content_type: "application/json".to_owned(),
-                    body: answer.to_string().into_bytes(),
-                };
-                Ok(((), saved))
-            })
+    let keyed = KeyedRequest::from_headers(
+        headers,
+        &format!("p2p:client:{}", call.client.client.id),
+        RequestFingerprint::of("POST", path, &fingerprinted(call)),
+    )
+    .map_err(|_| {
+        ApiError::with_status(
+            StatusCode::BAD_REQUEST,
+            code::IDEMPOTENCY_KEY_INVALID,
+            "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+        )
+    })?;
+    let outcome = idempotency::write(&state.store, state.clock.now(), keyed, move |db| {
+        Box::pin(async move {
+            let answer = operation(&mut *db).await?;
+            let saved = SavedResponse {
+                status: 200,
+                content_type: "application/json".to_owned(),
+                body: answer.to_string().into_bytes(),
+            };
+            Ok((answer, saved))
         })
-        .await?;
-    let saved = match outcome {
-        obol_store::Idempotent::Fresh(_, saved) | obol_store::Idempotent::Replayed(saved) => saved,
-    };
-    Ok(serde_json::from_slice(&saved.body).unwrap_or(Value::Null))
+    })
+    .await?;
+    Ok(match outcome {
+        obol_store::Idempotent::Fresh(answer, _) => answer,
+        obol_store::Idempotent::Replayed(saved) => {
+            serde_json::from_slice(&saved.body).unwrap_or(Value::Null)
+        }
+    })
 }
 
 /// What an `Idempotency-Key` compares requests by: the verified `params` and `data` with their
