@@ -12,14 +12,14 @@ use obol_core::ids::{MerchantId, PaymentId, PaymentMethodId, ROOT_RESELLER, Rese
 use obol_core::ledger::{AccountCode, Clearing, LedgerTransaction, Posting, TransactionKind};
 use obol_core::money::Money;
 use obol_core::payment::{
-    Actor, Flow, PaymentDraft, PaymentError, PaymentEvent, PaymentStatus, Resolution, ReturnUrls,
-    Source,
+    Actor, PaymentDraft, PaymentError, PaymentEvent, PaymentStatus, Resolution,
 };
 use obol_core::tenancy::{MerchantSettings, Name, Role};
 use obol_core::{Currency, Timestamp};
+use obol_store::on_both_backends;
 use obol_store::ops::tenancy::NewMerchant;
 use obol_store::ops::{catalog, idempotency, jobs, ledger, payments, tenancy, verify};
-use obol_store::testing::{TestDatabase, TestRandom};
+use obol_store::testing::{self, TestDatabase, TestRandom};
 use obol_store::{Idempotent, Store, StoreError, params};
 
 const NOW: Timestamp = Timestamp::from_unix_seconds(1_763_000_000);
@@ -81,30 +81,18 @@ async fn merchant(store: &Store) -> MerchantId {
 }
 
 fn draft(merchant: MerchantId, reference: Option<&str>, minor: i64) -> PaymentDraft {
-    PaymentDraft {
-        reseller_id: ResellerId::new(2),
-        merchant_id: Some(merchant),
-        customer_account_id: None,
-        customer_id: None,
-        reference_id: reference.map(str::to_owned),
-        external_id: None,
-        amount: Money::from_minor(minor, Currency::USD).unwrap(),
-        flow: Flow::Charge,
-        description: Some("Invoice".into()),
-        metadata: Some("{\"key\":\"value\"}".into()),
-        service_fields: None,
-        gateway_options: None,
-        page_options: None,
-        dialect_attributes: None,
-        return_urls: ReturnUrls::default(),
-        callback_url: None,
-        expires_at: None,
-        source: Source::MerchantApi,
-        locale: Some("en".into()),
-        test_mode: true,
-        requester_ip: Some("127.0.0.1".into()),
-        manual_capture: false,
-    }
+    testing::draft(
+        ResellerId::new(2),
+        merchant,
+        Money::from_minor(minor, Currency::USD).unwrap(),
+    )
+    .reference_id(reference.map(str::to_owned))
+    .description(Some("Invoice".to_owned()))
+    .metadata(Some("{\"key\":\"value\"}".to_owned()))
+    .locale(Some("en".to_owned()))
+    .requester_ip(Some("127.0.0.1".to_owned()))
+    .build()
+    .expect("a valid draft")
 }
 
 async fn create_payment(
@@ -993,29 +981,6 @@ async fn ledger_reads_for_dialects(database: TestDatabase) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(obol_store::testing::TestDatabase::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
-                        super::$scenario(database).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
 /// Migration 7 rebuilds SQLite's callbacks table: callbacks and their attempts written before it
 /// survive, and the outbox reads them as a payment's.
 async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
@@ -1267,6 +1232,8 @@ on_both_backends!(
     failing_write_leaves_nothing_behind,
     expiring_payments_schedule_a_job,
     ledger_reads_for_dialects,
+    customers_are_found_again_by_reference,
+    payments_list_by_cursor,
 );
 
 /// The SQLite writer survives a job that panics: that job fails, later writes still commit.
@@ -1429,31 +1396,4 @@ async fn payments_list_by_cursor(database: TestDatabase) {
     .await;
     assert_eq!(filtered.payments.len(), 1);
     assert_eq!(filtered.payments[0].id, ids[1]);
-}
-
-mod more_sqlite {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn customers_are_found_again_by_reference() {
-        super::customers_are_found_again_by_reference(obol_store::testing::TestDatabase::sqlite())
-            .await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn payments_list_by_cursor() {
-        super::payments_list_by_cursor(obol_store::testing::TestDatabase::sqlite()).await;
-    }
-}
-
-mod more_postgres {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn customers_are_found_again_by_reference() {
-        if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
-            super::customers_are_found_again_by_reference(database).await;
-        }
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn payments_list_by_cursor() {
-        if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
-            super::payments_list_by_cursor(database).await;
-        }
-    }
 }
