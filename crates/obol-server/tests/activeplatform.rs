@@ -2,11 +2,8 @@
 //! roles, creation, completion by id (with the seed's answers) and by document number (with
 //! corrections), reads, lists, expiry, and the audit trail.
 
-mod common;
-
-use common::TestServer;
 use obol_server::commands;
-use obol_store::testing::TestDatabase;
+use obol_testkit::{TestDatabase, TestServer, hidden_value, on_both_backends};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -656,19 +653,6 @@ async fn reads_lists_and_expiry(database: TestDatabase) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(completed["data"]["attributes"]["status"], "completed");
     server.stop().await;
-}
-
-fn hidden_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 async fn a_managers_payment_is_paid_online(database: TestDatabase) {

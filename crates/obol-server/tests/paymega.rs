@@ -1,11 +1,8 @@
 //! The Paymega dialect over real HTTP, checked against the seed's examples and SPEC §3.1, on
 //! SQLite and PostgreSQL.
 
-mod common;
-
-use common::TestServer;
 use obol_server::commands::MerchantOutput;
-use obol_store::testing::TestDatabase;
+use obol_testkit::{TestDatabase, TestServer, on_both_backends};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -154,7 +151,10 @@ async fn private_invoice_matches_the_seed(database: TestDatabase) {
     assert_eq!(attributes["metadata"], json!({ "key": "value" }));
     assert_eq!(attributes["source"], "merchant_api");
     assert_eq!(attributes["callback_logs"], json!([]));
-    assert_eq!(attributes["created"], json!(common::START.unix_seconds()));
+    assert_eq!(
+        attributes["created"],
+        json!(obol_testkit::START.unix_seconds())
+    );
     assert_eq!(
         attributes["flow_data"]["action"],
         format!("{}/hpp/?cpi={id}", server.base)
@@ -347,7 +347,7 @@ async fn validation_errors_name_their_fields(database: TestDatabase) {
         &server,
         &merchant,
         "/api/payment-invoices",
-        invoice(json!({ "reference_id": "edge", "amount": 1, "currency": "USD", "service": "payment_card_usd_hpp", "expires": common::START.plus_seconds(14 * 60).unix_seconds() })),
+        invoice(json!({ "reference_id": "edge", "amount": 1, "currency": "USD", "service": "payment_card_usd_hpp", "expires": obol_testkit::START.plus_seconds(14 * 60).unix_seconds() })),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);

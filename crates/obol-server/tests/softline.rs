@@ -2,16 +2,12 @@
 //! its exact message, the seed's examples, the order link paid through the hosted page,
 //! orders, refund requests, card verification, webhooks and the 90-day life.
 
-mod common;
-
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
-use common::TestServer;
 use obol_server::commands::{self, MerchantOptions, MerchantOutput};
-use obol_store::testing::TestDatabase;
+use obol_testkit::{
+    CallbackReceiver, Received, TestDatabase, TestServer, hidden_value, on_both_backends,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha512};
@@ -477,52 +473,9 @@ async fn every_error_code(database: TestDatabase) {
     server.stop().await;
 }
 
-fn hidden_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name}")) + marker.len();
-    html[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// What the receiver got: headers and body of each webhook.
-type Webhooks = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
-
-/// A webhook receiver on loopback.
-async fn receiver() -> (Webhooks, String) {
-    let received: Webhooks = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let store = Arc::clone(&received);
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let store = Arc::clone(&store);
-            async move {
-                store.lock().unwrap().push((headers, body.to_vec()));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (received, url)
-}
-
-async fn wait_for(received: &Webhooks, count: usize) -> Vec<(HeaderMap, Vec<u8>)> {
-    for _ in 0..300 {
-        if received.lock().unwrap().len() >= count {
-            return received.lock().unwrap().clone();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("expected {count} webhooks");
-}
-
 async fn the_order_link_is_paid_and_reported(database: TestDatabase) {
     let server = TestServer::start(database).await;
-    let (received, hook) = receiver().await;
+    let receiver = CallbackReceiver::start().await;
     let reseller = commands::create_reseller(&server.context, "R", None)
         .await
         .unwrap();
@@ -531,7 +484,7 @@ async fn the_order_link_is_paid_and_reported(database: TestDatabase) {
         MerchantOptions {
             name: "Shop".into(),
             reseller: reseller.id,
-            webhook_url: Some(hook),
+            webhook_url: Some(receiver.url().to_owned()),
             ..MerchantOptions::default()
         },
     )
@@ -607,15 +560,13 @@ async fn the_order_link_is_paid_and_reported(database: TestDatabase) {
     assert_eq!(order["status"], "paid");
     assert!(order["pay_date"].is_string());
 
-    let webhooks = wait_for(&received, 2).await;
-    let events: Vec<Value> = webhooks
-        .iter()
-        .map(|(_, body)| serde_json::from_slice(body).unwrap())
-        .collect();
+    let webhooks = receiver.wait_for(2).await;
+    let events: Vec<Value> = webhooks.iter().map(Received::json).collect();
     assert_eq!(events[0]["event"], "order.created");
     assert_eq!(events[1]["event"], "order.payment.succeeded");
     assert_eq!(events[1]["payment"]["card_last_4"], "4444");
-    for ((headers, body), event) in webhooks.iter().zip(&events) {
+    for (webhook, event) in webhooks.iter().zip(&events) {
+        let (headers, body) = (&webhook.headers, &webhook.body);
         let expected: String = Sha512::digest(
             format!(
                 "{};{};{};{};{};{};{}",
@@ -694,11 +645,8 @@ async fn the_order_link_is_paid_and_reported(database: TestDatabase) {
         .unwrap();
     assert_eq!(order["status"], "deleted");
     // The unpaid order made above announced itself too: four webhooks in all.
-    let webhooks = wait_for(&received, 4).await;
-    let events: Vec<Value> = webhooks
-        .iter()
-        .map(|(_, body)| serde_json::from_slice(body).unwrap())
-        .collect();
+    let webhooks = receiver.wait_for(4).await;
+    let events: Vec<Value> = webhooks.iter().map(Received::json).collect();
     assert!(
         events
             .iter()

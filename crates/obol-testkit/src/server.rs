@@ -19,6 +19,8 @@ use obol_server::serve::{self, Running, ServeOptions};
 use obol_server::state::AppState;
 use obol_store::ops::{catalog, payments};
 use obol_store::testing::TestDatabase;
+
+use crate::Scratch;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -38,9 +40,9 @@ pub struct TestServer {
     pub config: Config,
     /// What the command line would use: commands run against the same database.
     pub context: Context,
-    /// Kept for `drop`: the database lives as long as the server.
+    /// The database lives as long as the server; [`TestServer::stop`] hands it back.
     pub database: TestDatabase,
-    data_dir: std::path::PathBuf,
+    _data_dir: Scratch,
 }
 
 impl TestServer {
@@ -50,16 +52,10 @@ impl TestServer {
 
     /// Starts with some configuration replaced (`OBOL_*` names and values).
     pub async fn start_with(database: TestDatabase, replaced: &[(&str, &str)]) -> TestServer {
-        let data_dir = std::env::temp_dir().join(format!(
-            "obol-it-{}-{}",
-            std::process::id(),
-            OperatorKey::generate(&mut OsRandom)
-                .to_base64()
-                .replace(['/', '+', '='], "")
-        ));
+        let data_dir = Scratch::new("server");
         let environment: HashMap<String, String> = [
             ("OBOL_DATABASE_URL", database.url_text.clone()),
-            ("OBOL_DATA_DIR", data_dir.display().to_string()),
+            ("OBOL_DATA_DIR", data_dir.path().display().to_string()),
             ("OBOL_LISTEN", "127.0.0.1:0".to_owned()),
             (
                 "OBOL_SECRET_KEY",
@@ -93,7 +89,7 @@ impl TestServer {
             config,
             context,
             database,
-            data_dir,
+            _data_dir: data_dir,
         }
     }
 
@@ -195,16 +191,20 @@ impl TestServer {
         }
     }
 
-    pub async fn stop(mut self) {
-        if let Some(running) = self.running.take() {
+    /// Stops the server (gracefully) and closes the store; hands back the database, for a
+    /// test that reads its files afterwards.
+    pub async fn stop(self) -> TestDatabase {
+        let TestServer {
+            running,
+            context,
+            database,
+            ..
+        } = self;
+        if let Some(running) = running {
             running.stop().await;
         }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        drop(context);
+        database
     }
 }
 
