@@ -3,6 +3,7 @@
 //! corrections), reads, lists, expiry, and the audit trail.
 
 use obol_server::commands;
+use obol_store::testing::inspect;
 use obol_testkit::{TestDatabase, TestServer, hidden_value, on_both_backends};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -363,18 +364,10 @@ async fn completion_by_id_answers_as_the_seed(database: TestDatabase) {
     assert_eq!(wins, 1);
     let store = server.context.store.clone();
     let trail = store
-        .read(|db| {
-            Box::pin(async move {
-                db.query(
-                    "SELECT COUNT(*) FROM audit_log WHERE action = 'payment.complete'",
-                    &[],
-                )
-                .await
-            })
-        })
+        .read(|db| Box::pin(inspect::audit_count(db, "payment.complete")))
         .await
         .unwrap();
-    assert_eq!(trail[0].int(0).unwrap(), 2, "every completion is recorded");
+    assert_eq!(trail, 2, "every completion is recorded");
     assert!(commands::verify(&server.context).await.unwrap().ok);
     server.stop().await;
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use obol_server::callbacks::signature;
 use obol_server::commands::{self, MerchantOptions, MerchantOutput};
+use obol_store::testing::inspect;
 use obol_testkit::{Behaviour, CallbackReceiver, TestDatabase, TestServer, on_both_backends};
 use reqwest::Client;
 use serde_json::{Value, json};
@@ -139,15 +140,14 @@ async fn callbacks_are_signed_ordered_and_logged(database: TestDatabase) {
 /// Waits until the (only) callback has this many attempts recorded.
 async fn attempts_recorded(server: &TestServer, attempts: i64) {
     for _ in 0..300 {
-        let rows = server
+        let callbacks = server
             .context
             .store
-            .read(|db| {
-                Box::pin(async move { db.query("SELECT MAX(attempts) FROM callbacks", &[]).await })
-            })
+            .read(|db| Box::pin(inspect::all_callbacks(db)))
             .await
             .unwrap();
-        if rows[0].opt_int(0).unwrap().unwrap_or(0) >= attempts {
+        let most = callbacks.iter().map(|callback| callback.attempts).max();
+        if most.unwrap_or(0) >= attempts {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -230,20 +230,12 @@ async fn a_refused_connection_is_retried_and_a_later_callback_waits(database: Te
     let mut first = None;
     for _ in 0..200 {
         let callbacks = store
-            .read(|db| {
-                Box::pin(async move {
-                    db.query(
-                        "SELECT attempts, last_error, sequence FROM callbacks ORDER BY sequence",
-                        &[],
-                    )
-                    .await
-                })
-            })
+            .read(|db| Box::pin(inspect::all_callbacks(db)))
             .await
             .unwrap();
         if callbacks
             .first()
-            .is_some_and(|row| row.int(0).unwrap() >= 1)
+            .is_some_and(|callback| callback.attempts >= 1)
         {
             first = Some(callbacks);
             break;
@@ -252,13 +244,16 @@ async fn a_refused_connection_is_retried_and_a_later_callback_waits(database: Te
     }
     let callbacks = first.expect("an attempt was made");
     assert!(
-        callbacks[0].text(1).unwrap().contains("connect"),
+        callbacks[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("connect"),
         "{:?}",
         callbacks[0]
     );
     assert_eq!(
-        callbacks[1].int(0).unwrap(),
-        0,
+        callbacks[1].attempts, 0,
         "the payment's later callback waits for the earlier one"
     );
     server.stop().await;

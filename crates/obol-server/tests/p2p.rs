@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use obol_server::commands::{self, P2pClientOutput, P2pTariff};
 use obol_server::tokens;
+use obol_store::testing::inspect;
 use obol_testkit::{
     Behaviour, CallbackReceiver, START, TestDatabase, TestServer, hidden_value, on_both_backends,
 };
@@ -413,16 +414,7 @@ async fn attempts_recorded(server: &TestServer, count: i64) {
         let recorded = server
             .context
             .store
-            .read(|db| {
-                Box::pin(async move {
-                    db.query(
-                        "SELECT CAST(COUNT(*) AS BIGINT) FROM callback_attempts",
-                        &[],
-                    )
-                    .await?[0]
-                        .int(0)
-                })
-            })
+            .read(|db| Box::pin(inspect::callback_attempt_count(db)))
             .await
             .unwrap();
         if recorded >= count {
@@ -967,16 +959,7 @@ async fn hosted_card_form(database: TestDatabase) {
     let tokens: Vec<String> = server
         .context
         .store
-        .read(|db| {
-            Box::pin(async move {
-                let rows = db
-                    .query("SELECT token, first6, last4 FROM p2p_cards", &[])
-                    .await?;
-                rows.iter()
-                    .map(|row| Ok(format!("{}{}{}", row.text(0)?, row.text(1)?, row.text(2)?)))
-                    .collect()
-            })
-        })
+        .read(|db| Box::pin(inspect::stored_card_fields(db)))
         .await
         .unwrap();
     assert!(

@@ -12,6 +12,8 @@ use obol_core::payment::{PaymentDraft, PaymentDraftBuilder, Source};
 
 use crate::url::DatabaseUrl;
 
+pub mod inspect;
+
 /// The PostgreSQL server tests use (a database on it, not the database itself, is used).
 pub const TEST_DATABASE_URL_VAR: &str = "OBOL_TEST_DATABASE_URL";
 

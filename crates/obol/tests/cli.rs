@@ -427,12 +427,9 @@ async fn verify_fails_on_a_planted_violation() {
         .unwrap();
     store
         .write(|db| {
-            Box::pin(async move {
-                let rows = db.query("INSERT INTO ledger_transactions (kind, payment_id, created_at) VALUES ('correction', NULL, 0) RETURNING id", &[]).await?;
-                let id = rows[0].int(0)?;
-                db.execute("INSERT INTO ledger_postings (transaction_id, account, currency, amount) VALUES ($1, 'operator:fees', 'USD', 1)", obol_store::params![id]).await?;
-                Ok(())
-            })
+            Box::pin(obol_store::testing::inspect::plant_unbalanced_correction(
+                db,
+            ))
         })
         .await
         .unwrap();

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use obol_store::ops::callbacks::CallbackStatus;
+use obol_store::testing::inspect;
 use obol_testkit::{CallbackReceiver, Scratch, TestDatabase};
 use serde_json::{Value, json};
 
@@ -179,19 +181,13 @@ async fn a_node_killed_with_callbacks_pending_delivers_them_after_a_restart() {
     // in flight. Replay every callback the store holds, as the docs tell operators to.
     let store = obol_store::Store::open(&database.url).await.unwrap();
     let pending = store
-        .read(|db| {
-            Box::pin(async move {
-                db.query(
-                    "SELECT delivery_id FROM callbacks WHERE status = 'pending' AND attempts > 0",
-                    &[],
-                )
-                .await
-            })
-        })
+        .read(|db| Box::pin(inspect::all_callbacks(db)))
         .await
-        .unwrap();
-    for row in pending {
-        let delivery = row.text(0).unwrap();
+        .unwrap()
+        .into_iter()
+        .filter(|callback| callback.status == CallbackStatus::Pending && callback.attempts > 0);
+    for callback in pending {
+        let delivery = callback.delivery_id;
         let directory = scratch.path().to_owned();
         let url = database.url_text.clone();
         let output = tokio::task::spawn_blocking(move || {

@@ -4,6 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::on_both_backends;
+use crate::ops::tenancy::NewMerchant;
+use crate::ops::{catalog, idempotency, jobs, ledger, payments, tenancy, verify};
+use crate::testing::{self, TestDatabase, TestRandom};
+use crate::{Idempotent, Store, StoreError, params};
 use obol_core::credentials::{IssuedSecret, SecretDigest};
 use obol_core::idempotency::{
     IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
@@ -16,11 +21,6 @@ use obol_core::payment::{
 };
 use obol_core::tenancy::{MerchantSettings, Name, Role};
 use obol_core::{Currency, Timestamp};
-use obol_store::on_both_backends;
-use obol_store::ops::tenancy::NewMerchant;
-use obol_store::ops::{catalog, idempotency, jobs, ledger, payments, tenancy, verify};
-use obol_store::testing::{self, TestDatabase, TestRandom};
-use obol_store::{Idempotent, Store, StoreError, params};
 
 const NOW: Timestamp = Timestamp::from_unix_seconds(1_763_000_000);
 
@@ -385,12 +385,8 @@ async fn payment_lifecycle_books_the_ledger(database: TestDatabase) {
     let balance = store
         .read(move |db| {
             Box::pin(async move {
-                obol_store::ops::ledger::balance(
-                    db,
-                    &AccountCode::merchant(merchant),
-                    Currency::USD,
-                )
-                .await
+                crate::ops::ledger::balance(db, &AccountCode::merchant(merchant), Currency::USD)
+                    .await
             })
         })
         .await
@@ -986,7 +982,7 @@ async fn ledger_reads_for_dialects(database: TestDatabase) {
 async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
     let store = Store::open(&database.url).await.expect("open");
     let applied = store
-        .write(|db| Box::pin(obol_store::ops::migrate::migrate_up_to(db, NOW, 6)))
+        .write(|db| Box::pin(crate::ops::migrate::migrate_up_to(db, NOW, 6)))
         .await
         .unwrap();
     assert_eq!(applied, vec![1, 2, 3, 4, 5, 6]);
@@ -1036,7 +1032,7 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
     let (callbacks, attempts) = store
         .read(move |db| {
             Box::pin(async move {
-                let callbacks = obol_store::ops::callbacks::for_payment(db, &id).await?;
+                let callbacks = crate::ops::callbacks::for_payment(db, &id).await?;
                 let attempts = db
                     .query("SELECT COUNT(*) FROM callback_attempts", &[])
                     .await?[0]
@@ -1049,11 +1045,11 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
     assert_eq!(callbacks.len(), 1);
     assert_eq!(
         callbacks[0].subject,
-        obol_store::ops::callbacks::Subject::Payment(payment_id.clone())
+        crate::ops::callbacks::Subject::Payment(payment_id.clone())
     );
     assert_eq!(
         callbacks[0].signer,
-        obol_store::ops::callbacks::Signer::Merchant(merchant)
+        crate::ops::callbacks::Signer::Merchant(merchant)
     );
     assert_eq!(attempts, 1);
     assert_verified(&store).await;
@@ -1062,9 +1058,9 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
 /// A transfer is written whole and changed only from the version it was read at; its ledger
 /// steps keep `verify` clean, and a wrong transit is caught.
 async fn transfers_are_versioned_and_verified(database: TestDatabase) {
+    use crate::ops::{ledger, p2p};
     use obol_core::p2p::{P2pCard, SendDecision, Transfer, TransferDraft, TransferKind};
     use obol_core::sandbox::CardDecision;
-    use obol_store::ops::{ledger, p2p};
 
     let store = open(&database).await;
     let client = store
@@ -1262,16 +1258,16 @@ async fn sqlite_writer_survives_a_panicking_job() {
         .await
         .unwrap();
     let half = store
-        .read(|db| Box::pin(async move { obol_store::ops::settings::get(db, "half").await }))
+        .read(|db| Box::pin(async move { crate::ops::settings::get(db, "half").await }))
         .await
         .unwrap();
     assert_eq!(half, None, "the panicking job's writes were rolled back");
 }
 
 async fn customers_are_found_again_by_reference(database: TestDatabase) {
+    use crate::ops::customers;
     use obol_core::customer::{Address, CustomerDraft};
     use obol_core::ids::CustomerId;
-    use obol_store::ops::customers;
     let store = open(&database).await;
     let merchant = merchant(&store).await;
     let draft = CustomerDraft {
@@ -1323,7 +1319,7 @@ async fn customers_are_found_again_by_reference(database: TestDatabase) {
 }
 
 async fn payments_list_by_cursor(database: TestDatabase) {
-    use obol_store::ops::payments::PaymentQuery;
+    use crate::ops::payments::PaymentQuery;
     let store = open(&database).await;
     let merchant = merchant(&store).await;
     let mut ids = Vec::new();
