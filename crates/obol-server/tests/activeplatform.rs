@@ -2,11 +2,9 @@
 //! roles, creation, completion by id (with the seed's answers) and by document number (with
 //! corrections), reads, lists, expiry, and the audit trail.
 
-mod common;
-
-use common::TestServer;
 use obol_server::commands;
-use obol_store::testing::TestDatabase;
+use obol_store::testing::inspect;
+use obol_testkit::{TestDatabase, TestServer, hidden_value, on_both_backends};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -366,18 +364,10 @@ async fn completion_by_id_answers_as_the_seed(database: TestDatabase) {
     assert_eq!(wins, 1);
     let store = server.context.store.clone();
     let trail = store
-        .read(|db| {
-            Box::pin(async move {
-                db.query(
-                    "SELECT COUNT(*) FROM audit_log WHERE action = 'payment.complete'",
-                    &[],
-                )
-                .await
-            })
-        })
+        .read(|db| Box::pin(inspect::audit_count(db, "payment.complete")))
         .await
         .unwrap();
-    assert_eq!(trail[0].int(0).unwrap(), 2, "every completion is recorded");
+    assert_eq!(trail, 2, "every completion is recorded");
     assert!(commands::verify(&server.context).await.unwrap().ok);
     server.stop().await;
 }
@@ -656,19 +646,6 @@ async fn reads_lists_and_expiry(database: TestDatabase) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(completed["data"]["attributes"]["status"], "completed");
     server.stop().await;
-}
-
-fn hidden_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 async fn a_managers_payment_is_paid_online(database: TestDatabase) {

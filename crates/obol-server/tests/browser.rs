@@ -1,26 +1,20 @@
 //! The hosted card page in a real browser: headless Chromium driven through chromedriver's W3C
 //! WebDriver HTTP protocol, so the page is known to work for people, not only for scripts.
 //!
-//! Skipped (with a note) when Chromium or chromedriver is not installed, except under CI (`CI`
-//! set), where a missing browser fails the test: `scripts/test` installs both when it can.
+//! Ignored when Chromium or chromedriver was not installed when the tests were built, except
+//! under CI (`CI` set), where a missing browser fails the test: `scripts/test` installs both
+//! when it can.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use obol_core::Currency;
-use obol_core::Timestamp;
 use obol_core::ids::{MerchantId, PaymentId, ResellerId};
 use obol_core::money::Money;
-use obol_core::payment::{Flow, PaymentDraft, PaymentStatus, ReturnUrls, Source};
-use obol_server::clock::ManualClock;
-use obol_server::commands::{self, Context, MerchantOptions};
-use obol_server::config::{Config, Overrides};
-use obol_server::crypto::{OperatorKey, OsRandom};
-use obol_server::serve::{self, ServeOptions};
-use obol_store::ops::{catalog, payments};
-use obol_store::testing::TestDatabase;
+use obol_core::payment::PaymentStatus;
+use obol_store::ops::payments;
+use obol_testkit::{TestDatabase, TestServer, draft};
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -30,8 +24,6 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Chromium's start-up is the slow part; on a loaded two-core machine it can take seconds.
 const DRIVER_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
-
-const START: Timestamp = Timestamp::from_unix_seconds(1_763_900_000);
 
 /// chromedriver, stopped when the test ends however it ends.
 struct Driver {
@@ -139,93 +131,33 @@ async fn body_text(client: &reqwest::Client, session: &str) -> String {
     .to_owned()
 }
 
-async fn card_invoice(context: &Context) -> PaymentId {
-    let reseller = commands::create_reseller(context, "Reseller", None)
-        .await
-        .unwrap();
-    let merchant = commands::create_merchant(
-        context,
-        MerchantOptions {
-            name: "Browser Shop".into(),
-            reseller: reseller.id,
-            ..MerchantOptions::default()
-        },
+async fn card_invoice(server: &TestServer) -> PaymentId {
+    let merchant = server.merchant_named("Browser Shop", false, false).await;
+    // No return URL: the customer ends on Obol's result page, which the test reads.
+    let draft = draft(
+        ResellerId::new(merchant.reseller_id),
+        MerchantId::new(merchant.id),
+        Money::from_minor(2_500, Currency::USD).unwrap(),
     )
-    .await
-    .unwrap();
-    let now = context.clock.now();
-    let draft = PaymentDraft {
-        reseller_id: ResellerId::new(reseller.id),
-        merchant_id: Some(MerchantId::new(merchant.id)),
-        customer_account_id: None,
-        customer_id: None,
-        reference_id: None,
-        external_id: None,
-        amount: Money::from_minor(2_500, Currency::USD).unwrap(),
-        flow: Flow::Charge,
-        description: Some("A pot of tea".into()),
-        metadata: None,
-        service_fields: None,
-        gateway_options: None,
-        page_options: None,
-        dialect_attributes: None,
-        // No return URL: the customer ends on Obol's result page, which the test reads.
-        return_urls: ReturnUrls::default(),
-        callback_url: None,
-        expires_at: None,
-        source: Source::MerchantApi,
-        locale: None,
-        test_mode: true,
-        requester_ip: None,
-        manual_capture: false,
-    };
-    let id = PaymentId::generate(&mut OsRandom);
-    context
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let service = catalog::get_service_by_code(db, "payment_card_usd_hpp")
-                    .await?
-                    .expect("a seeded service");
-                payments::insert_payment(db, draft, id, Some(&service), now).await
-            })
-        })
+    .description(Some("A pot of tea".to_owned()))
+    .build()
+    .expect("a valid draft");
+    server
+        .insert_payment(draft, Some("payment_card_usd_hpp"))
         .await
-        .unwrap()
         .id
 }
 
+obol_testkit::requires! { [browser]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_pays_by_card_in_a_real_browser() {
-    if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{CHROMIUM} and {CHROMEDRIVER} are required under CI"
-        );
-        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is not installed");
-        return;
-    }
-    let database = TestDatabase::sqlite();
-    let data_dir = std::env::temp_dir().join(format!("obol-browser-data-{}", std::process::id()));
-    let environment: HashMap<String, String> = [
-        ("OBOL_DATABASE_URL", database.url_text.clone()),
-        ("OBOL_DATA_DIR", data_dir.display().to_string()),
-        ("OBOL_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "OBOL_SECRET_KEY",
-            OperatorKey::generate(&mut OsRandom).to_base64(),
-        ),
-    ]
-    .into_iter()
-    .map(|(key, value)| (key.to_owned(), value))
-    .collect();
-    let config = Config::load(&Overrides::default(), &environment).expect("config");
-    let clock = ManualClock::new(START);
-    let context = Context::open(config.clone(), clock.clone()).await.unwrap();
-    let id = card_invoice(&context).await;
-    let (running, _) = serve::start(config, clock, &ServeOptions::default())
-        .await
-        .expect("server starts");
+    // Built to run (the browser was there, or CI is set): a missing browser fails.
+    assert!(
+        Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
+        "{CHROMIUM} and {CHROMEDRIVER} are required"
+    );
+    let server = TestServer::start(TestDatabase::sqlite()).await;
+    let id = card_invoice(&server).await;
 
     let client = reqwest::Client::new();
     let driver = start_driver(&client).await;
@@ -258,7 +190,7 @@ async fn a_customer_pays_by_card_in_a_real_browser() {
         &client,
         reqwest::Method::POST,
         format!("{session}/url"),
-        Some(json!({ "url": format!("http://{}/hpp/?cpi={id}", running.address) })),
+        Some(json!({ "url": server.url(&format!("/hpp/?cpi={id}")) })),
     )
     .await;
     let form = body_text(&client, &session).await;
@@ -309,7 +241,8 @@ async fn a_customer_pays_by_card_in_a_real_browser() {
 
     let payment = {
         let id = id.clone();
-        context
+        server
+            .context
             .store
             .read(move |db| Box::pin(async move { payments::get_payment(db, &id).await }))
             .await
@@ -318,6 +251,6 @@ async fn a_customer_pays_by_card_in_a_real_browser() {
     };
     assert_eq!(payment.status, PaymentStatus::Processed);
     assert_eq!(payment.card.expect("card payload").last4, "4242");
-    running.stop().await;
-    let _ = std::fs::remove_dir_all(&data_dir);
+    server.stop().await;
+}
 }

@@ -1,114 +1,16 @@
 //! Callbacks end to end: a real HTTP receiver on loopback, the server's own delivery worker,
 //! and a clock the tests move (retries are minutes apart in server time, never slept through).
 
-mod common;
-
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
-use common::TestServer;
 use obol_server::callbacks::signature;
 use obol_server::commands::{self, MerchantOptions, MerchantOutput};
-use obol_store::testing::TestDatabase;
+use obol_store::testing::inspect;
+use obol_testkit::{Behaviour, CallbackReceiver, TestDatabase, TestServer, on_both_backends};
 use reqwest::Client;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
-
-#[derive(Clone, Debug)]
-struct Received {
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Received {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    fn header(&self, name: &str) -> String {
-        self.headers
-            .get(name)
-            .map(|value| value.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    }
-}
-
-/// What the receiver does with the next request.
-#[derive(Clone, Copy, Debug)]
-enum Behaviour {
-    Answer(u16),
-    /// Answer 200, but only after this long (longer than the server's timeout).
-    Stall(u64),
-}
-
-#[derive(Clone, Default)]
-struct Receiver {
-    received: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<VecDeque<Behaviour>>>,
-}
-
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let behaviour = receiver
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(Behaviour::Answer(200));
-    receiver.received.lock().unwrap().push(Received {
-        headers,
-        body: body.to_vec(),
-    });
-    match behaviour {
-        Behaviour::Answer(status) => StatusCode::from_u16(status).unwrap(),
-        Behaviour::Stall(milliseconds) => {
-            tokio::time::sleep(Duration::from_millis(milliseconds)).await;
-            StatusCode::OK
-        }
-    }
-}
-
-impl Receiver {
-    /// Starts on a free loopback port; returns the callback URL.
-    async fn start(script: &[Behaviour]) -> (Receiver, String) {
-        let receiver = Receiver::default();
-        receiver
-            .script
-            .lock()
-            .unwrap()
-            .extend(script.iter().copied());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/callbacks", listener.local_addr().unwrap());
-        let app = axum::Router::new()
-            .route("/callbacks", axum::routing::post(receive))
-            .with_state(receiver.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (receiver, url)
-    }
-
-    fn count(&self) -> usize {
-        self.received.lock().unwrap().len()
-    }
-
-    fn all(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    /// Waits (in real time, briefly) until `count` requests have arrived.
-    async fn wait_for(&self, count: usize) -> Vec<Received> {
-        for _ in 0..200 {
-            if self.count() >= count {
-                return self.all();
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("expected {count} callbacks, got {}", self.count());
-    }
-}
 
 async fn create(server: &TestServer, merchant: &MerchantOutput, attributes: Value) -> Value {
     let response = Client::new()
@@ -151,7 +53,8 @@ fn paid_test_invoice(reference: &str, callback_url: &str) -> Value {
 async fn callbacks_are_signed_ordered_and_logged(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let merchant = server.merchant(false, false).await;
-    let (receiver, url) = Receiver::start(&[]).await;
+    let receiver = CallbackReceiver::start().await;
+    let url = receiver.url().to_owned();
     let created = create(&server, &merchant, paid_test_invoice("signed", &url)).await;
     let id = created["data"]["id"].as_str().unwrap();
     let received = receiver.wait_for(2).await;
@@ -237,15 +140,14 @@ async fn callbacks_are_signed_ordered_and_logged(database: TestDatabase) {
 /// Waits until the (only) callback has this many attempts recorded.
 async fn attempts_recorded(server: &TestServer, attempts: i64) {
     for _ in 0..300 {
-        let rows = server
+        let callbacks = server
             .context
             .store
-            .read(|db| {
-                Box::pin(async move { db.query("SELECT MAX(attempts) FROM callbacks", &[]).await })
-            })
+            .read(|db| Box::pin(inspect::all_callbacks(db)))
             .await
             .unwrap();
-        if rows[0].opt_int(0).unwrap().unwrap_or(0) >= attempts {
+        let most = callbacks.iter().map(|callback| callback.attempts).max();
+        if most.unwrap_or(0) >= attempts {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -257,13 +159,14 @@ async fn failures_are_retried_on_paymegas_schedule(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let merchant = server.merchant(false, false).await;
     // A server error, a 2xx that is not 200 (Paymega wants 200), a timeout, then success.
-    let (receiver, url) = Receiver::start(&[
+    let receiver = CallbackReceiver::scripted(&[
         Behaviour::Answer(500),
         Behaviour::Answer(201),
         Behaviour::Stall(2_500),
         Behaviour::Answer(200),
     ])
     .await;
+    let url = receiver.url().to_owned();
     let created = create(&server, &merchant, json!({ "reference_id": "retry", "amount": 10, "currency": "USD", "service": "payment_card_usd_hpp", "callback_url": url })).await;
     let id = created["data"]["id"].as_str().unwrap().to_owned();
     receiver.wait_for(1).await;
@@ -327,20 +230,12 @@ async fn a_refused_connection_is_retried_and_a_later_callback_waits(database: Te
     let mut first = None;
     for _ in 0..200 {
         let callbacks = store
-            .read(|db| {
-                Box::pin(async move {
-                    db.query(
-                        "SELECT attempts, last_error, sequence FROM callbacks ORDER BY sequence",
-                        &[],
-                    )
-                    .await
-                })
-            })
+            .read(|db| Box::pin(inspect::all_callbacks(db)))
             .await
             .unwrap();
         if callbacks
             .first()
-            .is_some_and(|row| row.int(0).unwrap() >= 1)
+            .is_some_and(|callback| callback.attempts >= 1)
         {
             first = Some(callbacks);
             break;
@@ -349,13 +244,16 @@ async fn a_refused_connection_is_retried_and_a_later_callback_waits(database: Te
     }
     let callbacks = first.expect("an attempt was made");
     assert!(
-        callbacks[0].text(1).unwrap().contains("connect"),
+        callbacks[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("connect"),
         "{:?}",
         callbacks[0]
     );
     assert_eq!(
-        callbacks[1].int(0).unwrap(),
-        0,
+        callbacks[1].attempts, 0,
         "the payment's later callback waits for the earlier one"
     );
     server.stop().await;
@@ -363,7 +261,8 @@ async fn a_refused_connection_is_retried_and_a_later_callback_waits(database: Te
 
 async fn webhook_url_rotation_and_replay(database: TestDatabase) {
     let server = TestServer::start(database).await;
-    let (receiver, url) = Receiver::start(&[]).await;
+    let receiver = CallbackReceiver::start().await;
+    let url = receiver.url().to_owned();
     let reseller = commands::create_reseller(&server.context, "R", None)
         .await
         .unwrap();
@@ -435,8 +334,9 @@ async fn webhook_url_rotation_and_replay(database: TestDatabase) {
 async fn expiry_reports_by_callback(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let merchant = server.merchant(false, false).await;
-    let (receiver, url) = Receiver::start(&[]).await;
-    let expires = common::START.plus_seconds(15 * 60).unix_seconds();
+    let receiver = CallbackReceiver::start().await;
+    let url = receiver.url().to_owned();
+    let expires = obol_testkit::START.plus_seconds(15 * 60).unix_seconds();
     create(&server, &merchant, json!({ "reference_id": "expiring", "amount": 5, "currency": "USD", "service": "payment_card_usd_hpp", "callback_url": url, "expires": expires })).await;
     receiver.wait_for(1).await;
     server.clock.advance_seconds(15 * 60);

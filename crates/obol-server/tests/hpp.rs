@@ -3,23 +3,12 @@
 //! runs on SQLite and on PostgreSQL.
 
 use obol_core::Currency;
-use obol_core::Timestamp;
 use obol_core::ids::{MerchantId, PaymentId, ResellerId};
 use obol_core::money::Money;
-use obol_core::payment::{
-    Actor, Flow, Payment, PaymentDraft, PaymentEvent, PaymentStatus, Resolution, ReturnUrls, Source,
-};
-use obol_server::clock::ManualClock;
-use obol_server::commands::{self, Context, MerchantOptions};
-use obol_server::config::{Config, Overrides};
-use obol_server::crypto::{OperatorKey, OsRandom};
-use obol_server::serve::{self, Running, ServeOptions};
-use obol_store::ops::{attempts, catalog, payments};
-use obol_store::testing::TestDatabase;
-use std::collections::HashMap;
-
-/// 2025-11-23 UTC: cards expiring 10/25 are expired, 11/25 and later are not.
-const START: Timestamp = Timestamp::from_unix_seconds(1_763_900_000);
+use obol_core::payment::{Actor, Payment, PaymentEvent, PaymentStatus, Resolution, ReturnUrls};
+use obol_server::commands;
+use obol_store::ops::{attempts, payments};
+use obol_testkit::{TestDatabase, TestServer, draft, on_both_backends};
 
 /// Digits of the test cards, none of which may ever appear in a page or the database.
 const CARD_DIGITS: [&str; 6] = [
@@ -32,75 +21,23 @@ const CARD_DIGITS: [&str; 6] = [
 ];
 
 struct Shop {
-    running: Running,
-    context: Context,
+    server: TestServer,
     client: reqwest::Client,
     reseller: i64,
     merchant: i64,
-    sqlite_path: Option<std::path::PathBuf>,
-    _database: TestDatabase,
-    data_dir: std::path::PathBuf,
-}
-
-fn config(database: &TestDatabase, data_dir: &std::path::Path) -> Config {
-    let environment: HashMap<String, String> = [
-        ("OBOL_DATABASE_URL", database.url_text.clone()),
-        ("OBOL_DATA_DIR", data_dir.display().to_string()),
-        ("OBOL_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "OBOL_SECRET_KEY",
-            OperatorKey::generate(&mut OsRandom).to_base64(),
-        ),
-    ]
-    .into_iter()
-    .map(|(key, value)| (key.to_owned(), value))
-    .collect();
-    Config::load(&Overrides::default(), &environment).expect("config")
 }
 
 async fn shop(database: TestDatabase) -> Shop {
-    let data_dir = std::env::temp_dir().join(format!(
-        "obol-hpp-test-{}-{}",
-        std::process::id(),
-        OperatorKey::generate(&mut OsRandom)
-            .to_base64()
-            .replace(['/', '+', '='], "")
-    ));
-    let config = config(&database, &data_dir);
-    let clock = ManualClock::new(START);
-    let context = Context::open(config.clone(), clock.clone()).await.unwrap();
-    let reseller = commands::create_reseller(&context, "Reseller", None)
-        .await
-        .unwrap();
-    let merchant = commands::create_merchant(
-        &context,
-        MerchantOptions {
-            name: "Corner Shop".into(),
-            reseller: reseller.id,
-            ..MerchantOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let (running, _) = serve::start(config, clock, &ServeOptions::default())
-        .await
-        .expect("server starts");
-    let sqlite_path = database
-        .url_text
-        .strip_prefix("sqlite://")
-        .map(std::path::PathBuf::from);
+    let server = TestServer::start(database).await;
+    let merchant = server.merchant_named("Corner Shop", false, false).await;
     Shop {
-        running,
-        context,
+        server,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        reseller: reseller.id,
+        reseller: merchant.reseller_id,
         merchant: merchant.id,
-        sqlite_path,
-        _database: database,
-        data_dir,
     }
 }
 
@@ -160,7 +97,7 @@ impl Default for Invoice<'_> {
 
 impl Shop {
     fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.running.address, path)
+        self.server.url(path)
     }
 
     async fn answer(response: reqwest::Response) -> Answer {
@@ -205,56 +142,26 @@ impl Shop {
     }
 
     async fn invoice(&self, invoice: Invoice<'_>) -> PaymentId {
-        let now = self.context.clock.now();
-        let draft = PaymentDraft {
-            reseller_id: ResellerId::new(self.reseller),
-            merchant_id: Some(MerchantId::new(self.merchant)),
-            customer_account_id: None,
-            customer_id: None,
-            reference_id: None,
-            external_id: None,
-            amount: Money::from_minor(1_000, Currency::USD).unwrap(),
-            flow: Flow::Charge,
-            description: Some("Order #42 <tea & cake>".into()),
-            metadata: None,
-            service_fields: None,
-            gateway_options: None,
-            page_options: invoice.page_options.map(str::to_owned),
-            dialect_attributes: None,
-            return_urls: invoice.return_urls,
-            callback_url: None,
-            expires_at: Some(now.plus_seconds(3_600)),
-            source: Source::MerchantApi,
-            locale: invoice.locale.map(str::to_owned),
-            test_mode: true,
-            requester_ip: None,
-            manual_capture: false,
-        };
-        let id = PaymentId::generate(&mut OsRandom);
-        let service_code = invoice.service.map(str::to_owned);
-        self.context
-            .store
-            .write(move |db| {
-                Box::pin(async move {
-                    let service = match service_code {
-                        Some(code) => Some(
-                            catalog::get_service_by_code(db, &code)
-                                .await?
-                                .expect("a seeded service"),
-                        ),
-                        None => None,
-                    };
-                    payments::insert_payment(db, draft, id, service.as_ref(), now).await
-                })
-            })
-            .await
-            .unwrap()
-            .id
+        let now = self.server.context.clock.now();
+        let draft = draft(
+            ResellerId::new(self.reseller),
+            MerchantId::new(self.merchant),
+            Money::from_minor(1_000, Currency::USD).unwrap(),
+        )
+        .description(Some("Order #42 <tea & cake>".to_owned()))
+        .page_options(invoice.page_options.map(str::to_owned))
+        .return_urls(invoice.return_urls)
+        .expires_at(now.plus_seconds(3_600))
+        .locale(invoice.locale.map(str::to_owned))
+        .build()
+        .expect("a valid draft");
+        self.server.insert_payment(draft, invoice.service).await.id
     }
 
     async fn payment(&self, id: &PaymentId) -> Payment {
         let id = id.clone();
-        self.context
+        self.server
+            .context
             .store
             .read(move |db| Box::pin(async move { payments::get_payment(db, &id).await }))
             .await
@@ -281,25 +188,17 @@ impl Shop {
     }
 
     async fn verify_clean(&self) {
-        let report = commands::verify(&self.context).await.unwrap();
+        let report = commands::verify(&self.server.context).await.unwrap();
         assert!(report.ok, "{:?}", report.violations);
     }
 
     /// Stops the server and, on SQLite, checks that no card number reached the database file.
     async fn finish(self) {
         self.verify_clean().await;
-        let Shop {
-            running,
-            context,
-            sqlite_path,
-            _database: database,
-            data_dir,
-            ..
-        } = self;
         // Stopped and closed, so that every write has reached the files read below.
-        running.stop().await;
-        drop(context);
-        if let Some(path) = sqlite_path {
+        let database = self.server.stop().await;
+        if let Some(path) = database.url_text.strip_prefix("sqlite://") {
+            let path = std::path::PathBuf::from(path);
             let main = std::fs::read(&path).expect("the SQLite file exists");
             assert!(!main.is_empty());
             for file in [path.clone(), path.with_extension("db-wal")] {
@@ -316,8 +215,6 @@ impl Shop {
                 }
             }
         }
-        drop(database);
-        let _ = std::fs::remove_dir_all(&data_dir);
     }
 }
 
@@ -525,7 +422,8 @@ async fn three_ds_challenge_approve_and_reject(database: TestDatabase) {
         assert_eq!(shop.payment(&id).await.version, payment.version);
         let attempt = {
             let id = id.clone();
-            shop.context
+            shop.server
+                .context
                 .store
                 .read(move |db| Box::pin(async move { attempts::latest(db, &id).await }))
                 .await
@@ -644,8 +542,9 @@ async fn closed_payments_show_their_status(database: TestDatabase) {
     let csrf = shop.get(&format!("/hpp/?cpi={id}")).await.csrf();
     {
         let id = id.clone();
-        let now = shop.context.clock.now();
-        shop.context
+        let now = shop.server.context.clock.now();
+        shop.server
+            .context
             .store
             .write(move |db| {
                 Box::pin(async move {
@@ -865,29 +764,6 @@ async fn pages_speak_the_customers_language(database: TestDatabase) {
     let missing = shop.get("/hpp/?cpi=nonsense&lang=uk").await;
     assert!(missing.body.contains("Платіж не знайдено"));
     shop.finish().await;
-}
-
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(obol_store::testing::TestDatabase::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
-                        super::$scenario(database).await;
-                    }
-                }
-            )*
-        }
-    };
 }
 
 on_both_backends!(

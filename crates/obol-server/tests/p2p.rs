@@ -4,18 +4,14 @@
 //! idempotency and JWT callbacks received by a real HTTP receiver on loopback. Every scenario
 //! ends with `obol verify` clean: the ledger balances and each transfer's transit matches.
 
-mod common;
-
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use common::{START, TestServer};
 use obol_server::commands::{self, P2pClientOutput, P2pTariff};
 use obol_server::tokens;
-use obol_store::testing::TestDatabase;
+use obol_store::testing::inspect;
+use obol_testkit::{
+    Behaviour, CallbackReceiver, START, TestDatabase, TestServer, hidden_value, on_both_backends,
+};
 use reqwest::Client;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
@@ -206,58 +202,6 @@ async fn assert_verified(server: &TestServer) {
     assert!(report.ok, "{:?}", report.violations);
 }
 
-/// A callback as it arrived: headers and body.
-type Arrived = (HeaderMap, Vec<u8>);
-
-#[derive(Clone, Default)]
-struct Receiver {
-    received: Arc<Mutex<Vec<Arrived>>>,
-    /// Statuses to answer, in order; 200 once they run out.
-    script: Arc<Mutex<Vec<u16>>>,
-}
-
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    receiver
-        .received
-        .lock()
-        .unwrap()
-        .push((headers, body.to_vec()));
-    let mut script = receiver.script.lock().unwrap();
-    if script.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::from_u16(script.remove(0)).unwrap()
-    }
-}
-
-impl Receiver {
-    async fn start() -> (Receiver, String) {
-        Receiver::answering(&[]).await
-    }
-
-    async fn answering(statuses: &[u16]) -> (Receiver, String) {
-        let receiver = Receiver::default();
-        receiver.script.lock().unwrap().extend_from_slice(statuses);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/p2p", listener.local_addr().unwrap());
-        let app = axum::Router::new()
-            .route("/p2p", axum::routing::post(receive))
-            .with_state(receiver.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (receiver, url)
-    }
-
-    async fn wait_for(&self, count: usize) -> Vec<Arrived> {
-        for _ in 0..200 {
-            if self.received.lock().unwrap().len() >= count {
-                return self.received.lock().unwrap().clone();
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("expected {count} callbacks");
-    }
-}
-
 async fn direct_transfer_with_callbacks(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let wallet = wallet(&server, false, "1").await;
@@ -275,7 +219,8 @@ async fn direct_transfer_with_callbacks(database: TestDatabase) {
     assert_eq!(ids, [from.as_str(), to.as_str()]);
     assert!(!listed.to_string().contains(VISA), "never the full number");
 
-    let (receiver, url) = Receiver::start().await;
+    let receiver = CallbackReceiver::start().await;
+    let url = receiver.url().to_owned();
     let mut data = transfer(&from, Some(&to), 10_000, "DIRECT");
     data["callbackUrl"] = json!(url);
     let created = wallet.create(&server, data).await;
@@ -321,8 +266,8 @@ async fn direct_transfer_with_callbacks(database: TestDatabase) {
 
     // The callback: {"token": JWT HS256 under the client's signing key}.
     let received = receiver.wait_for(1).await;
-    let (headers, body) = &received[0];
-    let body: Value = serde_json::from_slice(body).unwrap();
+    let headers = &received[0].headers;
+    let body = received[0].json();
     let claims = tokens::verify_with(
         wallet.client.signing_key.as_bytes(),
         body["token"].as_str().unwrap(),
@@ -421,7 +366,9 @@ async fn callbacks_retry_until_200(database: TestDatabase) {
     let wallet = wallet(&server, false, "0").await;
     let from = wallet.add_card(&server, VISA).await;
     let to = wallet.add_card(&server, MASTERCARD).await;
-    let (receiver, url) = Receiver::answering(&[500, 204]).await;
+    let receiver =
+        CallbackReceiver::scripted(&[Behaviour::Answer(500), Behaviour::Answer(204)]).await;
+    let url = receiver.url().to_owned();
     let mut data = transfer(&from, Some(&to), 100, "DIRECT");
     data["callbackUrl"] = json!(url);
     wallet.create(&server, data).await;
@@ -430,27 +377,23 @@ async fn callbacks_retry_until_200(database: TestDatabase) {
     attempts_recorded(&server, 1).await;
     server.clock.advance_seconds(4);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(receiver.received.lock().unwrap().len(), 1, "not before 5 s");
+    assert_eq!(receiver.count(), 1, "not before 5 s");
     server.clock.advance_seconds(1);
     receiver.wait_for(2).await;
     attempts_recorded(&server, 2).await;
     server.clock.advance_seconds(300);
     let all = receiver.wait_for(3).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        receiver.received.lock().unwrap().len(),
-        3,
-        "delivered: no more attempts"
-    );
+    assert_eq!(receiver.count(), 3, "delivered: no more attempts");
     let ids: Vec<&str> = all
         .iter()
-        .map(|(headers, _)| headers["x-obol-delivery-id"].to_str().unwrap())
+        .map(|received| received.headers["x-obol-delivery-id"].to_str().unwrap())
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]));
     let iats: Vec<i64> = all
         .iter()
-        .map(|(_, body)| {
-            let body: Value = serde_json::from_slice(body).unwrap();
+        .map(|received| {
+            let body = received.json();
             tokens::verify_with(
                 wallet.client.signing_key.as_bytes(),
                 body["token"].as_str().unwrap(),
@@ -471,16 +414,7 @@ async fn attempts_recorded(server: &TestServer, count: i64) {
         let recorded = server
             .context
             .store
-            .read(|db| {
-                Box::pin(async move {
-                    db.query(
-                        "SELECT CAST(COUNT(*) AS BIGINT) FROM callback_attempts",
-                        &[],
-                    )
-                    .await?[0]
-                        .int(0)
-                })
-            })
+            .read(|db| Box::pin(inspect::callback_attempt_count(db)))
             .await
             .unwrap();
         if recorded >= count {
@@ -489,12 +423,6 @@ async fn attempts_recorded(server: &TestServer, count: i64) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("expected {count} recorded attempts");
-}
-
-fn form_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).expect(name) + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 async fn three_ds_approve_and_reject(database: TestDatabase) {
@@ -518,7 +446,7 @@ async fn three_ds_approve_and_reject(database: TestDatabase) {
         let html = page.text().await.unwrap();
         assert!(html.contains("<form method=\"post\">"));
         assert!(html.contains("name=\"decision\" value=\"approve\""));
-        let csrf = form_value(&html, "csrf_token");
+        let csrf = hidden_value(&html, "csrf_token");
         let forged = browser
             .post(url)
             .form(&[("csrf_token", "forged"), ("decision", decision)])
@@ -600,7 +528,7 @@ async fn lookup_codes(database: TestDatabase) {
         .await
         .unwrap();
     assert!(html.contains("name=\"code\""));
-    let csrf = form_value(&html, "csrf_token");
+    let csrf = hidden_value(&html, "csrf_token");
     let wrong = browser
         .post(&url)
         .form(&[("csrf_token", csrf.as_str()), ("code", "000000")])
@@ -985,7 +913,7 @@ async fn hosted_card_form(database: TestDatabase) {
     for name in ["card_number", "card_expiry", "card_holder", "csrf_token"] {
         assert!(html.contains(&format!("name=\"{name}\"")), "{name}");
     }
-    let csrf = form_value(&html, "csrf_token");
+    let csrf = hidden_value(&html, "csrf_token");
     let invalid = browser
         .post(&url)
         .form(&[
@@ -1031,16 +959,7 @@ async fn hosted_card_form(database: TestDatabase) {
     let tokens: Vec<String> = server
         .context
         .store
-        .read(|db| {
-            Box::pin(async move {
-                let rows = db
-                    .query("SELECT token, first6, last4 FROM p2p_cards", &[])
-                    .await?;
-                rows.iter()
-                    .map(|row| Ok(format!("{}{}{}", row.text(0)?, row.text(1)?, row.text(2)?)))
-                    .collect()
-            })
-        })
+        .read(|db| Box::pin(inspect::stored_card_fields(db)))
         .await
         .unwrap();
     assert!(

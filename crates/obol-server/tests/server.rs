@@ -6,18 +6,15 @@ use std::sync::Arc;
 use obol_core::Currency;
 use obol_core::ids::{MerchantId, PaymentId, ResellerId};
 use obol_core::money::Money;
-use obol_core::payment::{Flow, PaymentDraft, PaymentStatus, ReturnUrls, Source};
+use obol_core::payment::PaymentStatus;
 use obol_core::time::Clock;
-use obol_server::commands::{self, Context, MerchantOptions};
-use obol_server::crypto::OsRandom;
+use obol_server::commands::{self, Context};
 use obol_server::serve::Running;
 use obol_server::workers::Outcome;
 use obol_server::workers::lifecycle::LifecycleWorker;
 use obol_store::ops::payments;
-use obol_store::testing::TestDatabase;
 
-mod common;
-use common::TestServer;
+use obol_testkit::{TestDatabase, TestServer, draft, on_both_backends};
 
 fn url_of(running: &Running, path: &str) -> String {
     format!("http://{}{}", running.address, path)
@@ -169,52 +166,17 @@ async fn graceful_shutdown_stops_serving(database: TestDatabase) {
     );
 }
 
-async fn payment_with_expiry(context: &Context, expires_in_seconds: i64) -> PaymentId {
-    let reseller = commands::create_reseller(context, "R", None).await.unwrap();
-    let merchant = commands::create_merchant(
-        context,
-        MerchantOptions {
-            name: "M".into(),
-            reseller: reseller.id,
-            ..MerchantOptions::default()
-        },
+async fn payment_with_expiry(server: &TestServer, expires_in_seconds: i64) -> PaymentId {
+    let merchant = server.merchant_named("M", false, false).await;
+    let draft = draft(
+        ResellerId::new(merchant.reseller_id),
+        MerchantId::new(merchant.id),
+        Money::from_minor(1_000, Currency::EUR).unwrap(),
     )
-    .await
-    .unwrap();
-    let now = context.clock.now();
-    let draft = PaymentDraft {
-        reseller_id: ResellerId::new(reseller.id),
-        merchant_id: Some(MerchantId::new(merchant.id)),
-        customer_account_id: None,
-        customer_id: None,
-        reference_id: None,
-        external_id: None,
-        amount: Money::from_minor(1_000, Currency::EUR).unwrap(),
-        flow: Flow::Charge,
-        description: None,
-        metadata: None,
-        service_fields: None,
-        gateway_options: None,
-        page_options: None,
-        dialect_attributes: None,
-        return_urls: ReturnUrls::default(),
-        callback_url: None,
-        expires_at: Some(now.plus_seconds(expires_in_seconds)),
-        source: Source::MerchantApi,
-        locale: None,
-        test_mode: true,
-        requester_ip: None,
-        manual_capture: false,
-    };
-    let id = PaymentId::generate(&mut OsRandom);
-    context
-        .store
-        .write(move |db| {
-            Box::pin(async move { payments::insert_payment(db, draft, id, None, now).await })
-        })
-        .await
-        .unwrap()
-        .id
+    .expires_at(server.context.clock.now().plus_seconds(expires_in_seconds))
+    .build()
+    .expect("a valid draft");
+    server.insert_payment(draft, None).await.id
 }
 
 async fn status_of(context: &Context, id: &PaymentId) -> PaymentStatus {
@@ -231,7 +193,7 @@ async fn status_of(context: &Context, id: &PaymentId) -> PaymentStatus {
 async fn lifecycle_worker_expires_payments_on_time(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let (clock, context) = (server.clock.clone(), &server.context);
-    let id = payment_with_expiry(context, 900).await;
+    let id = payment_with_expiry(&server, 900).await;
     let worker = LifecycleWorker::new(
         context.store.clone(),
         clock.clone(),
@@ -277,7 +239,7 @@ async fn lifecycle_catches_up_after_downtime_and_shares_work(database: TestDatab
     let (clock, context) = (server.clock.clone(), &server.context);
     let mut ids = Vec::new();
     for index in 0..12 {
-        ids.push(payment_with_expiry(context, 900 + index).await);
+        ids.push(payment_with_expiry(&server, 900 + index).await);
     }
     // The nodes were down for a day: every job is overdue.
     clock.advance_seconds(86_400);
@@ -338,7 +300,7 @@ async fn lifecycle_catches_up_after_downtime_and_shares_work(database: TestDatab
 async fn an_expiry_after_payment_does_nothing(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let (clock, context) = (server.clock.clone(), &server.context);
-    let id = payment_with_expiry(context, 900).await;
+    let id = payment_with_expiry(&server, 900).await;
     {
         let id = id.clone();
         let now = clock.now();

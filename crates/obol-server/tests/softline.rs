@@ -2,17 +2,15 @@
 //! its exact message, the seed's examples, the order link paid through the hosted page,
 //! orders, refund requests, card verification, webhooks and the 90-day life.
 
-mod common;
-
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
-use common::TestServer;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use obol_server::commands::{self, MerchantOptions, MerchantOutput};
-use obol_store::testing::TestDatabase;
-use reqwest::{Client, StatusCode};
+use obol_testkit::{
+    CallbackReceiver, Received, TestDatabase, TestServer, hidden_value, on_both_backends,
+};
+use reqwest::Client;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha512};
 
@@ -268,29 +266,39 @@ async fn the_seeds_examples(database: TestDatabase) {
     server.stop().await;
 }
 
-async fn every_error_code(database: TestDatabase) {
+/// Every error code of `POST /v1/payment` and their order (docs/api/softline.md), in process:
+/// the router is called with `oneshot`, no socket.
+async fn every_error_code_in_process(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let merchant = server.merchant(false, false).await;
     let (token, _) = token(&server, &merchant).await;
     let raw = |body: &'static str, content_type: &'static str| {
-        client()
-            .post(server.url("/v1/payment"))
-            .bearer_auth(&token)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
+        server.call(
+            Request::post("/v1/payment")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .unwrap(),
+        )
     };
-    let response = raw("{not json", "application/json").await.unwrap();
+    // 111, then 110, then 6000, each alone.
+    let answer = raw("{not json", "text/plain").await;
     assert_eq!(
-        codes(&response.json().await.unwrap()),
+        codes(&answer.json()),
+        vec![(111, "Invalid data format (Content-type).".to_owned())],
+        "111 before 110"
+    );
+    let answer = raw("{not json", "application/json").await;
+    assert_eq!(
+        codes(&answer.json()),
         vec![(110, "JSON is not valid.".to_owned())]
     );
-    let response = raw("{}", "text/plain").await.unwrap();
+    let answer = raw("{}", "text/plain").await;
     assert_eq!(
-        codes(&response.json().await.unwrap()),
+        codes(&answer.json()),
         vec![(111, "Invalid data format (Content-type).".to_owned())]
     );
-    let (_, body) = pay(
+    let (_, body) = pay_in_process(
         &server,
         &token,
         with(
@@ -424,7 +432,7 @@ async fn every_error_code(database: TestDatabase) {
         ),
     ];
     for (body, code, message) in single {
-        let (status, answer) = pay(&server, &token, body.clone()).await;
+        let (status, answer) = pay_in_process(&server, &token, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         let found = codes(&answer);
         assert!(
@@ -433,7 +441,7 @@ async fn every_error_code(database: TestDatabase) {
         );
     }
     // The collected group comes back together.
-    let (_, combined) = pay(
+    let (_, combined) = pay_in_process(
         &server,
         &token,
         with(
@@ -452,7 +460,7 @@ async fn every_error_code(database: TestDatabase) {
         assert!(found.contains(&code), "{found:?}");
     }
     // A legal entity with its company name is fine; so is a zero-amount recurring parent.
-    let (status, _) = pay(
+    let (status, _) = pay_in_process(
         &server,
         &token,
         with(
@@ -463,7 +471,7 @@ async fn every_error_code(database: TestDatabase) {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = pay(
+    let (status, _) = pay_in_process(
         &server,
         &token,
         with(
@@ -477,52 +485,23 @@ async fn every_error_code(database: TestDatabase) {
     server.stop().await;
 }
 
-fn hidden_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name}")) + marker.len();
-    html[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// What the receiver got: headers and body of each webhook.
-type Webhooks = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
-
-/// A webhook receiver on loopback.
-async fn receiver() -> (Webhooks, String) {
-    let received: Webhooks = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let store = Arc::clone(&received);
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let store = Arc::clone(&store);
-            async move {
-                store.lock().unwrap().push((headers, body.to_vec()));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (received, url)
-}
-
-async fn wait_for(received: &Webhooks, count: usize) -> Vec<(HeaderMap, Vec<u8>)> {
-    for _ in 0..300 {
-        if received.lock().unwrap().len() >= count {
-            return received.lock().unwrap().clone();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("expected {count} webhooks");
+async fn pay_in_process(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
+    let answer = server
+        .call(
+            Request::post("/v1/payment")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await;
+    let body = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    (answer.status, body)
 }
 
 async fn the_order_link_is_paid_and_reported(database: TestDatabase) {
     let server = TestServer::start(database).await;
-    let (received, hook) = receiver().await;
+    let receiver = CallbackReceiver::start().await;
     let reseller = commands::create_reseller(&server.context, "R", None)
         .await
         .unwrap();
@@ -531,7 +510,7 @@ async fn the_order_link_is_paid_and_reported(database: TestDatabase) {
         MerchantOptions {
             name: "Shop".into(),
             reseller: reseller.id,
-            webhook_url: Some(hook),
+            webhook_url: Some(receiver.url().to_owned()),
             ..MerchantOptions::default()
         },
     )
@@ -607,15 +586,13 @@ async fn the_order_link_is_paid_and_reported(database: TestDatabase) {
     assert_eq!(order["status"], "paid");
     assert!(order["pay_date"].is_string());
 
-    let webhooks = wait_for(&received, 2).await;
-    let events: Vec<Value> = webhooks
-        .iter()
-        .map(|(_, body)| serde_json::from_slice(body).unwrap())
-        .collect();
+    let webhooks = receiver.wait_for(2).await;
+    let events: Vec<Value> = webhooks.iter().map(Received::json).collect();
     assert_eq!(events[0]["event"], "order.created");
     assert_eq!(events[1]["event"], "order.payment.succeeded");
     assert_eq!(events[1]["payment"]["card_last_4"], "4444");
-    for ((headers, body), event) in webhooks.iter().zip(&events) {
+    for (webhook, event) in webhooks.iter().zip(&events) {
+        let (headers, body) = (&webhook.headers, &webhook.body);
         let expected: String = Sha512::digest(
             format!(
                 "{};{};{};{};{};{};{}",
@@ -694,11 +671,8 @@ async fn the_order_link_is_paid_and_reported(database: TestDatabase) {
         .unwrap();
     assert_eq!(order["status"], "deleted");
     // The unpaid order made above announced itself too: four webhooks in all.
-    let webhooks = wait_for(&received, 4).await;
-    let events: Vec<Value> = webhooks
-        .iter()
-        .map(|(_, body)| serde_json::from_slice(body).unwrap())
-        .collect();
+    let webhooks = receiver.wait_for(4).await;
+    let events: Vec<Value> = webhooks.iter().map(Received::json).collect();
     assert!(
         events
             .iter()
@@ -810,9 +784,9 @@ async fn idempotency_and_card_verification(database: TestDatabase) {
 }
 
 on_both_backends!(
+    every_error_code_in_process,
     tokens_expire_and_refresh,
     the_seeds_examples,
-    every_error_code,
     the_order_link_is_paid_and_reported,
     unpaid_payments_are_deleted_after_ninety_days,
     idempotency_and_card_verification,

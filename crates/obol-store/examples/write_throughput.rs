@@ -55,7 +55,7 @@ async fn main() {
     } else {
         // SAFETY of intent: the scratch database lives on the given server and is dropped after.
         unsafe { std::env::set_var(TEST_DATABASE_URL_VAR, &backend) };
-        TestDatabase::postgres().await.expect("a PostgreSQL URL")
+        TestDatabase::postgres().await
     };
     let store = Store::open(&database.url).await.expect("open");
     let now = WallClock.now();

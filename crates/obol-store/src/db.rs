@@ -20,34 +20,83 @@ pub enum Backend {
     Postgres,
 }
 
+/// A transaction (or, for reads, a snapshot) that operations run in. Outside this crate it can
+/// only be handed to operations: the statements it runs are reachable from `obol-store` alone,
+/// so all SQL lives here.
 pub trait Db: Send {
     fn backend(&self) -> Backend;
 
+    /// The statements behind this handle. Only this crate can make the [`sealed::Token`], so no
+    /// one else can call it (nor implement `Db`).
+    #[doc(hidden)]
+    fn raw(&mut self, token: sealed::Token) -> &mut dyn sealed::Statements;
+}
+
+pub(crate) mod sealed {
+    use super::BoxFuture;
+    use crate::error::StoreResult;
+    use crate::value::{Row, Value};
+
+    /// Proof that the caller is inside `obol-store`.
+    pub struct Token(pub(super) ());
+
+    /// What a backend runs: statements with parameters, and scripts.
+    pub trait Statements: Send {
+        /// Runs a statement, returning the number of rows it changed.
+        fn execute<'a>(
+            &'a mut self,
+            sql: &'a str,
+            params: &'a [Value],
+        ) -> BoxFuture<'a, StoreResult<u64>>;
+
+        /// Runs a query, returning every row.
+        fn query<'a>(
+            &'a mut self,
+            sql: &'a str,
+            params: &'a [Value],
+        ) -> BoxFuture<'a, StoreResult<Vec<Row>>>;
+
+        /// Runs several statements without parameters (migrations).
+        fn execute_script<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+    }
+}
+
+impl dyn Db + '_ {
     /// Runs a statement, returning the number of rows it changed.
-    fn execute<'a>(
+    pub(crate) fn execute<'a>(
         &'a mut self,
         sql: &'a str,
         params: &'a [Value],
-    ) -> BoxFuture<'a, StoreResult<u64>>;
+    ) -> BoxFuture<'a, StoreResult<u64>> {
+        self.raw(sealed::Token(())).execute(sql, params)
+    }
 
     /// Runs a query, returning every row.
-    fn query<'a>(
+    pub(crate) fn query<'a>(
         &'a mut self,
         sql: &'a str,
         params: &'a [Value],
-    ) -> BoxFuture<'a, StoreResult<Vec<Row>>>;
+    ) -> BoxFuture<'a, StoreResult<Vec<Row>>> {
+        self.raw(sealed::Token(())).query(sql, params)
+    }
 
     /// Runs several statements without parameters (migrations).
-    fn execute_script<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+    pub(crate) fn execute_script<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        self.raw(sealed::Token(())).execute_script(sql)
+    }
 }
 
 /// The first row of a query, if any.
-pub async fn query_opt(db: &mut dyn Db, sql: &str, params: &[Value]) -> StoreResult<Option<Row>> {
+pub(crate) async fn query_opt(
+    db: &mut dyn Db,
+    sql: &str,
+    params: &[Value],
+) -> StoreResult<Option<Row>> {
     Ok(db.query(sql, params).await?.into_iter().next())
 }
 
 /// The one row a query must return.
-pub async fn query_one(
+pub(crate) async fn query_one(
     db: &mut dyn Db,
     sql: &str,
     params: &[Value],
@@ -58,30 +107,10 @@ pub async fn query_one(
         .ok_or(crate::error::StoreError::NotFound(what))
 }
 
-/// The next value of a named counter (payment numbers, document and order numbers).
+/// A new payment's number, document number and order number, in one round trip.
 /// PostgreSQL uses real sequences, so concurrent transactions never wait on one row; SQLite
 /// has a single writer, so a counter row is as good and needs no extra table per counter.
-pub async fn next_sequence(db: &mut dyn Db, name: &'static str) -> StoreResult<i64> {
-    let row = match db.backend() {
-        Backend::Postgres => {
-            let sql = format!("SELECT nextval('{name}_seq')");
-            query_one(db, &sql, &[], Entity::Sequence).await?
-        }
-        Backend::Sqlite => {
-            query_one(
-                db,
-                "UPDATE sequences SET value = value + 1 WHERE name = $1 RETURNING value",
-                crate::params![name],
-                Entity::Sequence,
-            )
-            .await?
-        }
-    };
-    row.int(0)
-}
-
-/// A new payment's number, document number and order number, in one round trip.
-pub async fn next_payment_numbers(db: &mut dyn Db) -> StoreResult<(i64, i64, i64)> {
+pub(crate) async fn next_payment_numbers(db: &mut dyn Db) -> StoreResult<(i64, i64, i64)> {
     match db.backend() {
         Backend::Postgres => {
             let row = query_one(db, "SELECT nextval('payment_number_seq'), nextval('document_id_seq'), nextval('order_id_seq')", &[], Entity::Sequence).await?;

@@ -16,6 +16,9 @@ pub mod testing;
 pub mod url;
 pub mod value;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use obol_core::idempotency::{

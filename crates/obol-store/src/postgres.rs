@@ -8,7 +8,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use crate::db::{Backend, BoxFuture, Db};
+use crate::db::{Backend, BoxFuture, Db, sealed};
 use crate::error::{StoreError, StoreResult, UniqueKey};
 use crate::value::{ColumnNames, Row, Value};
 
@@ -128,6 +128,12 @@ impl Db for PgTransaction<'_> {
         Backend::Postgres
     }
 
+    fn raw(&mut self, _token: sealed::Token) -> &mut dyn sealed::Statements {
+        self
+    }
+}
+
+impl sealed::Statements for PgTransaction<'_> {
     fn execute<'a>(
         &'a mut self,
         sql: &'a str,

@@ -17,7 +17,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{Backend, BoxFuture, Db};
+use crate::db::{Backend, BoxFuture, Db, sealed};
 use crate::error::{StoreError, StoreResult, UniqueKey};
 use crate::value::{ColumnNames, Row, Value};
 
@@ -158,6 +158,12 @@ impl Db for SqliteConn {
         Backend::Sqlite
     }
 
+    fn raw(&mut self, _token: sealed::Token) -> &mut dyn sealed::Statements {
+        self
+    }
+}
+
+impl sealed::Statements for SqliteConn {
     fn execute<'a>(
         &'a mut self,
         sql: &'a str,

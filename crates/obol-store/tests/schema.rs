@@ -132,11 +132,10 @@ fn missing_unique_keys(sqlite: &Schema, postgres: &Schema) -> Vec<String> {
     found
 }
 
+obol_store::postgres_test! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_and_postgres_schemas_match() {
-    let Some(postgres_database) = TestDatabase::postgres().await else {
-        return;
-    };
+    let postgres_database = TestDatabase::postgres().await;
     let sqlite_database = TestDatabase::sqlite();
     let sqlite = migrated_schema(&sqlite_database).await;
     let postgres = migrated_schema(&postgres_database).await;
@@ -157,4 +156,5 @@ async fn sqlite_and_postgres_schemas_match() {
         "the schemas differ:\n{}",
         found.join("\n")
     );
+}
 }

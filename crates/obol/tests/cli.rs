@@ -3,40 +3,14 @@
 //! differ.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use obol_store::testing::TestDatabase;
+use obol_testkit::{Scratch, TestDatabase, hidden_value};
 use serde_json::Value;
 
 const OPERATOR_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-/// A scratch directory used as the working directory and data directory of one test.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let path =
-            std::env::temp_dir().join(format!("obol-cli-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        Scratch(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn obol(directory: &Path, database_url: Option<&str>, arguments: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_obol"));
@@ -306,11 +280,10 @@ fn sqlite_commands_follow_the_contract() {
     }
 }
 
+obol_store::postgres_test! {
 #[tokio::test]
 async fn postgres_commands_follow_the_contract() {
-    let Some(database) = TestDatabase::postgres().await else {
-        return;
-    };
+    let database = TestDatabase::postgres().await;
     let scratch = Scratch::new("contract-pg");
     let url = database.url_text.clone();
     tokio::task::spawn_blocking(move || {
@@ -324,12 +297,12 @@ async fn postgres_commands_follow_the_contract() {
     .await
     .unwrap();
 }
+}
 
+obol_store::postgres_test! {
 #[tokio::test]
 async fn postgres_requires_an_operator_key() {
-    let Some(database) = TestDatabase::postgres().await else {
-        return;
-    };
+    let database = TestDatabase::postgres().await;
     let scratch = Scratch::new("pg-key");
     let output = Command::new(env!("CARGO_BIN_EXE_obol"))
         .current_dir(scratch.path())
@@ -389,6 +362,7 @@ async fn postgres_requires_an_operator_key() {
         "the server does not start without the key"
     );
     assert!(stderr_of(&serve).contains("secret_key is required"));
+}
 }
 
 #[test]
@@ -453,12 +427,9 @@ async fn verify_fails_on_a_planted_violation() {
         .unwrap();
     store
         .write(|db| {
-            Box::pin(async move {
-                let rows = db.query("INSERT INTO ledger_transactions (kind, payment_id, created_at) VALUES ('correction', NULL, 0) RETURNING id", &[]).await?;
-                let id = rows[0].int(0)?;
-                db.execute("INSERT INTO ledger_postings (transaction_id, account, currency, amount) VALUES ($1, 'operator:fees', 'USD', 1)", obol_store::params![id]).await?;
-                Ok(())
-            })
+            Box::pin(obol_store::testing::inspect::plant_unbalanced_correction(
+                db,
+            ))
         })
         .await
         .unwrap();
@@ -648,19 +619,6 @@ async fn serve_demo_serves_and_stops_gracefully() {
 }
 
 /// The value of a hidden input in a page.
-fn hidden_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// A new user's first payment, against the real binary: the demo merchant creates an invoice
 /// through the Paymega API, the customer pays on the hosted page with a sandbox card, the
 /// merchant reconciles it; the card number is nowhere in the database files or the logs.

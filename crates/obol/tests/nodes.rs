@@ -2,87 +2,17 @@
 //! callback once, and a node killed with `kill -9` while callbacks are pending delivers them
 //! all after a restart. Real binaries, a real receiver on loopback, nothing else on the network.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
-use obol_store::testing::TestDatabase;
+use obol_store::ops::callbacks::CallbackStatus;
+use obol_store::testing::inspect;
+use obol_testkit::{CallbackReceiver, Scratch, TestDatabase};
 use serde_json::{Value, json};
 
 const OPERATOR_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-/// Delivery ids the receiver saw, with how often.
-#[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<HashMap<String, usize>>>);
-
-impl Receiver {
-    async fn start() -> (Receiver, String) {
-        let receiver = Receiver::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/cb", listener.local_addr().unwrap());
-        let seen = receiver.clone();
-        let app = axum::Router::new().route(
-            "/cb",
-            axum::routing::post(move |headers: HeaderMap| {
-                let seen = seen.clone();
-                async move {
-                    let delivery = headers
-                        .get("x-obol-delivery-id")
-                        .and_then(|value| value.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    *seen.0.lock().unwrap().entry(delivery).or_default() += 1;
-                    axum::http::StatusCode::OK
-                }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (receiver, url)
-    }
-
-    fn snapshot(&self) -> HashMap<String, usize> {
-        self.0.lock().unwrap().clone()
-    }
-
-    async fn wait_for_distinct(&self, count: usize, limit: Duration) -> HashMap<String, usize> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.snapshot().len() >= count {
-                return self.snapshot();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "expected {count} distinct callbacks, got {}",
-            self.snapshot().len()
-        );
-    }
-}
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let path =
-            std::env::temp_dir().join(format!("obol-nodes-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn obol(directory: &Path, database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_obol"));
@@ -177,14 +107,13 @@ async fn create_invoices(
     }
 }
 
+obol_store::postgres_test! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_postgres_deliver_each_callback_once() {
-    let Some(database) = TestDatabase::postgres().await else {
-        return;
-    };
+    let database = TestDatabase::postgres().await;
     let scratch = Scratch::new("two");
     let url = database.url_text.clone();
-    let directory = scratch.0.clone();
+    let directory = scratch.path().to_owned();
     let (merchant, mut first, mut second, first_address) = tokio::task::spawn_blocking(move || {
         let merchant = merchant(&directory, &url);
         let (first, first_address) = start_node(&directory, &url);
@@ -193,14 +122,15 @@ async fn two_nodes_on_one_postgres_deliver_each_callback_once() {
     })
     .await
     .unwrap();
-    let (receiver, callback_url) = Receiver::start().await;
+    let receiver = CallbackReceiver::start().await;
+    let callback_url = receiver.url().to_owned();
     create_invoices(&first_address, &merchant, &callback_url, "two", 30).await;
     let seen = receiver
-        .wait_for_distinct(30, Duration::from_secs(30))
+        .wait_for_deliveries(30, Duration::from_secs(30))
         .await;
     // Leave time for any duplicate to show up before judging.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let seen_after = receiver.snapshot();
+    let seen_after = receiver.deliveries();
     assert_eq!(seen_after.len(), 30, "{seen:?}");
     assert!(
         seen_after.values().all(|times| *times == 1),
@@ -213,13 +143,14 @@ async fn two_nodes_on_one_postgres_deliver_each_callback_once() {
     .await
     .unwrap();
 }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_with_callbacks_pending_delivers_them_after_a_restart() {
     let database = TestDatabase::sqlite();
     let scratch = Scratch::new("kill");
     let url = database.url_text.clone();
-    let directory = scratch.0.clone();
+    let directory = scratch.path().to_owned();
     let (merchant, node, address) = tokio::task::spawn_blocking({
         let url = url.clone();
         move || {
@@ -231,12 +162,8 @@ async fn a_node_killed_with_callbacks_pending_delivers_them_after_a_restart() {
     .await
     .unwrap();
     // Callbacks to a receiver that is not up yet: they are written, then the node dies.
-    let waiting = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (receiver, callback_url) = {
-        let address = waiting.local_addr().unwrap();
-        drop(waiting);
-        (Receiver::default(), format!("http://{address}/cb"))
-    };
+    let receiver_address = CallbackReceiver::free_address();
+    let callback_url = CallbackReceiver::url_at(receiver_address);
     create_invoices(&address, &merchant, &callback_url, "kill", 10).await;
     let mut node = node;
     tokio::task::spawn_blocking(move || stop(&mut node, "-KILL"))
@@ -244,31 +171,8 @@ async fn a_node_killed_with_callbacks_pending_delivers_them_after_a_restart() {
         .unwrap();
 
     // The receiver comes up on that address; the node restarts; nothing was lost.
-    let listener = tokio::net::TcpListener::bind(
-        callback_url
-            .trim_start_matches("http://")
-            .trim_end_matches("/cb"),
-    )
-    .await
-    .unwrap();
-    let seen = receiver.clone();
-    let app = axum::Router::new().route(
-        "/cb",
-        axum::routing::post(move |headers: HeaderMap| {
-            let seen = seen.clone();
-            async move {
-                let delivery = headers
-                    .get("x-obol-delivery-id")
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                *seen.0.lock().unwrap().entry(delivery).or_default() += 1;
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let directory = scratch.0.clone();
+    let receiver = CallbackReceiver::start_at(receiver_address).await;
+    let directory = scratch.path().to_owned();
     let (mut restarted, _) = tokio::task::spawn_blocking(move || start_node(&directory, &url))
         .await
         .unwrap();
@@ -277,20 +181,14 @@ async fn a_node_killed_with_callbacks_pending_delivers_them_after_a_restart() {
     // in flight. Replay every callback the store holds, as the docs tell operators to.
     let store = obol_store::Store::open(&database.url).await.unwrap();
     let pending = store
-        .read(|db| {
-            Box::pin(async move {
-                db.query(
-                    "SELECT delivery_id FROM callbacks WHERE status = 'pending' AND attempts > 0",
-                    &[],
-                )
-                .await
-            })
-        })
+        .read(|db| Box::pin(inspect::all_callbacks(db)))
         .await
-        .unwrap();
-    for row in pending {
-        let delivery = row.text(0).unwrap();
-        let directory = scratch.0.clone();
+        .unwrap()
+        .into_iter()
+        .filter(|callback| callback.status == CallbackStatus::Pending && callback.attempts > 0);
+    for callback in pending {
+        let delivery = callback.delivery_id;
+        let directory = scratch.path().to_owned();
         let url = database.url_text.clone();
         let output = tokio::task::spawn_blocking(move || {
             obol(&directory, &url)
@@ -307,7 +205,7 @@ async fn a_node_killed_with_callbacks_pending_delivers_them_after_a_restart() {
         );
     }
     let delivered = receiver
-        .wait_for_distinct(10, Duration::from_secs(30))
+        .wait_for_deliveries(10, Duration::from_secs(30))
         .await;
     assert_eq!(
         delivered.len(),

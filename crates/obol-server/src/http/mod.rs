@@ -128,16 +128,11 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .store
         .read(|db| {
             Box::pin(async move {
-                let by_status = db
-                    .query(
-                        "SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status",
-                        &[],
-                    )
-                    .await?;
-                let mut payments = Vec::new();
-                for row in by_status {
-                    payments.push((vec![("status", row.text(0)?)], row.int(1)?));
-                }
+                let payments = obol_store::ops::payments::count_by_status(db)
+                    .await?
+                    .into_iter()
+                    .map(|(status, count)| (vec![("status", status)], count))
+                    .collect();
                 let pending_jobs = jobs::pending_count(db).await?;
                 let callbacks = obol_store::ops::callbacks::counts(db).await?;
                 Ok(vec![

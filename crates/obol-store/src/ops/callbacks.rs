@@ -307,6 +307,12 @@ pub async fn for_transfer(db: &mut dyn Db, transfer: &Uuid) -> StoreResult<Vec<C
         .collect()
 }
 
+/// Every callback, oldest first.
+pub async fn all(db: &mut dyn Db) -> StoreResult<Vec<Callback>> {
+    let sql = format!("SELECT {COLUMNS} FROM callbacks ORDER BY sequence");
+    db.query(&sql, &[]).await?.iter().map(from_row).collect()
+}
+
 /// A payment's callbacks, oldest first (for `callback_logs`).
 pub async fn for_payment(db: &mut dyn Db, payment: &PaymentId) -> StoreResult<Vec<Callback>> {
     let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE payment_id = $1 ORDER BY sequence");

@@ -211,14 +211,4 @@ async fn every_read_finds_its_columns(database: TestDatabase) {
         .expect("every operation reads its rows");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_read_finds_its_columns_on_sqlite() {
-    every_read_finds_its_columns(TestDatabase::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_read_finds_its_columns_on_postgres() {
-    if let Some(database) = TestDatabase::postgres().await {
-        every_read_finds_its_columns(database).await;
-    }
-}
+crate::on_both_backends!(every_read_finds_its_columns);

@@ -4,6 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::on_both_backends;
+use crate::ops::tenancy::NewMerchant;
+use crate::ops::{catalog, idempotency, jobs, ledger, payments, tenancy, verify};
+use crate::testing::{self, TestDatabase, TestRandom};
+use crate::{Idempotent, Store, StoreError, params};
 use obol_core::credentials::{IssuedSecret, SecretDigest};
 use obol_core::idempotency::{
     IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
@@ -12,15 +17,10 @@ use obol_core::ids::{MerchantId, PaymentId, PaymentMethodId, ROOT_RESELLER, Rese
 use obol_core::ledger::{AccountCode, Clearing, LedgerTransaction, Posting, TransactionKind};
 use obol_core::money::Money;
 use obol_core::payment::{
-    Actor, Flow, PaymentDraft, PaymentError, PaymentEvent, PaymentStatus, Resolution, ReturnUrls,
-    Source,
+    Actor, PaymentDraft, PaymentError, PaymentEvent, PaymentStatus, Resolution,
 };
 use obol_core::tenancy::{MerchantSettings, Name, Role};
 use obol_core::{Currency, Timestamp};
-use obol_store::ops::tenancy::NewMerchant;
-use obol_store::ops::{catalog, idempotency, jobs, ledger, payments, tenancy, verify};
-use obol_store::testing::{TestDatabase, TestRandom};
-use obol_store::{Idempotent, Store, StoreError, params};
 
 const NOW: Timestamp = Timestamp::from_unix_seconds(1_763_000_000);
 
@@ -81,30 +81,18 @@ async fn merchant(store: &Store) -> MerchantId {
 }
 
 fn draft(merchant: MerchantId, reference: Option<&str>, minor: i64) -> PaymentDraft {
-    PaymentDraft {
-        reseller_id: ResellerId::new(2),
-        merchant_id: Some(merchant),
-        customer_account_id: None,
-        customer_id: None,
-        reference_id: reference.map(str::to_owned),
-        external_id: None,
-        amount: Money::from_minor(minor, Currency::USD).unwrap(),
-        flow: Flow::Charge,
-        description: Some("Invoice".into()),
-        metadata: Some("{\"key\":\"value\"}".into()),
-        service_fields: None,
-        gateway_options: None,
-        page_options: None,
-        dialect_attributes: None,
-        return_urls: ReturnUrls::default(),
-        callback_url: None,
-        expires_at: None,
-        source: Source::MerchantApi,
-        locale: Some("en".into()),
-        test_mode: true,
-        requester_ip: Some("127.0.0.1".into()),
-        manual_capture: false,
-    }
+    testing::draft(
+        ResellerId::new(2),
+        merchant,
+        Money::from_minor(minor, Currency::USD).unwrap(),
+    )
+    .reference_id(reference.map(str::to_owned))
+    .description(Some("Invoice".to_owned()))
+    .metadata(Some("{\"key\":\"value\"}".to_owned()))
+    .locale(Some("en".to_owned()))
+    .requester_ip(Some("127.0.0.1".to_owned()))
+    .build()
+    .expect("a valid draft")
 }
 
 async fn create_payment(
@@ -256,7 +244,7 @@ async fn reseller_tree_and_credentials(database: TestDatabase) {
         .await;
     assert!(matches!(
         missing,
-        Err(StoreError::NotFound(obol_store::error::Entity::Reseller))
+        Err(StoreError::NotFound(crate::error::Entity::Reseller))
     ));
 
     let token = IssuedSecret::generate(&mut TestRandom::new(), "");
@@ -400,12 +388,8 @@ async fn payment_lifecycle_books_the_ledger(database: TestDatabase) {
     let balance = store
         .read(move |db| {
             Box::pin(async move {
-                obol_store::ops::ledger::balance(
-                    db,
-                    &AccountCode::merchant(merchant),
-                    Currency::USD,
-                )
-                .await
+                crate::ops::ledger::balance(db, &AccountCode::merchant(merchant), Currency::USD)
+                    .await
             })
         })
         .await
@@ -996,35 +980,12 @@ async fn ledger_reads_for_dialects(database: TestDatabase) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(obol_store::testing::TestDatabase::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
-                        super::$scenario(database).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
 /// Migration 7 rebuilds SQLite's callbacks table: callbacks and their attempts written before it
 /// survive, and the outbox reads them as a payment's.
 async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
     let store = Store::open(&database.url).await.expect("open");
     let applied = store
-        .write(|db| Box::pin(obol_store::ops::migrate::migrate_up_to(db, NOW, 6)))
+        .write(|db| Box::pin(crate::ops::migrate::migrate_up_to(db, NOW, 6)))
         .await
         .unwrap();
     assert_eq!(applied, vec![1, 2, 3, 4, 5, 6]);
@@ -1074,7 +1035,7 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
     let (callbacks, attempts) = store
         .read(move |db| {
             Box::pin(async move {
-                let callbacks = obol_store::ops::callbacks::for_payment(db, &id).await?;
+                let callbacks = crate::ops::callbacks::for_payment(db, &id).await?;
                 let attempts = db
                     .query("SELECT COUNT(*) FROM callback_attempts", &[])
                     .await?[0]
@@ -1087,11 +1048,11 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
     assert_eq!(callbacks.len(), 1);
     assert_eq!(
         callbacks[0].subject,
-        obol_store::ops::callbacks::Subject::Payment(payment_id.clone())
+        crate::ops::callbacks::Subject::Payment(payment_id.clone())
     );
     assert_eq!(
         callbacks[0].signer,
-        obol_store::ops::callbacks::Signer::Merchant(merchant)
+        crate::ops::callbacks::Signer::Merchant(merchant)
     );
     assert_eq!(attempts, 1);
     assert_verified(&store).await;
@@ -1100,9 +1061,9 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
 /// A transfer is written whole and changed only from the version it was read at; its ledger
 /// steps keep `verify` clean, and a wrong transit is caught.
 async fn transfers_are_versioned_and_verified(database: TestDatabase) {
+    use crate::ops::{ledger, p2p};
     use obol_core::p2p::{P2pCard, SendDecision, Transfer, TransferDraft, TransferKind};
     use obol_core::sandbox::CardDecision;
-    use obol_store::ops::{ledger, p2p};
 
     let store = open(&database).await;
     let client = store
@@ -1270,6 +1231,8 @@ on_both_backends!(
     failing_write_leaves_nothing_behind,
     expiring_payments_schedule_a_job,
     ledger_reads_for_dialects,
+    customers_are_found_again_by_reference,
+    payments_list_by_cursor,
 );
 
 /// The SQLite writer survives a job that panics: that job fails, later writes still commit.
@@ -1298,16 +1261,16 @@ async fn sqlite_writer_survives_a_panicking_job() {
         .await
         .unwrap();
     let half = store
-        .read(|db| Box::pin(async move { obol_store::ops::settings::get(db, "half").await }))
+        .read(|db| Box::pin(async move { crate::ops::settings::get(db, "half").await }))
         .await
         .unwrap();
     assert_eq!(half, None, "the panicking job's writes were rolled back");
 }
 
 async fn customers_are_found_again_by_reference(database: TestDatabase) {
+    use crate::ops::customers;
     use obol_core::customer::{Address, CustomerDraft};
     use obol_core::ids::CustomerId;
-    use obol_store::ops::customers;
     let store = open(&database).await;
     let merchant = merchant(&store).await;
     let draft = CustomerDraft {
@@ -1359,7 +1322,7 @@ async fn customers_are_found_again_by_reference(database: TestDatabase) {
 }
 
 async fn payments_list_by_cursor(database: TestDatabase) {
-    use obol_store::ops::payments::PaymentQuery;
+    use crate::ops::payments::PaymentQuery;
     let store = open(&database).await;
     let merchant = merchant(&store).await;
     let mut ids = Vec::new();
@@ -1432,31 +1395,4 @@ async fn payments_list_by_cursor(database: TestDatabase) {
     .await;
     assert_eq!(filtered.payments.len(), 1);
     assert_eq!(filtered.payments[0].id, ids[1]);
-}
-
-mod more_sqlite {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn customers_are_found_again_by_reference() {
-        super::customers_are_found_again_by_reference(obol_store::testing::TestDatabase::sqlite())
-            .await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn payments_list_by_cursor() {
-        super::payments_list_by_cursor(obol_store::testing::TestDatabase::sqlite()).await;
-    }
-}
-
-mod more_postgres {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn customers_are_found_again_by_reference() {
-        if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
-            super::customers_are_found_again_by_reference(database).await;
-        }
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn payments_list_by_cursor() {
-        if let Some(database) = obol_store::testing::TestDatabase::postgres().await {
-            super::payments_list_by_cursor(database).await;
-        }
-    }
 }

@@ -1,0 +1,69 @@
+//! Reads (and one deliberate breakage) that only tests need: what a test checks underneath the
+//! API, written here because SQL lives in this crate alone. Not for the product: nothing in
+//! the server or the binary calls these.
+
+use crate::db::Db;
+use crate::error::StoreResult;
+use crate::ops::callbacks::{self, Callback};
+
+/// Every callback, oldest first.
+pub async fn all_callbacks(db: &mut dyn Db) -> StoreResult<Vec<Callback>> {
+    callbacks::all(db).await
+}
+
+/// How many delivery attempts were recorded, over all callbacks.
+pub async fn callback_attempt_count(db: &mut dyn Db) -> StoreResult<i64> {
+    db.query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS count FROM callback_attempts",
+        &[],
+    )
+    .await?[0]
+        .int("count")
+}
+
+/// How many audit entries record `action`.
+pub async fn audit_count(db: &mut dyn Db, action: &str) -> StoreResult<i64> {
+    db.query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS count FROM audit_log WHERE action = $1",
+        crate::params![action],
+    )
+    .await?[0]
+        .int("count")
+}
+
+/// What is stored of every P2P card (vault token, first six and last four digits), one
+/// string a card: a test checks that no full card number is among them.
+pub async fn stored_card_fields(db: &mut dyn Db) -> StoreResult<Vec<String>> {
+    db.query("SELECT token, first6, last4 FROM p2p_cards", &[])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(format!(
+                "{}{}{}",
+                row.text("token")?,
+                row.text("first6")?,
+                row.text("last4")?
+            ))
+        })
+        .collect()
+}
+
+/// Plants a ledger correction that does not balance (one posting of 1 USD to the operator's
+/// fees), for tests of `verify`.
+pub async fn plant_unbalanced_correction(db: &mut dyn Db) -> StoreResult<()> {
+    let rows = db
+        .query(
+            "INSERT INTO ledger_transactions (kind, payment_id, created_at) \
+             VALUES ('correction', NULL, 0) RETURNING id",
+            &[],
+        )
+        .await?;
+    let id = rows[0].int("id")?;
+    db.execute(
+        "INSERT INTO ledger_postings (transaction_id, account, currency, amount) \
+         VALUES ($1, 'operator:fees', 'USD', 1)",
+        crate::params![id],
+    )
+    .await?;
+    Ok(())
+}
