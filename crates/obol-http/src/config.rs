@@ -201,7 +201,8 @@ fn split_urls(text: &str) -> Vec<String> {
 }
 
 impl Config {
-    /// Builds the configuration: defaults < file < environment < flags.
+    /// Builds the configuration: defaults < file < environment < flags. Long on purpose: one
+    /// statement per configuration key, in the order of docs/CONFIGURATION.md.
     pub fn load(
         overrides: &Overrides,
         environment: &dyn Environment,

@@ -51,7 +51,9 @@ impl Running {
 }
 
 /// Starts everything and returns once the listener is bound. With `demo`, the credentials
-/// text is returned for the caller to print.
+/// text is returned for the caller to print. Long on purpose: start-up is one sequence (key,
+/// store, listener, demo, registry, state, workers, server) whose order matters, read top to
+/// bottom.
 pub async fn start(
     config: Config,
     clock: SharedClock,

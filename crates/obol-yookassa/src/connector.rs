@@ -53,6 +53,23 @@ pub struct UpstreamRefund {
     pub status: String,
 }
 
+/// YooKassa's word for money that moved (a payment's or a refund's `status`).
+const SUCCEEDED: &str = "succeeded";
+
+impl UpstreamPayment {
+    /// Whether YooKassa reports the payment paid.
+    pub fn succeeded(&self) -> bool {
+        self.status == SUCCEEDED
+    }
+}
+
+impl UpstreamRefund {
+    /// Whether YooKassa reports the refund done.
+    pub fn succeeded(&self) -> bool {
+        self.status == SUCCEEDED
+    }
+}
+
 /// Where and as whom to call.
 #[derive(Debug, Clone)]
 pub struct Account<'a> {

@@ -499,7 +499,7 @@ impl Commit<'_> {
             .connector
             .get_payment(self.deadline, &self.account(), &payment_refund)
             .await
-            .map(|payment| payment.status == "succeeded")
+            .map(|payment| payment.succeeded())
             .unwrap_or(false);
         let upstream = self
             .connector
@@ -519,7 +519,7 @@ impl Commit<'_> {
             ..CommitResponse::default()
         };
         let (merchant_id, amount) = (self.merchant.id, self.checked.amount);
-        let refunded = (upstream.status == "succeeded").then_some(amount);
+        let refunded = upstream.succeeded().then_some(amount);
         record(self.state, self.keyed, response, move |db, outbox, now| {
             Box::pin(async move {
                 record_refund(

@@ -255,6 +255,9 @@ fn print_result(json: bool, value: &impl Serialize) {
     }
 }
 
+/// Runs one command. Long on purpose: one `match` arm per command of the CLI contract
+/// (docs/CLI.md), each only calling `obol_server` and printing its output; splitting it would
+/// scatter the contract over functions that each hold one call.
 async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
     let mut overrides = Overrides {
         config_file: cli.config.clone(),

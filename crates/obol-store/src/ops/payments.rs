@@ -214,6 +214,7 @@ fn card_values(card: Option<&CardPayload>) -> [Value; 7] {
 
 /// A payment's values for the INSERT, each beside its column so the two cannot drift apart: the
 /// names must be `COLUMNS` in order (checked in debug builds, so on every insert the tests make).
+/// Long because the table has 53 columns, one line each.
 fn insert_values(payment: &Payment) -> Vec<Value> {
     let card = payment.card.as_ref();
     let named: [(&str, Value); 53] = [

@@ -29,6 +29,8 @@ impl VerifyReport {
 /// Violations are reported up to this many per check; one is enough to fail.
 const VIOLATIONS_PER_CHECK_MAX: i64 = 100;
 
+/// Runs every check of `obol verify`. Long on purpose: a flat list of independent checks, each
+/// a query and its violations, read top to bottom like the list in docs/CLI.md.
 pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
     let mut report = VerifyReport::default();
     let count = async |db: &mut dyn Db, table: &str| -> StoreResult<i64> {
