@@ -261,8 +261,10 @@ pub struct TransferDraft {
     pub card_to: Option<CardRef>,
 }
 
+/// What a transfer is, field by field: read through [`Transfer`], which only the core's steps
+/// change, and handed to [`Transfer::restore`] by storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transfer {
+pub struct TransferRecord {
     pub id: Uuid,
     pub receipt_id: ReceiptId,
     pub client_id: P2pClientId,
@@ -288,6 +290,38 @@ pub struct Transfer {
     /// Optimistic concurrency: bumped by every stored change.
     pub version: i64,
     pub operations: Vec<Operation>,
+}
+
+/// A P2P transfer. Its fields are read through [`TransferRecord`]; they change only through
+/// its steps (`apply_send`, `answer`, `claim`, `wrong_code`, `expire`, `return_rest`), each of
+/// which returns the balanced ledger transactions of the money it moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    record: TransferRecord,
+}
+
+impl std::ops::Deref for Transfer {
+    type Target = TransferRecord;
+
+    fn deref(&self) -> &TransferRecord {
+        &self.record
+    }
+}
+
+impl Transfer {
+    /// A transfer as storage reads it back: storage only, which wrote nothing but what the
+    /// core's steps made.
+    pub fn restore(record: TransferRecord) -> Transfer {
+        Transfer { record }
+    }
+
+    /// The transfer as it is once storage wrote this version of it: the next version
+    /// (optimistic concurrency: a step planned on an older version fails to persist).
+    pub fn persisted(&self) -> Transfer {
+        let mut stored = self.clone();
+        stored.record.version += 1;
+        stored
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -386,7 +420,7 @@ impl Transfer {
             created_at: now,
             updated_at: now,
         };
-        Ok(Transfer {
+        Ok(Transfer::restore(TransferRecord {
             id: Uuid::generate_v4(random),
             receipt_id: ReceiptId::generate(random),
             client_id: draft.client_id,
@@ -409,7 +443,7 @@ impl Transfer {
             updated_at: now,
             version: 0,
             operations: vec![send],
-        })
+        }))
     }
 
     fn zero(&self) -> Result<Money, P2pError> {
@@ -417,7 +451,8 @@ impl Transfer {
     }
 
     fn send_operation(&mut self) -> Option<&mut Operation> {
-        self.operations
+        self.record
+            .operations
             .iter_mut()
             .find(|operation| operation.kind == OperationKind::Send)
     }
@@ -444,10 +479,10 @@ impl Transfer {
         now: Timestamp,
     ) -> Result<(), P2pError> {
         self.require_unsent()?;
-        self.status = TransferStatus::NeedsConfirmation;
-        self.confirmation = Some(confirmation);
-        self.expires_at = Some(now.plus_seconds(CONFIRMATION_WINDOW_SECONDS));
-        self.updated_at = now;
+        self.record.status = TransferStatus::NeedsConfirmation;
+        self.record.confirmation = Some(confirmation);
+        self.record.expires_at = Some(now.plus_seconds(CONFIRMATION_WINDOW_SECONDS));
+        self.record.updated_at = now;
         Ok(())
     }
 
@@ -459,10 +494,10 @@ impl Transfer {
             send.reason = Some(reason);
             send.updated_at = now;
         }
-        self.status = TransferStatus::Rejected;
-        self.pending = self.zero()?;
-        self.expires_at = None;
-        self.updated_at = now;
+        self.record.status = TransferStatus::Rejected;
+        self.record.pending = self.zero()?;
+        self.record.expires_at = None;
+        self.record.updated_at = now;
         Ok(())
     }
 
@@ -497,12 +532,12 @@ impl Transfer {
             send.status = OperationStatus::Finished;
             send.updated_at = now;
         }
-        self.status = TransferStatus::Processing;
-        self.expires_at = match self.kind {
+        self.record.status = TransferStatus::Processing;
+        self.record.expires_at = match self.kind {
             TransferKind::Bucket => Some(bucket_expires_at),
             TransferKind::Direct => None,
         };
-        self.updated_at = now;
+        self.record.updated_at = now;
         Ok(transaction)
     }
 
@@ -617,7 +652,7 @@ impl Transfer {
                 },
             ],
         )?;
-        self.operations.push(Operation {
+        self.record.operations.push(Operation {
             id: Uuid::generate_v4(random),
             kind: OperationKind::Receive,
             status: OperationStatus::Finished,
@@ -629,13 +664,13 @@ impl Transfer {
             created_at: now,
             updated_at: now,
         });
-        self.pending = self.pending.checked_sub(amount)?;
-        self.card_to = Some(card);
+        self.record.pending = self.pending.checked_sub(amount)?;
+        self.record.card_to = Some(card);
         if self.pending.minor() == 0 {
-            self.status = TransferStatus::Finished;
-            self.expires_at = None;
+            self.record.status = TransferStatus::Finished;
+            self.record.expires_at = None;
         }
-        self.updated_at = now;
+        self.record.updated_at = now;
         Ok(transaction)
     }
 
@@ -651,7 +686,7 @@ impl Transfer {
         now: Timestamp,
     ) -> Result<Option<LedgerTransaction>, P2pError> {
         self.require_receivable(amount)?;
-        self.operations.push(Operation {
+        self.record.operations.push(Operation {
             id: Uuid::generate_v4(random),
             kind: OperationKind::Receive,
             status: OperationStatus::Rejected,
@@ -663,7 +698,7 @@ impl Transfer {
             created_at: now,
             updated_at: now,
         });
-        self.updated_at = now;
+        self.record.updated_at = now;
         match self.kind {
             TransferKind::Direct => self.return_rest(random, now).map(Some),
             TransferKind::Bucket => Ok(None),
@@ -706,7 +741,7 @@ impl Transfer {
                 },
             ],
         )?;
-        self.operations.push(Operation {
+        self.record.operations.push(Operation {
             id: Uuid::generate_v4(random),
             kind: OperationKind::Return,
             status: OperationStatus::Finished,
@@ -718,12 +753,12 @@ impl Transfer {
             created_at: now,
             updated_at: now,
         });
-        self.returned = Some(rest);
-        self.returned_commission = Some(returned_commission);
-        self.pending = self.zero()?;
-        self.status = TransferStatus::Returned;
-        self.expires_at = None;
-        self.updated_at = now;
+        self.record.returned = Some(rest);
+        self.record.returned_commission = Some(returned_commission);
+        self.record.pending = self.zero()?;
+        self.record.status = TransferStatus::Returned;
+        self.record.expires_at = None;
+        self.record.updated_at = now;
         Ok(transaction)
     }
 
@@ -761,8 +796,8 @@ impl Transfer {
         if self.confirmation != Some(Confirmation::Lookup) {
             return Err(P2pError::NotLookup);
         }
-        self.wrong_codes += 1;
-        self.updated_at = now;
+        self.record.wrong_codes += 1;
+        self.record.updated_at = now;
         if self.wrong_codes >= LOOKUP_ATTEMPTS_MAX {
             self.reject(Resolution::ThreeDsFailed, now)?;
             Ok(P2pError::CodeAttemptsExhausted)

@@ -297,9 +297,10 @@ impl Actor {
     }
 }
 
-/// The payment record (SPEC §2 "Payments").
+/// What a payment is, field by field (SPEC §2 "Payments"): read through [`Payment`], which
+/// only the core changes, and handed to [`Payment::restore`] by storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payment {
+pub struct PaymentRecord {
     pub id: PaymentId,
     pub number: PaymentNumber,
     pub document_id: DocumentNumber,
@@ -354,6 +355,35 @@ pub struct Payment {
     pub closed_at: Option<Timestamp>,
     /// Incremented by every transition; storage updates only the version it read.
     pub version: i64,
+}
+
+/// A payment. Its fields are read through [`PaymentRecord`] (`payment.status`); they change
+/// only through [`Payment::plan`] and [`Payment::apply`], so its status, amounts and version
+/// always went through the transition table and its checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    record: PaymentRecord,
+}
+
+impl std::ops::Deref for Payment {
+    type Target = PaymentRecord;
+
+    fn deref(&self) -> &PaymentRecord {
+        &self.record
+    }
+}
+
+impl Payment {
+    /// A payment as storage reads it back: storage only, which wrote nothing but what
+    /// [`Payment::create`] and [`Payment::apply`] made.
+    pub fn restore(record: PaymentRecord) -> Payment {
+        Payment { record }
+    }
+
+    /// The record, to take fields out by value.
+    pub fn into_record(self) -> PaymentRecord {
+        self.record
+    }
 }
 
 /// Everything needed to create a payment, checked by [`Payment::create`]. Build one with
@@ -513,9 +543,9 @@ impl Coded for PaymentError {
     }
 }
 
-/// A decided change of a payment, ready to be persisted.
+/// What a decided change of a payment says, field by field; read through [`Transition`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
+pub struct TransitionFields {
     pub payment_id: PaymentId,
     pub event: PaymentEvent,
     pub from: PaymentStatus,
@@ -526,6 +556,21 @@ pub struct Transition {
     /// The version the decision was made on; persisting fails if the row moved since.
     pub expected_version: i64,
     pub ledger: Option<LedgerTransaction>,
+}
+
+/// A decided change of a payment, ready to be persisted. Only [`Payment::plan`] makes one, so
+/// [`Payment::apply`] only ever applies what the transition table and its checks allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    fields: TransitionFields,
+}
+
+impl std::ops::Deref for Transition {
+    type Target = TransitionFields;
+
+    fn deref(&self) -> &TransitionFields {
+        &self.fields
+    }
 }
 
 /// The allowed moves (SPEC §2), as a table that tests enumerate.
@@ -592,7 +637,7 @@ impl Payment {
         };
         let breakdown = fee_schedule.compute(draft.amount)?;
         let zero = Money::zero(currency)?;
-        Ok(Payment {
+        Ok(Payment::restore(PaymentRecord {
             id: identity.id,
             number: identity.number,
             document_id: identity.document_id,
@@ -640,7 +685,7 @@ impl Payment {
             processed_at: None,
             closed_at: None,
             version: 0,
-        })
+        }))
     }
 
     /// Decides what `event` does to this payment, without changing it.
@@ -715,15 +760,17 @@ impl Payment {
             | PaymentEvent::Authorized { .. } => {}
         }
         Ok(Transition {
-            payment_id: self.id.clone(),
-            event,
-            from: self.status,
-            to,
-            resolution,
-            actor,
-            at: now,
-            expected_version: self.version,
-            ledger,
+            fields: TransitionFields {
+                payment_id: self.id.clone(),
+                event,
+                from: self.status,
+                to,
+                resolution,
+                actor,
+                at: now,
+                expected_version: self.version,
+                ledger,
+            },
         })
     }
 
@@ -733,20 +780,20 @@ impl Payment {
             transition.from, self.status,
             "transition planned on another status"
         );
-        self.status = transition.to;
-        self.resolution = transition.resolution;
-        self.updated_at = transition.at;
-        self.version += 1;
+        self.record.status = transition.to;
+        self.record.resolution = transition.resolution;
+        self.record.updated_at = transition.at;
+        self.record.version += 1;
         match &transition.event {
             PaymentEvent::AttemptStarted {
                 service_id,
                 method_id,
             } => {
                 if service_id.is_some() {
-                    self.service_id = *service_id;
+                    self.record.service_id = *service_id;
                 }
                 if method_id.is_some() {
-                    self.method_id = *method_id;
+                    self.record.method_id = *method_id;
                 }
             }
             PaymentEvent::ServiceChosen {
@@ -755,46 +802,48 @@ impl Payment {
                 fee,
                 deposit,
             } => {
-                self.service_id = Some(*service_id);
-                self.method_id = Some(*method_id);
-                self.fee = *fee;
-                self.deposit = *deposit;
+                self.record.service_id = Some(*service_id);
+                self.record.method_id = Some(*method_id);
+                self.record.fee = *fee;
+                self.record.deposit = *deposit;
             }
             PaymentEvent::Succeeded { card } => {
-                self.processed_amount = self.amount;
-                self.processed_at = Some(transition.at);
-                self.closed_at = Some(transition.at);
+                self.record.processed_amount = self.amount;
+                self.record.processed_at = Some(transition.at);
+                self.record.closed_at = Some(transition.at);
                 if card.is_some() {
-                    self.card = card.clone();
+                    self.record.card = card.clone();
                 }
             }
             PaymentEvent::Authorized { card } => {
-                self.authorized_at = Some(transition.at);
+                self.record.authorized_at = Some(transition.at);
                 // A hold does not last: uncaptured, it expires (and the money is released).
-                self.expires_at = Some(transition.at.plus_seconds(HOLD_LIFETIME_SECONDS));
+                self.record.expires_at = Some(transition.at.plus_seconds(HOLD_LIFETIME_SECONDS));
                 if card.is_some() {
-                    self.card = card.clone();
+                    self.record.card = card.clone();
                 }
             }
             PaymentEvent::Failed { card, .. } => {
-                self.closed_at = Some(transition.at);
+                self.record.closed_at = Some(transition.at);
                 if card.is_some() {
-                    self.card = card.clone();
+                    self.record.card = card.clone();
                 }
             }
-            PaymentEvent::Expired | PaymentEvent::Deleted => self.closed_at = Some(transition.at),
+            PaymentEvent::Expired | PaymentEvent::Deleted => {
+                self.record.closed_at = Some(transition.at)
+            }
             PaymentEvent::CompletedByManager {
                 manager_id,
                 method_id,
             } => {
-                self.processed_amount = self.amount;
-                self.processed_at = Some(transition.at);
-                self.closed_at = Some(transition.at);
-                self.completed_by = Some(*manager_id);
-                self.completed_method_id = Some(*method_id);
+                self.record.processed_amount = self.amount;
+                self.record.processed_at = Some(transition.at);
+                self.record.closed_at = Some(transition.at);
+                self.record.completed_by = Some(*manager_id);
+                self.record.completed_method_id = Some(*method_id);
             }
             PaymentEvent::Refunded { amount } => {
-                self.refunded_amount = self.refunded_amount.checked_add(*amount)?
+                self.record.refunded_amount = self.refunded_amount.checked_add(*amount)?
             }
         }
         Ok(())

@@ -146,6 +146,7 @@ async fn card_invoice(server: &TestServer) -> PaymentId {
         .insert_payment(draft, Some("payment_card_usd_hpp"))
         .await
         .id
+        .clone()
 }
 
 obol_testkit::requires! { [browser]
@@ -250,7 +251,7 @@ async fn a_customer_pays_by_card_in_a_real_browser() {
             .unwrap()
     };
     assert_eq!(payment.status, PaymentStatus::Processed);
-    assert_eq!(payment.card.expect("card payload").last4, "4242");
+    assert_eq!(payment.card.clone().expect("card payload").last4, "4242");
     server.stop().await;
 }
 }

@@ -176,7 +176,7 @@ async fn payment_with_expiry(server: &TestServer, expires_in_seconds: i64) -> Pa
     .expires_at(server.context.clock.now().plus_seconds(expires_in_seconds))
     .build()
     .expect("a valid draft");
-    server.insert_payment(draft, None).await.id
+    server.insert_payment(draft, None).await.id.clone()
 }
 
 async fn status_of(context: &Context, id: &PaymentId) -> PaymentStatus {

@@ -324,8 +324,8 @@ mod tests {
     fn card_verification_needs_an_open_zero_amount_recurring_verification() {
         let verification = |status: PaymentStatus| {
             let mut payment = in_status(status, 10_000);
-            payment.amount = usd(0);
-            payment.flow = Flow::Verify;
+            payment.record.amount = usd(0);
+            payment.record.flow = Flow::Verify;
             payment
         };
         for status in PaymentStatus::ALL {
@@ -337,8 +337,8 @@ mod tests {
         }
         assert!(!verification(PaymentStatus::Created).card_verification_allowed(false));
         let mut charge = verification(PaymentStatus::Created);
-        charge.amount = usd(100);
-        charge.flow = Flow::Charge;
+        charge.record.amount = usd(100);
+        charge.record.flow = Flow::Charge;
         assert!(!charge.card_verification_allowed(true));
     }
 
@@ -368,7 +368,7 @@ mod tests {
     #[test]
     fn holds_capture_the_whole_amount_or_cancel() {
         let mut held = payment(10_000);
-        held.manual_capture = true;
+        held.record.manual_capture = true;
         step(
             &mut held,
             PaymentEvent::AttemptStarted {
@@ -415,7 +415,7 @@ mod tests {
         use PaymentStatus::*;
         let relayed = |status| {
             let mut payment = in_status(status, 10_000);
-            payment.source = Source::Yookassa;
+            payment.record.source = Source::Yookassa;
             payment
         };
         let refund = Some(PaymentEvent::Refunded { amount: usd(1_000) });

@@ -46,7 +46,7 @@ pub(crate) fn step(payment: &mut Payment, event: PaymentEvent) -> Result<Transit
 #[test]
 fn relayed_payments_move_only_as_the_provider_reports() {
     let mut relayed = payment(10_000);
-    relayed.source = Source::Yookassa;
+    relayed.record.source = Source::Yookassa;
     let attempt = PaymentEvent::AttemptStarted {
         service_id: None,
         method_id: None,
@@ -67,7 +67,7 @@ fn relayed_payments_move_only_as_the_provider_reports() {
     );
     step(&mut relayed, attempt).unwrap();
     let paid = step(&mut relayed, PaymentEvent::Succeeded { card: None }).unwrap();
-    let clearing = paid.ledger.unwrap().postings()[0].account.clone();
+    let clearing = paid.ledger.clone().unwrap().postings()[0].account.clone();
     assert_eq!(clearing, AccountCode::clearing(Clearing::Upstream));
     let refund = PaymentEvent::Refunded { amount: usd(1_000) };
     let now = relayed.updated_at.plus_seconds(1);
@@ -86,7 +86,7 @@ fn two_stage_payments_hold_then_capture_or_release() {
         method_id: None,
     };
     let mut held = payment(10_000);
-    held.manual_capture = true;
+    held.record.manual_capture = true;
     step(&mut held, attempt.clone()).unwrap();
     assert!(
         step(&mut held, PaymentEvent::Succeeded { card: None }).is_err(),
@@ -121,7 +121,7 @@ fn two_stage_payments_hold_then_capture_or_release() {
     assert!(!held.waits_for_capture());
 
     let mut released = payment(10_000);
-    released.manual_capture = true;
+    released.record.manual_capture = true;
     step(&mut released, attempt.clone()).unwrap();
     step(&mut released, PaymentEvent::Authorized { card: None }).unwrap();
     step(
@@ -163,7 +163,7 @@ fn happy_path_books_the_payment() {
     let transition = step(&mut payment, PaymentEvent::Succeeded { card: None }).unwrap();
     assert_eq!(payment.status, PaymentStatus::Processed);
     assert_eq!(payment.processed_amount, usd(10_000));
-    let ledger = transition.ledger.unwrap();
+    let ledger = transition.ledger.clone().unwrap();
     assert!(
         sums_by_currency(ledger.postings())
             .values()
@@ -216,6 +216,7 @@ fn managers_complete_expired_payments_but_not_failed_ones() {
     assert!(
         transition
             .ledger
+            .as_ref()
             .unwrap()
             .postings()
             .iter()
@@ -305,7 +306,7 @@ fn choosing_a_service_later_applies_its_limits_and_fee() {
 #[test]
 fn external_money_completes_or_corrects() {
     let mut open = payment(10_000);
-    open.customer_account_id = Some(CustomerAccountId::new(7));
+    open.record.customer_account_id = Some(CustomerAccountId::new(7));
     assert_eq!(
         open.settle_external(usd(4_000)),
         Ok(ExternalSettlement::Correction(usd(4_000)))

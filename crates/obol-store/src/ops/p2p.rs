@@ -10,7 +10,7 @@ use obol_core::ids::{P2pClientId, ReceiptId, Uuid};
 use obol_core::money::Money;
 use obol_core::p2p::{
     CardRef, Confirmation, Operation, OperationKind, OperationStatus, P2pCard, Transfer,
-    TransferKind, TransferStatus,
+    TransferKind, TransferRecord, TransferStatus,
 };
 use obol_core::payment::{CardPayload, Resolution};
 use obol_core::tenancy::{Name, P2pClient};
@@ -228,7 +228,7 @@ fn money(minor: i64, currency: Currency) -> StoreResult<Money> {
     parse_or_corrupt(Money::from_minor(minor, currency), "transfer amount")
 }
 
-fn transfer_from_row(row: &Row) -> StoreResult<Transfer> {
+fn transfer_from_row(row: &Row) -> StoreResult<TransferRecord> {
     let currency = parse_or_corrupt(Currency::parse(row.str("currency")?), "transfer currency")?;
     let card_to = match (row.opt_text("card_to_id")?, row.opt_text("card_to_masked")?) {
         (Some(id), Some(masked)) => Some(CardRef {
@@ -237,7 +237,7 @@ fn transfer_from_row(row: &Row) -> StoreResult<Transfer> {
         }),
         _ => None,
     };
-    Ok(Transfer {
+    Ok(TransferRecord {
         id: parse_or_corrupt(Uuid::parse(row.str("id")?), "transfer id")?,
         receipt_id: parse_or_corrupt(ReceiptId::parse(row.str("receipt_id")?), "receipt id")?,
         client_id: P2pClientId::new(row.int("client_id")?),
@@ -298,7 +298,7 @@ fn operation_from_row(row: &Row, currency: Currency) -> StoreResult<Operation> {
     })
 }
 
-async fn load_operations(db: &mut dyn Db, transfer: &mut Transfer) -> StoreResult<()> {
+async fn load_operations(db: &mut dyn Db, transfer: &mut TransferRecord) -> StoreResult<()> {
     let rows = db
         .query(
             "SELECT id, kind, status, amount, commission, external_id, card_id, reason, created_at, updated_at \
@@ -413,9 +413,7 @@ pub async fn update_transfer(db: &mut dyn Db, transfer: &Transfer) -> StoreResul
         return Err(StoreError::Conflict);
     }
     write_operations(db, transfer).await?;
-    let mut stored = transfer.clone();
-    stored.version += 1;
-    Ok(stored)
+    Ok(transfer.persisted())
 }
 
 /// A transfer with its operations; `lock` takes a row lock on PostgreSQL (inside a write).
@@ -431,7 +429,7 @@ pub async fn get_transfer(db: &mut dyn Db, id: &Uuid, lock: bool) -> StoreResult
     };
     let mut transfer = transfer_from_row(&row)?;
     load_operations(db, &mut transfer).await?;
-    Ok(Some(transfer))
+    Ok(Some(Transfer::restore(transfer)))
 }
 
 /// A transfer by its receipt id.
@@ -445,5 +443,5 @@ pub async fn find_by_receipt(
     };
     let mut transfer = transfer_from_row(&row)?;
     load_operations(db, &mut transfer).await?;
-    Ok(Some(transfer))
+    Ok(Some(Transfer::restore(transfer)))
 }

@@ -11,8 +11,8 @@ use obol_core::ids::{
 };
 use obol_core::money::Money;
 use obol_core::payment::{
-    Actor, CardPayload, Flow, Payment, PaymentDraft, PaymentEvent, PaymentIdentity, PaymentStatus,
-    Resolution, ReturnUrls, Source, Transition,
+    Actor, CardPayload, Flow, Payment, PaymentDraft, PaymentEvent, PaymentIdentity, PaymentRecord,
+    PaymentStatus, Resolution, ReturnUrls, Source, Transition,
 };
 use obol_core::time::Timestamp;
 
@@ -128,7 +128,7 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
         }),
         _ => None,
     };
-    Ok(Payment {
+    Ok(Payment::restore(PaymentRecord {
         id: parse_or_corrupt(PaymentId::parse(row.str("id")?), "payment id")?,
         number: PaymentNumber::new(row.int("number")?),
         document_id: DocumentNumber::new(row.int("document_id")?),
@@ -186,7 +186,7 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
         dialect_attributes: row.opt_text("dialect_attributes")?,
         manual_capture: row.bool("manual_capture")?,
         authorized_at: opt_timestamp(row.opt_int("authorized_at")?),
-    })
+    }))
 }
 
 fn card_values(card: Option<&CardPayload>) -> [Value; 7] {

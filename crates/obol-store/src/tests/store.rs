@@ -142,7 +142,7 @@ async fn processed_payment(store: &Store, merchant: MerchantId, minor: i64) -> P
     apply(store, &payment.id, PaymentEvent::Succeeded { card: None })
         .await
         .unwrap();
-    payment.id
+    payment.id.clone()
 }
 
 async fn assert_verified(store: &Store) {
@@ -515,7 +515,7 @@ async fn duplicate_references_conflict(database: TestDatabase) {
     let mut duplicates = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(payment) => created.push(payment.id),
+            Ok(payment) => created.push(payment.id.clone()),
             Err(StoreError::DuplicateReference(existing)) => {
                 duplicates += 1;
                 assert_eq!(existing.reference_id.as_deref(), Some("order-race"));
@@ -546,7 +546,7 @@ async fn idempotency_keys_yield_one_operation(database: TestDatabase) {
                                 .await?;
                         let body = payment.id.as_str().as_bytes().to_vec();
                         Ok((
-                            payment.id,
+                            payment.id.clone(),
                             SavedResponse {
                                 status: 201,
                                 content_type: "application/json".into(),
@@ -1186,7 +1186,7 @@ async fn transfers_are_versioned_and_verified(database: TestDatabase) {
         .unwrap()
         .unwrap();
     assert_eq!(shown.operations.len(), 2);
-    assert_eq!(shown.card_to.unwrap().masked, "5555554444");
+    assert_eq!(shown.card_to.as_ref().unwrap().masked, "5555554444");
 
     // Transit that does not match the pending amount is a violation.
     let id = transfer.id.clone();
@@ -1331,7 +1331,8 @@ async fn payments_list_by_cursor(database: TestDatabase) {
             create_payment(&store, merchant, Some(&format!("list-{index}")), 100)
                 .await
                 .unwrap()
-                .id,
+                .id
+                .clone(),
         );
     }
     let list = |query: PaymentQuery| {
