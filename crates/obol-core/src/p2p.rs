@@ -84,6 +84,12 @@ impl Transfer {
         Transfer { record }
     }
 
+    /// Whether it waits for its sender's answer (3-D Secure or a one-time code): only then is
+    /// there a confirmation page to show or an answer to take.
+    pub fn awaits_confirmation(&self) -> bool {
+        self.status == TransferStatus::NeedsConfirmation
+    }
+
     /// The transfer as it is once storage wrote this version of it: the next version
     /// (optimistic concurrency: a step planned on an older version fails to persist).
     pub fn persisted(&self) -> Transfer {

@@ -287,6 +287,14 @@ pub struct TransitionFields {
     pub ledger: Option<LedgerTransaction>,
 }
 
+/// How a payment ended for its customer (see [`Payment::customer_outcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerOutcome {
+    Succeeded,
+    Pending,
+    Failed,
+}
+
 /// A decided change of a payment, ready to be persisted. Only [`Payment::plan`] makes one, so
 /// [`Payment::apply`] only ever applies what the transition table and its checks allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -606,6 +614,24 @@ impl Payment {
     /// Whether a two-stage payment holds money waiting for its capture.
     pub fn waits_for_capture(&self) -> bool {
         self.manual_capture && self.authorized_at.is_some() && self.status == PaymentStatus::Pending
+    }
+
+    /// Whether the customer may still try to pay it (choose a method, enter a card, answer
+    /// 3-D Secure): open, and not already holding money for its capture.
+    pub fn takes_attempts(&self) -> bool {
+        self.status.is_open() && !self.waits_for_capture()
+    }
+
+    /// How the payment ended as far as its customer is concerned, which picks the merchant's
+    /// return URL: paid (or authorized, for a two-stage payment), still pending, or failed.
+    pub fn customer_outcome(&self) -> CustomerOutcome {
+        if self.status.is_paid() || self.waits_for_capture() {
+            CustomerOutcome::Succeeded
+        } else if self.status.is_open() {
+            CustomerOutcome::Pending
+        } else {
+            CustomerOutcome::Failed
+        }
     }
 
     /// The event of choosing `service` for this payment: the amount must fit the service's

@@ -49,7 +49,7 @@ async fn accept_post(
     tokens::check(&state.key, &token, tokens::purpose::CSRF, id.as_str(), now)
         .map_err(|_| HppError::Forbidden)?;
     let page = PaymentPage::new(state, request, &loaded, now);
-    if !loaded.payment.status.is_open() || loaded.payment.waits_for_capture() {
+    if !loaded.payment.takes_attempts() {
         return Err(HppError::Rendered(Box::new(page.closed(&loaded.payment))));
     }
     Ok(Posted {

@@ -26,7 +26,7 @@ use obol_core::catalog::{
     Localized, PaymentService, ServiceFlow, ServiceUse, canonical_method_code, service_usable,
 };
 use obol_core::ids::PaymentId;
-use obol_core::payment::Payment;
+use obol_core::payment::{CustomerOutcome, Payment};
 use obol_store::StoreError;
 use obol_store::error::Entity;
 use obol_store::ops::attempts::{self, Attempt, AttemptStatus};
@@ -339,13 +339,10 @@ impl PaymentPage {
     /// result page.
     fn after_outcome(&self, payment: &Payment) -> Response {
         let urls = &payment.return_urls;
-        // A two-stage payment the card authorized is paid as far as the customer is concerned.
-        let specific = if payment.status.is_paid() || payment.waits_for_capture() {
-            urls.success.as_ref()
-        } else if payment.status.is_open() {
-            urls.pending.as_ref()
-        } else {
-            urls.fail.as_ref()
+        let specific = match payment.customer_outcome() {
+            CustomerOutcome::Succeeded => urls.success.as_ref(),
+            CustomerOutcome::Pending => urls.pending.as_ref(),
+            CustomerOutcome::Failed => urls.fail.as_ref(),
         };
         match specific.or(urls.default.as_ref()) {
             Some(url) if HeaderValue::from_str(url).is_ok() => see_other(url),
@@ -358,7 +355,7 @@ impl PaymentPage {
 /// form of its service, or the method choice.
 async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> HppResult {
     let payment = &loaded.payment;
-    if !payment.status.is_open() || payment.waits_for_capture() {
+    if !payment.takes_attempts() {
         return Ok(page.status(StatusCode::OK, payment, None));
     }
     if loaded.challenge_waiting() {

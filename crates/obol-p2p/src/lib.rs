@@ -25,7 +25,6 @@ use obol_core::ids::{ReceiptId, Uuid};
 use obol_core::money::Money;
 use obol_core::p2p::{
     self as core_p2p, DESCRIPTION_MAX, P2pCard, Transfer, TransferDraft, TransferKind,
-    TransferStatus,
 };
 use obol_core::sandbox::CardDecision;
 use obol_store::ops::p2p::{self, ClientRecord, Session};
@@ -315,7 +314,7 @@ async fn transfer_of(state: &AppState, call: &Call) -> Result<Transfer, ApiError
 
 /// The link to the hosted confirmation page of a transfer waiting for its sender.
 pub fn confirmation_url(state: &AppState, transfer: &Transfer) -> Option<String> {
-    if transfer.status != TransferStatus::NeedsConfirmation {
+    if !transfer.awaits_confirmation() {
         return None;
     }
     let expires = transfer.expires_at.unwrap_or_else(|| {

@@ -14,7 +14,7 @@ use axum::middleware;
 use axum::response::Response;
 use obol_core::Timestamp;
 use obol_core::ids::Uuid;
-use obol_core::p2p::{Confirmation, SendDecision, SenderAnswer, Transfer, TransferStatus};
+use obol_core::p2p::{Confirmation, SendDecision, SenderAnswer, Transfer};
 use obol_core::sandbox::CardDecision;
 use obol_store::ops::p2p;
 use std::fmt::Write as _;
@@ -235,7 +235,7 @@ fn render_confirm(
         now.plus_seconds(CSRF_LIFETIME_SECONDS),
     );
     let frame = frame(language, Some(&summary), &csrf);
-    if transfer.status != TransferStatus::NeedsConfirmation {
+    if !transfer.awaits_confirmation() {
         let body = format!(
             "<p>{}: <strong class=\"status\" data-status=\"{status}\">{status}</strong></p>\n",
             own.transfer_status,
@@ -312,7 +312,7 @@ async fn confirm_answer(
         query.get("token").map(String::as_str).unwrap_or_default(),
         language.code()
     );
-    if transfer.status != TransferStatus::NeedsConfirmation {
+    if !transfer.awaits_confirmation() {
         return see_other(&back);
     }
     let answer = match transfer.confirmation {
@@ -334,9 +334,7 @@ async fn confirm_answer(
     };
     match confirm(&state, &transfer, answer, now).await {
         // Another try while attempts remain: the form again, with the error.
-        Ok(transfers::Confirmed::WrongCode(updated, _))
-            if updated.status == TransferStatus::NeedsConfirmation =>
-        {
+        Ok(transfers::Confirmed::WrongCode(updated, _)) if updated.awaits_confirmation() => {
             render_confirm(
                 &state,
                 &updated,

@@ -172,10 +172,12 @@ fn the_third_wrong_code_rejects() {
     let mut random = TestRandom(13);
     let mut transfer =
         Transfer::create(draft(TransferKind::Direct, 200), uah(0), &mut random, now()).unwrap();
+    assert!(!transfer.awaits_confirmation(), "nothing asked yet");
     transfer
         .ask_confirmation(Confirmation::Lookup, now())
         .unwrap();
     assert_eq!(transfer.status, TransferStatus::NeedsConfirmation);
+    assert!(transfer.awaits_confirmation());
     assert_eq!(
         transfer
             .answer(
@@ -207,6 +209,10 @@ fn the_third_wrong_code_rejects() {
     );
     assert_eq!(transfer.status, TransferStatus::Rejected);
     assert!(transfer.wrong_code(now()).is_err());
+    assert!(
+        !transfer.awaits_confirmation(),
+        "a rejected transfer takes no answer"
+    );
 }
 
 #[test]

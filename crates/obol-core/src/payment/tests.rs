@@ -458,3 +458,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_customer_may_try_while_open_and_nothing_is_held() {
+    let attempt = PaymentEvent::AttemptStarted {
+        service_id: None,
+        method_id: None,
+    };
+    let declined = PaymentEvent::Failed {
+        reason: Resolution::Declined,
+        card: None,
+    };
+    let mut open = payment(10_000);
+    let mut pending = payment(10_000);
+    step(&mut pending, attempt.clone()).unwrap();
+    let mut paid = payment(10_000);
+    step(&mut paid, attempt.clone()).unwrap();
+    step(&mut paid, PaymentEvent::Succeeded { card: None }).unwrap();
+    let mut held = payment(10_000);
+    held.record.manual_capture = true;
+    step(&mut held, attempt.clone()).unwrap();
+    step(&mut held, PaymentEvent::Authorized { card: None }).unwrap();
+    let mut failed = payment(10_000);
+    step(&mut failed, declined).unwrap();
+    // (payment, takes attempts, where its customer is sent)
+    let table = [
+        (&mut open, true, CustomerOutcome::Pending),
+        (&mut pending, true, CustomerOutcome::Pending),
+        (&mut paid, false, CustomerOutcome::Succeeded),
+        (&mut held, false, CustomerOutcome::Succeeded),
+        (&mut failed, false, CustomerOutcome::Failed),
+    ];
+    for (payment, takes_attempts, outcome) in table {
+        assert_eq!(
+            payment.takes_attempts(),
+            takes_attempts,
+            "{:?}",
+            payment.status
+        );
+        assert_eq!(payment.customer_outcome(), outcome, "{:?}", payment.status);
+    }
+}
