@@ -7,6 +7,7 @@ use obol_core::error::Coded;
 use obol_core::ids::{CustomerAccountId, ResellerId, Uuid};
 use obol_core::tenancy::{MerchantSettings, Name, Role, TenancyError};
 use obol_store::error::Entity;
+use obol_store::ops::refund_requests::RefundRequestStatus;
 use obol_store::ops::tenancy::NewMerchant;
 use obol_store::ops::{tenancy, verify};
 use obol_store::{Backend, Store, StoreError};
@@ -584,7 +585,7 @@ pub async fn list_refund_requests(context: &Context) -> Result<RefundRequestList
                             .map(|payment| payment.amount.currency().code().to_owned()),
                         description: request.description,
                         email: request.email,
-                        status: request.status,
+                        status: request.status.as_str().to_owned(),
                     });
                 }
                 Ok(out)
@@ -620,7 +621,7 @@ pub async fn close_refund_request(
         .write(move |db| {
             Box::pin(async move {
                 let request = obol_store::ops::refund_requests::get(db, id).await?;
-                if request.status != "open" {
+                if request.status != RefundRequestStatus::Open {
                     return Err(StoreError::Conflict);
                 }
                 let payment = obol_store::ops::payments::get_payment(db, &request.payment_id)
@@ -642,7 +643,11 @@ pub async fn close_refund_request(
                 obol_store::ops::refund_requests::close(
                     db,
                     id,
-                    if reject { "rejected" } else { "done" },
+                    if reject {
+                        RefundRequestStatus::Rejected
+                    } else {
+                        RefundRequestStatus::Done
+                    },
                     now,
                 )
                 .await?;
@@ -655,7 +660,7 @@ pub async fn close_refund_request(
                     currency: Some(payment.amount.currency().code().to_owned()),
                     description: request.description,
                     email: request.email,
-                    status: request.status,
+                    status: request.status.as_str().to_owned(),
                 })
             })
         })

@@ -378,7 +378,7 @@ async fn refund_request_inner(
         .await;
     match opened {
         Ok(request) => Ok(json_ok(
-            json!({ "order_id": payment.order_id.get(), "refund_request_id": request.id, "status": request.status }),
+            json!({ "order_id": payment.order_id.get(), "refund_request_id": request.id, "status": request.status.as_str() }),
         )),
         Err(obol_store::StoreError::Conflict) => Err(SoftlineError::one(
             StatusCode::BAD_REQUEST,

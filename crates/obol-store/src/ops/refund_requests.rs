@@ -10,13 +10,42 @@ use crate::error::{Entity, StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
+/// Where a refund request stands; only an open one is carried out or rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundRequestStatus {
+    Open,
+    Done,
+    Rejected,
+}
+
+impl RefundRequestStatus {
+    /// The stored (and printed) word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundRequestStatus::Open => "open",
+            RefundRequestStatus::Done => "done",
+            RefundRequestStatus::Rejected => "rejected",
+        }
+    }
+
+    fn parse(text: &str) -> Option<RefundRequestStatus> {
+        [
+            RefundRequestStatus::Open,
+            RefundRequestStatus::Done,
+            RefundRequestStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRequest {
     pub id: i64,
     pub payment_id: PaymentId,
     pub description: Option<String>,
     pub email: Option<String>,
-    pub status: String,
+    pub status: RefundRequestStatus,
     pub created_at: Timestamp,
     pub closed_at: Option<Timestamp>,
 }
@@ -32,7 +61,10 @@ fn from_row(row: &Row) -> StoreResult<RefundRequest> {
         )?,
         description: row.opt_text("description")?,
         email: row.opt_text("email")?,
-        status: row.text("status")?,
+        status: parse_or_corrupt(
+            RefundRequestStatus::parse(row.str("status")?).ok_or(()),
+            "refund request status",
+        )?,
         created_at: timestamp(row.int("created_at")?),
         closed_at: opt_timestamp(row.opt_int("closed_at")?),
     })
@@ -87,10 +119,15 @@ pub async fn get(db: &mut dyn Db, id: i64) -> StoreResult<RefundRequest> {
     from_row(&query_one(db, &sql, params![id], Entity::RefundRequest).await?)
 }
 
-/// Closes an open request as `done` or `rejected`; `false` when it was not open.
-pub async fn close(db: &mut dyn Db, id: i64, status: &str, now: Timestamp) -> StoreResult<bool> {
+/// Closes an open request as done or rejected; `false` when it was not open.
+pub async fn close(
+    db: &mut dyn Db,
+    id: i64,
+    status: RefundRequestStatus,
+    now: Timestamp,
+) -> StoreResult<bool> {
     let changed = db
-        .execute("UPDATE refund_requests SET status = $1, closed_at = $2 WHERE id = $3 AND status = 'open'", params![status, now.unix_micros(), id])
+        .execute("UPDATE refund_requests SET status = $1, closed_at = $2 WHERE id = $3 AND status = 'open'", params![status.as_str(), now.unix_micros(), id])
         .await?;
     Ok(changed == 1)
 }
