@@ -6,7 +6,7 @@ use std::path::Path;
 use obol_core::Currency;
 use obol_core::ids::{PaymentId, ROOT_RESELLER};
 use obol_core::money::Money;
-use obol_core::payment::{Flow, PaymentDraft, ReturnUrls, Source};
+use obol_core::payment::{PaymentDraft, Source};
 use obol_store::ops::{catalog, payments, settings};
 use serde::{Deserialize, Serialize};
 
@@ -73,30 +73,19 @@ pub async fn seed(context: &Context, public_url: &str) -> Result<DemoCredentials
     let now = context.clock.now();
     let amount = Money::from_minor(10_000, Currency::USD)
         .map_err(|error| CommandError::Invalid(error.to_string()))?;
-    let draft = PaymentDraft {
-        reseller_id: obol_core::ids::ResellerId::new(reseller.id),
-        merchant_id: Some(obol_core::ids::MerchantId::new(merchant.id)),
-        customer_account_id: None,
-        customer_id: None,
-        reference_id: Some("demo-invoice-1".to_owned()),
-        external_id: None,
+    let draft = PaymentDraft::builder(
+        Source::Cli,
+        obol_core::ids::ResellerId::new(reseller.id),
         amount,
-        flow: Flow::Charge,
-        description: Some("Demo invoice".to_owned()),
-        metadata: None,
-        service_fields: None,
-        gateway_options: None,
-        page_options: None,
-        dialect_attributes: None,
-        return_urls: ReturnUrls::default(),
-        callback_url: None,
-        expires_at: Some(now.plus_seconds(2 * 86_400)),
-        source: Source::Cli,
-        locale: Some("en".to_owned()),
-        test_mode: true,
-        requester_ip: None,
-        manual_capture: false,
-    };
+    )
+    .merchant(obol_core::ids::MerchantId::new(merchant.id))
+    .reference_id("demo-invoice-1".to_owned())
+    .description("Demo invoice".to_owned())
+    .expires_at(now.plus_seconds(2 * 86_400))
+    .locale("en".to_owned())
+    .test_mode(true)
+    .build()
+    .map_err(|error| CommandError::Invalid(error.to_string()))?;
     let id = PaymentId::generate(&mut OsRandom);
     let invoice = context
         .store

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use obol_core::Currency;
 use obol_core::ids::{MerchantId, PaymentId, ResellerId};
 use obol_core::money::Money;
-use obol_core::payment::{Flow, PaymentDraft, ReturnUrls, Source};
+use obol_core::payment::{PaymentDraft, Source};
 use obol_core::{Timestamp, time::Clock};
 use obol_store::Store;
 use obol_store::ops::{catalog, payments, tenancy};
@@ -156,30 +156,21 @@ async fn run_writer(
             break;
         }
         let now = WallClock.now();
-        let draft = PaymentDraft {
-            reseller_id: ResellerId::new(1),
-            merchant_id: Some(merchant),
-            customer_account_id: None,
-            customer_id: None,
-            reference_id: Some(format!("bench-{writer}-{index}")),
-            external_id: None,
-            amount: Money::from_minor(10_000, Currency::USD).unwrap(),
-            flow: Flow::Charge,
-            description: Some("Invoice Example".into()),
-            metadata: Some("{\"key\":\"value\"}".into()),
-            service_fields: None,
-            gateway_options: None,
-            page_options: None,
-            dialect_attributes: None,
-            return_urls: ReturnUrls::default(),
-            callback_url: Some("https://example.com".into()),
-            expires_at: None,
-            source: Source::MerchantApi,
-            locale: Some("en".into()),
-            test_mode: true,
-            requester_ip: Some("127.0.0.1".into()),
-            manual_capture: false,
-        };
+        let draft = PaymentDraft::builder(
+            Source::MerchantApi,
+            ResellerId::new(1),
+            Money::from_minor(10_000, Currency::USD).unwrap(),
+        )
+        .merchant(merchant)
+        .reference_id(format!("bench-{writer}-{index}"))
+        .description("Invoice Example".to_owned())
+        .metadata("{\"key\":\"value\"}".to_owned())
+        .callback_url("https://example.com".to_owned())
+        .locale("en".to_owned())
+        .test_mode(true)
+        .requester_ip("127.0.0.1".to_owned())
+        .build()
+        .unwrap();
         let id = PaymentId::generate(&mut random);
         let service = service.clone();
         let request_started = Instant::now();
