@@ -26,3 +26,50 @@ pub fn registry() -> Result<Arc<Registry>, reqwest::Error> {
         Registry::new(&all()?).with_job(Arc::new(PaymentExpiry)),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every door crate's manifest, and the shared crate's.
+    const MANIFESTS: [(&str, &str); 7] = [
+        (
+            "obol-paymega",
+            include_str!("../../obol-paymega/Cargo.toml"),
+        ),
+        (
+            "obol-softline",
+            include_str!("../../obol-softline/Cargo.toml"),
+        ),
+        (
+            "obol-activeplatform",
+            include_str!("../../obol-activeplatform/Cargo.toml"),
+        ),
+        ("obol-p2p", include_str!("../../obol-p2p/Cargo.toml")),
+        (
+            "obol-yookassa",
+            include_str!("../../obol-yookassa/Cargo.toml"),
+        ),
+        ("obol-hpp", include_str!("../../obol-hpp/Cargo.toml")),
+        ("obol-http", include_str!("../../obol-http/Cargo.toml")),
+    ];
+
+    /// A door that imports another does not build because it may not name it as a dependency:
+    /// doors (and the shared crate) depend on obol-core, obol-store and obol-http only.
+    #[test]
+    fn no_door_depends_on_another() {
+        let allowed = ["obol-core", "obol-store", "obol-http"];
+        for (name, manifest) in MANIFESTS {
+            let manifest: toml::Table = toml::from_str(manifest).unwrap();
+            for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+                let Some(toml::Value::Table(dependencies)) = manifest.get(section) else {
+                    continue;
+                };
+                for dependency in dependencies.keys() {
+                    assert!(
+                        !dependency.starts_with("obol") || allowed.contains(&dependency.as_str()),
+                        "{name} depends on {dependency}"
+                    );
+                }
+            }
+        }
+    }
+}
