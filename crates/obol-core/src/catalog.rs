@@ -311,20 +311,6 @@ pub fn service_usable(service: &PaymentService, usage: ServiceUse) -> bool {
     switched_on && flow_fits && mode_fits
 }
 
-/// Whether a merchant may use a service for an invoice: [`service_usable`] for a merchant's
-/// payment, kept with its original signature for the callers that still use it.
-pub fn service_allowed(
-    merchant_test_mode: bool,
-    invoice_test_mode: bool,
-    service: &PaymentService,
-    enabled_for_merchant: bool,
-) -> bool {
-    service_usable(
-        service,
-        ServiceUse::merchant(merchant_test_mode, invoice_test_mode, enabled_for_merchant),
-    )
-}
-
 impl PaymentService {
     /// Whether a customer pays this service online (on a page); an offline service (cash, a
     /// bank transfer) is recorded by a manager instead and is never offered on a page.
@@ -598,14 +584,6 @@ mod tests {
                 "{}",
                 case.name
             );
-            if let ServiceHolder::Merchant { test_mode, linked } = case.usage.holder {
-                assert_eq!(
-                    service_allowed(test_mode, case.usage.test_payment, &service, linked),
-                    case.usable,
-                    "service_allowed agrees: {}",
-                    case.name
-                );
-            }
         }
     }
 
