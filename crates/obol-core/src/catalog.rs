@@ -331,10 +331,10 @@ fn field_matches(pattern: Option<&str>, value: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn test_service() -> PaymentService {
+    pub(crate) fn test_service() -> PaymentService {
         PaymentService {
             id: PaymentServiceId::new(1),
             code: service_code("test", Currency::USD, ServiceFlow::Test),

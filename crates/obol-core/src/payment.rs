@@ -622,6 +622,12 @@ impl Payment {
         self.status.is_open() && !self.waits_for_capture()
     }
 
+    /// Whether `service`'s test method (the payer picks the outcome) may settle this payment:
+    /// only a `test`-flow service, and only for a test payment, so it never settles real money.
+    pub fn takes_test_method(&self, service: &PaymentService) -> bool {
+        service.flow == crate::catalog::ServiceFlow::Test && self.test_mode
+    }
+
     /// How the payment ended as far as its customer is concerned, which picks the merchant's
     /// return URL: paid (or authorized, for a two-stage payment), still pending, or failed.
     pub fn customer_outcome(&self) -> CustomerOutcome {

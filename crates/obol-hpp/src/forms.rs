@@ -350,7 +350,7 @@ async fn pay_by_test_method(state: &AppState, request: &PageRequest, form: FormB
         now,
     } = accept_post(state, request, form).await?;
     let service = match &loaded.service {
-        Some(service) if service.flow == ServiceFlow::Test && loaded.payment.test_mode => service,
+        Some(service) if loaded.payment.takes_test_method(service) => service,
         _ => return Ok(see_other(&page.link(""))),
     };
     let values: BTreeMap<String, String> = fields.clone().into_iter().collect();

@@ -460,6 +460,21 @@ proptest! {
 }
 
 #[test]
+fn the_test_method_settles_test_payments_only() {
+    let mut service = PaymentService {
+        flow: crate::catalog::ServiceFlow::Test,
+        ..crate::catalog::tests::test_service()
+    };
+    let test_payment = payment(10_000);
+    let mut live_payment = payment(10_000);
+    live_payment.record.test_mode = false;
+    assert!(test_payment.takes_test_method(&service));
+    assert!(!live_payment.takes_test_method(&service));
+    service.flow = crate::catalog::ServiceFlow::Hpp;
+    assert!(!test_payment.takes_test_method(&service));
+}
+
+#[test]
 fn the_customer_may_try_while_open_and_nothing_is_held() {
     let attempt = PaymentEvent::AttemptStarted {
         service_id: None,
