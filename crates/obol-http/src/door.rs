@@ -244,3 +244,124 @@ pub trait CheckoutEntry: Send + Sync {
         client_ip: Option<String>,
     ) -> BoxFuture<'a, Response>;
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[test]
+    fn callback_dialects_round_trip_their_stored_names() {
+        for dialect in CallbackDialect::ALL {
+            assert_eq!(CallbackDialect::parse(dialect.as_str()), Some(dialect));
+        }
+        assert_eq!(CallbackDialect::parse("Paymega"), None);
+        assert_eq!(CallbackDialect::parse(""), None);
+        assert_eq!(
+            CallbackDialect::of_source(Source::SoftlineApi),
+            Some(CallbackDialect::Softline)
+        );
+        assert_eq!(
+            CallbackDialect::of_source(Source::Manager),
+            Some(CallbackDialect::Paymega)
+        );
+        assert_eq!(CallbackDialect::of_source(Source::Yookassa), None);
+    }
+
+    struct Format(CallbackDialect);
+
+    impl CallbackFormat for Format {
+        fn dialect(&self) -> CallbackDialect {
+            self.0
+        }
+    }
+
+    struct Job;
+
+    impl JobRunner for Job {
+        fn kind(&self) -> &'static str {
+            "test_job"
+        }
+
+        fn run<'a>(
+            &'a self,
+            _db: &'a mut dyn Db,
+            _outbox: &'a crate::callbacks::outbox::Outbox,
+            _subject: &'a str,
+            _now: Timestamp,
+        ) -> BoxFuture<'a, StoreResult<()>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// A door owning `prefix`, answering its 404 with `status`.
+    struct Fake {
+        prefix: &'static str,
+        status: StatusCode,
+        format: Option<CallbackDialect>,
+    }
+
+    impl Door for Fake {
+        fn routes(&self) -> Routes {
+            Routes::new()
+        }
+
+        fn owns_path(&self, path: &str) -> bool {
+            path.starts_with(self.prefix)
+        }
+
+        fn not_found(&self, _path: &str) -> Response {
+            self.status.into_response()
+        }
+
+        fn method_not_allowed(&self, _path: &str) -> Response {
+            StatusCode::METHOD_NOT_ALLOWED.into_response()
+        }
+
+        fn callback_format(&self) -> Option<Arc<dyn CallbackFormat>> {
+            self.format
+                .map(|dialect| Arc::new(Format(dialect)) as Arc<dyn CallbackFormat>)
+        }
+
+        fn jobs(&self) -> Vec<Arc<dyn JobRunner>> {
+            if self.format.is_some() {
+                vec![Arc::new(Job)]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+
+    #[test]
+    fn the_registry_finds_formats_jobs_and_the_first_owner_of_a_path() {
+        let doors: Vec<Arc<dyn Door>> = vec![
+            Arc::new(Fake {
+                prefix: "/api/narrow",
+                status: StatusCode::IM_A_TEAPOT,
+                format: Some(CallbackDialect::P2p),
+            }),
+            Arc::new(Fake {
+                prefix: "/api",
+                status: StatusCode::NOT_FOUND,
+                format: None,
+            }),
+        ];
+        let registry = Registry::new(&doors);
+        assert_eq!(registry.doors().len(), 2);
+        assert!(registry.format(CallbackDialect::P2p).is_some());
+        assert!(registry.format(CallbackDialect::Paymega).is_none());
+        assert!(registry.job("test_job").is_some());
+        assert!(registry.job("payment_expiry").is_none());
+        let owner = |path: &str| {
+            registry
+                .owner_of(path)
+                .map(|door| door.not_found(path).status())
+        };
+        assert_eq!(owner("/api/narrow/x"), Some(StatusCode::IM_A_TEAPOT));
+        assert_eq!(owner("/api/other"), Some(StatusCode::NOT_FOUND));
+        assert_eq!(owner("/elsewhere"), None);
+        assert!(registry.checkout_entries().is_empty());
+    }
+}
