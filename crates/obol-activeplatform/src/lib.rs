@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use obol_core::idempotency::{RequestFingerprint, SavedResponse};
 use obol_core::ids::{CustomerAccountId, PaymentId, PaymentMethodId, ResellerId};
+use obol_core::ledger::TransactionKind;
 use obol_core::money::{Money, Precision};
 use obol_core::payment::{Payment, PaymentDraft, Source};
 use obol_core::tenancy::Permission;
@@ -197,6 +198,26 @@ async fn payment_document(
                     })
                     .await?;
                 included.push(render::reseller(&reseller));
+            }
+            "corrections" => {
+                let id = payment.id.clone();
+                let postings = state
+                    .store
+                    .read(move |db| {
+                        Box::pin(async move { ledger::postings_of_payment(db, id.as_str()).await })
+                    })
+                    .await?;
+                // A correction credits the customer account: that posting is its amount.
+                included.extend(
+                    postings
+                        .iter()
+                        .filter(|posting| {
+                            posting.kind == TransactionKind::Correction
+                                && corrections.contains(&posting.transaction_id)
+                                && posting.amount.is_positive()
+                        })
+                        .map(|posting| render::correction(payment, posting)),
+                );
             }
             "account" => {
                 if let Some(account_id) = payment.customer_account_id {

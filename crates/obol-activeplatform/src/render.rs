@@ -6,6 +6,7 @@ use obol_core::catalog::PaymentMethod;
 use obol_core::payment::{Payment, PaymentStatus};
 use obol_core::tenancy::{Manager, Reseller};
 use obol_core::time::Timestamp;
+use obol_store::ops::ledger::StoredPosting;
 use serde_json::{Value, json};
 
 /// `2019-11-01T04:30:47.797788+0000` (UTC).
@@ -102,6 +103,31 @@ pub fn payment(
         "links": {
             "self": format!("/api/v3/resellers/{}/payments/{}", payment.reseller_id, payment.number.get()),
             "payment_page": format!("{public_url}/hpp/?cpi={}", payment.id),
+        }
+    })
+}
+
+/// A correction resource (`included` with `?include=corrections`): money received outside
+/// Obol for the payment and credited to its customer account, with the comment the seed gives
+/// such corrections.
+pub fn correction(payment: &Payment, correction: &StoredPosting) -> Value {
+    json!({
+        "id": correction.transaction_id.to_string(),
+        "type": "corrections",
+        "attributes": {
+            "created_at": time(correction.created_at),
+            "account_id": payment.customer_account_id.map(|account| account.get()),
+            "payment_id": payment.number.get(),
+            "amount": correction.amount.to_decimal_trimmed(1),
+            "currency_code": correction.amount.currency().code(),
+            "comment": format!(
+                "Accounting of the amount received on the basis of {} from an external system.",
+                payment.document_id.get()
+            ),
+        },
+        "relationships": {
+            "payment": { "data": { "id": payment.number.get().to_string(), "type": "payments" } },
+            "account": { "data": payment.customer_account_id.map(|account| json!({ "id": account.get().to_string(), "type": "accounts" })) },
         }
     })
 }

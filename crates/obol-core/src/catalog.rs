@@ -255,7 +255,7 @@ impl ServiceUse {
         }
     }
 
-    /// A reseller's own payment (always live today: SPEC "Test and live").
+    /// A reseller's own payment (live: SPEC "Test and live").
     pub fn reseller(test_payment: bool) -> ServiceUse {
         ServiceUse {
             holder: ServiceHolder::Reseller,
@@ -281,10 +281,9 @@ impl ServiceUse {
 ///    - a live merchant's test invoice (made through its private API) runs in the sandbox:
 ///      any sandbox service, linked or not;
 ///    - a live merchant's live payment uses only live services it has linked;
-///    - a reseller's own payment has no links and is offered the sandbox services. This is
-///      what the hosted page does today and what `a_managers_payment_is_paid_online` requires,
-///      although SPEC "Test and live" says a live payment never reaches the sandbox: live
-///      routes (SPEC §4) do not exist yet. When they arrive, this arm changes.
+///    - a reseller's own payment (ActivePlatform's, made by a manager: live) has no links and
+///      may use the catalog's services of its own mode: a live one never reaches the sandbox,
+///      so until a live route serves it, it has no online service at all.
 ///
 /// Amount limits ([`PaymentService::check_amount`]) and a page's own options are checked
 /// separately: they depend on the amount and the page, not on who may use the service.
@@ -306,7 +305,7 @@ pub fn service_usable(service: &PaymentService, usage: ServiceUse) -> bool {
                 !service.test_mode && linked
             }
         }
-        ServiceHolder::Reseller => service.test_mode,
+        ServiceHolder::Reseller => service.test_mode == usage.test_payment,
     };
     switched_on && flow_fits && mode_fits
 }
@@ -525,12 +524,13 @@ pub(crate) mod tests {
                 usable: false,
             },
             Case {
+                // A manager's payment is live: test cards never pay it.
                 name: "reseller's payment, sandbox card",
                 switches: on,
                 sandbox: true,
                 flow: ServiceFlow::Hpp,
                 usage: ServiceUse::reseller(false),
-                usable: true,
+                usable: false,
             },
             Case {
                 name: "reseller's payment, the test method",
@@ -541,12 +541,13 @@ pub(crate) mod tests {
                 usable: false,
             },
             Case {
+                // A live route's card service (SPEC §4) pays it.
                 name: "reseller's payment, live service",
                 switches: on,
                 sandbox: false,
                 flow: ServiceFlow::Hpp,
                 usage: ServiceUse::reseller(false),
-                usable: false,
+                usable: true,
             },
             Case {
                 name: "not available",

@@ -7,6 +7,7 @@ use std::fmt;
 use crate::currency::Currency;
 use crate::error::{Coded, ErrorCode, codes};
 use crate::ids::{CustomerAccountId, MerchantId, P2pClientId, PaymentId, ResellerId, Uuid};
+use crate::mode::Mode;
 use crate::money::Money;
 
 /// A ledger account, written as a stable text code (`merchant:5`, `clearing:sandbox`).
@@ -99,6 +100,11 @@ pub enum TransactionKind {
     Correction,
     /// A P2P transfer step.
     Transfer,
+    /// Booked once by the migration that split test from live money: it moves what a test
+    /// payment or transfer had booked into the accounts both modes shared before out of the
+    /// live accounts (a live transaction reversing the original) and into the test accounts (a
+    /// test transaction repeating it). Postings are never edited.
+    Reclassification,
 }
 
 impl TransactionKind {
@@ -108,6 +114,7 @@ impl TransactionKind {
             TransactionKind::Refund => "refund",
             TransactionKind::Correction => "correction",
             TransactionKind::Transfer => "transfer",
+            TransactionKind::Reclassification => "reclassification",
         }
     }
 
@@ -117,6 +124,7 @@ impl TransactionKind {
             "refund" => Some(TransactionKind::Refund),
             "correction" => Some(TransactionKind::Correction),
             "transfer" => Some(TransactionKind::Transfer),
+            "reclassification" => Some(TransactionKind::Reclassification),
             _ => None,
         }
     }
@@ -143,12 +151,14 @@ impl Coded for LedgerError {
     }
 }
 
-/// A balanced set of postings. The only constructor checks the balance, so an unbalanced
-/// transaction cannot exist in memory, let alone reach storage.
+/// A balanced set of postings, all in one mode. The only constructor checks the balance, so an
+/// unbalanced transaction cannot exist in memory, let alone reach storage; and since the mode
+/// belongs to the transaction, not to each posting, none can mix test and live money.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerTransaction {
     kind: TransactionKind,
     payment_id: Option<PaymentId>,
+    mode: Mode,
     postings: Vec<Posting>,
 }
 
@@ -156,6 +166,7 @@ impl LedgerTransaction {
     pub fn new(
         kind: TransactionKind,
         payment_id: Option<PaymentId>,
+        mode: Mode,
         postings: Vec<Posting>,
     ) -> Result<LedgerTransaction, LedgerError> {
         let postings: Vec<Posting> = postings
@@ -173,8 +184,14 @@ impl LedgerTransaction {
         Ok(LedgerTransaction {
             kind,
             payment_id,
+            mode,
             postings,
         })
+    }
+
+    /// The mode of every posting: its accounts are this mode's.
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     pub fn kind(&self) -> TransactionKind {
@@ -217,6 +234,7 @@ mod tests {
         let transaction = LedgerTransaction::new(
             TransactionKind::Payment,
             None,
+            Mode::Live,
             vec![
                 posting(
                     AccountCode::clearing(Clearing::Sandbox),
@@ -240,6 +258,7 @@ mod tests {
         let result = LedgerTransaction::new(
             TransactionKind::Payment,
             None,
+            Mode::Live,
             vec![
                 posting(
                     AccountCode::clearing(Clearing::Sandbox),
@@ -253,6 +272,7 @@ mod tests {
         let mixed = LedgerTransaction::new(
             TransactionKind::Payment,
             None,
+            Mode::Live,
             vec![
                 posting(
                     AccountCode::clearing(Clearing::Sandbox),
@@ -269,6 +289,7 @@ mod tests {
         let single = LedgerTransaction::new(
             TransactionKind::Payment,
             None,
+            Mode::Live,
             vec![posting(AccountCode::operator_fees(), 0, Currency::USD)],
         );
         assert_eq!(single, Err(LedgerError::TooFewPostings));
@@ -293,7 +314,7 @@ mod tests {
         #[test]
         fn any_split_of_an_amount_balances(amount in 1i64..1_000_000_000, cut in 0i64..1_000_000_000) {
             let cut = cut % (amount + 1);
-            let transaction = LedgerTransaction::new(TransactionKind::Payment, None, vec![
+            let transaction = LedgerTransaction::new(TransactionKind::Payment, None, Mode::Live, vec![
                 posting(AccountCode::clearing(Clearing::Sandbox), -amount, Currency::USD),
                 posting(AccountCode::merchant(MerchantId::new(1)), amount - cut, Currency::USD),
                 posting(AccountCode::operator_fees(), cut, Currency::USD),

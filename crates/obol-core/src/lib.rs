@@ -15,6 +15,7 @@ pub mod fee;
 pub mod idempotency;
 pub mod ids;
 pub mod ledger;
+pub mod mode;
 pub mod money;
 pub mod p2p;
 pub mod payment;
@@ -24,5 +25,6 @@ pub mod time;
 
 pub use currency::Currency;
 pub use error::{Coded, ErrorCode, ErrorKind};
+pub use mode::Mode;
 pub use money::Money;
 pub use time::Timestamp;

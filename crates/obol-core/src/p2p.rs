@@ -11,6 +11,7 @@ use crate::error::{Coded, ErrorCode, codes};
 use crate::fee::FeeSchedule;
 use crate::ids::{P2pClientId, RandomSource, ReceiptId, Uuid};
 use crate::ledger::{AccountCode, LedgerError, LedgerTransaction, Posting, TransactionKind};
+use crate::mode::Mode;
 use crate::money::{Money, MoneyError};
 use crate::payment::Resolution;
 use crate::sandbox::CardDecision;
@@ -86,6 +87,13 @@ impl Transfer {
 
     /// Whether it waits for its sender's answer (3-D Secure or a one-time code): only then is
     /// there a confirmation page to show or an answer to take.
+    /// Every transfer is a test transfer: its cards are resolved and charged by the sandbox
+    /// acquirer, which settles test money only (SPEC §2 "Test and live"). The mode is derived,
+    /// not stored, until a live route for card-to-card transfers exists.
+    pub fn mode(&self) -> Mode {
+        Mode::Test
+    }
+
     pub fn awaits_confirmation(&self) -> bool {
         self.status == TransferStatus::NeedsConfirmation
     }
@@ -288,6 +296,7 @@ impl Transfer {
         let transaction = LedgerTransaction::new(
             TransactionKind::Transfer,
             None,
+            self.mode(),
             vec![
                 Posting {
                     account: AccountCode::p2p_card(&self.card_from.id),
@@ -416,6 +425,7 @@ impl Transfer {
         let transaction = LedgerTransaction::new(
             TransactionKind::Transfer,
             None,
+            self.mode(),
             vec![
                 Posting {
                     account: AccountCode::p2p_transit(self.client_id),
@@ -501,6 +511,7 @@ impl Transfer {
         let transaction = LedgerTransaction::new(
             TransactionKind::Transfer,
             None,
+            self.mode(),
             vec![
                 Posting {
                     account: AccountCode::p2p_transit(self.client_id),

@@ -13,6 +13,7 @@ use crate::ids::{
 use crate::ledger::{
     AccountCode, Clearing, LedgerError, LedgerTransaction, Posting, TransactionKind,
 };
+use crate::mode::{Mode, OnlineRoute};
 use crate::money::{Money, MoneyError};
 use crate::time::Timestamp;
 
@@ -112,6 +113,18 @@ impl Payment {
     /// The record, to take fields out by value.
     pub fn into_record(self) -> PaymentRecord {
         self.record
+    }
+
+    /// Test or live: every ledger transaction of this payment books into this mode's accounts.
+    pub fn mode(&self) -> Mode {
+        Mode::of_test_flag(self.test_mode)
+    }
+
+    /// Who settles it when its customer pays online: the sandbox for a test payment; for a
+    /// live one the live route serving it (`live_route`, from the configuration), else
+    /// nobody (SPEC §2 "Test and live", §4 "Live routes").
+    pub fn online_route(&self, live_route: Option<&str>) -> OnlineRoute {
+        OnlineRoute::choose(self.mode(), live_route)
     }
 }
 
@@ -253,6 +266,10 @@ pub enum PaymentError {
     /// A capture takes the whole held amount; the core has no partial capture.
     #[error("only the whole amount can be captured")]
     PartialCapture,
+    /// The sandbox acquirer (its test cards and `test` method) was asked to settle a live
+    /// payment: test money never pays for a live one.
+    #[error("a live payment cannot be settled by the sandbox")]
+    SandboxSettlesTestOnly,
 }
 
 impl Coded for PaymentError {
@@ -265,6 +282,7 @@ impl Coded for PaymentError {
             | PaymentError::ExpiryOutOfBounds => codes::FIELD_INVALID,
             PaymentError::MethodNotOffline => codes::METHOD_NOT_FOUND,
             PaymentError::PartialCapture => codes::PARTIAL_CAPTURE,
+            PaymentError::SandboxSettlesTestOnly => codes::TRANSITION_NOT_ALLOWED,
             PaymentError::Money(error) => error.code(),
             PaymentError::Ledger(error) => error.code(),
             PaymentError::Service(error) => error.code(),
@@ -442,6 +460,16 @@ impl Payment {
         if self.source == Source::Yookassa && actor != Actor::Provider {
             return Err(not_allowed());
         }
+        // Money a card brings in through the sandbox is test money: it settles test payments
+        // only, whatever door asked (SPEC §2 "Test and live").
+        if matches!(
+            event,
+            PaymentEvent::Succeeded { .. } | PaymentEvent::Authorized { .. }
+        ) && self.clearing() == Clearing::Sandbox
+            && self.mode() == Mode::Live
+        {
+            return Err(PaymentError::SandboxSettlesTestOnly);
+        }
         // Two-stage payments: authorized once, then captured; one-stage ones never held.
         match &event {
             PaymentEvent::Authorized { .. }
@@ -480,6 +508,7 @@ impl Payment {
                 ledger = Some(LedgerTransaction::new(
                     TransactionKind::Refund,
                     Some(self.id.clone()),
+                    self.mode(),
                     vec![
                         Posting {
                             account: self.beneficiary(),
@@ -625,7 +654,7 @@ impl Payment {
     /// Whether `service`'s test method (the payer picks the outcome) may settle this payment:
     /// only a `test`-flow service, and only for a test payment, so it never settles real money.
     pub fn takes_test_method(&self, service: &PaymentService) -> bool {
-        service.flow == crate::catalog::ServiceFlow::Test && self.test_mode
+        service.flow == crate::catalog::ServiceFlow::Test && self.mode() == Mode::Test
     }
 
     /// How the payment ended as far as its customer is concerned, which picks the merchant's

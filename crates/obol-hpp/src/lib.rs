@@ -26,6 +26,7 @@ use obol_core::catalog::{
     Localized, PaymentService, ServiceFlow, ServiceUse, canonical_method_code, service_usable,
 };
 use obol_core::ids::PaymentId;
+use obol_core::mode::OnlineRoute;
 use obol_core::payment::{CustomerOutcome, Payment};
 use obol_store::StoreError;
 use obol_store::error::Entity;
@@ -337,6 +338,19 @@ impl PaymentPage {
 
     /// Where the customer goes after an outcome: the merchant's return URL for it, else the
     /// result page.
+    /// A live payment that no live route serves: it says online payment is not available.
+    fn online_unavailable(&self, status: StatusCode) -> Response {
+        let texts = self.language.texts();
+        html(
+            status,
+            render::message_page(
+                &self.frame(),
+                texts.online_unavailable_heading,
+                texts.online_unavailable_text,
+            ),
+        )
+    }
+
     fn after_outcome(&self, payment: &Payment) -> Response {
         let urls = &payment.return_urls;
         let specific = match payment.customer_outcome() {
@@ -351,12 +365,24 @@ impl PaymentPage {
     }
 }
 
+/// Who settles this payment if its customer pays here (SPEC §2 "Test and live"): the sandbox
+/// for a test payment; for a live one, the live route configured for it. Live routes (SPEC §4)
+/// plug in here: until one is configured, no live payment has one, so a live payment is not
+/// payable online and its page offers no form.
+fn online_route(payment: &Payment) -> OnlineRoute {
+    let live_route: Option<&str> = None;
+    payment.online_route(live_route)
+}
+
 /// The page a payment shows now: its status when closed, else the 3-D Secure challenge, the
 /// form of its service, or the method choice.
 async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> HppResult {
     let payment = &loaded.payment;
     if !payment.takes_attempts() {
         return Ok(page.status(StatusCode::OK, payment, None));
+    }
+    if !online_route(payment).is_sandbox() {
+        return Ok(page.online_unavailable(StatusCode::OK));
     }
     if loaded.challenge_waiting() {
         return Ok(see_other(&page.link("3ds")));

@@ -61,6 +61,10 @@ pub struct Config {
     /// URL prefixes `PaymentCommit`'s `ApiParams.Url` may use; empty means the defaults
     /// (YooKassa's public API and this server's own sandbox).
     pub yookassa_allowed_urls: Vec<String>,
+    /// URL prefixes of upstreams the operator marks as test (a YooKassa test shop's own
+    /// address, another Obol's sandbox): payments relayed to them are test payments. This
+    /// server's own sandbox is always test; every other upstream is live (SPEC §2).
+    pub yookassa_test_urls: Vec<String>,
     /// How long one call to the YooKassa upstream may take in all (connecting included).
     pub yookassa_request_timeout_ms: u64,
     pub log_format: LogFormat,
@@ -126,6 +130,7 @@ struct FileCallbacks {
 #[serde(deny_unknown_fields)]
 struct FileYookassa {
     allowed_urls: Option<AllowedUrls>,
+    test_urls: Option<AllowedUrls>,
     request_timeout_ms: Option<u64>,
 }
 
@@ -267,6 +272,14 @@ impl Config {
                 None => Vec::new(),
             },
         };
+        let yookassa_test_urls = match environment.get("OBOL_YOOKASSA_TEST_URLS") {
+            Some(text) => split_urls(&text),
+            None => match file.yookassa.test_urls {
+                Some(AllowedUrls::List(urls)) => urls,
+                Some(AllowedUrls::Text(text)) => split_urls(&text),
+                None => Vec::new(),
+            },
+        };
         let secret_key = environment
             .get("OBOL_SECRET_KEY")
             .or(file.secret_key)
@@ -328,6 +341,7 @@ impl Config {
             public_url,
             callbacks_allow_private_addresses,
             yookassa_allowed_urls,
+            yookassa_test_urls,
             log_format,
             secret_key,
             p2p_bucket_lifetime_s,
@@ -388,6 +402,14 @@ impl Config {
         } else {
             self.yookassa_allowed_urls.clone()
         }
+    }
+
+    /// The URL prefixes whose relayed payments are test payments: this server's own sandbox
+    /// and those the operator marked.
+    pub fn yookassa_test_urls_for(&self, public_url: &str) -> Vec<String> {
+        let mut urls = vec![format!("{public_url}/sandbox/yookassa/v3")];
+        urls.extend(self.yookassa_test_urls.iter().cloned());
+        urls
     }
 
     pub fn secret_key_path(&self) -> PathBuf {

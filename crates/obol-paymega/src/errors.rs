@@ -22,7 +22,11 @@ pub enum PaymegaError {
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
     /// 409: the `reference_id` is taken; the body carries the existing invoice.
-    Conflict { title: String, existing: Value },
+    /// 409: a repeated `reference_id`, with the existing invoice when the caller may see it.
+    Conflict {
+        title: String,
+        existing: Option<Value>,
+    },
     /// 422: field → message.
     Unprocessable(BTreeMap<String, String>),
     /// 500: details stay in the logs.
@@ -50,6 +54,9 @@ pub fn message(problem: &Problem) -> String {
         }
         Problem::Unknown => "This field was not expected.".to_owned(),
         Problem::TooLong => "This value is too long.".to_owned(),
+        Problem::LivePublicKey => {
+            "This value cannot be set with a live public key: live invoices only.".to_owned()
+        }
     }
 }
 
@@ -89,9 +96,18 @@ impl PaymegaError {
             PaymegaError::Forbidden => simple("Forbidden", "403"),
             PaymegaError::NotFound => simple("Not Found", "404"),
             PaymegaError::MethodNotAllowed => simple("Method Not Allowed", "405"),
-            PaymegaError::Conflict { title, existing } => json!({
+            PaymegaError::Conflict {
+                title,
+                existing: Some(existing),
+            } => json!({
                 "errors": [{ "status": "Conflict", "code": "409", "title": title }],
                 "data": existing,
+            }),
+            PaymegaError::Conflict {
+                title,
+                existing: None,
+            } => json!({
+                "errors": [{ "status": "Conflict", "code": "409", "title": title }],
             }),
             PaymegaError::Unprocessable(fields) => json!({ "errors": fields }),
             PaymegaError::Internal => json!({

@@ -222,6 +222,15 @@ pub async fn create_and_redirect(
         Err(InvoiceError::PublicAccessForbidden) => {
             error_page(StatusCode::FORBIDDEN, language, forbidden, &[])
         }
+        Err(InvoiceError::DuplicateHidden) => error_page(
+            StatusCode::CONFLICT,
+            language,
+            invalid,
+            &[format!(
+                "reference_id: {}",
+                problem_text(language, &Problem::Invalid)
+            )],
+        ),
         Err(InvoiceError::Invalid(problems)) => {
             let details: Vec<String> = problems
                 .iter()

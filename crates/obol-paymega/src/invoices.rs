@@ -12,6 +12,7 @@ use obol_core::catalog::{
 use obol_core::customer::CustomerDraft;
 use obol_core::idempotency::SavedResponse;
 use obol_core::ids::{CustomerId, PaymentId, Uuid};
+use obol_core::mode::{Caller, Mode, payment_mode};
 use obol_core::money::{Money, MoneyError};
 use obol_core::payment::{
     Actor, DraftError, ExpiryWindow, Flow, Payment, PaymentDraft, PaymentError, PaymentEvent,
@@ -93,6 +94,8 @@ pub enum Problem {
     /// A key the service does not define.
     Unknown,
     TooLong,
+    /// `test_mode` sent with a live public key (SPEC §2 "Test and live").
+    LivePublicKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +106,10 @@ pub enum InvoiceError {
     PublicAccessForbidden,
     #[error("the reference is already used")]
     Duplicate(Box<Payment>),
+    /// The reference is used by an invoice a public caller may not see (not the same public
+    /// checkout again).
+    #[error("the reference is already used")]
+    DuplicateHidden,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -223,7 +230,21 @@ async fn check(
             None
         }
     };
-    let test_mode = merchant.test_mode || request.test_mode.unwrap_or(false);
+    let caller = match source {
+        Source::PublicApi | Source::Form => Caller::PublicKey,
+        _ => Caller::Private,
+    };
+    let test_mode = match payment_mode(
+        Mode::of_test_flag(merchant.test_mode),
+        caller,
+        request.test_mode,
+    ) {
+        Ok(mode) => mode.is_test(),
+        Err(_) => {
+            problems.push(("test_mode".into(), Problem::LivePublicKey));
+            false
+        }
+    };
     let service = match &request.service {
         None => None,
         Some(code) => {
@@ -517,6 +538,7 @@ pub async fn create(
         return Err(InvoiceError::PublicAccessForbidden);
     }
     let checked = check(state, merchant, request, source).await?;
+    let (amount, service) = (checked.draft.amount, checked.service.as_ref().map(|s| s.id));
     let now = state.clock.now();
     let merchant = merchant.clone();
     let outbox = state.outbox.clone();
@@ -528,7 +550,19 @@ pub async fn create(
             Ok((payment, response))
         })
     })
-    .await?;
+    .await
+    .map_err(InvoiceError::from)
+    .map_err(|error| match error {
+        // The public API and the form hold only a public key, which merchants publish: they
+        // see an existing invoice only when this is the same public checkout again.
+        InvoiceError::Duplicate(existing)
+            if matches!(source, Source::PublicApi | Source::Form)
+                && !existing.is_same_public_checkout(amount, service) =>
+        {
+            InvoiceError::DuplicateHidden
+        }
+        other => other,
+    })?;
     Ok(match outcome {
         Idempotent::Fresh(payment, _) => Created::New(Box::new(payment)),
         Idempotent::Replayed(response) => Created::Replayed(response),

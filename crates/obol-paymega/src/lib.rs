@@ -225,9 +225,15 @@ fn invoice_error(
             };
             PaymegaError::Conflict {
                 title: "An invoice with this reference_id already exists.".to_owned(),
-                existing: body,
+                existing: Some(body),
             }
         }
+        // A public caller's repeated reference that is not its own checkout again: the error
+        // alone, so a public key never reveals another invoice.
+        InvoiceError::DuplicateHidden => PaymegaError::Conflict {
+            title: "An invoice with this reference_id already exists.".to_owned(),
+            existing: None,
+        },
         InvoiceError::Store(obol_store::StoreError::Idempotency(
             obol_core::idempotency::IdempotencyError::ReusedWithDifferentRequest,
         )) => PaymegaError::field("Idempotency-Key", Problem::Invalid),

@@ -676,3 +676,56 @@ pub async fn close_refund_request(
         Err(other) => Err(other.into()),
     }
 }
+
+#[derive(Debug, Serialize)]
+pub struct BalancesOutput {
+    pub balances: Vec<BalanceOutput>,
+}
+
+/// One account's balance in one mode and currency (SPEC §1 `obol balances`).
+#[derive(Debug, Serialize)]
+pub struct BalanceOutput {
+    pub account: String,
+    pub mode: &'static str,
+    pub currency: String,
+    /// Decimal text in the currency's exponent (`"123.45"`, `"-7.00"`).
+    pub amount: String,
+}
+
+/// Every account with postings, per mode and currency; with `merchant`, that merchant's
+/// account only (an unknown merchant is an error).
+pub async fn balances(
+    context: &Context,
+    merchant: Option<i64>,
+) -> Result<BalancesOutput, CommandError> {
+    let account = match merchant {
+        None => None,
+        Some(id) => {
+            let merchant_id = obol_core::ids::MerchantId::parse(&id.to_string())
+                .map_err(|_| CommandError::Invalid(format!("merchant {id} does not exist")))?;
+            context
+                .store
+                .read(move |db| Box::pin(tenancy::get_merchant(db, merchant_id)))
+                .await
+                .map_err(|error| not_found_as(error, format!("merchant {id} does not exist")))?;
+            Some(obol_core::ledger::AccountCode::merchant(merchant_id))
+        }
+    };
+    let balances = context
+        .store
+        .read(move |db| {
+            Box::pin(async move { obol_store::ops::ledger::balances(db, account.as_ref()).await })
+        })
+        .await?;
+    Ok(BalancesOutput {
+        balances: balances
+            .into_iter()
+            .map(|balance| BalanceOutput {
+                account: balance.account.as_str().to_owned(),
+                mode: balance.mode.as_str(),
+                currency: balance.amount.currency().code().to_owned(),
+                amount: balance.amount.to_decimal_string(),
+            })
+            .collect(),
+    })
+}

@@ -4,7 +4,7 @@
 
 use obol_server::commands;
 use obol_store::testing::inspect;
-use obol_testkit::{TestDatabase, TestServer, hidden_value, on_both_backends};
+use obol_testkit::{TestDatabase, TestServer, on_both_backends};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -472,6 +472,7 @@ async fn completion_by_document_books_corrections(database: TestDatabase) {
                         &obol_core::ledger::AccountCode::customer_account(
                             obol_core::ids::CustomerAccountId::new(account),
                         ),
+                        obol_core::Mode::Live,
                         obol_core::Currency::USD,
                     )
                     .await
@@ -482,6 +483,44 @@ async fn completion_by_document_books_corrections(database: TestDatabase) {
         .unwrap();
     assert_eq!(balance.minor(), 4_000 + 2_000 + 1_000);
     assert!(commands::verify(&server.context).await.unwrap().ok);
+    // `include=corrections` returns each correction as a resource (SPEC §3.3).
+    let (status, included) = call(
+        &server,
+        Method::GET,
+        &format!(
+            "/api/v3/resellers/{}/payments/{partial}?include=corrections",
+            t.parent
+        ),
+        &t.manager,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{included}");
+    let resources = included["included"].as_array().unwrap();
+    let listed: Vec<&Value> = included["data"]["relationships"]["corrections"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|reference| &reference["id"])
+        .collect();
+    assert_eq!(resources.len(), 3, "{included}");
+    let amounts: Vec<&str> = resources
+        .iter()
+        .map(|resource| {
+            assert_eq!(resource["type"], "corrections");
+            assert!(listed.contains(&&resource["id"]), "{resource}");
+            assert_eq!(resource["attributes"]["currency_code"], "USD");
+            assert_eq!(
+                resource["attributes"]["comment"],
+                format!(
+                    "Accounting of the amount received on the basis of {} from an external system.",
+                    read["data"]["attributes"]["document_id"].as_str().unwrap()
+                )
+            );
+            resource["attributes"]["amount"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(amounts, ["40.0", "20.0", "10.0"]);
     // A retried request with its Idempotency-Key books its correction once.
     let retried = create(&server, &t, "50.0").await;
     let (_, retried_read) = call(
@@ -648,7 +687,10 @@ async fn reads_lists_and_expiry(database: TestDatabase) {
     server.stop().await;
 }
 
-async fn a_managers_payment_is_paid_online(database: TestDatabase) {
+/// A manager's payment is live (SPEC §2 "Test and live"): its page offers no sandbox card
+/// form and says online payment is not available; a card posted to it anyway is refused and
+/// changes nothing; a manager still completes it offline, in live accounts.
+async fn a_managers_live_payment_is_never_paid_by_the_sandbox(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let t = tenancy(&server).await;
     let id = create(&server, &t, "25.0").await;
@@ -662,7 +704,7 @@ async fn a_managers_payment_is_paid_online(database: TestDatabase) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let choice = browser
+    let page = browser
         .get(&page_url)
         .send()
         .await
@@ -671,54 +713,83 @@ async fn a_managers_payment_is_paid_online(database: TestDatabase) {
         .await
         .unwrap();
     assert!(
-        choice.contains("payment_card_usd_hpp"),
-        "the customer chooses a method: {choice}"
+        page.contains("Online payment is not available"),
+        "the page says so: {page}"
     );
-    assert!(
-        !choice.contains("test_usd_test"),
-        "the test method decides its own outcome: never for a real bill"
-    );
+    for absent in [
+        "payment_card_usd_hpp",
+        "test_usd_test",
+        "card_number",
+        "<form",
+    ] {
+        assert!(!page.contains(absent), "no {absent} on the page: {page}");
+    }
+    // The form's CSRF token is not on the page, but an attacker may hold one from elsewhere:
+    // the card step refuses a live payment before its token would even matter.
     let cpi = page_url.split("cpi=").nth(1).unwrap().to_owned();
-    let chosen = browser
-        .post(server.url(&format!("/hpp/choose?cpi={cpi}")))
-        .form(&[
-            ("service", "payment_card_usd_hpp"),
-            ("csrf_token", hidden_value(&choice, "csrf_token").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(chosen.status(), StatusCode::SEE_OTHER);
-    let form = browser
-        .get(&page_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let paid = browser
-        .post(server.url(&format!("/hpp/pay?cpi={cpi}")))
-        .form(&[
-            ("card_number", "4242424242424242"),
-            ("card_expiry", "12/39"),
-            ("card_cvv", "123"),
-            ("card_holder", ""),
-            ("csrf_token", hidden_value(&form, "csrf_token").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    let csrf = obol_server::tokens::issue(
+        &server.context.key().unwrap().clone(),
+        obol_server::tokens::purpose::CSRF,
+        &cpi,
+        obol_core::time::Clock::now(server.clock.as_ref()).plus_seconds(600),
+    );
+    for (step, form) in [
+        ("choose", vec![("service", "payment_card_usd_hpp")]),
+        (
+            "pay",
+            vec![
+                ("card_number", "4242424242424242"),
+                ("card_expiry", "12/39"),
+                ("card_cvv", "123"),
+            ],
+        ),
+        (
+            "pay",
+            vec![
+                ("card_number", "4000000000000002"),
+                ("card_expiry", "12/39"),
+                ("card_cvv", "123"),
+            ],
+        ),
+        ("test", vec![("status", "processed")]),
+    ] {
+        let mut form = form;
+        form.push(("csrf_token", csrf.as_str()));
+        let answer = browser
+            .post(server.url(&format!("/hpp/{step}?cpi={cpi}")))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{step}");
+    }
     let (_, after) = call(&server, Method::GET, &path, &t.viewer, None).await;
-    assert_eq!(after["data"]["attributes"]["status"], "completed");
+    assert_eq!(after["data"]["attributes"]["status"], "waiting_for_payment");
+    let (status, completed) = call(
+        &server,
+        Method::PATCH,
+        &path,
+        &t.manager,
+        Some(completion(2)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{completed}");
+    assert_eq!(completed["data"]["attributes"]["status"], "completed");
+    let balances = commands::balances(&server.context, None).await.unwrap();
+    assert!(
+        balances
+            .balances
+            .iter()
+            .all(|balance| balance.mode == "live"),
+        "{balances:?}"
+    );
     assert!(commands::verify(&server.context).await.unwrap().ok);
     server.stop().await;
 }
 
 on_both_backends!(
     negotiation_scope_and_roles,
-    a_managers_payment_is_paid_online,
+    a_managers_live_payment_is_never_paid_by_the_sandbox,
     completion_by_id_answers_as_the_seed,
     completion_by_document_books_corrections,
     reads_lists_and_expiry

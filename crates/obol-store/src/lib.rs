@@ -127,8 +127,34 @@ impl Store {
 
     /// Applies pending migrations; returns the versions applied now.
     pub async fn migrate(&self, now: Timestamp) -> StoreResult<Vec<i64>> {
-        self.write(move |db| Box::pin(ops::migrate::migrate(db, now)))
-            .await
+        let applied = self
+            .write(move |db| Box::pin(ops::migrate::migrate(db, now)))
+            .await?;
+        if applied.contains(&ops::migrate::MODES_VERSION) {
+            self.log_reclassified().await?;
+        }
+        Ok(applied)
+    }
+
+    /// Logs what the migration that split test from live money moved to test accounts.
+    async fn log_reclassified(&self) -> StoreResult<()> {
+        let moved = self
+            .read(|db| Box::pin(ops::ledger::reclassified_to_test(db)))
+            .await?;
+        if moved.is_empty() {
+            tracing::info!(
+                "test and live ledgers split: no test money was booked in live accounts"
+            );
+        }
+        for balance in moved {
+            tracing::warn!(
+                account = balance.account.as_str(),
+                currency = balance.amount.currency().code(),
+                amount = %balance.amount.to_decimal_string(),
+                "test money reclassified from the live to the test account"
+            );
+        }
+        Ok(())
     }
 
     /// The schema versions applied so far.

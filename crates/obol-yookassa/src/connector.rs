@@ -44,6 +44,8 @@ pub struct UpstreamPayment {
     pub id: String,
     pub status: String,
     pub confirmation_token: Option<String>,
+    /// YooKassa's `test`: the payment was made in a test shop and moves no real money.
+    pub test: bool,
 }
 
 /// A refund as the upstream describes it.
@@ -323,5 +325,6 @@ fn payment_of(value: &Value) -> Result<UpstreamPayment, UpstreamError> {
             .and_then(|confirmation| confirmation.get("confirmation_token"))
             .and_then(Value::as_str)
             .map(str::to_owned),
+        test: value.get("test").and_then(Value::as_bool).unwrap_or(false),
     })
 }

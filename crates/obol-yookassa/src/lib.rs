@@ -18,6 +18,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use obol_core::Currency;
+use obol_core::credentials::SecretDigest;
 use obol_core::idempotency::{
     IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
 };
@@ -59,6 +60,9 @@ pub mod error_code {
     pub const UNAUTHORIZED: i64 = 9;
     /// Obol failed; details are in its logs (HTTP 500).
     pub const INTERNAL: i64 = 10;
+    /// `PaymentRefund` names a payment relayed through another `ApiParams.Url` or
+    /// `ApiParams.Login`: a refund goes only through the upstream that made the payment.
+    pub const REFUND_UPSTREAM_MISMATCH: i64 = 11;
 }
 
 /// The most time the upstream work of one request may take, whatever is configured: the
@@ -459,6 +463,16 @@ impl Commit<'_> {
         }
     }
 
+    /// Whether the upstream this request names is a test one: this server's own sandbox, or
+    /// one the operator marked (`yookassa.test_urls`). Any other upstream moves live money.
+    fn upstream_is_test(&self) -> bool {
+        let test_urls = self
+            .state
+            .config
+            .yookassa_test_urls_for(&self.state.public_url);
+        is_allowed(&self.checked.url, &test_urls)
+    }
+
     /// Creates the payment upstream and records it as the merchant's payment.
     async fn payment(self, requester_ip: Option<String>) -> Result<CommitResponse, Failure> {
         let upstream = self
@@ -478,12 +492,16 @@ impl Commit<'_> {
             idempotence_key: Some(self.key_text.clone()),
             ..CommitResponse::default()
         };
+        // The payment's mode is its upstream's (SPEC §2): a test shop's answer says `test`,
+        // and a test upstream's payments are test whatever they say.
+        let test = self.upstream_is_test() || upstream.test;
         let draft = draft_of(
             &self.merchant,
             &self.checked,
             &upstream,
             &self.key_text,
             requester_ip,
+            test,
         )?;
         record(self.state, self.keyed, response, move |db, outbox, now| {
             Box::pin(async move { record_payment(db, &outbox, draft, now).await })
@@ -493,6 +511,7 @@ impl Commit<'_> {
 
     /// Refunds the payment upstream and books the refund on the payment Obol recorded for it.
     async fn refund(self, payment_refund: String) -> Result<CommitResponse, Failure> {
+        self.check_refund_origin(&payment_refund).await?;
         // Learn first whether the payment was paid, so the refund can be booked on a payment
         // Obol knows as processed.
         let paid = self
@@ -535,6 +554,78 @@ impl Commit<'_> {
             })
         })
         .await
+    }
+}
+
+impl Commit<'_> {
+    /// A payment relayed through Obol is refunded only through the upstream address and login
+    /// that made it, so a refund can neither be steered to another upstream nor booked from
+    /// one. Checked before any upstream call. A payment Obol never relayed is not in its books
+    /// and the refund is only relayed.
+    async fn check_refund_origin(&self, payment_refund: &str) -> Result<(), Failure> {
+        let (merchant, reference) = (self.merchant.id, payment_refund.to_owned());
+        let recorded = self
+            .state
+            .store
+            .read(move |db| {
+                Box::pin(async move { payments::find_by_reference(db, merchant, &reference).await })
+            })
+            .await
+            .map_err(Failure::internal)?;
+        let Some(payment) = recorded else {
+            return Ok(());
+        };
+        let origin = RelayOrigin::of_payment(payment.dialect_attributes.as_deref());
+        if origin.admits(&self.checked.url, &self.checked.login) {
+            Ok(())
+        } else {
+            Err(Failure::business(
+                error_code::REFUND_UPSTREAM_MISMATCH,
+                "PaymentRefund was created through another ApiParams.Url or ApiParams.Login.",
+            ))
+        }
+    }
+}
+
+/// Where a relayed payment was made: the upstream's address and a digest of the login (the
+/// shop id; the password is never kept).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct RelayOrigin {
+    url: Option<String>,
+    login_digest: Option<String>,
+}
+
+impl RelayOrigin {
+    fn login_digest(login: &str) -> String {
+        obol_http::crypto::hex(SecretDigest::of(login).as_bytes())
+    }
+
+    fn of_payment(attributes: Option<&str>) -> RelayOrigin {
+        let value: serde_json::Value = attributes
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        RelayOrigin {
+            url: text("upstream_url"),
+            login_digest: text("upstream_login_digest"),
+        }
+    }
+
+    /// Whether a refund through `url` and `login` comes from this origin. A payment recorded
+    /// before logins were kept is bound by its address alone; one with no address at all
+    /// (not a relay) admits nothing.
+    fn admits(&self, url: &str, login: &str) -> bool {
+        let same_url = self
+            .url
+            .as_deref()
+            .is_some_and(|recorded| recorded.trim_end_matches('/') == url.trim_end_matches('/'));
+        let same_login = self.login_digest.as_deref().is_none_or(|recorded| {
+            obol_core::credentials::constant_time_eq(
+                recorded.as_bytes(),
+                RelayOrigin::login_digest(login).as_bytes(),
+            )
+        });
+        same_url && same_login
     }
 }
 
@@ -637,14 +728,17 @@ fn draft_of(
     upstream: &connector::UpstreamPayment,
     key: &str,
     requester_ip: Option<String>,
+    test: bool,
 ) -> Result<PaymentDraft, DraftError> {
     PaymentDraft::for_merchant(merchant, Source::Yookassa, checked.amount)
+        .test_mode(test)
         // The upstream's payment id: unique per merchant, found again by a refund.
         .reference_id(upstream.id.clone())
         .description(checked.description.clone())
         .dialect_attributes(
             json!({
                 "upstream_url": checked.url,
+                "upstream_login_digest": RelayOrigin::login_digest(&checked.login),
                 "idempotence_key": key,
                 "upstream_status": upstream.status,
                 "confirmation_token": upstream.confirmation_token,

@@ -86,6 +86,11 @@ enum Command {
     },
     /// Check the ledger and payment invariants; exit 1 on any violation.
     Verify,
+    /// Balances of every account with postings, per mode and currency, or of one merchant.
+    Balances {
+        #[arg(long)]
+        merchant: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -454,6 +459,21 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Balances { merchant } => {
+            let context = Context::open_default(config).await?;
+            let output = commands::balances(&context, merchant).await?;
+            if json {
+                print_json(&output);
+            } else {
+                for balance in &output.balances {
+                    println!(
+                        "{:<32} {:<4} {} {}",
+                        balance.account, balance.mode, balance.amount, balance.currency
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -39,6 +39,7 @@ impl Payment {
         Ok(Some(LedgerTransaction::new(
             TransactionKind::Payment,
             Some(self.id.clone()),
+            self.mode(),
             vec![
                 Posting {
                     account: AccountCode::clearing(clearing),
@@ -99,6 +100,7 @@ impl Payment {
         Ok(Some(LedgerTransaction::new(
             TransactionKind::Correction,
             Some(self.id.clone()),
+            self.mode(),
             vec![
                 Posting {
                     account: AccountCode::clearing(Clearing::Offline),

@@ -7,7 +7,7 @@
 //! each one again ([`Payment::plan`]) inside its transaction, on the row as it is then.
 
 use crate::catalog::PaymentMethod;
-use crate::ids::ManagerId;
+use crate::ids::{ManagerId, PaymentServiceId};
 use crate::money::Money;
 
 use super::{Payment, PaymentError, PaymentEvent, PaymentStatus, Source, allowed_target};
@@ -173,6 +173,26 @@ pub struct RelayedRefund {
     /// The refund itself. The books may refuse it (more than was received): the provider made
     /// it anyway, so the door records nothing and warns.
     pub refund: Option<PaymentEvent>,
+}
+
+/// Public checkouts (SPEC §3.1): a caller holding only a merchant's public key (which merchants
+/// publish on their pages) must never reveal or open another invoice through a repeated
+/// `reference_id`.
+impl Payment {
+    /// Whether a public checkout for `amount` (with `service`, when it names one) that repeats
+    /// this payment's `reference_id` is this payment's own checkout submitted again: a payment
+    /// made through the public API or the form, for the same amount and currency, with the
+    /// same service when the repeat names one. Only then may the caller be shown it or sent
+    /// to its page; otherwise the repeat is refused without it.
+    pub fn is_same_public_checkout(
+        &self,
+        amount: Money,
+        service: Option<PaymentServiceId>,
+    ) -> bool {
+        matches!(self.source, Source::PublicApi | Source::Form)
+            && self.amount == amount
+            && service.is_none_or(|service| self.service_id == Some(service))
+    }
 }
 
 impl PaymentEvent {

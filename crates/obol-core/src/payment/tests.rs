@@ -514,3 +514,94 @@ fn the_customer_may_try_while_open_and_nothing_is_held() {
         assert_eq!(payment.customer_outcome(), outcome, "{:?}", payment.status);
     }
 }
+
+#[test]
+fn the_sandbox_never_settles_a_live_payment() {
+    let mut live = payment(10_000);
+    live.record.test_mode = false;
+    step(
+        &mut live,
+        PaymentEvent::AttemptStarted {
+            service_id: None,
+            method_id: None,
+        },
+    )
+    .unwrap();
+    for event in [
+        PaymentEvent::Succeeded { card: None },
+        PaymentEvent::Authorized { card: None },
+    ] {
+        let mut attempt = live.clone();
+        attempt.record.manual_capture = matches!(event, PaymentEvent::Authorized { .. });
+        assert!(matches!(
+            step(&mut attempt, event),
+            Err(PaymentError::SandboxSettlesTestOnly)
+        ));
+    }
+    assert_eq!(
+        live.online_route(None),
+        crate::mode::OnlineRoute::Unavailable
+    );
+    // A manager's offline completion still settles it, in live accounts.
+    let completed = step(
+        &mut live,
+        PaymentEvent::CompletedByManager {
+            manager_id: ManagerId::new(7),
+            method_id: PaymentMethodId::new(4),
+        },
+    )
+    .unwrap();
+    let ledger = completed.ledger.clone().unwrap();
+    assert_eq!(ledger.mode(), Mode::Live);
+    assert_eq!(
+        ledger.postings()[0].account,
+        AccountCode::clearing(Clearing::Offline)
+    );
+}
+
+#[test]
+fn a_test_payment_books_into_test_accounts() {
+    let mut paid = payment(10_000);
+    assert_eq!(paid.mode(), Mode::Test);
+    assert!(paid.online_route(Some("yookassa-main")).is_sandbox());
+    step(
+        &mut paid,
+        PaymentEvent::AttemptStarted {
+            service_id: None,
+            method_id: None,
+        },
+    )
+    .unwrap();
+    let receipt = step(&mut paid, PaymentEvent::Succeeded { card: None }).unwrap();
+    assert_eq!(receipt.ledger.clone().unwrap().mode(), Mode::Test);
+    let refund = step(&mut paid, PaymentEvent::Refunded { amount: usd(3_000) }).unwrap();
+    assert_eq!(refund.ledger.clone().unwrap().mode(), Mode::Test);
+}
+
+#[test]
+fn a_public_key_sees_only_its_own_checkout_again() {
+    let mut checkout = payment(10_000);
+    checkout.record.source = Source::PublicApi;
+    let service = PaymentServiceId::new(3);
+    checkout.record.service_id = Some(service);
+    let eur = Money::from_minor(10_000, Currency::EUR).unwrap();
+    // (amount, service named by the repeat, same checkout)
+    let table = [
+        (usd(10_000), None, true),
+        (usd(10_000), Some(service), true),
+        (usd(10_000), Some(PaymentServiceId::new(4)), false),
+        (usd(9_999), None, false),
+        (eur, None, false),
+    ];
+    for (amount, named, same) in table {
+        assert_eq!(
+            checkout.is_same_public_checkout(amount, named),
+            same,
+            "{amount:?} {named:?}"
+        );
+    }
+    // An invoice made through the private API is never a public checkout.
+    let mut private = checkout.clone();
+    private.record.source = Source::MerchantApi;
+    assert!(!private.is_same_public_checkout(usd(10_000), None));
+}

@@ -119,6 +119,9 @@ pub struct Texts {
     pub bad_request_heading: &'static str,
     pub bad_request_text: &'static str,
     pub closed_text: &'static str,
+    /// A live payment that no live route serves: no card form, never the sandbox.
+    pub online_unavailable_heading: &'static str,
+    pub online_unavailable_text: &'static str,
     pub error_heading: &'static str,
     pub error_text: &'static str,
     /// Headings of the status and result pages, by core status (see [`Texts::status_heading`]).
@@ -180,6 +183,8 @@ static ENGLISH: Texts = Texts {
     bad_request_heading: "Bad request",
     bad_request_text: "The form could not be read. Please open the payment page again.",
     closed_text: "This payment can no longer be paid.",
+    online_unavailable_heading: "Online payment is not available",
+    online_unavailable_text: "This payment cannot be paid online. Please contact the merchant to pay it another way.",
     error_heading: "Something went wrong",
     error_text: "Please try again in a moment.",
     status_headings: [
@@ -239,6 +244,8 @@ static RUSSIAN: Texts = Texts {
     bad_request_heading: "Неверный запрос",
     bad_request_text: "Не удалось прочитать форму. Откройте страницу оплаты заново.",
     closed_text: "Этот платёж больше нельзя оплатить.",
+    online_unavailable_heading: "Онлайн-оплата недоступна",
+    online_unavailable_text: "Этот платёж нельзя оплатить онлайн. Свяжитесь с продавцом, чтобы оплатить его другим способом.",
     error_heading: "Что-то пошло не так",
     error_text: "Попробуйте ещё раз чуть позже.",
     status_headings: [
@@ -298,6 +305,8 @@ static UKRAINIAN: Texts = Texts {
     bad_request_heading: "Невірний запит",
     bad_request_text: "Не вдалося прочитати форму. Відкрийте сторінку оплати знову.",
     closed_text: "Цей платіж більше не можна сплатити.",
+    online_unavailable_heading: "Онлайн-оплата недоступна",
+    online_unavailable_text: "Цей платіж не можна сплатити онлайн. Зверніться до продавця, щоб сплатити його іншим способом.",
     error_heading: "Щось пішло не так",
     error_text: "Спробуйте ще раз трохи згодом.",
     status_headings: [

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 mod invoices;
 mod lists;
+mod modes;
 mod public;
 
 fn client() -> Client {

@@ -308,7 +308,25 @@ async fn refund_books_the_ledger(database: TestDatabase) {
         json!({ "payment_id": payment_id, "amount": { "value": "2.00", "currency": "RUB" } })
     );
 
+    // A refund goes only through the upstream address and login that made the payment:
+    // another login is refused before any upstream call, and the books do not move.
+    let calls_before = upstream.calls().len();
+    let steered = json!({ "Refund": true, "Amount": 1, "PaymentRefund": payment_id,
+                          "ApiParams": { "Url": base, "Login": "shop-2", "Password": "test_secret" } });
+    let (status, answer) = post_json(&server, &merchant, &steered).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["ErrorCode"], 11, "{answer}");
+    assert_eq!(
+        upstream.calls().len(),
+        calls_before,
+        "nothing was contacted"
+    );
+
     let recorded = recorded(&server, &merchant, &payment_id).await;
+    assert!(
+        recorded.test_mode,
+        "the upstream said it is a test shop's payment"
+    );
     assert_eq!(
         recorded.status,
         obol_core::payment::PaymentStatus::PartiallyRefunded
@@ -325,6 +343,7 @@ async fn refund_books_the_ledger(database: TestDatabase) {
                     &obol_core::ledger::AccountCode::clearing(
                         obol_core::ledger::Clearing::Upstream,
                     ),
+                    obol_core::Mode::Test,
                     obol_core::Currency::parse("RUB").unwrap(),
                 )
                 .await
@@ -432,7 +451,49 @@ async fn bad_bodies_and_callers(database: TestDatabase) {
     server.stop().await;
 }
 
+/// A relay takes its upstream's mode (SPEC §2): a live shop at a live upstream makes a live
+/// payment; this server's own sandbox makes test payments whatever its shop says.
+async fn relays_take_their_upstreams_mode(database: TestDatabase) {
+    let (_upstream, base) = Upstream::start().await;
+    let (server, merchant) = start(database, &base).await;
+    let live = json!({ "Refund": false, "Amount": 3, "Description": "Order 1",
+                       "ApiParams": { "Url": base, "Login": "live-shop", "Password": "live_secret" } });
+    let answer = post_json(&server, &merchant, &live).await.1;
+    assert_eq!(answer["ErrorCode"], 0, "{answer}");
+    let relayed = recorded(&server, &merchant, answer["PaymentId"].as_str().unwrap()).await;
+    assert!(!relayed.test_mode, "a live upstream's payment is live");
+    let test = post_json(&server, &merchant, &commit(&base, json!(3), None))
+        .await
+        .1;
+    let relayed = recorded(&server, &merchant, test["PaymentId"].as_str().unwrap()).await;
+    assert!(relayed.test_mode, "a test shop's payment is test");
+    server.stop().await;
+}
+
+/// A relay through this server's own sandbox (allowed by default) is a test payment, whatever
+/// the mode of the merchant relaying it.
+async fn a_relay_through_the_own_sandbox_is_test(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let live_merchant = server.merchant(true, false).await;
+    let shop = server.merchant(false, false).await;
+    let sandboxed = json!({ "Refund": false, "Amount": 3, "Description": "Order 2",
+                            "ApiParams": { "Url": server.url("/sandbox/yookassa/v3"),
+                                           "Login": shop.api_login, "Password": shop.api_secret } });
+    let answer = post_json(&server, &live_merchant, &sandboxed).await.1;
+    assert_eq!(answer["ErrorCode"], 0, "{answer}");
+    let relayed = recorded(
+        &server,
+        &live_merchant,
+        answer["PaymentId"].as_str().unwrap(),
+    )
+    .await;
+    assert!(relayed.test_mode, "this server's own sandbox is test");
+    server.stop().await;
+}
+
 on_both_backends!(
+    relays_take_their_upstreams_mode,
+    a_relay_through_the_own_sandbox_is_test,
     json_and_xml_round_trips,
     idempotence,
     allow_list_refusal,

@@ -118,6 +118,10 @@ async fn create_payment(
         return answer;
     }
     let request: Value = serde_json::from_slice(&body).unwrap();
+    // The shop `live-shop` (password `live_secret`) is a live shop; every other is a test shop.
+    let live_shop = headers
+        .get("authorization")
+        .is_some_and(|value| value == "Basic bGl2ZS1zaG9wOmxpdmVfc2VjcmV0");
     let count = upstream.payments.lock().unwrap().len();
     let answer = remembered(&upstream, &headers, || {
         let id = format!("2f5f0{count:03}-000f-5000-8000-18db351245c7");
@@ -128,7 +132,7 @@ async fn create_payment(
             .insert(id.clone(), "pending".to_owned());
         json!({ "id": id, "status": "pending", "paid": false, "amount": request["amount"],
                 "confirmation": { "type": "embedded", "confirmation_token": format!("ct-{id}") },
-                "created_at": "2026-11-23T12:00:00.000Z", "test": true })
+                "created_at": "2026-11-23T12:00:00.000Z", "test": !live_shop })
     });
     axum::Json(answer).into_response()
 }

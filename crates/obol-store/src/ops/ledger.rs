@@ -3,6 +3,7 @@
 use obol_core::Currency;
 use obol_core::ids::{PaymentId, Uuid};
 use obol_core::ledger::{AccountCode, LedgerTransaction, TransactionKind};
+use obol_core::mode::Mode;
 use obol_core::money::Money;
 use obol_core::time::Timestamp;
 
@@ -38,41 +39,105 @@ async fn insert_with_transfer(
 ) -> StoreResult<i64> {
     let row = query_one(
         db,
-        "INSERT INTO ledger_transactions (kind, payment_id, transfer_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO ledger_transactions (kind, payment_id, transfer_id, created_at, mode) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         params![
             transaction.kind().as_str(),
             transaction.payment_id().map(|id| id.as_str().to_owned()),
             transfer.map(|id| id.as_str().to_owned()),
-            now.unix_micros()
+            now.unix_micros(),
+            transaction.mode().as_str()
         ],
         Entity::LedgerTransaction,
     )
     .await?;
     let id = row.int("id")?;
+    // Each posting repeats its transaction's mode: balances are read per (account, mode)
+    // from the postings alone, through their index.
+    let mode = transaction.mode().as_str();
     for posting in transaction.postings() {
         db.execute(
-            "INSERT INTO ledger_postings (transaction_id, account, currency, amount) VALUES ($1, $2, $3, $4)",
-            params![id, posting.account.as_str(), posting.amount.currency().code(), posting.amount.minor()],
+            "INSERT INTO ledger_postings (transaction_id, account, currency, amount, mode) VALUES ($1, $2, $3, $4, $5)",
+            params![id, posting.account.as_str(), posting.amount.currency().code(), posting.amount.minor(), mode],
         )
         .await?;
     }
     Ok(id)
 }
 
-/// The balance of an account in a currency: the sum of its postings.
+/// The balance of an account of one mode in a currency: the sum of its postings.
 pub async fn balance(
     db: &mut dyn Db,
     account: &AccountCode,
+    mode: Mode,
     currency: Currency,
 ) -> StoreResult<Money> {
     let row = query_one(
         db,
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS balance FROM ledger_postings WHERE account = $1 AND currency = $2",
-        params![account.as_str(), currency.code()],
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS balance FROM ledger_postings WHERE account = $1 AND mode = $2 AND currency = $3",
+        params![account.as_str(), mode.as_str(), currency.code()],
         Entity::Balance,
     )
     .await?;
     parse_or_corrupt(Money::from_minor(row.int("balance")?, currency), "balance")
+}
+
+/// One account's balance in one mode and currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub account: AccountCode,
+    pub mode: Mode,
+    pub amount: Money,
+}
+
+/// Every account with postings, per mode and currency (ordered by account, mode, currency);
+/// with `account`, that account only. Amounts that net to zero are listed too: the account
+/// has postings.
+pub async fn balances(db: &mut dyn Db, account: Option<&AccountCode>) -> StoreResult<Vec<Balance>> {
+    let rows = match account {
+        Some(account) => {
+            db.query(
+                "SELECT account, mode, currency, CAST(SUM(amount) AS BIGINT) AS balance FROM ledger_postings \
+                 WHERE account = $1 GROUP BY account, mode, currency ORDER BY account, mode, currency",
+                params![account.as_str()],
+            )
+            .await?
+        }
+        None => {
+            db.query(
+                "SELECT account, mode, currency, CAST(SUM(amount) AS BIGINT) AS balance FROM ledger_postings \
+                 GROUP BY account, mode, currency ORDER BY account, mode, currency",
+                &[],
+            )
+            .await?
+        }
+    };
+    rows.iter().map(balance_of_row).collect()
+}
+
+fn balance_of_row(row: &crate::value::Row) -> StoreResult<Balance> {
+    let currency = parse_or_corrupt(Currency::parse(row.str("currency")?), "posting currency")?;
+    Ok(Balance {
+        account: AccountCode::from_stored(row.str("account")?)
+            .ok_or_else(|| super::corrupt("account code"))?,
+        mode: Mode::parse(row.str("mode")?).ok_or_else(|| super::corrupt("posting mode"))?,
+        amount: parse_or_corrupt(Money::from_minor(row.int("balance")?, currency), "balance")?,
+    })
+}
+
+/// What the migration that split the modes moved from live to test accounts: the sum of its
+/// test-mode `reclassification` postings per account and currency (empty when it moved
+/// nothing).
+pub async fn reclassified_to_test(db: &mut dyn Db) -> StoreResult<Vec<Balance>> {
+    let rows = db
+        .query(
+            "SELECT lp.account AS account, lp.mode AS mode, lp.currency AS currency, CAST(SUM(lp.amount) AS BIGINT) AS balance \
+             FROM ledger_postings lp JOIN ledger_transactions t ON t.id = lp.transaction_id \
+             WHERE t.kind = 'reclassification' AND t.mode = 'test' \
+             GROUP BY lp.account, lp.mode, lp.currency ORDER BY lp.account, lp.currency",
+            &[],
+        )
+        .await?;
+    rows.iter().map(balance_of_row).collect()
 }
 
 /// One stored posting, as shown on a payment's detail.
@@ -80,6 +145,7 @@ pub async fn balance(
 pub struct StoredPosting {
     pub transaction_id: i64,
     pub kind: TransactionKind,
+    pub mode: Mode,
     pub account: AccountCode,
     pub amount: Money,
     pub created_at: Timestamp,
@@ -91,7 +157,7 @@ pub async fn postings_of_payment(
 ) -> StoreResult<Vec<StoredPosting>> {
     let rows = db
         .query(
-            "SELECT t.id AS transaction_id, t.kind AS kind, p.account AS account, p.currency AS currency, p.amount AS amount, \
+            "SELECT t.id AS transaction_id, t.kind AS kind, p.mode AS mode, p.account AS account, p.currency AS currency, p.amount AS amount, \
              t.created_at AS created_at FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.transaction_id \
              WHERE t.payment_id = $1 ORDER BY p.id",
             params![payment_id],
@@ -105,6 +171,8 @@ pub async fn postings_of_payment(
                 transaction_id: row.int("transaction_id")?,
                 kind: TransactionKind::parse(row.str("kind")?)
                     .ok_or_else(|| super::corrupt("transaction kind"))?,
+                mode: Mode::parse(row.str("mode")?)
+                    .ok_or_else(|| super::corrupt("posting mode"))?,
                 account: AccountCode::from_stored(row.str("account")?)
                     .ok_or_else(|| super::corrupt("account code"))?,
                 amount: parse_or_corrupt(

@@ -86,7 +86,17 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0008_capture.sql",
         "postgres/0008_capture.sql"
     ),
+    migration!(
+        9,
+        "modes",
+        "sqlite/0009_modes.sql",
+        "postgres/0009_modes.sql"
+    ),
 ];
+
+/// The migration that split test from live money (`0009_modes`): its reclassifications are
+/// logged when it runs.
+pub const MODES_VERSION: i64 = 9;
 
 /// An arbitrary constant naming Obol's migration lock.
 const MIGRATION_LOCK_ID: i64 = 0x0b01_0001;

@@ -47,14 +47,60 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
     report.postings = count(db, "ledger_postings").await?;
     let limit = VIOLATIONS_PER_CHECK_MAX;
 
-    let rows = db.query("SELECT currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_postings GROUP BY currency HAVING SUM(amount) <> 0 ORDER BY currency", &[]).await?;
+    let rows = db.query("SELECT mode, currency, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_postings GROUP BY mode, currency HAVING SUM(amount) <> 0 ORDER BY mode, currency", &[]).await?;
     for row in rows {
         report.violations.push(Violation {
             check: "currency_sums_to_zero",
             detail: format!(
-                "postings in {} sum to {}",
+                "{} postings in {} sum to {}",
+                row.str("mode")?,
                 row.str("currency")?,
                 row.int("total")?
+            ),
+        });
+    }
+
+    // Test and live never meet: a transaction's postings are all in its mode.
+    let sql = format!(
+        "SELECT t.id AS id, t.mode AS mode, CAST(COUNT(lp.id) AS BIGINT) AS others FROM ledger_transactions t \
+         JOIN ledger_postings lp ON lp.transaction_id = t.id WHERE lp.mode <> t.mode \
+         GROUP BY t.id, t.mode ORDER BY t.id LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation {
+            check: "transaction_single_mode",
+            detail: format!(
+                "transaction {} is {} but mixes in {} posting(s) of the other mode",
+                row.int("id")?,
+                row.str("mode")?,
+                row.int("others")?
+            ),
+        });
+    }
+
+    // A payment's money stays in its own mode's accounts (a test payment is test, a transfer
+    // is test): what it left in the other mode's accounts nets to zero.
+    let sql = format!(
+        "SELECT owner, account, mode, currency, total FROM (\
+           SELECT COALESCE(t.payment_id, t.transfer_id) AS owner, lp.account AS account, lp.mode AS mode, lp.currency AS currency, \
+             CAST(SUM(lp.amount) AS BIGINT) AS total \
+           FROM ledger_postings lp JOIN ledger_transactions t ON t.id = lp.transaction_id \
+           LEFT JOIN payments p ON p.id = t.payment_id \
+           WHERE (p.id IS NOT NULL AND lp.mode <> CASE WHEN p.test_mode THEN 'test' ELSE 'live' END) \
+              OR (t.transfer_id IS NOT NULL AND lp.mode <> 'test') \
+           GROUP BY COALESCE(t.payment_id, t.transfer_id), lp.account, lp.mode, lp.currency) misplaced \
+         WHERE total <> 0 ORDER BY owner, account LIMIT {limit}"
+    );
+    for row in db.query(&sql, &[]).await? {
+        report.violations.push(Violation {
+            check: "money_in_its_mode",
+            detail: format!(
+                "{} left {} {} in the {} account {}",
+                row.str("owner")?,
+                row.int("total")?,
+                row.str("currency")?,
+                row.str("mode")?,
+                row.str("account")?
             ),
         });
     }

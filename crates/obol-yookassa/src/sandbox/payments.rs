@@ -213,6 +213,7 @@ async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let confirmation = confirmation_of(request.get("confirmation"))?;
     let service = card_service(state, &merchant, amount).await?;
     let draft = PaymentDraft::for_merchant(&merchant, Source::YookassaSandbox, amount)
+        .test_mode(true)
         .description(description)
         .metadata(metadata)
         .dialect_attributes(
@@ -266,9 +267,9 @@ async fn card_service(
         "payment_card_{}_hpp",
         amount.currency().code().to_ascii_lowercase()
     );
-    // The sandbox's payment has the shop's own mode; the shop's list holds only the services
-    // linked to it.
-    let usage = ServiceUse::merchant(merchant.test_mode, merchant.test_mode, true);
+    // The sandbox settles test payments only (SPEC §2): every payment it makes is a test
+    // payment, whatever the shop's mode; the shop's list holds only the services linked to it.
+    let usage = ServiceUse::merchant(merchant.test_mode, true, true);
     state
         .caches
         .merchant_services(&state.store, merchant.id)

@@ -50,6 +50,38 @@ async fn verify_catches_planted_violations(database: TestDatabase) {
     );
 }
 
+/// Test and live never meet: a transaction whose postings are not all of its mode, and a test
+/// payment whose money sits in a live account, are both reported.
+async fn verify_catches_mixed_modes(database: TestDatabase) {
+    let store = open(&database).await;
+    let merchant = merchant(&store).await;
+    // `processed_payment` makes a test payment (the test merchant's).
+    let id = processed_payment(&store, merchant, 1_000).await;
+    assert_verified(&store).await;
+    let planted = id.clone();
+    store
+        .write(move |db| {
+            Box::pin(async move {
+                let row = db.query("INSERT INTO ledger_transactions (kind, payment_id, created_at, mode) VALUES ('correction', $1, 0, 'test') RETURNING id", params![planted.as_str()]).await?;
+                let transaction = row[0].int(0)?;
+                db.execute("INSERT INTO ledger_postings (transaction_id, account, currency, amount, mode) VALUES ($1, 'clearing:offline', 'USD', -5, 'test')", params![transaction]).await?;
+                db.execute("INSERT INTO ledger_postings (transaction_id, account, currency, amount, mode) VALUES ($1, 'merchant:1', 'USD', 5, 'live')", params![transaction]).await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let report = store.read(|db| Box::pin(verify::verify(db))).await.unwrap();
+    let checks: Vec<&str> = report
+        .violations
+        .iter()
+        .map(|violation| violation.check)
+        .collect();
+    assert!(checks.contains(&"transaction_single_mode"), "{checks:?}");
+    assert!(checks.contains(&"money_in_its_mode"), "{checks:?}");
+    assert!(checks.contains(&"currency_sums_to_zero"), "{checks:?}");
+}
+
 async fn verify_catches_processed_without_postings(database: TestDatabase) {
     let store = open(&database).await;
     let merchant = merchant(&store).await;
@@ -102,6 +134,7 @@ async fn ledger_reads_for_dialects(database: TestDatabase) {
         LedgerTransaction::new(
             TransactionKind::Correction,
             Some(id.clone()),
+            obol_core::Mode::Test,
             vec![
                 Posting {
                     account: AccountCode::clearing(Clearing::Offline),
@@ -329,6 +362,7 @@ async fn transfers_are_versioned_and_verified(database: TestDatabase) {
 }
 
 on_both_backends!(
+    verify_catches_mixed_modes,
     transfers_are_versioned_and_verified,
     verify_catches_planted_violations,
     verify_catches_processed_without_postings,

@@ -5,22 +5,29 @@ use crate::on_both_backends;
 use crate::ops::{catalog, tenancy};
 use crate::testing::{TestDatabase, TestRandom};
 use crate::{Store, params};
+use obol_core::Currency;
 use obol_core::ids::{PaymentId, ROOT_RESELLER};
+use obol_core::mode::Mode;
 
 use super::{NOW, assert_verified, merchant};
+
+/// The versions of every migration after `after`, in order.
+fn versions_after(after: i64) -> Vec<i64> {
+    crate::ops::migrate::MIGRATIONS
+        .iter()
+        .map(|migration| migration.version)
+        .filter(|version| *version > after)
+        .collect()
+}
 
 async fn migrations_run_once_and_seed(database: TestDatabase) {
     let store = Store::open(&database.url).await.unwrap();
     assert_eq!(store.applied_versions().await.unwrap(), Vec::<i64>::new());
-    assert_eq!(
-        store.migrate(NOW).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
-    );
+    let all = versions_after(0);
+    assert_eq!(all[..9], [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(store.migrate(NOW).await.unwrap(), all);
     assert_eq!(store.migrate(NOW).await.unwrap(), Vec::<i64>::new());
-    assert_eq!(
-        store.applied_versions().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
-    );
+    assert_eq!(store.applied_versions().await.unwrap(), all);
     let root = store
         .read(|db| Box::pin(tenancy::get_reseller(db, ROOT_RESELLER)))
         .await
@@ -110,7 +117,7 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
         })
         .await
         .unwrap();
-    assert_eq!(store.migrate(NOW).await.unwrap(), vec![7, 8]);
+    assert_eq!(store.migrate(NOW).await.unwrap(), versions_after(6));
     let id = payment_id.clone();
     let (callbacks, attempts) = store
         .read(move |db| {
@@ -138,7 +145,140 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
     assert_verified(&store).await;
 }
 
+/// Migration 9 splits test from live money: what test payments booked into the accounts both
+/// modes shared is moved to the test accounts by reclassifying transactions (booked by the
+/// migration), never by editing a posting; live money stays where it was.
+async fn modes_migration_moves_test_money_out_of_live_accounts(database: TestDatabase) {
+    let store = Store::open(&database.url).await.expect("open");
+    store
+        .write(|db| Box::pin(crate::ops::migrate::migrate_up_to(db, NOW, 8)))
+        .await
+        .unwrap();
+    let merchant = merchant(&store).await;
+    // Two processed payments as version 8 books them: a test one and a live one, both into
+    // `merchant:N` and `clearing:sandbox` (the hole this migration closes).
+    let mut random = TestRandom::new();
+    let (test_id, live_id) = (
+        PaymentId::generate(&mut random),
+        PaymentId::generate(&mut random),
+    );
+    let account = format!("merchant:{merchant}");
+    for (number, id, test_mode, minor) in [(1, &test_id, true, 1_000), (2, &live_id, false, 250)] {
+        let (id, account) = (id.clone(), account.clone());
+        store
+            .write(move |db| {
+                Box::pin(async move {
+                    db.execute(
+                        "INSERT INTO payments (id, number, document_id, order_id, reseller_id, merchant_id, currency, amount, flow, status, resolution, \
+                         fee, deposit, processed_amount, source, test_mode, created_at, updated_at) \
+                         VALUES ($1, $2, $2, $2, 1, $3, 'USD', $4, 'charge', 'processed', 'ok', 0, $4, $4, 'merchant_api', $5, 0, 0)",
+                        params![id.as_str(), number, merchant.get(), minor, test_mode],
+                    )
+                    .await?;
+                    let row = db
+                        .query(
+                            "INSERT INTO ledger_transactions (kind, payment_id, created_at) VALUES ('payment', $1, 0) RETURNING id",
+                            params![id.as_str()],
+                        )
+                        .await?;
+                    let transaction = row[0].int(0)?;
+                    db.execute(
+                        "INSERT INTO ledger_postings (transaction_id, account, currency, amount) VALUES ($1, 'clearing:sandbox', 'USD', $2)",
+                        params![transaction, -minor],
+                    )
+                    .await?;
+                    db.execute(
+                        "INSERT INTO ledger_postings (transaction_id, account, currency, amount) VALUES ($1, $2, 'USD', $3)",
+                        params![transaction, account.as_str(), minor],
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+    }
+    let postings_before = store
+        .read(|db| {
+            Box::pin(async move {
+                db.query(
+                    "SELECT id, account, amount FROM ledger_postings ORDER BY id",
+                    &[],
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row.int("id").unwrap(),
+                row.str("account").unwrap().to_owned(),
+                row.int("amount").unwrap(),
+            )
+        })
+        .collect::<Vec<_>>();
+
+    assert_eq!(store.migrate(NOW).await.unwrap(), versions_after(8));
+
+    let merchant_account = obol_core::ledger::AccountCode::merchant(merchant);
+    let balance = |mode: Mode| {
+        let account = merchant_account.clone();
+        let store = store.clone();
+        async move {
+            store
+                .read(move |db| {
+                    Box::pin(async move {
+                        crate::ops::ledger::balance(db, &account, mode, Currency::USD).await
+                    })
+                })
+                .await
+                .unwrap()
+                .minor()
+        }
+    };
+    assert_eq!(balance(Mode::Live).await, 250, "only live money is live");
+    assert_eq!(balance(Mode::Test).await, 1_000, "the test money moved");
+    // Every posting written before is still there, unchanged.
+    let postings_after = store
+        .read(|db| {
+            Box::pin(async move {
+                db.query(
+                    "SELECT id, account, amount FROM ledger_postings ORDER BY id",
+                    &[],
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row.int("id").unwrap(),
+                row.str("account").unwrap().to_owned(),
+                row.int("amount").unwrap(),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(postings_after[..postings_before.len()], postings_before[..]);
+    assert_eq!(postings_after.len(), postings_before.len() + 4);
+    let moved = store
+        .read(|db| Box::pin(crate::ops::ledger::reclassified_to_test(db)))
+        .await
+        .unwrap();
+    assert_eq!(moved.len(), 2, "{moved:?}");
+    assert!(
+        moved
+            .iter()
+            .any(|balance| balance.account == merchant_account && balance.amount.minor() == 1_000)
+    );
+    assert_verified(&store).await;
+}
+
 on_both_backends!(
     p2p_migration_keeps_earlier_callbacks,
     migrations_run_once_and_seed,
+    modes_migration_moves_test_money_out_of_live_accounts,
 );

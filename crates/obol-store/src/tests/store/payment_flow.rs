@@ -63,8 +63,13 @@ async fn payment_lifecycle_books_the_ledger(database: TestDatabase) {
     let balance = store
         .read(move |db| {
             Box::pin(async move {
-                crate::ops::ledger::balance(db, &AccountCode::merchant(merchant), Currency::USD)
-                    .await
+                crate::ops::ledger::balance(
+                    db,
+                    &AccountCode::merchant(merchant),
+                    obol_core::Mode::Test,
+                    Currency::USD,
+                )
+                .await
             })
         })
         .await
