@@ -16,7 +16,12 @@ use crate::payment::Resolution;
 use crate::sandbox::CardDecision;
 use crate::time::Timestamp;
 
+mod access;
 mod vocabulary;
+pub use access::{
+    CARD_FORM_LIFETIME_SECONDS, CardForm, CardUse, InvalidUserId, P2pUserId,
+    SIGNATURE_WINDOW_SECONDS, SessionScope, USER_ID_LENGTH_MAX, signed_request_window,
+};
 pub use vocabulary::{
     CardRef, Confirmation, Operation, OperationKind, OperationStatus, P2pCard, SendDecision,
     SenderAnswer, TransferDraft, TransferKind, TransferStatus,
