@@ -17,7 +17,12 @@ use crate::payment::Resolution;
 use crate::sandbox::CardDecision;
 use crate::time::Timestamp;
 
+mod access;
 mod vocabulary;
+pub use access::{
+    CARD_FORM_LIFETIME_SECONDS, CardForm, CardUse, InvalidUserId, P2pUserId,
+    SIGNATURE_WINDOW_SECONDS, SessionScope, USER_ID_LENGTH_MAX, signed_request_window,
+};
 pub use vocabulary::{
     CardRef, Confirmation, Operation, OperationKind, OperationStatus, P2pCard, SendDecision,
     SenderAnswer, TransferDraft, TransferKind, TransferStatus,
@@ -85,8 +90,6 @@ impl Transfer {
         Transfer { record }
     }
 
-    /// Whether it waits for its sender's answer (3-D Secure or a one-time code): only then is
-    /// there a confirmation page to show or an answer to take.
     /// Every transfer is a test transfer: its cards are resolved and charged by the sandbox
     /// acquirer, which settles test money only (SPEC §2 "Test and live"). The mode is derived,
     /// not stored, until a live route for card-to-card transfers exists.
@@ -94,6 +97,8 @@ impl Transfer {
         Mode::Test
     }
 
+    /// Whether it waits for its sender's answer (3-D Secure or a one-time code): only then is
+    /// there a confirmation page to show or an answer to take.
     pub fn awaits_confirmation(&self) -> bool {
         self.status == TransferStatus::NeedsConfirmation
     }

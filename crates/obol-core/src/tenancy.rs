@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::error::{Coded, ErrorCode, codes};
-use crate::ids::{CustomerAccountId, ManagerId, MerchantId, P2pClientId, P2pClientKey, ResellerId};
+use crate::ids::{CustomerAccountId, ManagerId, MerchantId, P2pClientId, ResellerId};
 use crate::time::Timestamp;
 
 /// Longest name accepted for resellers, merchants, managers and accounts.
@@ -259,11 +259,12 @@ pub struct CustomerAccount {
     pub created_at: Timestamp,
 }
 
-/// A wallet or bank app using the P2P transfer API.
+/// A wallet or bank app using the P2P transfer API. Its public id (`clientId`, a
+/// [`P2pClientKey`](crate::ids::P2pClientKey)) is its credential: it is stored only as a digest,
+/// shown once when the client is created, and never read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct P2pClient {
     pub id: P2pClientId,
-    pub client_key: P2pClientKey,
     pub name: Name,
     pub require_signed_requests: bool,
     pub created_at: Timestamp,

@@ -20,6 +20,7 @@ pub mod code {
     pub const SIGNATURE_REQUIRED: &str = "SIGNATURE_REQUIRED";
     pub const INVALID_SIGNATURE: &str = "INVALID_SIGNATURE";
     pub const TIMELIMIT_ERROR: &str = "TIMELIMIT_ERROR";
+    pub const TOKEN_ALREADY_USED: &str = "TOKEN_ALREADY_USED";
     pub const INVALID_CARD: &str = "INVALID_CARD";
     pub const CARD_NOT_FOUND: &str = "CARD_NOT_FOUND";
     pub const PAYMENT_NOT_FOUND: &str = "PAYMENT_NOT_FOUND";

@@ -2,8 +2,10 @@
 //! `{"params": {…}, "data": {…}}` (or, for clients that sign, `{"token": "<JWT HS256 over
 //! {params, data, iat}>"}`); answers are `{"status": 1, "data": …}` or `{"status": 0, "error":
 //! {"code", "message"}}`. This module reads the envelope, finds the client (by `clientId` or
-//! by session), checks signatures, turns fields into core values and renders the result; the
-//! rules of transfers are `obol_core::p2p`'s, the steps around them `transfers.rs`'s.
+//! by session, both looked up by their digest), checks signatures and spends each signed
+//! token once, turns fields into core values and renders the result; the rules of transfers
+//! and of which cards a session may use are `obol_core::p2p`'s, the steps around them
+//! `transfers.rs`'s.
 
 pub mod callbacks;
 pub mod door;
@@ -20,11 +22,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use obol_core::Timestamp;
 use obol_core::card::{CardExpiry, CardNumber, check_security_code};
+use obol_core::credentials::{IssuedSecret, SecretDigest};
 use obol_core::idempotency::{RequestFingerprint, SavedResponse};
 use obol_core::ids::{ReceiptId, Uuid};
 use obol_core::money::Money;
 use obol_core::p2p::{
-    self as core_p2p, DESCRIPTION_MAX, P2pCard, Transfer, TransferDraft, TransferKind,
+    self as core_p2p, CardForm, CardUse, DESCRIPTION_MAX, P2pCard, P2pUserId, SessionScope,
+    Transfer, TransferDraft, TransferKind,
 };
 use obol_core::sandbox::CardDecision;
 use obol_store::ops::p2p::{self, ClientRecord, Session};
@@ -40,8 +44,11 @@ use obol_http::routes::Routes;
 use obol_http::state::AppState;
 use obol_http::tokens;
 
-/// How far a signed request's `iat` may be from the server's clock.
-pub const SIGNATURE_WINDOW_SECONDS: i64 = 20;
+/// How far a signed request's `iat` may be from the server's clock (the core's rule).
+pub use obol_core::p2p::SIGNATURE_WINDOW_SECONDS;
+/// Longest credential (`clientId`, `sessionId`, a card-form token) looked up: anything longer is
+/// refused before any digest or look-up (SPEC §2).
+pub const CREDENTIAL_LENGTH_MAX: usize = 256;
 const HOLDER_MAX: usize = 64;
 pub(crate) const URL_MAX: usize = 2048;
 
@@ -50,6 +57,7 @@ pub fn router() -> Routes {
         .post("/api/sessions/create", sessions_create)
         .post("/api/p2p/cards/add", cards_add)
         .post("/api/p2p/cards/list", cards_list)
+        .post("/api/p2p/cards/form", cards_form)
         .post("/api/p2p/payments/create", payments_create)
         .post("/api/p2p/payments/confirm", payments_confirm)
         .post("/api/p2p/payments/receive", payments_receive)
@@ -105,6 +113,8 @@ struct Call {
     params: Map<String, Value>,
     data: Map<String, Value>,
     client: ClientRecord,
+    /// Whom the session acts for (the whole client when the call opens a session).
+    scope: SessionScope,
 }
 
 /// Whom a request names: a client (opening a session) or a session.
@@ -157,24 +167,25 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
     let params = object_member(&source, "params")?;
     let data = object_member(&source, "data")?;
     let now = state.clock.now();
-    let client = match caller {
+    let (client, scope) = match caller {
         Caller::Client => {
-            let key = params
-                .get("clientId")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::validation("params.clientId is required."))?;
             let unknown = || ApiError::business(code::CLIENT_NOT_FOUND, "Client not found.");
-            let key = Uuid::parse(key).map_err(|_| unknown())?;
-            state
+            let key = credential(&params, "clientId")?.ok_or_else(unknown)?;
+            let client = state
                 .store
                 .read(move |db| Box::pin(async move { p2p::client_by_key(db, &key).await }))
                 .await?
-                .ok_or_else(unknown)?
+                .ok_or_else(unknown)?;
+            let scope = SessionScope::whole_client(client.client.id);
+            (client, scope)
         }
         Caller::Session => session_client(state, &params, now).await?,
     };
     match token {
-        Some(token) => check_signature(state, &client, &token, now)?,
+        Some(token) => {
+            let remembered_until = check_signature(state, &client, &token, now)?;
+            spend_token(state, &client, &token, remembered_until).await?;
+        }
         None if client.client.require_signed_requests => {
             return Err(ApiError::business(
                 code::SIGNATURE_REQUIRED,
@@ -187,21 +198,35 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
         params,
         data,
         client,
+        scope,
     })
 }
 
-/// The client behind `params.sessionId`, while the session lasts.
+/// The digest a credential of `params` (`clientId`, `sessionId`: UUIDs) is looked up by;
+/// `Ok(None)` for one that cannot exist, refused before any digest or look-up (longer than
+/// [`CREDENTIAL_LENGTH_MAX`] or not a UUID).
+fn credential(params: &Map<String, Value>, name: &str) -> Result<Option<SecretDigest>, ApiError> {
+    let text = params
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::validation(format!("params.{name} is required.")))?;
+    if text.len() > CREDENTIAL_LENGTH_MAX {
+        return Ok(None);
+    }
+    // The UUID's own spelling (lower case), so the id is found however its letters are cased.
+    Ok(Uuid::parse(text)
+        .ok()
+        .map(|id| SecretDigest::of(id.as_str())))
+}
+
+/// The client behind `params.sessionId`, and whom the session acts for, while it lasts.
 async fn session_client(
     state: &AppState,
     params: &Map<String, Value>,
     now: Timestamp,
-) -> Result<ClientRecord, ApiError> {
-    let id = params
-        .get("sessionId")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::validation("params.sessionId is required."))?;
+) -> Result<(ClientRecord, SessionScope), ApiError> {
     let unknown = || ApiError::business(code::SESSION_NOT_FOUND, "Session not found.");
-    let id = Uuid::parse(id).map_err(|_| unknown())?;
+    let id = credential(params, "sessionId")?.ok_or_else(unknown)?;
     let found = state
         .store
         .read(move |db| {
@@ -221,15 +246,47 @@ async fn session_client(
             "The session has expired; open a new one.",
         ));
     }
-    Ok(client)
+    let scope = SessionScope {
+        client_id: client.client.id,
+        user_id: session.user_id,
+    };
+    Ok((client, scope))
 }
 
+/// Spends a verified signed request's token: the same token again, while it could still be
+/// accepted, is refused. What is remembered is the digest of the client and the token's signed
+/// part (`header.payload`), which no re-encoding of the signature changes.
+async fn spend_token(
+    state: &AppState,
+    client: &ClientRecord,
+    token: &str,
+    remembered_until: Timestamp,
+) -> Result<(), ApiError> {
+    let signed = token.rsplit_once('.').map_or(token, |(signed, _)| signed);
+    let digest = SecretDigest::of(&format!("{}:{signed}", client.client.id));
+    let fresh = state
+        .store
+        .write(move |db| {
+            Box::pin(async move { p2p::spend_request_token(db, &digest, remembered_until).await })
+        })
+        .await?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(ApiError::business(
+            code::TOKEN_ALREADY_USED,
+            "This signed request was already accepted; sign every request anew (a new iat).",
+        ))
+    }
+}
+
+/// Checks a signed request's token; returns until when it must be remembered as spent.
 fn check_signature(
     state: &AppState,
     client: &ClientRecord,
     token: &str,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<Timestamp, ApiError> {
     let key = state
         .key
         .decrypt(purpose::P2P_SIGNING_KEY, &client.signing_key_encrypted)
@@ -250,30 +307,32 @@ fn check_signature(
     let iat = claims
         .get("iat")
         .and_then(|value| value.as_i64().or_else(|| value.as_f64().map(|f| f as i64)));
-    match iat {
-        Some(iat)
-            if now.unix_seconds().abs_diff(iat) <= SIGNATURE_WINDOW_SECONDS.unsigned_abs() =>
-        {
-            Ok(())
-        }
-        _ => Err(ApiError::business(
-            code::TIMELIMIT_ERROR,
-            format!("iat must be within {SIGNATURE_WINDOW_SECONDS} seconds of the server's time."),
-        )),
-    }
+    iat.and_then(|iat| core_p2p::signed_request_window(iat, now))
+        .ok_or_else(|| {
+            ApiError::business(
+                code::TIMELIMIT_ERROR,
+                format!(
+                    "iat must be within {SIGNATURE_WINDOW_SECONDS} seconds of the server's time."
+                ),
+            )
+        })
 }
 
+/// A card of the session's client that the session may use this way (the core's rule); any
+/// other answers `CARD_NOT_FOUND`, exactly like an unknown card.
 async fn card_of(
     state: &AppState,
-    client: &ClientRecord,
+    scope: &SessionScope,
     id: Uuid,
+    usage: CardUse,
     which: &str,
 ) -> Result<P2pCard, ApiError> {
-    let client_id = client.client.id;
+    let client_id = scope.client_id;
     state
         .store
         .read(move |db| Box::pin(async move { p2p::get_card(db, client_id, &id).await }))
         .await?
+        .filter(|card| scope.may_use(card, usage))
         .ok_or_else(|| ApiError::card_not_found(which))
 }
 
@@ -408,23 +467,42 @@ async fn sessions_create(State(state): State<AppState>, body: Bytes) -> Response
     answer(create_session(&state, &body).await)
 }
 
+/// `params.userId`: the client's own id of the end user a session acts for, if any.
+fn user_of(params: &Map<String, Value>) -> Result<Option<P2pUserId>, ApiError> {
+    let invalid = || {
+        ApiError::validation(format!(
+            "params.userId must be 1 to {} visible characters.",
+            core_p2p::USER_ID_LENGTH_MAX
+        ))
+    };
+    match params.get("userId") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => P2pUserId::parse(text).map(Some).map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
+}
+
 async fn create_session(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let call = open_call(state, body, Caller::Client).await?;
+    let user_id = user_of(&call.params)?;
     let now = state.clock.now();
+    // The id is shown once, here; the database keeps its digest only.
+    let id = Uuid::generate_v4(&mut OsRandom);
+    let digest = SecretDigest::of(id.as_str());
     let session = Session {
-        id: Uuid::generate_v4(&mut OsRandom),
         client_id: call.client.client.id,
+        user_id,
         created_at: now,
         expires_at: now.plus_seconds(transfers::SESSION_LIFETIME_SECONDS),
     };
-    let stored = session.clone();
+    let expires_at = session.expires_at;
     state
         .store
-        .write(move |db| Box::pin(async move { p2p::create_session(db, &stored).await }))
+        .write(move |db| Box::pin(async move { p2p::create_session(db, &digest, &session).await }))
         .await?;
     Ok(success(json!({
-        "id": session.id.as_str(),
-        "expiresAt": render::time(session.expires_at),
+        "id": id.as_str(),
+        "expiresAt": render::time(expires_at),
     })))
 }
 
@@ -432,10 +510,11 @@ async fn cards_add(State(state): State<AppState>, body: Bytes) -> Response {
     answer(add_card(&state, &body).await)
 }
 
-/// Checks a card's fields and stores it in the vault; the number goes no further.
+/// Checks a card's fields and stores it in the vault; the number goes no further. The card
+/// belongs to the scope's client and, when it has one, its user.
 pub fn new_card(
     state: &AppState,
-    client: &ClientRecord,
+    scope: &SessionScope,
     pan: &str,
     expiry: &str,
     holder: Option<&str>,
@@ -456,7 +535,8 @@ pub fn new_card(
     payload.issuer = payload.issuer.filter(|issuer| !issuer.is_empty());
     Ok(P2pCard {
         id: Uuid::generate_v4(&mut OsRandom),
-        client_id: client.client.id,
+        client_id: scope.client_id,
+        user_id: scope.owner_of_new_cards().cloned(),
         token: state.vault.tokenize(&number, &mut OsRandom),
         payload,
         created_at: state.clock.now(),
@@ -468,7 +548,7 @@ async fn add_card(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let pan = required_text(&call.data, "data", "pan", 32)?;
     let expiry = required_text(&call.data, "data", "expiry", 7)?;
     let holder = text(&call.data, "data", "holder", 256)?;
-    let card = new_card(state, &call.client, pan, expiry, holder)?;
+    let card = new_card(state, &call.scope, pan, expiry, holder)?;
     let stored = card.clone();
     state
         .store
@@ -483,14 +563,45 @@ async fn cards_list(State(state): State<AppState>, body: Bytes) -> Response {
 
 async fn list_cards(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let call = open_call(state, body, Caller::Session).await?;
-    let client = call.client.client.id;
+    let scope = call.scope.clone();
     let cards = state
         .store
-        .read(move |db| Box::pin(async move { p2p::list_cards(db, client).await }))
+        .read(move |db| {
+            Box::pin(
+                async move { p2p::list_cards(db, scope.client_id, scope.user_id.as_ref()).await },
+            )
+        })
         .await?;
     Ok(success(Value::Array(
-        cards.iter().map(render::card).collect(),
+        cards
+            .iter()
+            .filter(|card| call.scope.may_use(card, CardUse::List))
+            .map(render::card)
+            .collect(),
     )))
+}
+
+async fn cards_form(State(state): State<AppState>, body: Bytes) -> Response {
+    answer(card_form_link(&state, &body).await)
+}
+
+/// A link to the hosted card form for one card of the session's client and user, good for
+/// 15 minutes. It carries a token of its own, never the session: the browser that opens it
+/// gets nothing it could call the API with. The token is shown here once and kept as a digest.
+async fn card_form_link(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let call = open_call(state, body, Caller::Session).await?;
+    let form = CardForm::issue(&call.scope, state.clock.now());
+    let token = IssuedSecret::generate(&mut OsRandom, "");
+    let digest = token.digest();
+    let expires_at = form.expires_at;
+    state
+        .store
+        .write(move |db| Box::pin(async move { p2p::create_card_form(db, &digest, &form).await }))
+        .await?;
+    Ok(success(json!({
+        "url": format!("{}/p2p/cards/new?token={}", state.public_url, token.expose()),
+        "expiresAt": render::time(expires_at),
+    })))
 }
 
 async fn payments_create(
@@ -537,9 +648,9 @@ async fn create_transfer(
         None => None,
     };
     let now = state.clock.now();
-    let card_from = card_of(state, &call.client, from_id, "cardFrom").await?;
+    let card_from = card_of(state, &call.scope, from_id, CardUse::Send, "cardFrom").await?;
     let card_to = match to_id {
-        Some(id) => Some(card_of(state, &call.client, id, "cardTo").await?),
+        Some(id) => Some(card_of(state, &call.scope, id, CardUse::NameRecipient, "cardTo").await?),
         None => None,
     };
     let commission = core_p2p::commission(&call.client.tariff, amount)
@@ -593,6 +704,21 @@ async fn confirm_transfer(
 ) -> Result<Value, ApiError> {
     let call = open_call(state, body, Caller::Session).await?;
     let transfer = transfer_of(state, &call).await?;
+    // Confirming is the sender's act: a user's session confirms only what its user sends.
+    let sender = card_of(
+        state,
+        &call.scope,
+        transfer.card_from.id.clone(),
+        CardUse::Send,
+        "cardFrom",
+    )
+    .await;
+    match sender {
+        Err(error) if error.code == code::CARD_NOT_FOUND => {
+            return Err(ApiError::payment_not_found());
+        }
+        other => other?,
+    };
     let code = match call.params.get("code").or_else(|| call.data.get("code")) {
         Some(Value::String(code)) if !code.is_empty() && code.len() <= 16 => code.clone(),
         Some(Value::Number(number)) => number.to_string(),
@@ -602,7 +728,7 @@ async fn confirm_transfer(
     let answer = core_p2p::SenderAnswer::Code {
         matches: state.acquirer.confirm_code(&code),
     };
-    let recipient = recipient_decision(state, &call.client, &transfer, now).await?;
+    let recipient = recipient_decision(state, &transfer, now).await?;
     let bucket_due = transfers::bucket_due(state, now);
     let answer_state = state.clone();
     let id = transfer.id.clone();
@@ -635,7 +761,6 @@ async fn confirm_transfer(
 /// BUCKET, whose recipients are judged when they claim).
 pub async fn recipient_decision(
     state: &AppState,
-    client: &ClientRecord,
     transfer: &Transfer,
     now: Timestamp,
 ) -> Result<CardDecision, ApiError> {
@@ -645,7 +770,16 @@ pub async fn recipient_decision(
     if transfer.kind != TransferKind::Direct {
         return Ok(CardDecision::Approved);
     }
-    let card = card_of(state, client, card_to.id.clone(), "cardTo").await?;
+    // The transfer's own recipient, named when it was created: any card of its client.
+    let scope = SessionScope::whole_client(transfer.client_id);
+    let card = card_of(
+        state,
+        &scope,
+        card_to.id.clone(),
+        CardUse::NameRecipient,
+        "cardTo",
+    )
+    .await?;
     Ok(transfers::judge_receive(state, &card, now)?)
 }
 
@@ -670,7 +804,7 @@ async fn receive_transfer(
     let amount = Money::from_minor(amount_of(&call.data)?, transfer.amount.currency())
         .map_err(|_| ApiError::validation("data.amount is out of range."))?;
     let external_id = loose_text(&call.data, "data", "externalId")?;
-    let card = card_of(state, &call.client, to_id, "cardTo").await?;
+    let card = card_of(state, &call.scope, to_id, CardUse::ClaimBucket, "cardTo").await?;
     let now = state.clock.now();
     let decision = transfers::judge_receive(state, &card, now)?;
     let answer_state = state.clone();

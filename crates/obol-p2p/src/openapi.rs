@@ -65,9 +65,16 @@ pub fn paths() -> Map<String, Value> {
     );
     add(
         "/api/p2p/cards/list",
-        "List the client's cards",
+        "List the client's cards (a user's session: the user's cards)",
         "P2pSessionOnlyRequest",
         json!({ "type": "array", "items": card }),
+        false,
+    );
+    add(
+        "/api/p2p/cards/form",
+        "A link to the hosted card form: one card, 15 minutes, no session in it",
+        "P2pSessionOnlyRequest",
+        json!({ "type": "object", "required": ["url", "expiresAt"], "properties": { "url": { "type": "string", "format": "uri" }, "expiresAt": { "type": "string" } } }),
         false,
     );
     add(
@@ -121,7 +128,8 @@ pub fn schemas() -> Map<String, Value> {
         ),
         (
             "P2pSessionRequest",
-            json!({ "type": "object", "required": ["params"], "properties": { "params": { "type": "object", "required": ["clientId"], "properties": { "clientId": { "type": "string", "format": "uuid" } } } } }),
+            json!({ "type": "object", "required": ["params"], "properties": { "params": { "type": "object", "required": ["clientId"], "properties": { "clientId": { "type": "string", "format": "uuid" },
+            "userId": { "type": "string", "minLength": 1, "maxLength": 64, "description": "the client's id of the end user the session acts for (no whitespace or control characters)" } } } } }),
         ),
         (
             "P2pSessionOnlyRequest",
@@ -190,10 +198,10 @@ fn page_paths() -> Map<String, Value> {
     let html = |description: &str| json!({ "description": description, "content": { "text/html": { "schema": { "type": "string" } } } });
     let page = |summary: &str, parameters: Value| {
         json!({ "summary": summary, "tags": ["P2P"], "security": [], "parameters": parameters,
-            "responses": { "200": html("The page"), "303": { "description": "On to the next page" }, "400": html("Unreadable form"), "403": html("Missing or wrong CSRF token"), "404": html("No such transfer or session") } })
+            "responses": { "200": html("The page"), "303": { "description": "On to the next page" }, "400": html("Unreadable form"), "403": html("Missing or wrong CSRF token"), "404": html("No such transfer, or the link is unknown, used or out of date") } })
     };
     let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }]);
-    let session = json!([{ "name": "sessionId", "in": "query", "required": true, "schema": { "type": "string" } }]);
+    let token = json!([{ "name": "token", "in": "query", "required": true, "schema": { "type": "string", "maxLength": 256 } }]);
     let mut paths = Map::new();
     paths.insert(
         "/p2p/confirm/{id}".into(),
@@ -202,11 +210,11 @@ fn page_paths() -> Map<String, Value> {
     );
     paths.insert(
         "/p2p/cards/new".into(),
-        json!({ "get": page("The hosted card form", session.clone()), "post": page("Add the card", session.clone()) }),
+        json!({ "get": page("The hosted card form", token.clone()), "post": page("Add the card", token.clone()) }),
     );
     paths.insert(
         "/p2p/cards/added".into(),
-        json!({ "get": page("The card was added", json!([])) }),
+        json!({ "get": page("The card was added", token) }),
     );
     paths
 }

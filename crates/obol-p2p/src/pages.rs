@@ -1,9 +1,11 @@
 //! The P2P dialect's hosted pages, on the hosted page engine (`hpp::render`): the sender's
 //! confirmation of a transfer (`/p2p/confirm/{id}?token=…`: the 3-D Secure challenge with
 //! `decision` = `approve` | `reject`, or the one-time code form with `code`), and the card form
-//! (`/p2p/cards/new?sessionId=…`: `card_number`, `card_expiry`, `card_holder`), so a card
-//! number never touches the client's server. Every form carries a `csrf_token`; every
-//! successful or failed post answers 303.
+//! (`/p2p/cards/new?token=…`: `card_number`, `card_expiry`, `card_holder`), so a card number
+//! never touches the client's server. A card-form link comes from `POST /api/p2p/cards/form`:
+//! it adds one card, for 15 minutes, and carries no session (a session in the address bar
+//! would open the client's whole API to whoever sees it). Every form carries a `csrf_token`;
+//! every successful post answers 303.
 
 use std::collections::HashMap;
 
@@ -13,13 +15,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
 use obol_core::Timestamp;
-use obol_core::ids::Uuid;
-use obol_core::p2p::{Confirmation, SendDecision, SenderAnswer, Transfer};
+use obol_core::credentials::SecretDigest;
+use obol_core::p2p::{CardForm, Confirmation, SendDecision, SenderAnswer, Transfer};
 use obol_core::sandbox::CardDecision;
 use obol_store::ops::p2p;
 use std::fmt::Write as _;
 
-use super::{errors::ApiError, new_card, recipient_decision, transfers};
+use super::{CREDENTIAL_LENGTH_MAX, errors::ApiError, new_card, recipient_decision, transfers};
 use obol_http::page::render::{self, Frame, Summary, escape_html};
 use obol_http::page::texts::Language;
 use obol_http::page::{html, security_headers, see_other};
@@ -195,7 +197,7 @@ async fn linked_transfer(
 ) -> Option<Transfer> {
     let token = query.get("token")?;
     tokens::check(&state.key, token, transfers::CONFIRM_PAGE_PURPOSE, id, now).ok()?;
-    let id = Uuid::parse(id).ok()?;
+    let id = obol_core::ids::Uuid::parse(id).ok()?;
     state
         .store
         .read(move |db| Box::pin(async move { p2p::get_transfer(db, &id, false).await }))
@@ -355,14 +357,7 @@ async fn confirm(
     answer: SenderAnswer,
     now: Timestamp,
 ) -> Result<transfers::Confirmed, ApiError> {
-    let client = {
-        let id = transfer.client_id;
-        state
-            .store
-            .read(move |db| Box::pin(async move { p2p::client_by_id(db, id).await }))
-            .await?
-    };
-    let recipient = recipient_decision(state, &client, transfer, now).await?;
+    let recipient = recipient_decision(state, transfer, now).await?;
     let bucket_due = transfers::bucket_due(state, now);
     let id = transfer.id.clone();
     Ok(state
@@ -377,34 +372,47 @@ async fn confirm(
 
 // ---- the card form ------------------------------------------------------------------------
 
-/// The session a card form link names, while it lasts, with its client.
-async fn form_session(
-    state: &AppState,
-    query: &HashMap<String, String>,
-    now: Timestamp,
-) -> Option<(Uuid, p2p::ClientRecord)> {
-    let id = Uuid::parse(query.get("sessionId")?).ok()?;
-    let lookup = id.clone();
-    let (session, client) = state
+/// A card-form link as its query names it: the token (as given, to link back), its digest,
+/// and the stored link. A token that cannot exist (missing, too long) is refused before any
+/// digest or look-up; a session id in the query opens nothing.
+struct Link {
+    token: String,
+    digest: SecretDigest,
+    form: CardForm,
+}
+
+async fn card_link(state: &AppState, query: &HashMap<String, String>) -> Option<Link> {
+    let token = query
+        .get("token")
+        .filter(|token| !token.is_empty() && token.len() <= CREDENTIAL_LENGTH_MAX)?;
+    let digest = SecretDigest::of(token);
+    let form = state
         .store
-        .read(move |db| {
-            Box::pin(async move {
-                let Some(session) = p2p::find_session(db, &lookup).await? else {
-                    return Ok(None);
-                };
-                let client = p2p::client_by_id(db, session.client_id).await?;
-                Ok(Some((session, client)))
-            })
-        })
+        .read(move |db| Box::pin(async move { p2p::find_card_form(db, &digest).await }))
         .await
         .ok()
         .flatten()?;
-    (session.expires_at > now).then_some((id, client))
+    Some(Link {
+        token: token.clone(),
+        digest,
+        form,
+    })
+}
+
+/// The link, while it still takes a card.
+async fn open_card_link(
+    state: &AppState,
+    query: &HashMap<String, String>,
+    now: Timestamp,
+) -> Option<Link> {
+    card_link(state, query)
+        .await
+        .filter(|link| link.form.takes_a_card(now))
 }
 
 fn card_form(
     language: Language,
-    session: &Uuid,
+    link: &Link,
     error: Option<&str>,
     values: (&str, &str),
     csrf: &str,
@@ -415,8 +423,8 @@ fn card_form(
     let mut body = render::error_block(error);
     let _ = write!(
         body,
-        "<form method=\"post\" action=\"/p2p/cards/new?sessionId={}&amp;lang={}\" autocomplete=\"on\">\n{}",
-        escape_html(session.as_str()),
+        "<form method=\"post\" action=\"/p2p/cards/new?token={}&amp;lang={}\" autocomplete=\"on\">\n{}",
+        escape_html(&link.token),
         language.code(),
         csrf_input(csrf)
     );
@@ -449,11 +457,17 @@ fn card_form(
     render::document(&frame, own.card_heading, &body)
 }
 
-fn card_csrf(state: &AppState, session: &Uuid, now: Timestamp) -> String {
+/// The CSRF token of a card form: bound to its link (by the token's digest, so the CSRF token
+/// does not carry the link's own token).
+fn card_csrf_subject(link: &Link) -> String {
+    format!("p2p-card:{}", p2p::digest_text(&link.digest))
+}
+
+fn card_csrf(state: &AppState, link: &Link, now: Timestamp) -> String {
     tokens::issue(
         &state.key,
         tokens::purpose::CSRF,
-        &format!("p2p-card:{}", session.as_str()),
+        &card_csrf_subject(link),
         now.plus_seconds(CSRF_LIFETIME_SECONDS),
     )
 }
@@ -465,13 +479,13 @@ async fn card_page(
 ) -> Response {
     let language = language(&headers, &query);
     let now = state.clock.now();
-    let Some((session, _)) = form_session(&state, &query, now).await else {
+    let Some(link) = open_card_link(&state, &query, now).await else {
         return link_invalid(language);
     };
-    let csrf = card_csrf(&state, &session, now);
+    let csrf = card_csrf(&state, &link, now);
     html(
         StatusCode::OK,
-        card_form(language, &session, None, ("", ""), &csrf),
+        card_form(language, &link, None, ("", ""), &csrf),
     )
 }
 
@@ -484,25 +498,20 @@ async fn card_answer(
     let language = language(&headers, &query);
     let texts = language.texts();
     let now = state.clock.now();
-    let Some((session, client)) = form_session(&state, &query, now).await else {
+    let Some(link) = open_card_link(&state, &query, now).await else {
         return link_invalid(language);
     };
     let Ok(Form(fields)) = form else {
         return bad_request(language);
     };
-    if let Some(page) = refused_csrf(
-        &state,
-        language,
-        &fields,
-        &format!("p2p-card:{}", session.as_str()),
-        now,
-    ) {
+    if let Some(page) = refused_csrf(&state, language, &fields, &card_csrf_subject(&link), now) {
         return page;
     }
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
     let (expiry, holder) = (field("card_expiry"), field("card_holder"));
     let holder_given = (!holder.trim().is_empty()).then_some(holder);
-    let card = match new_card(&state, &client, field("card_number"), expiry, holder_given) {
+    let scope = link.form.scope();
+    let card = match new_card(&state, &scope, field("card_number"), expiry, holder_given) {
         Ok(card) => card,
         Err(error) => {
             let text = if error.message.contains("number") {
@@ -512,35 +521,43 @@ async fn card_answer(
             } else {
                 texts.invalid_holder
             };
-            let csrf = card_csrf(&state, &session, now);
+            let csrf = card_csrf(&state, &link, now);
             return html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                card_form(language, &session, Some(text), (expiry, holder), &csrf),
+                card_form(language, &link, Some(text), (expiry, holder), &csrf),
             );
         }
     };
-    let stored = card.clone();
-    if let Err(error) = state
+    let digest = link.digest;
+    let added = state
         .store
-        .write(move |db| Box::pin(async move { p2p::insert_card(db, &stored).await }))
-        .await
-    {
-        tracing::error!(%error, "a card from the P2P card form could not be stored");
-        return message(
-            language,
-            StatusCode::SERVICE_UNAVAILABLE,
-            texts.error_heading,
-            texts.error_text,
-        );
+        .write(move |db| {
+            Box::pin(async move { p2p::add_card_through_form(db, &digest, &card, now).await })
+        })
+        .await;
+    match added {
+        Ok(()) => {}
+        // Used meanwhile (another tab, another post at the same moment): one card per link.
+        Err(obol_store::StoreError::Conflict) => return link_invalid(language),
+        Err(error) => {
+            tracing::error!(%error, "a card from the P2P card form could not be stored");
+            return message(
+                language,
+                StatusCode::SERVICE_UNAVAILABLE,
+                texts.error_heading,
+                texts.error_text,
+            );
+        }
     }
     see_other(&format!(
-        "/p2p/cards/added?sessionId={}&cardId={}&lang={}",
-        session.as_str(),
-        card.id.as_str(),
+        "/p2p/cards/added?token={}&lang={}",
+        link.token,
         language.code()
     ))
 }
 
+/// The page after a card was added through a link: its mask and `cardId`, while the link
+/// lasts.
 async fn card_added(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -549,13 +566,13 @@ async fn card_added(
     let language = language(&headers, &query);
     let now = state.clock.now();
     let not_found = || link_invalid(language);
-    let Some((_, client)) = form_session(&state, &query, now).await else {
+    let Some(link) = card_link(&state, &query).await else {
         return not_found();
     };
-    let Some(card_id) = query.get("cardId").and_then(|id| Uuid::parse(id).ok()) else {
+    let Some(card_id) = link.form.added_card(now).cloned() else {
         return not_found();
     };
-    let client_id = client.client.id;
+    let client_id = link.form.client_id;
     let card = state
         .store
         .read(move |db| Box::pin(async move { p2p::get_card(db, client_id, &card_id).await }))

@@ -2,7 +2,9 @@
 //! prints as text or, with `--json`, as exactly one JSON object. Names of JSON fields are a
 //! contract: extend, never rename.
 
-use obol_core::credentials::{IssuedSecret, generate_api_login, generate_public_key, prefixes};
+use obol_core::credentials::{
+    IssuedSecret, SecretDigest, generate_api_login, generate_public_key, prefixes,
+};
 use obol_core::error::Coded;
 use obol_core::ids::{CustomerAccountId, ResellerId, Uuid};
 use obol_core::tenancy::{MerchantSettings, Name, Role, TenancyError};
@@ -325,7 +327,7 @@ pub async fn create_customer_account(
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct P2pClientOutput {
     pub client_id: String,
     pub signing_key: String,
@@ -344,7 +346,7 @@ pub struct P2pTariff {
     pub max: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct P2pTariffOutput {
     pub rate: String,
     pub fixed: i64,
@@ -388,7 +390,9 @@ pub async fn create_p2p_client_with(
         )
     })?;
     let mut random = OsRandom;
+    // The clientId is shown once, here: the database keeps only its digest.
     let client_key = Uuid::generate_v4(&mut random);
+    let key_digest = SecretDigest::of(client_key.as_str());
     let signing_key = IssuedSecret::generate(&mut random, prefixes::P2P_SIGNING_KEY);
     let encrypted = context.key()?.encrypt(
         purpose::P2P_SIGNING_KEY,
@@ -402,7 +406,7 @@ pub async fn create_p2p_client_with(
             Box::pin(async move {
                 let client = tenancy::create_p2p_client(
                     db,
-                    client_key,
+                    &key_digest,
                     name,
                     encrypted,
                     require_signed_requests,
@@ -415,7 +419,7 @@ pub async fn create_p2p_client_with(
         })
         .await?;
     Ok(P2pClientOutput {
-        client_id: client.client_key.as_str().to_owned(),
+        client_id: client_key.as_str().to_owned(),
         signing_key: signing_key.expose().to_owned(),
         name: client.name.to_string(),
         require_signed_requests: client.require_signed_requests,
@@ -425,6 +429,92 @@ pub async fn create_p2p_client_with(
             min: schedule.min_minor,
             max: schedule.max_minor,
         },
+    })
+}
+
+/// `p2p client rotate-key`: the client's new signing key, shown once.
+#[derive(Debug, Serialize)]
+pub struct P2pKeyOutput {
+    pub client_id: String,
+    pub signing_key: String,
+}
+
+/// `p2p client update`.
+#[derive(Debug, Serialize)]
+pub struct P2pClientUpdateOutput {
+    pub client_id: String,
+    pub require_signed_requests: bool,
+}
+
+/// The client a `--client-id` names (by its digest: the database has no clear ids), and the id
+/// as the client spells it (a UUID, lower case).
+async fn p2p_client_named(
+    context: &Context,
+    client_id: &str,
+) -> Result<(obol_core::ids::P2pClientId, String), CommandError> {
+    let unknown = || CommandError::Invalid(format!("P2P client {client_id} does not exist"));
+    // Longer than any credential: refused before any digest or look-up.
+    if client_id.len() > 256 {
+        return Err(unknown());
+    }
+    let key = Uuid::parse(client_id.trim()).map_err(|_| unknown())?;
+    let digest = SecretDigest::of(key.as_str());
+    let found = context
+        .store
+        .read(move |db| {
+            Box::pin(async move { obol_store::ops::p2p::client_by_key(db, &digest).await })
+        })
+        .await?
+        .ok_or_else(unknown)?;
+    Ok((found.client.id, key.as_str().to_owned()))
+}
+
+/// Replaces a P2P client's signing key: the old one signs no request and no callback from now
+/// on (callbacks still waiting are signed with the new one when they are sent).
+pub async fn rotate_p2p_signing_key(
+    context: &Context,
+    client_id: &str,
+) -> Result<P2pKeyOutput, CommandError> {
+    let operator_key = context.key()?;
+    let (id, client_id) = p2p_client_named(context, client_id).await?;
+    let mut random = OsRandom;
+    let signing_key = IssuedSecret::generate(&mut random, prefixes::P2P_SIGNING_KEY);
+    let encrypted = operator_key.encrypt(
+        purpose::P2P_SIGNING_KEY,
+        signing_key.expose().as_bytes(),
+        &mut random,
+    );
+    context
+        .store
+        .write(move |db| {
+            Box::pin(async move { obol_store::ops::p2p::set_signing_key(db, id, encrypted).await })
+        })
+        .await?;
+    Ok(P2pKeyOutput {
+        client_id,
+        signing_key: signing_key.expose().to_owned(),
+    })
+}
+
+/// Sets whether a P2P client must sign its requests.
+pub async fn update_p2p_client(
+    context: &Context,
+    client_id: &str,
+    require_signed_requests: bool,
+) -> Result<P2pClientUpdateOutput, CommandError> {
+    let (id, client_id) = p2p_client_named(context, client_id).await?;
+    context
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                obol_store::ops::p2p::set_require_signed_requests(db, id, require_signed_requests)
+                    .await
+            })
+        })
+        .await?;
+    Ok(P2pClientUpdateOutput {
+        client_id,
+        require_signed_requests,
     })
 }
 

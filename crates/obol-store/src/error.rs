@@ -128,7 +128,7 @@ impl std::fmt::Display for Entity {
 pub enum UniqueKey {
     /// `payments (merchant_id, reference_id)`: a merchant's reference names one payment.
     PaymentReference,
-    /// `p2p_clients (client_key)`.
+    /// `p2p_clients (client_key_digest)`: the digest of a client's `clientId`.
     P2pClientKey,
     /// `p2p_transfers (receipt_id)`.
     P2pTransferReceipt,
@@ -165,9 +165,11 @@ impl UniqueKey {
                 &["merchant_id", "reference_id"],
                 "payments_merchant_reference_key",
             ),
-            UniqueKey::P2pClientKey => {
-                ("p2p_clients", &["client_key"], "p2p_clients_client_key_key")
-            }
+            UniqueKey::P2pClientKey => (
+                "p2p_clients",
+                &["client_key_digest"],
+                "p2p_clients_client_key_digest_key",
+            ),
             UniqueKey::P2pTransferReceipt => (
                 "p2p_transfers",
                 &["receipt_id"],

@@ -429,7 +429,7 @@ mod tests {
                 UniqueKey::PaymentReference,
             ),
             (
-                "UNIQUE constraint failed: p2p_clients.client_key",
+                "UNIQUE constraint failed: p2p_clients.client_key_digest",
                 UniqueKey::P2pClientKey,
             ),
             (

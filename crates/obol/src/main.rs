@@ -208,6 +208,22 @@ enum P2pClientAction {
         #[arg(long, default_value_t = 0)]
         commission_max: i64,
     },
+    /// Replace the client's signing key (shown once); the old key stops at once.
+    #[command(name = "rotate-key")]
+    RotateKey {
+        /// The client's `clientId`.
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Change the client's settings.
+    Update {
+        /// The client's `clientId`.
+        #[arg(long)]
+        client_id: String,
+        /// Whether the client must sign every request: `true` or `false`.
+        #[arg(long, action = clap::ArgAction::Set)]
+        require_signed_requests: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -429,6 +445,36 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
                     &tariff,
                 )
                 .await?,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::P2p {
+            action:
+                P2pAction::Client {
+                    action: P2pClientAction::RotateKey { client_id },
+                },
+        } => {
+            let context = Context::open_default(config).await?;
+            print_result(
+                json,
+                &commands::rotate_p2p_signing_key(&context, &client_id).await?,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::P2p {
+            action:
+                P2pAction::Client {
+                    action:
+                        P2pClientAction::Update {
+                            client_id,
+                            require_signed_requests,
+                        },
+                },
+        } => {
+            let context = Context::open_default(config).await?;
+            print_result(
+                json,
+                &commands::update_p2p_client(&context, &client_id, require_signed_requests).await?,
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -176,6 +176,39 @@ fn creates_everything_as_the_contract_says(directory: &Path, url: Option<&str>) 
     assert_eq!(client["client_id"].as_str().unwrap().len(), 36);
     assert!(client["signing_key"].as_str().unwrap().len() >= 32);
     assert_eq!(client["require_signed_requests"], true);
+    let client_id = client["client_id"].as_str().unwrap();
+    let rotated = json_of(&obol(
+        directory,
+        url,
+        &[
+            "p2p",
+            "client",
+            "rotate-key",
+            "--client-id",
+            client_id,
+            "--json",
+        ],
+    ));
+    assert_eq!(rotated["client_id"], client_id);
+    assert_ne!(rotated["signing_key"], client["signing_key"]);
+    let updated = json_of(&obol(
+        directory,
+        url,
+        &[
+            "p2p",
+            "client",
+            "update",
+            "--client-id",
+            client_id,
+            "--require-signed-requests",
+            "false",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        updated,
+        serde_json::json!({ "client_id": client_id, "require_signed_requests": false })
+    );
 
     let verified = obol(directory, url, &["verify"]);
     assert!(verified.status.success(), "{}", stderr_of(&verified));
@@ -407,6 +440,150 @@ fn migrate_applies_each_version_once() {
     assert_eq!(first["backend"], "sqlite");
     let second = json_of(&obol(scratch.path(), None, &["migrate", "--json"]));
     assert_eq!(second["applied"], serde_json::json!([]));
+}
+
+/// What `POST /api/sessions/create` answers a P2P client: signed with `key`, or unsigned.
+async fn open_p2p_session(address: &str, client_id: &str, key: Option<&str>) -> Value {
+    let params = serde_json::json!({ "clientId": client_id });
+    let body = match key {
+        Some(key) => {
+            let iat = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let claims = serde_json::json!({ "params": params, "data": {}, "iat": iat });
+            serde_json::json!({ "token": obol_server::tokens::sign_with(key.as_bytes(), &claims) })
+        }
+        None => serde_json::json!({ "params": params }),
+    };
+    reqwest::Client::new()
+        .post(format!("http://{address}/api/sessions/create"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits (a verified credential may be cached up to 5 s, SPEC §1) until a P2P client's answer
+/// has the expected error code, or success for `None`.
+async fn p2p_answers(address: &str, client_id: &str, key: Option<&str>, expected: Option<&str>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = open_p2p_session(address, client_id, key).await;
+        let code = answer["error"]["code"].as_str().map(str::to_owned);
+        if code.as_deref() == expected && (expected.is_some() || answer["status"] == 1) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {expected:?}, the server still answers {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `p2p client rotate-key` and `p2p client update`: the old signing key stops, the new one
+/// works, and signing is required or not as the operator says; the outputs are the contract's.
+#[tokio::test]
+async fn p2p_client_keys_rotate_and_signing_is_switched() {
+    let scratch = Scratch::new("p2p-rotate");
+    let directory = scratch.path().to_owned();
+    let run = move |arguments: Vec<String>| {
+        let directory = directory.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+                obol(&directory, None, &arguments)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let words = |text: &str| text.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let created = json_of(
+        &run(words(
+            "p2p client create --name Wallet --require-signed-requests --json",
+        ))
+        .await,
+    );
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let old_key = created["signing_key"].as_str().unwrap().to_owned();
+    let directory = scratch.path().to_owned();
+    let (mut child, address, _) = tokio::task::spawn_blocking(move || {
+        spawn_serve(&directory, &["serve", "--listen", "127.0.0.1:0"])
+    })
+    .await
+    .unwrap();
+    p2p_answers(&address, &client_id, Some(&old_key), None).await;
+    p2p_answers(&address, &client_id, None, Some("SIGNATURE_REQUIRED")).await;
+
+    let rotated = json_of(
+        &run(words(&format!(
+            "p2p client rotate-key --client-id {client_id} --json"
+        )))
+        .await,
+    );
+    let fields: Vec<&String> = rotated.as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["client_id", "signing_key"], "{rotated}");
+    assert_eq!(rotated["client_id"], client_id.as_str());
+    let new_key = rotated["signing_key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, old_key);
+    assert!(new_key.len() >= 32);
+    p2p_answers(
+        &address,
+        &client_id,
+        Some(&old_key),
+        Some("INVALID_SIGNATURE"),
+    )
+    .await;
+    p2p_answers(&address, &client_id, Some(&new_key), None).await;
+
+    let updated = json_of(
+        &run(words(&format!(
+            "p2p client update --client-id {client_id} --require-signed-requests false --json"
+        )))
+        .await,
+    );
+    assert_eq!(
+        updated,
+        serde_json::json!({ "client_id": client_id, "require_signed_requests": false })
+    );
+    p2p_answers(&address, &client_id, None, None).await;
+    let updated = json_of(
+        &run(words(&format!(
+            "p2p client update --client-id {client_id} --require-signed-requests true --json"
+        )))
+        .await,
+    );
+    assert_eq!(updated["require_signed_requests"], true);
+    p2p_answers(&address, &client_id, None, Some("SIGNATURE_REQUIRED")).await;
+    p2p_answers(&address, &client_id, Some(&new_key), None).await;
+
+    // An unknown client, or a value that is not true or false, is refused.
+    let unknown = run(words(
+        "p2p client rotate-key --client-id 6d1b241b-6406-42a2-ae85-13d67b951841 --json",
+    ))
+    .await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr_of(&unknown).contains("does not exist"),
+        "{}",
+        stderr_of(&unknown)
+    );
+    let error: Value = serde_json::from_slice(&unknown.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_argument");
+    let neither = run(words(&format!(
+        "p2p client update --client-id {client_id} --require-signed-requests maybe"
+    )))
+    .await;
+    assert_eq!(neither.status.code(), Some(2), "a usage error");
+    let status = tokio::task::spawn_blocking(move || terminate(&mut child))
+        .await
+        .unwrap();
+    assert!(status.success());
 }
 
 #[tokio::test]

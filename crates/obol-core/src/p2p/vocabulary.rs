@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::ids::{P2pClientId, Uuid};
 use crate::money::Money;
+use crate::p2p::P2pUserId;
 use crate::payment::{CardPayload, Resolution};
 use crate::time::Timestamp;
 
@@ -176,6 +177,8 @@ pub enum SenderAnswer {
 pub struct P2pCard {
     pub id: Uuid,
     pub client_id: P2pClientId,
+    /// The client's end user it belongs to, when a user's session added it.
+    pub user_id: Option<P2pUserId>,
     /// The acquirer's vault token; never the number.
     pub token: String,
     pub payload: CardPayload,
@@ -202,6 +205,7 @@ impl fmt::Debug for P2pCard {
             .debug_struct("P2pCard")
             .field("id", &self.id)
             .field("client_id", &self.client_id)
+            .field("user_id", &self.user_id)
             .field("masked", &self.masked())
             .finish_non_exhaustive()
     }

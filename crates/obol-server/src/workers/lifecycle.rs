@@ -170,8 +170,9 @@ impl LifecycleWorker {
         Ok(())
     }
 
-    /// Removes expired idempotency keys, ended P2P sessions and old finished jobs, in short batches until none
-    /// are left (or the sweep's bound is reached); returns how many rows went.
+    /// Removes expired idempotency keys, ended P2P sessions (and spent P2P request tokens and
+    /// card-form links) and old finished jobs, in short batches until none are left (or the
+    /// sweep's bound is reached); returns how many rows went.
     pub async fn purge(&self) -> Result<u64, StoreError> {
         let now = self.clock.now();
         let mut removed = 0;
@@ -189,9 +190,11 @@ impl LifecycleWorker {
             let batch = self
                 .store
                 .write(move |db| {
-                    // Ended sessions are kept a day, so their holders hear SESSION_EXPIRED.
-                    Box::pin(p2p::purge_sessions(
+                    // Ended sessions are kept a day, so their holders hear SESSION_EXPIRED;
+                    // spent signed-request tokens and card-form links go once they ran out.
+                    Box::pin(p2p::purge_expired(
                         db,
+                        now,
                         now.plus_seconds(-86_400),
                         PURGE_BATCH,
                     ))

@@ -199,7 +199,7 @@ async fn hosted_card_form(database: TestDatabase) {
     let server = TestServer::start(database).await;
     let wallet = wallet(&server, false, "0").await;
     let browser = Client::builder().redirect(Policy::none()).build().unwrap();
-    let url = server.url(&format!("/p2p/cards/new?sessionId={}", wallet.session));
+    let url = wallet.card_form_link(&server).await;
     let page = browser.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 mod cards;
 mod requests;
+mod security;
 mod transfers;
 
 const VISA: &str = "4111111111111111";
@@ -62,6 +63,20 @@ async fn wallet(server: &TestServer, signed: bool, rate: &str) -> Wallet {
         "one hour after the server's clock"
     );
     Wallet { client, session }
+}
+
+/// Another session of an unsigned client: for one of its users, or for the whole client.
+async fn session_of(server: &TestServer, client: &P2pClientOutput, user: Option<&str>) -> Wallet {
+    let mut params = json!({ "clientId": client.client_id });
+    if let Some(user) = user {
+        params["userId"] = json!(user);
+    }
+    let opened = call(server, "/api/sessions/create", json!({ "params": params })).await;
+    assert_eq!(opened["status"], 1, "{opened}");
+    Wallet {
+        client: client.clone(),
+        session: opened["data"]["id"].as_str().unwrap().to_owned(),
+    }
 }
 
 async fn post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
@@ -118,6 +133,28 @@ impl Wallet {
             format!("{}{}", &pan[..6], &pan[pan.len() - 4..])
         );
         added["data"]["cardId"].as_str().unwrap().to_owned()
+    }
+
+    /// A link to the hosted card form, from `cards/form`.
+    async fn card_form_link(&self, server: &TestServer) -> String {
+        let answered = self
+            .call(server, "/api/p2p/cards/form", json!({}), json!({}))
+            .await;
+        assert_eq!(answered["status"], 1, "{answered}");
+        answered["data"]["url"].as_str().unwrap().to_owned()
+    }
+
+    async fn list(&self, server: &TestServer) -> Vec<String> {
+        let listed = self
+            .call(server, "/api/p2p/cards/list", json!({}), json!({}))
+            .await;
+        assert_eq!(listed["status"], 1, "{listed}");
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|card| card["cardId"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     async fn create(&self, server: &TestServer, data: Value) -> Value {

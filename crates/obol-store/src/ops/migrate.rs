@@ -4,16 +4,23 @@
 
 use obol_core::Timestamp;
 
-use crate::db::{Backend, Db};
+use crate::db::{Backend, BoxFuture, Db};
 use crate::error::{StoreError, StoreResult};
 use crate::params;
 
-/// One schema version: its SQL for each backend (the seed data is the same for both).
+/// A step of a migration written in Rust, run right after its SQL in the same transaction: for
+/// what one backend's SQL cannot compute (SQLite has no SHA-256). It sees the schema exactly as
+/// its migration leaves it.
+type RustStep = for<'a> fn(&'a mut dyn Db) -> BoxFuture<'a, StoreResult<()>>;
+
+/// One schema version: its SQL for each backend (the seed data is the same for both), and
+/// where it needs one, a Rust step after the SQL.
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
     sqlite: &'static str,
     postgres: &'static str,
+    then: Option<RustStep>,
 }
 
 impl Migration {
@@ -34,6 +41,7 @@ macro_rules! migration {
             name: $name,
             sqlite: include_str!(concat!("../migrations/", $both)),
             postgres: include_str!(concat!("../migrations/", $both)),
+            then: None,
         }
     };
     ($version:literal, $name:literal, $sqlite:literal, $postgres:literal) => {
@@ -42,8 +50,19 @@ macro_rules! migration {
             name: $name,
             sqlite: include_str!(concat!("../migrations/", $sqlite)),
             postgres: include_str!(concat!("../migrations/", $postgres)),
+            then: None,
         }
     };
+    ($version:literal, $name:literal, $sqlite:literal, $postgres:literal, then $step:expr) => {
+        Migration {
+            then: Some($step),
+            ..migration!($version, $name, $sqlite, $postgres)
+        }
+    };
+}
+
+fn digest_client_keys(db: &mut dyn Db) -> BoxFuture<'_, StoreResult<()>> {
+    Box::pin(crate::ops::p2p::digest_client_keys(db))
 }
 
 /// Every migration, oldest first.
@@ -91,6 +110,13 @@ pub const MIGRATIONS: &[Migration] = &[
         "modes",
         "sqlite/0009_modes.sql",
         "postgres/0009_modes.sql"
+    ),
+    migration!(
+        10,
+        "p2p_sessions",
+        "sqlite/0010_p2p_sessions.sql",
+        "postgres/0010_p2p_sessions.sql",
+        then digest_client_keys
     ),
 ];
 
@@ -146,6 +172,11 @@ pub async fn migrate_up_to(db: &mut dyn Db, now: Timestamp, last: i64) -> StoreR
         db.execute_script(&sql).await.map_err(|error| {
             StoreError::Migration(format!("{} {}: {error}", migration.version, migration.name))
         })?;
+        if let Some(step) = migration.then {
+            step(&mut *db).await.map_err(|error| {
+                StoreError::Migration(format!("{} {}: {error}", migration.version, migration.name))
+            })?;
+        }
         db.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
             params![migration.version, migration.name, now.unix_micros()],

@@ -3,7 +3,7 @@
 use obol_core::credentials::SecretDigest;
 use obol_core::ids::{
     CustomerAccountId, ManagerId, MerchantId, MerchantServiceId, P2pClientId, RandomSource,
-    ResellerId, Uuid,
+    ResellerId,
 };
 use obol_core::tenancy::{
     Ancestry, CustomerAccount, Manager, Merchant, MerchantSettings, Name, P2pClient, Reseller, Role,
@@ -295,9 +295,11 @@ pub async fn get_customer_account(
     })
 }
 
+/// A new P2P client, found from now on by the digest of its `clientId` (the clear id is shown
+/// once, by the caller, and stored nowhere).
 pub async fn create_p2p_client(
     db: &mut dyn Db,
-    client_key: Uuid,
+    client_key: &SecretDigest,
     name: Name,
     signing_key_encrypted: Vec<u8>,
     require_signed_requests: bool,
@@ -305,15 +307,14 @@ pub async fn create_p2p_client(
 ) -> StoreResult<P2pClient> {
     let row = query_one(
         db,
-        "INSERT INTO p2p_clients (client_key, name, signing_key_enc, require_signed_requests, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        params![client_key.as_str(), name.as_str(), signing_key_encrypted, require_signed_requests, now.unix_micros()],
+        "INSERT INTO p2p_clients (client_key_digest, name, signing_key_enc, require_signed_requests, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        params![super::p2p::digest_text(client_key), name.as_str(), signing_key_encrypted, require_signed_requests, now.unix_micros()],
         Entity::P2pClient,
     )
     .await
     .map_err(|error| if matches!(error, StoreError::Unique(UniqueKey::P2pClientKey)) { StoreError::Conflict } else { error })?;
     Ok(P2pClient {
         id: P2pClientId::new(row.int("id")?),
-        client_key,
         name,
         require_signed_requests,
         created_at: now,

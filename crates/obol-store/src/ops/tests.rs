@@ -5,7 +5,7 @@
 use obol_core::credentials::SecretDigest;
 use obol_core::ids::{PaymentId, ROOT_RESELLER, Uuid};
 use obol_core::money::Money;
-use obol_core::p2p::P2pCard;
+use obol_core::p2p::{CardForm, P2pCard, P2pUserId, SessionScope};
 use obol_core::payment::{CardPayload, PaymentDraft, Source};
 use obol_core::tenancy::{MerchantSettings, Name, Role};
 use obol_core::{Currency, Timestamp};
@@ -154,29 +154,69 @@ async fn read_everything(db: &mut dyn Db) -> StoreResult<()> {
     let replayed = callbacks::replay(db, "delivery-1", NOW).await?;
     assert_eq!(replayed.subject, Subject::Payment(payment.id.clone()));
 
-    let key = Uuid::generate_v4(random);
-    let client =
-        tenancy::create_p2p_client(db, key.clone(), name("Client"), vec![9], true, NOW).await?;
+    let key = SecretDigest::of(Uuid::generate_v4(random).as_str());
+    let client = tenancy::create_p2p_client(db, &key, name("Client"), vec![9], true, NOW).await?;
     let record = p2p::client_by_id(db, client.id).await?;
     assert_eq!(record.client, client);
     assert_eq!(record.signing_key_encrypted, vec![9]);
+    let found = p2p::client_by_key(db, &key)
+        .await?
+        .map(|found| found.client);
+    assert_eq!(found, Some(client.clone()));
+    p2p::set_signing_key(db, client.id, vec![7]).await?;
+    p2p::set_require_signed_requests(db, client.id, false).await?;
+    let record = p2p::client_by_id(db, client.id).await?;
+    assert_eq!(record.signing_key_encrypted, vec![7]);
+    assert!(!record.client.require_signed_requests);
+    let user = P2pUserId::parse("user-1").unwrap();
     let session = p2p::Session {
-        id: Uuid::generate_v4(random),
         client_id: client.id,
+        user_id: Some(user.clone()),
         created_at: NOW,
         expires_at: NOW.plus_seconds(60),
     };
-    p2p::create_session(db, &session).await?;
-    assert_eq!(p2p::find_session(db, &session.id).await?, Some(session));
+    let session_key = SecretDigest::of("session");
+    p2p::create_session(db, &session_key, &session).await?;
+    assert_eq!(p2p::find_session(db, &session_key).await?, Some(session));
     let stored = P2pCard {
         id: Uuid::generate_v4(random),
         client_id: client.id,
+        user_id: Some(user.clone()),
         token: "vault-token".into(),
         payload: card(),
         created_at: NOW,
     };
     p2p::insert_card(db, &stored).await?;
-    assert_eq!(p2p::list_cards(db, client.id).await?, vec![stored]);
+    assert_eq!(
+        p2p::list_cards(db, client.id, None).await?,
+        vec![stored.clone()]
+    );
+    assert_eq!(
+        p2p::list_cards(db, client.id, Some(&user)).await?,
+        vec![stored.clone()]
+    );
+    let form_key = SecretDigest::of("form");
+    let mut form = CardForm::issue(
+        &SessionScope {
+            client_id: client.id,
+            user_id: Some(user),
+        },
+        NOW,
+    );
+    p2p::create_card_form(db, &form_key, &form).await?;
+    assert_eq!(
+        p2p::find_card_form(db, &form_key).await?,
+        Some(form.clone())
+    );
+    let through_form = P2pCard {
+        id: Uuid::generate_v4(random),
+        ..stored
+    };
+    p2p::add_card_through_form(db, &form_key, &through_form, NOW).await?;
+    form.card_id = Some(through_form.id.clone());
+    form.used_at = Some(NOW);
+    assert_eq!(p2p::find_card_form(db, &form_key).await?, Some(form));
+    assert!(p2p::spend_request_token(db, &SecretDigest::of("jwt"), NOW).await?);
 
     jobs::schedule(db, "payment_expiry", payment.id.as_str(), NOW, NOW).await?;
     assert_eq!(jobs::next_due_at(db, NOW).await?, Some(NOW));

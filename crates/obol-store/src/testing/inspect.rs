@@ -48,6 +48,26 @@ pub async fn stored_card_fields(db: &mut dyn Db) -> StoreResult<Vec<String>> {
         .collect()
 }
 
+/// Every P2P credential as stored: clients' `clientId` digests, sessions' id digests and
+/// card-form links' token digests, one string each: a test checks that no clear id is among
+/// them.
+pub async fn stored_p2p_credentials(db: &mut dyn Db) -> StoreResult<Vec<String>> {
+    let mut stored = Vec::new();
+    for (table, column) in [
+        ("p2p_clients", "client_key_digest"),
+        ("p2p_sessions", "id_digest"),
+        ("p2p_card_forms", "token_digest"),
+    ] {
+        for row in db
+            .query(&format!("SELECT {column} AS stored FROM {table}"), &[])
+            .await?
+        {
+            stored.push(row.text("stored")?);
+        }
+    }
+    Ok(stored)
+}
+
 /// Plants a ledger correction that does not balance (one posting of 1 USD to the operator's
 /// fees), for tests of `verify`.
 pub async fn plant_unbalanced_correction(db: &mut dyn Db) -> StoreResult<()> {

@@ -216,14 +216,12 @@ async fn transfers_are_versioned_and_verified(database: TestDatabase) {
     let store = open(&database).await;
     let client = store
         .write(|db| {
-            Box::pin(tenancy::create_p2p_client(
-                db,
-                Uuid::generate_v4(&mut TestRandom::new()),
-                name("Wallet"),
-                vec![1, 2, 3],
-                false,
-                NOW,
-            ))
+            Box::pin(async move {
+                let key = Uuid::generate_v4(&mut TestRandom::new());
+                let key = obol_core::credentials::SecretDigest::of(key.as_str());
+                tenancy::create_p2p_client(db, &key, name("Wallet"), vec![1, 2, 3], false, NOW)
+                    .await
+            })
         })
         .await
         .unwrap();
@@ -232,6 +230,7 @@ async fn transfers_are_versioned_and_verified(database: TestDatabase) {
         P2pCard {
             id: Uuid::generate_v4(&mut TestRandom::new()),
             client_id: client.id,
+            user_id: None,
             token: "vt_test".to_owned(),
             payload: number.payload(
                 obol_core::card::CardExpiry {

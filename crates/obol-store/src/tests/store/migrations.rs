@@ -277,8 +277,119 @@ async fn modes_migration_moves_test_money_out_of_live_accounts(database: TestDat
     assert_verified(&store).await;
 }
 
+/// Migration 10 keeps P2P clients' `clientId`s only as digests: a client written at version 8,
+/// in clear, still opens sessions with its old `clientId` afterwards, keeps its cards and
+/// transfers, and its clear id is nowhere in the database. Sessions, kept in clear before, are
+/// dropped (they last an hour; their holders open new ones).
+async fn p2p_client_ids_become_digests(database: TestDatabase) {
+    use obol_core::credentials::SecretDigest;
+    use obol_core::p2p::P2pCard;
+
+    let store = Store::open(&database.url).await.expect("open");
+    let applied = store
+        .write(|db| Box::pin(crate::ops::migrate::migrate_up_to(db, NOW, 8)))
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    let clear = "6d1b241b-6406-42a2-ae85-13d67b951841";
+    let (client, card) = store
+        .write(move |db| {
+            Box::pin(async move {
+                // Rows as version 8 writes them.
+                let client = db
+                    .query(
+                        "INSERT INTO p2p_clients (client_key, name, signing_key_enc, require_signed_requests, created_at) \
+                         VALUES ($1, 'Wallet', $2, $3, 0) RETURNING id",
+                        params![clear, vec![1u8, 2, 3], true],
+                    )
+                    .await?[0]
+                    .int(0)?;
+                db.execute(
+                    "INSERT INTO p2p_sessions (id, client_id, created_at, expires_at) VALUES ('0f4a9d8e-46b1-4cf3-9a52-d8d4a1c2b3e4', $1, 0, $2)",
+                    params![client, NOW.plus_seconds(3600).unix_micros()],
+                )
+                .await?;
+                db.execute(
+                    "INSERT INTO p2p_cards (id, client_id, token, first6, last4, brand, expiry_month, expiry_year, created_at) \
+                     VALUES ('a5878766-9a1f-485e-adb9-4c14d6bcceb1', $1, 'vt', '411111', '1111', 'visa', 12, 2030, 0)",
+                    params![client],
+                )
+                .await?;
+                Ok((client, "a5878766-9a1f-485e-adb9-4c14d6bcceb1"))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.migrate(NOW).await.unwrap(), versions_after(8));
+    let (found, cards, sessions, stored_keys) = store
+        .read(move |db| {
+            Box::pin(async move {
+                let found = crate::ops::p2p::client_by_key(db, &SecretDigest::of(clear)).await?;
+                let cards =
+                    crate::ops::p2p::list_cards(db, obol_core::ids::P2pClientId::new(client), None)
+                        .await?;
+                let sessions =
+                    db.query("SELECT COUNT(*) FROM p2p_sessions", &[]).await?[0].int(0)?;
+                let keys = db
+                    .query("SELECT client_key_digest FROM p2p_clients", &[])
+                    .await?
+                    .iter()
+                    .map(|row| row.text(0))
+                    .collect::<crate::error::StoreResult<Vec<String>>>()?;
+                Ok((found, cards, sessions, keys))
+            })
+        })
+        .await
+        .unwrap();
+    let found = found.expect("the old clientId still finds its client");
+    assert_eq!(found.client.id.get(), client);
+    assert!(found.client.require_signed_requests);
+    assert_eq!(found.signing_key_encrypted, vec![1, 2, 3]);
+    assert_eq!(
+        cards
+            .iter()
+            .map(|card| card.id.as_str())
+            .collect::<Vec<_>>(),
+        vec![card]
+    );
+    assert_eq!(
+        cards[0].user_id, None,
+        "cards of before belong to the whole client"
+    );
+    assert_eq!(sessions, 0, "sessions kept in clear are dropped");
+    assert_eq!(
+        stored_keys,
+        vec![crate::ops::p2p::digest_text(&SecretDigest::of(clear))]
+    );
+    assert!(stored_keys.iter().all(|key| !key.contains(clear)));
+    // Rows that point at the client keep working: a new card of it is stored.
+    let new_card = P2pCard {
+        id: obol_core::ids::Uuid::generate_v4(&mut TestRandom::new()),
+        user_id: None,
+        ..cards[0].clone()
+    };
+    store
+        .write(move |db| Box::pin(async move { crate::ops::p2p::insert_card(db, &new_card).await }))
+        .await
+        .unwrap();
+    // The migration's Rust step leaves digests alone if it ever sees them again.
+    let digests_again = store
+        .write(|db| {
+            Box::pin(async move {
+                crate::ops::p2p::digest_client_keys(db).await?;
+                db.query("SELECT client_key_digest FROM p2p_clients", &[])
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(digests_again[0].text(0).unwrap(), stored_keys[0]);
+    assert_verified(&store).await;
+}
+
 on_both_backends!(
     p2p_migration_keeps_earlier_callbacks,
     migrations_run_once_and_seed,
     modes_migration_moves_test_money_out_of_live_accounts,
+    p2p_client_ids_become_digests,
 );

@@ -15,6 +15,7 @@ use obol_core::{Currency, Timestamp};
 mod books;
 mod job_queue;
 mod migrations;
+mod p2p_credentials;
 mod payment_flow;
 mod resellers;
 mod writes;

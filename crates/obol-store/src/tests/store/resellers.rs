@@ -121,17 +121,12 @@ async fn reseller_tree_and_credentials(database: TestDatabase) {
         .unwrap();
     assert_eq!(account.reseller_id, child.id);
     let key = Uuid::generate_v4(&mut TestRandom::new());
-    let first_key = key.clone();
+    let key = obol_core::credentials::SecretDigest::of(key.as_str());
     let client = store
         .write(move |db| {
-            Box::pin(tenancy::create_p2p_client(
-                db,
-                first_key,
-                name("Wallet"),
-                vec![9; 40],
-                true,
-                NOW,
-            ))
+            Box::pin(async move {
+                tenancy::create_p2p_client(db, &key, name("Wallet"), vec![9; 40], true, NOW).await
+            })
         })
         .await
         .unwrap();
@@ -139,14 +134,9 @@ async fn reseller_tree_and_credentials(database: TestDatabase) {
     // The same client key again hits the key's unique index: a typed conflict on both backends.
     let again = store
         .write(move |db| {
-            Box::pin(tenancy::create_p2p_client(
-                db,
-                key,
-                name("Wallet 2"),
-                vec![9; 40],
-                true,
-                NOW,
-            ))
+            Box::pin(async move {
+                tenancy::create_p2p_client(db, &key, name("Wallet 2"), vec![9; 40], true, NOW).await
+            })
         })
         .await;
     assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
