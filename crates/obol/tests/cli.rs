@@ -399,9 +399,9 @@ fn migrate_applies_each_version_once() {
     let first = json_of(&obol(scratch.path(), None, &["migrate", "--json"]));
     assert_eq!(
         first["applied"],
-        serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8])
+        serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 11])
     );
-    assert_eq!(first["version"], 8);
+    assert_eq!(first["version"], 11);
     assert_eq!(first["backend"], "sqlite");
     let second = json_of(&obol(scratch.path(), None, &["migrate", "--json"]));
     assert_eq!(second["applied"], serde_json::json!([]));

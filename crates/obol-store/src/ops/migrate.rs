@@ -86,6 +86,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0008_capture.sql",
         "postgres/0008_capture.sql"
     ),
+    migration!(
+        11,
+        "credentials",
+        "sqlite/0011_credentials.sql",
+        "postgres/0011_credentials.sql"
+    ),
 ];
 
 /// An arbitrary constant naming Obol's migration lock.

@@ -14,12 +14,12 @@ async fn migrations_run_once_and_seed(database: TestDatabase) {
     assert_eq!(store.applied_versions().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         store.migrate(NOW).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 11]
     );
     assert_eq!(store.migrate(NOW).await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         store.applied_versions().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 11]
     );
     let root = store
         .read(|db| Box::pin(tenancy::get_reseller(db, ROOT_RESELLER)))
@@ -110,7 +110,7 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
         })
         .await
         .unwrap();
-    assert_eq!(store.migrate(NOW).await.unwrap(), vec![7, 8]);
+    assert_eq!(store.migrate(NOW).await.unwrap(), vec![7, 8, 11]);
     let id = payment_id.clone();
     let (callbacks, attempts) = store
         .read(move |db| {
