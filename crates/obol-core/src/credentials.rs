@@ -12,6 +12,8 @@ use subtle::ConstantTimeEq;
 
 use crate::ids::{RandomSource, random_base62};
 
+pub mod rotation;
+
 /// Random characters of every issued secret: 32 base62 characters, about 190 bits.
 pub const SECRET_RANDOM_LENGTH: usize = 32;
 /// Random characters of a public key, as long as the seed's example (`pk_test_` + 43).

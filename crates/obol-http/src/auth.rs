@@ -66,11 +66,11 @@ pub async fn merchant_from_basic(
         .map_err(|_| AuthError::Unauthorized)?;
     let text = String::from_utf8(decoded).map_err(|_| AuthError::Unauthorized)?;
     let (login, secret) = text.split_once(':').ok_or(AuthError::Unauthorized)?;
-    let found = state.caches.merchant_by_login(&state.store, login).await?;
-    match found {
-        Some((merchant, digest)) if digest.matches(secret) => Ok(merchant),
-        _ => Err(AuthError::Unauthorized),
-    }
+    state
+        .caches
+        .merchant_by_credentials(&state.store, login, secret)
+        .await?
+        .ok_or(AuthError::Unauthorized)
 }
 
 /// The merchant named by a Softline bearer token (`Authorization: Bearer …`) that has not

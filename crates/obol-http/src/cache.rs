@@ -80,6 +80,42 @@ impl Caches {
         Ok(found)
     }
 
+    /// The merchant whose `api_login` and `api_secret` these are (the secret compared in
+    /// constant time). A cached entry is believed only for a secret it accepts: a secret it
+    /// refuses is checked against the database once more, so a merchant's new secret works at
+    /// once after a rotation, on every node, and the node then refuses the old one too. A
+    /// login that does not exist stays cached as such.
+    pub async fn merchant_by_credentials(
+        &self,
+        store: &Store,
+        login: &str,
+        secret: &str,
+    ) -> StoreResult<Option<Merchant>> {
+        let accepted = |found: &Option<(Merchant, SecretDigest)>| {
+            found
+                .as_ref()
+                .filter(|(_, digest)| digest.matches(secret))
+                .map(|(merchant, _)| merchant.clone())
+        };
+        match self.merchants_by_login.get(&login.to_owned()) {
+            Some(None) => return Ok(None),
+            Some(cached) => {
+                if let Some(merchant) = accepted(&cached) {
+                    return Ok(Some(merchant));
+                }
+            }
+            None => {}
+        }
+        let key = login.to_owned();
+        let found = store
+            .read(move |db| {
+                Box::pin(async move { tenancy::find_merchant_by_login(db, &key).await })
+            })
+            .await?;
+        self.merchants_by_login.put(login.to_owned(), found.clone());
+        Ok(accepted(&found))
+    }
+
     pub async fn merchant_by_public_key(
         &self,
         store: &Store,

@@ -1,6 +1,9 @@
-//! Signed, expiring tokens under the operator key: JWT HS256 through the `jsonwebtoken` crate,
-//! so merchants and tools can read them with any JWT library. Used for the
-//! hosted page's link token (`flow_data.metadata.token`) and the pages' CSRF tokens.
+//! Signed, expiring tokens: JWT HS256 through the `jsonwebtoken` crate, so merchants and tools
+//! can read them with any JWT library. Used for the hosted page's link token
+//! (`flow_data.metadata.token`), the pages' CSRF tokens and the confirmation links. Each
+//! purpose signs with its own key, derived from the operator key
+//! ([`KeyPurpose::Token`]); a token signed with the operator key itself, as every token was
+//! before per-purpose keys, is still accepted until it expires.
 
 use std::collections::HashSet;
 
@@ -9,7 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use obol_core::Timestamp;
 use serde_json::{Value, json};
 
-use crate::crypto::OperatorKey;
+use crate::crypto::{KeyPurpose, OperatorKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -75,15 +78,18 @@ pub fn peek_claims(token: &str) -> Result<Value, TokenError> {
         .and_then(|data| object(data.claims))
 }
 
-/// A token for `purpose` about `subject`, valid until `expires_at`.
+/// A token for `purpose` about `subject`, valid until `expires_at`, signed with the purpose's
+/// own key.
 pub fn issue(key: &OperatorKey, purpose: &str, subject: &str, expires_at: Timestamp) -> String {
     sign_with(
-        key.bytes(),
+        key.derive(KeyPurpose::Token(purpose)).bytes(),
         &json!({ "sid": subject, "pur": purpose, "exp": expires_at.unix_seconds() }),
     )
 }
 
-/// Checks a token made by [`issue`] for this purpose and subject at `now`.
+/// Checks a token made by [`issue`] for this purpose and subject at `now`. A token issued
+/// before per-purpose keys (signed with the operator key itself) passes the same checks of
+/// purpose, subject and expiry, so it works until it expires and no longer.
 pub fn check(
     key: &OperatorKey,
     token: &str,
@@ -91,7 +97,10 @@ pub fn check(
     subject: &str,
     now: Timestamp,
 ) -> Result<(), TokenError> {
-    let claims = verify_with(key.bytes(), token)?;
+    let claims = match verify_with(key.derive(KeyPurpose::Token(purpose)).bytes(), token) {
+        Err(TokenError::BadSignature) => key.legacy().verify_token(token)?,
+        verified => verified?,
+    };
     if claims["pur"] != purpose || claims["sid"] != subject {
         return Err(TokenError::WrongPurpose);
     }
@@ -123,7 +132,8 @@ mod tests {
         assert_eq!(check(&key, &token, purpose::CSRF, "cpi_x", now), Ok(()));
         assert_eq!(
             check(&key, &token, purpose::PAGE, "cpi_x", now),
-            Err(TokenError::WrongPurpose)
+            Err(TokenError::BadSignature),
+            "another purpose checks with another key"
         );
         assert_eq!(
             check(&key, &token, purpose::CSRF, "cpi_y", now),
@@ -145,6 +155,61 @@ mod tests {
         let mut tampered = token.clone();
         tampered.push('x');
         assert!(check(&key, &tampered, purpose::CSRF, "cpi_x", now).is_err());
+    }
+
+    #[test]
+    fn each_purpose_signs_with_its_own_key() {
+        let key = OperatorKey::generate(&mut OsRandom);
+        let now = Timestamp::from_unix_seconds(1_000);
+        let token = issue(&key, purpose::PAGE, "cpi_x", now.plus_seconds(60));
+        assert_eq!(
+            verify_with(key.derive(KeyPurpose::Token(purpose::PAGE)).bytes(), &token)
+                .map(|claims| claims["sid"].clone()),
+            Ok(json!("cpi_x"))
+        );
+        assert_eq!(
+            verify_with(key.derive(KeyPurpose::Token(purpose::CSRF)).bytes(), &token),
+            Err(TokenError::BadSignature),
+            "another purpose's key does not verify it"
+        );
+        // A token of one purpose re-labelled as another is refused by its signature before
+        // its claims are read.
+        let forged = sign_with(
+            key.derive(KeyPurpose::Token(purpose::PAGE)).bytes(),
+            &json!({ "sid": "cpi_x", "pur": purpose::CSRF, "exp": now.unix_seconds() + 60 }),
+        );
+        assert_eq!(
+            check(&key, &forged, purpose::CSRF, "cpi_x", now),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_token_issued_before_per_purpose_keys_works_until_it_expires() {
+        let key = OperatorKey::generate(&mut OsRandom);
+        let raw =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key.to_base64())
+                .unwrap();
+        let now = Timestamp::from_unix_seconds(1_000);
+        // What `issue` made before: HS256 under the operator key itself.
+        let old = sign_with(
+            &raw,
+            &json!({ "sid": "cpi_x", "pur": purpose::PAGE, "exp": now.unix_seconds() + 60 }),
+        );
+        assert_eq!(check(&key, &old, purpose::PAGE, "cpi_x", now), Ok(()));
+        assert_eq!(
+            check(&key, &old, purpose::PAGE, "cpi_x", now.plus_seconds(61)),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            check(&key, &old, purpose::CSRF, "cpi_x", now),
+            Err(TokenError::WrongPurpose)
+        );
+        let other = OperatorKey::generate(&mut OsRandom);
+        assert_eq!(
+            check(&other, &old, purpose::PAGE, "cpi_x", now),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]

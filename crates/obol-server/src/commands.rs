@@ -2,16 +2,17 @@
 //! prints as text or, with `--json`, as exactly one JSON object. Names of JSON fields are a
 //! contract: extend, never rename.
 
+use obol_core::credentials::rotation::{ApiSecretRotation, CallbackSecretRotation};
 use obol_core::credentials::{
     IssuedSecret, SecretDigest, generate_api_login, generate_public_key, prefixes,
 };
 use obol_core::error::Coded;
-use obol_core::ids::{CustomerAccountId, ResellerId, Uuid};
+use obol_core::ids::{CustomerAccountId, ManagerId, MerchantId, ResellerId, Uuid};
 use obol_core::tenancy::{MerchantSettings, Name, Role, TenancyError};
 use obol_store::error::Entity;
 use obol_store::ops::refund_requests::RefundRequestStatus;
 use obol_store::ops::tenancy::NewMerchant;
-use obol_store::ops::{tenancy, verify};
+use obol_store::ops::{credentials, tenancy, verify};
 use obol_store::{Backend, Store, StoreError};
 use serde::Serialize;
 
@@ -559,47 +560,156 @@ pub async fn verify(context: &Context) -> Result<VerifyOutput, CommandError> {
     })
 }
 
+/// What `merchant rotate-secret` prints: exactly these fields (SPEC §1).
 #[derive(Debug, Serialize)]
-pub struct RotatedSecretOutput {
-    pub merchant_id: i64,
-    pub callback_secret: String,
-    /// Until when (Unix seconds) callbacks also carry a signature with the previous secret.
-    pub previous_secret_valid_until: i64,
+pub struct RotatedApiSecretOutput {
+    pub id: i64,
+    pub api_login: String,
+    pub api_secret: String,
 }
 
-/// How long the previous callback secret keeps signing after a rotation.
-pub const PREVIOUS_SECRET_LIFETIME_SECONDS: i64 = 24 * 3600;
+/// A merchant id from the command line; one that cannot exist is reported like an unknown one.
+fn merchant_id(merchant: i64) -> Result<MerchantId, CommandError> {
+    MerchantId::parse(&merchant.to_string())
+        .map_err(|_| CommandError::Invalid(format!("merchant {merchant} does not exist")))
+}
 
-/// Issues a new callback secret for a merchant; the old one keeps signing (a second `v1`)
-/// for a day, so receivers can switch without losing a callback.
+fn manager_id(manager: i64) -> Result<ManagerId, CommandError> {
+    ManagerId::parse(&manager.to_string())
+        .map_err(|_| CommandError::Invalid(format!("manager {manager} does not exist")))
+}
+
+/// Issues a new `api_secret` for a merchant and prints it once. The old secret stops at once
+/// (within the few seconds a node may believe a verified credential), and every bearer token
+/// bought with it is revoked (the core's [`ApiSecretRotation`]).
+pub async fn rotate_api_secret(
+    context: &Context,
+    merchant: i64,
+) -> Result<RotatedApiSecretOutput, CommandError> {
+    let id = merchant_id(merchant)?;
+    let now = context.clock.now();
+    let current = context
+        .store
+        .read(move |db| Box::pin(tenancy::get_merchant(db, id)))
+        .await
+        .map_err(|error| not_found_as(error, format!("merchant {merchant} does not exist")))?;
+    // The prefix says the merchant's mode, as at creation.
+    let secret = IssuedSecret::generate(
+        &mut OsRandom,
+        if current.test_mode {
+            prefixes::API_SECRET_TEST
+        } else {
+            prefixes::API_SECRET_LIVE
+        },
+    );
+    let digest = secret.digest();
+    let rotated = context
+        .store
+        .write(move |db| {
+            Box::pin(credentials::rotate_api_secret(
+                db,
+                id,
+                digest,
+                ApiSecretRotation::at(now),
+            ))
+        })
+        .await
+        .map_err(|error| not_found_as(error, format!("merchant {merchant} does not exist")))?;
+    Ok(RotatedApiSecretOutput {
+        id: rotated.id.get(),
+        api_login: rotated.api_login,
+        api_secret: secret.expose().to_owned(),
+    })
+}
+
+/// What `merchant rotate-callback-secret` prints: exactly these fields (SPEC §1).
+#[derive(Debug, Serialize)]
+pub struct RotatedCallbackSecretOutput {
+    pub id: i64,
+    pub callback_secret: String,
+}
+
+/// Issues a new callback secret for a merchant and prints it once; the old one keeps signing
+/// beside it (a second `v1`) for the core's overlap of 24 hours, so receivers can switch
+/// without losing a callback ([`CallbackSecretRotation`]).
 pub async fn rotate_callback_secret(
     context: &Context,
     merchant: i64,
-) -> Result<RotatedSecretOutput, CommandError> {
-    let merchant_id = obol_core::ids::MerchantId::parse(&merchant.to_string())
-        .map_err(|_| CommandError::Invalid(format!("merchant {merchant} does not exist")))?;
+) -> Result<RotatedCallbackSecretOutput, CommandError> {
+    let id = merchant_id(merchant)?;
     let mut random = OsRandom;
     let secret = IssuedSecret::generate(&mut random, prefixes::CALLBACK_SECRET);
-    let encrypted = context.key()?.encrypt(
+    let sealed = context.key()?.encrypt(
         purpose::MERCHANT_CALLBACK_SECRET,
         secret.expose().as_bytes(),
         &mut random,
     );
-    let now = context.clock.now();
-    let until = now.plus_seconds(PREVIOUS_SECRET_LIFETIME_SECONDS);
+    let rotation = CallbackSecretRotation::at(context.clock.now());
     context
         .store
         .write(move |db| {
-            Box::pin(async move {
-                tenancy::rotate_callback_secret(db, merchant_id, encrypted, until, now).await
-            })
+            Box::pin(credentials::rotate_callback_secret(
+                db, id, sealed, rotation,
+            ))
         })
         .await
         .map_err(|error| not_found_as(error, format!("merchant {merchant} does not exist")))?;
-    Ok(RotatedSecretOutput {
-        merchant_id: merchant,
+    Ok(RotatedCallbackSecretOutput {
+        id: merchant,
         callback_secret: secret.expose().to_owned(),
-        previous_secret_valid_until: until.unix_seconds(),
+    })
+}
+
+/// What `manager rotate-token` prints: exactly these fields (SPEC §1).
+#[derive(Debug, Serialize)]
+pub struct RotatedManagerTokenOutput {
+    pub id: i64,
+    pub api_token: String,
+}
+
+/// Issues a new API token for a manager and prints it once; the old token and the dashboard
+/// sessions made with it stop at once.
+pub async fn rotate_manager_token(
+    context: &Context,
+    manager: i64,
+) -> Result<RotatedManagerTokenOutput, CommandError> {
+    let id = manager_id(manager)?;
+    let token = IssuedSecret::generate(&mut OsRandom, prefixes::MANAGER_TOKEN);
+    let digest = token.digest();
+    context
+        .store
+        .write(move |db| Box::pin(credentials::rotate_manager_token(db, id, digest)))
+        .await
+        .map_err(|error| not_found_as(error, format!("manager {manager} does not exist")))?;
+    Ok(RotatedManagerTokenOutput {
+        id: manager,
+        api_token: token.expose().to_owned(),
+    })
+}
+
+/// What `manager disable` prints: exactly these fields (SPEC §1).
+#[derive(Debug, Serialize)]
+pub struct DisabledManagerOutput {
+    pub id: i64,
+    pub disabled: bool,
+}
+
+/// Disables a manager: its token and its dashboard sessions stop at once. Disabling a disabled
+/// manager succeeds and changes nothing.
+pub async fn disable_manager(
+    context: &Context,
+    manager: i64,
+) -> Result<DisabledManagerOutput, CommandError> {
+    let id = manager_id(manager)?;
+    let now = context.clock.now();
+    let standing = context
+        .store
+        .write(move |db| Box::pin(credentials::disable_manager(db, id, now)))
+        .await
+        .map_err(|error| not_found_as(error, format!("manager {manager} does not exist")))?;
+    Ok(DisabledManagerOutput {
+        id: manager,
+        disabled: !standing.accepts_token(),
     })
 }
 

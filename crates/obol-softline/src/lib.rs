@@ -14,10 +14,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use obol_core::Timestamp;
 use obol_core::catalog::{PaymentService, ServiceUse, service_usable};
 use obol_core::credentials::{IssuedSecret, SecretDigest};
 use obol_core::idempotency::{RequestFingerprint, SavedResponse};
-use obol_core::ids::PaymentId;
+use obol_core::ids::{MerchantId, PaymentId};
 use obol_core::payment::Payment;
 use obol_core::tenancy::Merchant;
 use obol_http::idempotency::{self, KeyedRequest};
@@ -70,32 +71,56 @@ async fn merchant_from_bearer(
     Ok(obol_http::auth::merchant_from_bearer(state, headers).await?)
 }
 
+/// A new pair of a bearer token and its refresh token, shown once and stored as digests.
+struct TokenPair {
+    token: IssuedSecret,
+    refresh: IssuedSecret,
+}
+
+impl TokenPair {
+    fn generate() -> TokenPair {
+        TokenPair {
+            token: IssuedSecret::generate(&mut OsRandom, ""),
+            refresh: IssuedSecret::generate(&mut OsRandom, ""),
+        }
+    }
+
+    fn digests(&self) -> (SecretDigest, SecretDigest) {
+        (self.token.digest(), self.refresh.digest())
+    }
+
+    fn answer(&self) -> Response {
+        json_ok(json!({ "token": self.token.expose(), "refresh_token": self.refresh.expose() }))
+    }
+}
+
+/// Stores a pair's digests for `merchant`, with their lifetimes, in the caller's transaction.
+async fn store_pair(
+    db: &mut dyn obol_store::Db,
+    merchant: MerchantId,
+    (token, refresh): (SecretDigest, SecretDigest),
+    now: Timestamp,
+) -> obol_store::StoreResult<()> {
+    bearer::issue(
+        db,
+        merchant,
+        token,
+        refresh,
+        now.plus_seconds(TOKEN_LIFETIME_SECONDS),
+        now.plus_seconds(REFRESH_LIFETIME_SECONDS),
+        now,
+    )
+    .await
+}
+
 async fn issue_tokens(state: &AppState, merchant: &Merchant) -> Result<Response, SoftlineError> {
-    let token = IssuedSecret::generate(&mut OsRandom, "");
-    let refresh = IssuedSecret::generate(&mut OsRandom, "");
-    let (token_digest, refresh_digest) = (token.digest(), refresh.digest());
-    let now = state.clock.now();
-    let merchant_id = merchant.id;
+    let pair = TokenPair::generate();
+    let (merchant, digests, now) = (merchant.id, pair.digests(), state.clock.now());
     state
         .store
-        .write(move |db| {
-            Box::pin(async move {
-                bearer::issue(
-                    db,
-                    merchant_id,
-                    token_digest,
-                    refresh_digest,
-                    now.plus_seconds(TOKEN_LIFETIME_SECONDS),
-                    now.plus_seconds(REFRESH_LIFETIME_SECONDS),
-                    now,
-                )
-                .await
-            })
-        })
+        .write(move |db| Box::pin(store_pair(db, merchant, digests, now)))
         .await?;
-    Ok(json_ok(
-        json!({ "token": token.expose(), "refresh_token": refresh.expose() }),
-    ))
+    Ok(pair.answer())
 }
 
 fn json_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, SoftlineError> {
@@ -125,13 +150,11 @@ async fn login_check_inner(state: &AppState, body: &[u8]) -> Result<Response, So
     };
     match state
         .caches
-        .merchant_by_login(&state.store, username)
+        .merchant_by_credentials(&state.store, username, password)
         .await?
     {
-        Some((merchant, digest)) if digest.matches(password) => {
-            issue_tokens(state, &merchant).await
-        }
-        _ => Err(SoftlineError::one(
+        Some(merchant) => issue_tokens(state, &merchant).await,
+        None => Err(SoftlineError::one(
             StatusCode::UNAUTHORIZED,
             errors::CREDENTIALS_INVALID,
         )),
@@ -142,6 +165,10 @@ async fn refresh(State(state): State<AppState>, body: Bytes) -> Response {
     answer(refresh_inner(&state, &body).await)
 }
 
+/// `POST /v1/token/refresh`: a new pair for a refresh token that is used here, once. Using it
+/// and storing the new pair are one transaction, and using it is one atomic statement, so two
+/// refreshes with one token at once give one pair; nothing else is revoked (the access token
+/// issued with the refresh token keeps working until it expires).
 async fn refresh_inner(state: &AppState, body: &[u8]) -> Result<Response, SoftlineError> {
     let object = json_body(body)?;
     let refresh = object
@@ -150,19 +177,30 @@ async fn refresh_inner(state: &AppState, body: &[u8]) -> Result<Response, Softli
         .ok_or_else(|| SoftlineError::one(StatusCode::UNAUTHORIZED, errors::REFRESH_INVALID))?;
     let digest = SecretDigest::of(refresh);
     let now = state.clock.now();
-    let merchant = state
+    let pair = TokenPair::generate();
+    let digests = pair.digests();
+    let renewed = state
         .store
         .write(move |db| {
             Box::pin(async move {
                 match bearer::consume_refresh(db, digest, now).await? {
-                    Some(id) => Ok(Some(obol_store::ops::tenancy::get_merchant(db, id).await?)),
-                    None => Ok(None),
+                    Some(merchant) => {
+                        store_pair(db, merchant, digests, now).await?;
+                        Ok(true)
+                    }
+                    None => Ok(false),
                 }
             })
         })
-        .await?
-        .ok_or_else(|| SoftlineError::one(StatusCode::UNAUTHORIZED, errors::REFRESH_INVALID))?;
-    issue_tokens(state, &merchant).await
+        .await?;
+    if renewed {
+        Ok(pair.answer())
+    } else {
+        Err(SoftlineError::one(
+            StatusCode::UNAUTHORIZED,
+            errors::REFRESH_INVALID,
+        ))
+    }
 }
 
 async fn create_payment(
@@ -439,10 +477,7 @@ async fn order_page(
     let Ok(order_id) = order_id.parse::<i64>() else {
         return not_found();
     };
-    if !obol_core::credentials::constant_time_eq(
-        hash.as_bytes(),
-        render::order_hash(&state.key, order_id).as_bytes(),
-    ) {
+    if !render::order_hash_matches(&state.key, order_id, &hash) {
         return not_found();
     }
     let payment = match state

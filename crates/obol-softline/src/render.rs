@@ -5,7 +5,7 @@ use obol_core::payment::{Payment, PaymentStatus};
 use obol_core::time::Timestamp;
 use serde_json::{Value, json};
 
-use obol_http::crypto::{OperatorKey, hex, hmac_sha256};
+use obol_http::crypto::{KeyPurpose, OperatorKey, hex};
 
 /// `not paid`, `paid` or `deleted` (SPEC §2).
 pub fn status(payment: &Payment) -> &'static str {
@@ -29,11 +29,42 @@ pub fn date(at: Timestamp) -> String {
     )
 }
 
-/// The unguessable part of an order link: HMAC-SHA256 of the order number under the operator
-/// key, 32 hex characters.
-pub fn order_hash(key: &OperatorKey, order_id: i64) -> String {
-    let digest = hmac_sha256(key.bytes(), format!("softline-order:{order_id}").as_bytes());
+/// The key purpose of order-link hashes.
+const ORDER_LINK: KeyPurpose<'static> = KeyPurpose::LinkHash("softline_order");
+
+fn order_message(order_id: i64) -> String {
+    format!("softline-order:{order_id}")
+}
+
+/// 32 hex characters: the first half of an HMAC-SHA256.
+fn link_hash(digest: &[u8; 32]) -> String {
     hex(&digest[..16])
+}
+
+/// The unguessable part of an order link: HMAC-SHA256 of the order number under the order-link
+/// key (derived from the operator key), 32 hex characters.
+pub fn order_hash(key: &OperatorKey, order_id: i64) -> String {
+    link_hash(
+        &key.derive(ORDER_LINK)
+            .mac(order_message(order_id).as_bytes()),
+    )
+}
+
+/// Whether `presented` is the hash of this order's link: the one [`order_hash`] makes, or the
+/// one made under the operator key itself before per-purpose keys, so that links already
+/// handed out (a payment lives 90 days unpaid, and a paid one's link still leads back to the
+/// shop) keep opening. Both are compared in constant time.
+pub fn order_hash_matches(key: &OperatorKey, order_id: i64, presented: &str) -> bool {
+    let current = obol_core::credentials::constant_time_eq(
+        presented.as_bytes(),
+        order_hash(key, order_id).as_bytes(),
+    );
+    let legacy = key.legacy().mac_matches(
+        order_message(order_id).as_bytes(),
+        presented.as_bytes(),
+        link_hash,
+    );
+    current | legacy
 }
 
 /// The payment's locale, else the merchant's default language as a locale.
@@ -178,6 +209,33 @@ mod tests {
             .collect();
         assert_eq!(webhook_signature("secret_key", &body), expected);
         assert_eq!(expected.len(), 128);
+    }
+
+    #[test]
+    fn order_links_open_with_the_new_hash_and_the_legacy_one_only() {
+        use base64::Engine;
+        let key = OperatorKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(key.to_base64())
+            .unwrap();
+        // A link handed out before per-purpose keys: HMAC under the operator key itself.
+        let legacy = hex(&obol_http::crypto::hmac_sha256(&raw, b"softline-order:42")[..16]);
+        let current = order_hash(&key, 42);
+        assert_eq!(current.len(), 32);
+        assert_ne!(current, legacy, "new links use the order-link key");
+        assert!(order_hash_matches(&key, 42, &current));
+        assert!(
+            order_hash_matches(&key, 42, &legacy),
+            "old links still open"
+        );
+        assert!(!order_hash_matches(&key, 43, &current));
+        assert!(!order_hash_matches(&key, 43, &legacy));
+        assert!(!order_hash_matches(&key, 42, &current[..31]));
+        assert!(!order_hash_matches(&key, 42, ""));
+        let other =
+            OperatorKey::from_base64("ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=").unwrap();
+        assert!(!order_hash_matches(&other, 42, &current));
+        assert!(!order_hash_matches(&other, 42, &legacy));
     }
 
     #[test]

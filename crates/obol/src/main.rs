@@ -107,7 +107,12 @@ enum ResellerAction {
 #[derive(Subcommand)]
 enum MerchantAction {
     Create(MerchantCreate),
-    /// Issue a new callback secret; the old one keeps signing for 24 hours.
+    /// Issue a new api_secret; the old one stops at once, with every bearer token bought with it.
+    RotateSecret {
+        #[arg(long)]
+        merchant: i64,
+    },
+    /// Issue a new callback secret; the old one keeps signing beside it for 24 hours.
     RotateCallbackSecret {
         #[arg(long)]
         merchant: i64,
@@ -165,6 +170,16 @@ enum ManagerAction {
         role: String,
         #[arg(long)]
         name: String,
+    },
+    /// Issue a new API token; the old one and its dashboard sessions stop at once.
+    RotateToken {
+        #[arg(long)]
+        manager: i64,
+    },
+    /// Disable the manager: its token and dashboard sessions stop at once.
+    Disable {
+        #[arg(long)]
+        manager: i64,
     },
 }
 
@@ -354,6 +369,16 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Merchant {
+            action: MerchantAction::RotateSecret { merchant },
+        } => {
+            let context = Context::open_default(config).await?;
+            print_result(
+                json,
+                &commands::rotate_api_secret(&context, merchant).await?,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Merchant {
             action: MerchantAction::RotateCallbackSecret { merchant },
         } => {
             let context = Context::open_default(config).await?;
@@ -403,6 +428,23 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
                 json,
                 &commands::create_manager(&context, reseller, &role, &name).await?,
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Manager {
+            action: ManagerAction::RotateToken { manager },
+        } => {
+            let context = Context::open_default(config).await?;
+            print_result(
+                json,
+                &commands::rotate_manager_token(&context, manager).await?,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Manager {
+            action: ManagerAction::Disable { manager },
+        } => {
+            let context = Context::open_default(config).await?;
+            print_result(json, &commands::disable_manager(&context, manager).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::CustomerAccount {

@@ -293,11 +293,185 @@ fn refuses_bad_input(directory: &Path, url: Option<&str>) {
     assert!(stderr_of(&webhook).contains("--webhook-url"));
 }
 
+/// The keys of a JSON object, sorted.
+fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// An error with `--json`: exit 1, the message on standard error, the error object on
+/// standard output.
+fn assert_json_error(output: &Output, message: &str) {
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(output));
+    assert!(stderr_of(output).contains(message), "{}", stderr_of(output));
+    let error: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_argument");
+    assert_eq!(error["error"]["message"], message);
+}
+
+fn rotates_and_disables_as_the_contract_says(directory: &Path, url: Option<&str>) {
+    let merchant = json_of(&obol(
+        directory,
+        url,
+        &[
+            "merchant",
+            "create",
+            "--name",
+            "Rotating",
+            "--reseller",
+            "1",
+            "--json",
+        ],
+    ));
+    let id = merchant["id"].to_string();
+    let rotated = json_of(&obol(
+        directory,
+        url,
+        &["merchant", "rotate-secret", "--merchant", &id, "--json"],
+    ));
+    assert_eq!(
+        keys(&rotated),
+        ["api_login", "api_secret", "id"],
+        "{rotated}"
+    );
+    assert_eq!(rotated["id"], merchant["id"]);
+    assert_eq!(rotated["api_login"], merchant["api_login"]);
+    let secret = rotated["api_secret"].as_str().unwrap();
+    assert!(
+        secret.starts_with("sk_test_") && secret.len() >= 40,
+        "{secret}"
+    );
+    assert_ne!(rotated["api_secret"], merchant["api_secret"]);
+
+    let callback = json_of(&obol(
+        directory,
+        url,
+        &[
+            "merchant",
+            "rotate-callback-secret",
+            "--merchant",
+            &id,
+            "--json",
+        ],
+    ));
+    assert_eq!(keys(&callback), ["callback_secret", "id"], "{callback}");
+    assert_eq!(callback["id"], merchant["id"]);
+    assert!(
+        callback["callback_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    assert_ne!(callback["callback_secret"], merchant["callback_secret"]);
+
+    let manager = json_of(&obol(
+        directory,
+        url,
+        &[
+            "manager",
+            "create",
+            "--reseller",
+            "1",
+            "--role",
+            "admin",
+            "--name",
+            "Ann",
+            "--json",
+        ],
+    ));
+    let manager_id = manager["id"].to_string();
+    let token = json_of(&obol(
+        directory,
+        url,
+        &[
+            "manager",
+            "rotate-token",
+            "--manager",
+            &manager_id,
+            "--json",
+        ],
+    ));
+    assert_eq!(keys(&token), ["api_token", "id"], "{token}");
+    assert_eq!(token["id"], manager["id"]);
+    assert!(token["api_token"].as_str().unwrap().len() >= 22);
+    assert_ne!(token["api_token"], manager["api_token"]);
+    let disabled = json_of(&obol(
+        directory,
+        url,
+        &["manager", "disable", "--manager", &manager_id, "--json"],
+    ));
+    assert_eq!(
+        disabled,
+        serde_json::json!({ "id": manager["id"], "disabled": true })
+    );
+    let again = json_of(&obol(
+        directory,
+        url,
+        &["manager", "disable", "--manager", &manager_id, "--json"],
+    ));
+    assert_eq!(again["disabled"], true);
+
+    // Without --json: one `key: value` line per field.
+    let text = obol(
+        directory,
+        url,
+        &["merchant", "rotate-secret", "--merchant", &id],
+    );
+    let lines = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        lines.lines().count() == 3
+            && lines.contains(&format!("id: {id}\n"))
+            && lines.contains("api_secret: sk_test_"),
+        "{lines}"
+    );
+
+    for (arguments, message) in [
+        (
+            ["merchant", "rotate-secret", "--merchant", "999"],
+            "merchant 999 does not exist",
+        ),
+        (
+            ["merchant", "rotate-callback-secret", "--merchant", "999"],
+            "merchant 999 does not exist",
+        ),
+        (
+            ["manager", "rotate-token", "--manager", "999"],
+            "manager 999 does not exist",
+        ),
+        (
+            ["manager", "disable", "--manager", "999"],
+            "manager 999 does not exist",
+        ),
+    ] {
+        let mut arguments = arguments.to_vec();
+        arguments.push("--json");
+        assert_json_error(&obol(directory, url, &arguments), message);
+    }
+    let usage = obol(
+        directory,
+        url,
+        &["manager", "disable", "--manager", "seven", "--json"],
+    );
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "a non-integer id is a usage error"
+    );
+    assert!(usage.stdout.is_empty());
+}
+
 #[test]
 fn sqlite_commands_follow_the_contract() {
     let scratch = Scratch::new("contract");
     creates_everything_as_the_contract_says(scratch.path(), None);
     refuses_bad_input(scratch.path(), None);
+    rotates_and_disables_as_the_contract_says(scratch.path(), None);
     assert!(
         scratch.path().join("obol-data/obol.db").exists(),
         "the default store is ./obol-data/obol.db"
@@ -322,6 +496,7 @@ async fn postgres_commands_follow_the_contract() {
     tokio::task::spawn_blocking(move || {
         creates_everything_as_the_contract_says(scratch.path(), Some(&url));
         refuses_bad_input(scratch.path(), Some(&url));
+        rotates_and_disables_as_the_contract_says(scratch.path(), Some(&url));
         assert!(
             !scratch.path().join("obol-data").exists(),
             "PostgreSQL writes nothing under the data directory"

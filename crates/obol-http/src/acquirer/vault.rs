@@ -1,6 +1,7 @@
 //! The sandbox acquirer's card vault: a stored P2P card is a token that only the acquirer can
-//! turn back into the number (ChaCha20-Poly1305 under the operator key, bound to its own
-//! purpose). The database holds the token, the first 6 and last 4 digits, brand and expiry,
+//! turn back into the number (ChaCha20-Poly1305 under the vault's own key, derived from the
+//! operator key, and bound to its purpose; tokens sealed under the operator key itself before
+//! per-purpose keys still resolve). The database holds the token, the first 6 and last 4 digits, brand and expiry,
 //! never the number in clear; a real acquirer's tokens would take its place.
 
 use base64::Engine;

@@ -118,6 +118,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "postgres/0010_p2p_sessions.sql",
         then digest_client_keys
     ),
+    migration!(
+        11,
+        "credentials",
+        "sqlite/0011_credentials.sql",
+        "postgres/0011_credentials.sql"
+    ),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are

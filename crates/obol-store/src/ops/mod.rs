@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bearer;
 pub mod callbacks;
 pub mod catalog;
+pub mod credentials;
 pub mod customers;
 pub mod idempotency;
 pub mod jobs;

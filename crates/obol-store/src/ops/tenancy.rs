@@ -1,6 +1,7 @@
 //! Resellers, managers, merchants, customer accounts and P2P clients.
 
 use obol_core::credentials::SecretDigest;
+use obol_core::credentials::rotation::{ManagerStanding, previous_callback_secret_signs};
 use obol_core::ids::{
     CustomerAccountId, ManagerId, MerchantId, MerchantServiceId, P2pClientId, RandomSource,
     ResellerId,
@@ -10,7 +11,7 @@ use obol_core::tenancy::{
 };
 use obol_core::time::Timestamp;
 
-use super::{corrupt, parse_or_corrupt, timestamp};
+use super::{corrupt, opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Db, query_one, query_opt};
 use crate::error::{Entity, StoreError, StoreResult, UniqueKey};
 use crate::params;
@@ -103,19 +104,38 @@ pub async fn create_manager(
     })
 }
 
-/// The manager holding a token (by its digest) and the ancestry of its reseller.
+/// The manager holding a token (by its digest) and the ancestry of its reseller, if the token
+/// is accepted (the manager is not disabled).
 pub async fn find_manager_by_token(
     db: &mut dyn Db,
     token: SecretDigest,
 ) -> StoreResult<Option<(Manager, Ancestry)>> {
-    let sql = "SELECT m.id, m.reseller_id, m.role, m.name, m.created_at, r.ancestry FROM managers m JOIN resellers r ON r.id = m.reseller_id \
-               WHERE m.token_digest = $1 AND m.revoked_at IS NULL";
+    Ok(find_manager_by_token_with_standing(db, token)
+        .await?
+        .map(|(manager, ancestry, _)| (manager, ancestry)))
+}
+
+/// [`find_manager_by_token`] with where the manager stands: a dashboard sign-in keeps the
+/// token's generation, so that the session ends when the token is rotated.
+pub async fn find_manager_by_token_with_standing(
+    db: &mut dyn Db,
+    token: SecretDigest,
+) -> StoreResult<Option<(Manager, Ancestry, ManagerStanding)>> {
+    let sql = "SELECT m.id, m.reseller_id, m.role, m.name, m.created_at, m.disabled_at, m.token_generation, r.ancestry \
+               FROM managers m JOIN resellers r ON r.id = m.reseller_id WHERE m.token_digest = $1";
     let Some(row) = query_opt(db, sql, params![token.as_bytes().to_vec()]).await? else {
         return Ok(None);
     };
+    let standing = ManagerStanding {
+        disabled_at: opt_timestamp(row.opt_int("disabled_at")?),
+        token_generation: row.int("token_generation")?,
+    };
+    if !standing.accepts_token() {
+        return Ok(None);
+    }
     let ancestry =
         Ancestry::decode(row.str("ancestry")?).ok_or_else(|| corrupt("reseller ancestry"))?;
-    Ok(Some((manager_from_row(&row)?, ancestry)))
+    Ok(Some((manager_from_row(&row)?, ancestry, standing)))
 }
 
 pub async fn get_manager(db: &mut dyn Db, id: ManagerId) -> StoreResult<Manager> {
@@ -321,8 +341,8 @@ pub async fn create_p2p_client(
     })
 }
 
-/// The merchant's callback secrets, encrypted: the current one, and the previous one while it
-/// is still valid after a rotation.
+/// The merchant's callback secrets, sealed: the current one, and the previous one while it
+/// still signs after a rotation (the core's overlap).
 pub async fn merchant_callback_secrets(
     db: &mut dyn Db,
     id: MerchantId,
@@ -337,32 +357,10 @@ pub async fn merchant_callback_secrets(
     .await?;
     let previous = match (
         row.opt_blob("previous_callback_secret_enc")?,
-        row.opt_int("previous_callback_secret_until")?,
+        opt_timestamp(row.opt_int("previous_callback_secret_until")?),
     ) {
-        (Some(secret), Some(until)) if until > now.unix_micros() => Some(secret),
+        (Some(secret), Some(until)) if previous_callback_secret_signs(until, now) => Some(secret),
         _ => None,
     };
     Ok((row.blob("callback_secret_enc")?, previous))
-}
-
-/// Replaces the merchant's callback secret; the old one stays valid until `previous_until`.
-pub async fn rotate_callback_secret(
-    db: &mut dyn Db,
-    id: MerchantId,
-    new_secret_encrypted: Vec<u8>,
-    previous_until: Timestamp,
-    now: Timestamp,
-) -> StoreResult<()> {
-    let changed = db
-        .execute(
-            "UPDATE merchants SET previous_callback_secret_enc = callback_secret_enc, previous_callback_secret_until = $1, callback_secret_enc = $2, \
-             updated_at = $3 WHERE id = $4",
-            params![previous_until.unix_micros(), new_secret_encrypted, now.unix_micros(), id.get()],
-        )
-        .await?;
-    if changed == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound(Entity::Merchant))
-    }
 }

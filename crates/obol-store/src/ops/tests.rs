@@ -3,6 +3,7 @@
 //! fails here rather than in a door.
 
 use obol_core::credentials::SecretDigest;
+use obol_core::credentials::rotation::{ApiSecretRotation, CallbackSecretRotation};
 use obol_core::ids::{PaymentId, ROOT_RESELLER, Uuid};
 use obol_core::money::Money;
 use obol_core::p2p::{CardForm, P2pCard, P2pUserId, SessionScope};
@@ -13,8 +14,8 @@ use obol_core::{Currency, Timestamp};
 use super::callbacks::{NewCallback, Signer, Subject};
 use super::tenancy::NewMerchant;
 use super::{
-    attempts, audit, bearer, callbacks, catalog, jobs, ledger, p2p, refund_requests, settings,
-    tenancy, verify,
+    attempts, audit, bearer, callbacks, catalog, credentials, jobs, ledger, p2p, refund_requests,
+    settings, tenancy, verify,
 };
 use crate::Store;
 use crate::db::Db;
@@ -87,11 +88,32 @@ async fn read_everything(db: &mut dyn Db) -> StoreResult<()> {
         tenancy::merchant_callback_secret(db, merchant.id).await?,
         vec![1, 2, 3]
     );
-    tenancy::rotate_callback_secret(db, merchant.id, vec![4], NOW.plus_seconds(60), NOW).await?;
+    credentials::rotate_callback_secret(db, merchant.id, vec![4], CallbackSecretRotation::at(NOW))
+        .await?;
     assert_eq!(
         tenancy::merchant_callback_secrets(db, merchant.id, NOW).await?,
         (vec![4], Some(vec![1, 2, 3]))
     );
+    let rotated = credentials::rotate_api_secret(
+        db,
+        merchant.id,
+        SecretDigest::of("secret-2"),
+        ApiSecretRotation::at(NOW),
+    )
+    .await?;
+    assert_eq!(rotated, merchant);
+    let standing =
+        credentials::rotate_manager_token(db, manager.id, SecretDigest::of("manager-token-2"))
+            .await?;
+    assert_eq!(
+        credentials::manager_standing(db, manager.id).await?,
+        standing
+    );
+    let (_, _, found_standing) =
+        tenancy::find_manager_by_token_with_standing(db, SecretDigest::of("manager-token-2"))
+            .await?
+            .unwrap();
+    assert_eq!(found_standing, standing);
     let account = tenancy::create_customer_account(db, reseller.id, name("Payer"), NOW).await?;
     assert_eq!(
         tenancy::get_customer_account(db, account.id).await?,
@@ -112,6 +134,12 @@ async fn read_everything(db: &mut dyn Db) -> StoreResult<()> {
     assert_eq!(holder.map(|holder| holder.id), Some(merchant.id));
     let refreshed = bearer::consume_refresh(db, SecretDigest::of("refresh"), NOW).await?;
     assert_eq!(refreshed, Some(merchant.id));
+    assert_eq!(
+        bearer::revoke_merchant_tokens(db, merchant.id, NOW).await?,
+        1
+    );
+    let disabled = credentials::disable_manager(db, manager.id, NOW).await?;
+    assert_eq!(disabled.disabled_at, Some(NOW));
 
     let amount = Money::from_minor(1000, Currency::USD).unwrap();
     let draft = PaymentDraft::for_merchant(&merchant, Source::MerchantApi, amount)

@@ -87,3 +87,38 @@ pub async fn plant_unbalanced_correction(db: &mut dyn Db) -> StoreResult<()> {
     .await?;
     Ok(())
 }
+
+/// Replaces a merchant's sealed callback secret with `sealed` as it is, for tests of values
+/// sealed the way an older version did.
+pub async fn plant_callback_secret(
+    db: &mut dyn Db,
+    merchant: obol_core::ids::MerchantId,
+    sealed: Vec<u8>,
+) -> StoreResult<()> {
+    db.execute(
+        "UPDATE merchants SET callback_secret_enc = $1 WHERE id = $2",
+        crate::params![sealed, merchant.get()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The sealed callback secrets of a merchant: the current one and the previous one, as stored.
+pub async fn sealed_callback_secrets(
+    db: &mut dyn Db,
+    merchant: obol_core::ids::MerchantId,
+) -> StoreResult<(Vec<u8>, Option<Vec<u8>>)> {
+    let rows = db
+        .query(
+            "SELECT callback_secret_enc, previous_callback_secret_enc FROM merchants WHERE id = $1",
+            crate::params![merchant.get()],
+        )
+        .await?;
+    let row = rows
+        .first()
+        .ok_or(crate::StoreError::NotFound(crate::error::Entity::Merchant))?;
+    Ok((
+        row.blob("callback_secret_enc")?,
+        row.opt_blob("previous_callback_secret_enc")?,
+    ))
+}
