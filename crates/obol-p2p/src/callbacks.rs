@@ -39,6 +39,7 @@ pub async fn record(
         url,
         body: claims.to_string().into_bytes(),
         transaction_status: transfer.status.as_str().to_owned(),
+        mode: transfer.mode(),
     };
     Ok(Some(callbacks::enqueue(db, callback, now).await?))
 }

@@ -72,6 +72,7 @@ impl CallbackFormat for PaymegaCallbacks {
                 url,
                 body: body.to_string().into_bytes(),
                 transaction_status: status.to_owned(),
+                mode: payment.mode(),
             }))
         })
     }

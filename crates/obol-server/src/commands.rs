@@ -622,11 +622,16 @@ pub async fn rotate_api_secret(
     })
 }
 
-/// What `merchant rotate-callback-secret` prints: exactly these fields (SPEC §1).
+/// What `merchant rotate-callback-secret` prints: `id` and `callback_secret` (SPEC §1's
+/// convention), and the two fields this command printed before them (`merchant_id`, and until
+/// when the previous secret keeps signing, in Unix seconds), kept since outputs are extended,
+/// never renamed.
 #[derive(Debug, Serialize)]
 pub struct RotatedCallbackSecretOutput {
     pub id: i64,
     pub callback_secret: String,
+    pub merchant_id: i64,
+    pub previous_secret_valid_until: i64,
 }
 
 /// Issues a new callback secret for a merchant and prints it once; the old one keeps signing
@@ -657,6 +662,8 @@ pub async fn rotate_callback_secret(
     Ok(RotatedCallbackSecretOutput {
         id: merchant,
         callback_secret: secret.expose().to_owned(),
+        merchant_id: merchant,
+        previous_secret_valid_until: rotation.previous_until.unix_seconds(),
     })
 }
 

@@ -91,6 +91,12 @@ async fn callbacks_are_signed_ordered_and_logged(database: TestDatabase) {
             &callback.body
         ));
         assert_eq!(callback.header("x-obol-delivery-id").len(), 36);
+        assert_eq!(
+            callback.header("x-obol-mode"),
+            "test",
+            "a test merchant's invoice says it is test money"
+        );
+        assert_eq!(callback.json()["data"]["attributes"]["test_mode"], true);
     }
     assert_ne!(
         received[0].header("x-obol-delivery-id"),

@@ -53,6 +53,7 @@ impl CallbackFormat for SoftlineCallbacks {
                 url,
                 body: body.to_string().into_bytes(),
                 transaction_status: render::status(payment).to_owned(),
+                mode: payment.mode(),
             }))
         })
     }

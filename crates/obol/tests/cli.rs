@@ -360,8 +360,18 @@ fn rotates_and_disables_as_the_contract_says(directory: &Path, url: Option<&str>
             "--json",
         ],
     ));
-    assert_eq!(keys(&callback), ["callback_secret", "id"], "{callback}");
+    assert_eq!(
+        keys(&callback),
+        [
+            "callback_secret",
+            "id",
+            "merchant_id",
+            "previous_secret_valid_until"
+        ],
+        "{callback}"
+    );
     assert_eq!(callback["id"], merchant["id"]);
+    assert_eq!(callback["merchant_id"], merchant["id"]);
     assert!(
         callback["callback_secret"]
             .as_str()

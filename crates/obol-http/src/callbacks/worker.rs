@@ -206,6 +206,7 @@ impl DeliveryWorker {
             .post(url)
             .header("content-type", "application/json")
             .header("x-obol-delivery-id", &callback.delivery_id)
+            .header("x-obol-mode", callback.mode.as_str())
             .header("x-obol-signature", signature::obol(&all, timestamp, &body));
         for (name, value) in format.signature_headers(&current, &callback.body) {
             request = request.header(name, value);

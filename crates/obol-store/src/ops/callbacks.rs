@@ -4,6 +4,7 @@
 //! a payment's later callback is not claimed while an earlier one is still pending.
 
 use obol_core::ids::{MerchantId, P2pClientId, PaymentId, Uuid};
+use obol_core::mode::Mode;
 use obol_core::time::Timestamp;
 
 use super::{opt_timestamp, parse_or_corrupt, timestamp};
@@ -55,6 +56,8 @@ pub struct NewCallback {
     pub body: Vec<u8>,
     /// The payment's status in the dialect's words when the callback was made.
     pub transaction_status: String,
+    /// The mode of the payment or transfer it reports (sent as `X-Obol-Mode`).
+    pub mode: Mode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +98,7 @@ pub struct Callback {
     pub url: String,
     pub body: Vec<u8>,
     pub transaction_status: String,
+    pub mode: Mode,
     pub sequence: i64,
     pub status: CallbackStatus,
     pub attempts: i64,
@@ -106,7 +110,7 @@ pub struct Callback {
 }
 
 const COLUMNS: &str = "id, delivery_id, payment_id, merchant_id, dialect, url, body, transaction_status, sequence, status, attempts, next_attempt_at, \
-                       created_at, delivered_at, last_response_code, last_error, transfer_id, p2p_client_id";
+                       created_at, delivered_at, last_response_code, last_error, transfer_id, p2p_client_id, mode";
 
 fn from_row(row: &Row) -> StoreResult<Callback> {
     Ok(Callback {
@@ -132,6 +136,7 @@ fn from_row(row: &Row) -> StoreResult<Callback> {
         url: row.text("url")?,
         body: row.blob("body")?,
         transaction_status: row.text("transaction_status")?,
+        mode: Mode::parse(row.str("mode")?).ok_or_else(|| super::corrupt("callback mode"))?,
         sequence: row.int("sequence")?,
         status: CallbackStatus::parse(row.str("status")?)
             .ok_or_else(|| super::corrupt("callback status"))?,
@@ -163,7 +168,7 @@ pub async fn enqueue(
     let sequence = row.int("sequence")?;
     let sql = format!(
         "INSERT INTO callbacks (delivery_id, payment_id, transfer_id, merchant_id, p2p_client_id, dialect, url, body, transaction_status, sequence, \
-         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
+         next_attempt_at, created_at, mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING {COLUMNS}"
     );
     let (payment, transfer) = match &callback.subject {
         Subject::Payment(id) => (Some(id.as_str().to_owned()), None),
@@ -188,7 +193,8 @@ pub async fn enqueue(
             callback.body,
             callback.transaction_status.as_str(),
             sequence,
-            now.unix_micros()
+            now.unix_micros(),
+            callback.mode.as_str()
         ],
         Entity::Callback,
     )

@@ -124,6 +124,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0011_credentials.sql",
         "postgres/0011_credentials.sql"
     ),
+    migration!(
+        12,
+        "callback_mode",
+        "sqlite/0012_callback_mode.sql",
+        "postgres/0012_callback_mode.sql"
+    ),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are

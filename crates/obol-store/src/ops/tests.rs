@@ -170,6 +170,7 @@ async fn read_everything(db: &mut dyn Db) -> StoreResult<()> {
             url: "http://127.0.0.1:9/".into(),
             body: b"{}".to_vec(),
             transaction_status: "created".into(),
+            mode: obol_core::Mode::Test,
         },
         NOW,
     )

@@ -460,7 +460,7 @@ async fn credentials_made_before_the_migration_keep_working(database: TestDataba
         .await
         .unwrap();
     let applied = store.migrate(NOW).await.unwrap();
-    assert_eq!(applied.last(), Some(&11), "{applied:?}");
+    assert!(applied.contains(&11), "{applied:?}");
     let manager = manager_by(&store, "old-manager")
         .await
         .expect("still accepted");
