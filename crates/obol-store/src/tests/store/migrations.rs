@@ -145,6 +145,31 @@ async fn p2p_migration_keeps_earlier_callbacks(database: TestDatabase) {
     assert_verified(&store).await;
 }
 
+/// Every posting as (id, account, amount), in order.
+async fn all_postings(store: &Store) -> Vec<(i64, String, i64)> {
+    store
+        .read(|db| {
+            Box::pin(async move {
+                db.query(
+                    "SELECT id, account, amount FROM ledger_postings ORDER BY id",
+                    &[],
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row.int("id").unwrap(),
+                row.str("account").unwrap().to_owned(),
+                row.int("amount").unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// Migration 9 splits test from live money: what test payments booked into the accounts both
 /// modes shared is moved to the test accounts by reclassifying transactions (booked by the
 /// migration), never by editing a posting; live money stays where it was.
@@ -198,27 +223,7 @@ async fn modes_migration_moves_test_money_out_of_live_accounts(database: TestDat
             .await
             .unwrap();
     }
-    let postings_before = store
-        .read(|db| {
-            Box::pin(async move {
-                db.query(
-                    "SELECT id, account, amount FROM ledger_postings ORDER BY id",
-                    &[],
-                )
-                .await
-            })
-        })
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| {
-            (
-                row.int("id").unwrap(),
-                row.str("account").unwrap().to_owned(),
-                row.int("amount").unwrap(),
-            )
-        })
-        .collect::<Vec<_>>();
+    let postings_before = all_postings(&store).await;
 
     assert_eq!(store.migrate(NOW).await.unwrap(), versions_after(8));
 
@@ -241,27 +246,7 @@ async fn modes_migration_moves_test_money_out_of_live_accounts(database: TestDat
     assert_eq!(balance(Mode::Live).await, 250, "only live money is live");
     assert_eq!(balance(Mode::Test).await, 1_000, "the test money moved");
     // Every posting written before is still there, unchanged.
-    let postings_after = store
-        .read(|db| {
-            Box::pin(async move {
-                db.query(
-                    "SELECT id, account, amount FROM ledger_postings ORDER BY id",
-                    &[],
-                )
-                .await
-            })
-        })
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| {
-            (
-                row.int("id").unwrap(),
-                row.str("account").unwrap().to_owned(),
-                row.int("amount").unwrap(),
-            )
-        })
-        .collect::<Vec<_>>();
+    let postings_after = all_postings(&store).await;
     assert_eq!(postings_after[..postings_before.len()], postings_before[..]);
     assert_eq!(postings_after.len(), postings_before.len() + 4);
     let moved = store
