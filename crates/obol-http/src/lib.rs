@@ -5,6 +5,7 @@
 //! each is its own crate over this one.
 
 pub mod acquirer;
+pub mod address;
 pub mod auth;
 pub mod cache;
 pub mod callbacks;
