@@ -33,11 +33,13 @@ use serde_json::{Map, Value, json};
 
 use errors::{ApiError, code};
 use fields::*;
+use obol_http::auth::{AuthError, ClientIp};
 use obol_http::crypto::{OsRandom, purpose};
 use obol_http::idempotency::{self, KeyedRequest};
 use obol_http::json::canonical_json;
 use obol_http::routes::Routes;
 use obol_http::state::AppState;
+use obol_http::throttle::{Attempt, Credential};
 use obol_http::tokens;
 
 /// How far a signed request's `iat` may be from the server's clock.
@@ -126,7 +128,16 @@ fn object_member(object: &Map<String, Value>, name: &str) -> Result<Map<String, 
     }
 }
 
-async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call, ApiError> {
+/// Reads the envelope and identifies the caller. Failed identifications (an unknown client
+/// or session, a bad signature) are throttled per address and credential: an address over its
+/// limit is refused before its envelope is read.
+async fn open_call(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+    caller: Caller,
+) -> Result<Call, ApiError> {
+    let attempt = obol_http::auth::admit(state, client).map_err(errors::refused)?;
     let Ok(Value::Object(envelope)) = serde_json::from_slice::<Value>(body) else {
         return Err(ApiError::unreadable());
     };
@@ -136,9 +147,13 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
             Some(token.clone())
         }
         Some(_) => {
-            return Err(ApiError::business(
-                code::INVALID_SIGNATURE,
-                "token must be a JWT signed with HS256.",
+            return Err(failed(
+                &attempt,
+                None,
+                ApiError::business(
+                    code::INVALID_SIGNATURE,
+                    "token must be a JWT signed with HS256.",
+                ),
             ));
         }
     };
@@ -146,9 +161,10 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
         Some(token) => match tokens::peek_claims(token) {
             Ok(Value::Object(claims)) => claims,
             _ => {
-                return Err(ApiError::business(
-                    code::INVALID_SIGNATURE,
-                    "token is not a readable JWT.",
+                return Err(failed(
+                    &attempt,
+                    None,
+                    ApiError::business(code::INVALID_SIGNATURE, "token is not a readable JWT."),
                 ));
             }
         },
@@ -157,24 +173,37 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
     let params = object_member(&source, "params")?;
     let data = object_member(&source, "data")?;
     let now = state.clock.now();
-    let client = match caller {
+    let (client, presented) = match caller {
         Caller::Client => {
-            let key = params
+            let presented = params
                 .get("clientId")
                 .and_then(Value::as_str)
                 .ok_or_else(|| ApiError::validation("params.clientId is required."))?;
-            let unknown = || ApiError::business(code::CLIENT_NOT_FOUND, "Client not found.");
-            let key = Uuid::parse(key).map_err(|_| unknown())?;
-            state
+            let unknown = || {
+                failed(
+                    &attempt,
+                    Some(Credential::Token(presented)),
+                    ApiError::business(code::CLIENT_NOT_FOUND, "Client not found."),
+                )
+            };
+            let key = Uuid::parse(presented).map_err(|_| unknown())?;
+            let client = state
                 .store
                 .read(move |db| Box::pin(async move { p2p::client_by_key(db, &key).await }))
                 .await?
-                .ok_or_else(unknown)?
+                .ok_or_else(unknown)?;
+            (client, presented)
         }
-        Caller::Session => session_client(state, &params, now).await?,
+        Caller::Session => session_client(state, &attempt, &params, now).await?,
     };
     match token {
-        Some(token) => check_signature(state, &client, &token, now)?,
+        Some(token) => check_signature(state, &client, &token, now).map_err(|error| {
+            if error.code == code::INVALID_SIGNATURE {
+                failed(&attempt, Some(Credential::Token(presented)), error)
+            } else {
+                error
+            }
+        })?,
         None if client.client.require_signed_requests => {
             return Err(ApiError::business(
                 code::SIGNATURE_REQUIRED,
@@ -190,18 +219,34 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
     })
 }
 
-/// The client behind `params.sessionId`, while the session lasts.
-async fn session_client(
+/// A failed identification, counted: `error` as it is, or the throttle's refusal when the
+/// credential is over its limit.
+fn failed(attempt: &Attempt<'_>, credential: Option<Credential<'_>>, error: ApiError) -> ApiError {
+    match obol_http::auth::failure(attempt, credential) {
+        AuthError::Unauthorized => error,
+        other => errors::refused(other),
+    }
+}
+
+/// The client behind `params.sessionId`, while the session lasts, and the id presented.
+async fn session_client<'p>(
     state: &AppState,
-    params: &Map<String, Value>,
+    attempt: &Attempt<'_>,
+    params: &'p Map<String, Value>,
     now: Timestamp,
-) -> Result<ClientRecord, ApiError> {
-    let id = params
+) -> Result<(ClientRecord, &'p str), ApiError> {
+    let presented = params
         .get("sessionId")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::validation("params.sessionId is required."))?;
-    let unknown = || ApiError::business(code::SESSION_NOT_FOUND, "Session not found.");
-    let id = Uuid::parse(id).map_err(|_| unknown())?;
+    let unknown = || {
+        failed(
+            attempt,
+            Some(Credential::Token(presented)),
+            ApiError::business(code::SESSION_NOT_FOUND, "Session not found."),
+        )
+    };
+    let id = Uuid::parse(presented).map_err(|_| unknown())?;
     let found = state
         .store
         .read(move |db| {
@@ -221,7 +266,7 @@ async fn session_client(
             "The session has expired; open a new one.",
         ));
     }
-    Ok(client)
+    Ok((client, presented))
 }
 
 fn check_signature(
@@ -404,12 +449,20 @@ fn fingerprinted(call: &Call) -> Vec<u8> {
 
 // ---- handlers -----------------------------------------------------------------------------
 
-async fn sessions_create(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(create_session(&state, &body).await)
+async fn sessions_create(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    answer(create_session(&state, ip.as_deref(), &body).await)
 }
 
-async fn create_session(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Client).await?;
+async fn create_session(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, client, body, Caller::Client).await?;
     let now = state.clock.now();
     let session = Session {
         id: Uuid::generate_v4(&mut OsRandom),
@@ -428,8 +481,8 @@ async fn create_session(state: &AppState, body: &[u8]) -> Result<Value, ApiError
     })))
 }
 
-async fn cards_add(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(add_card(&state, &body).await)
+async fn cards_add(State(state): State<AppState>, ClientIp(ip): ClientIp, body: Bytes) -> Response {
+    answer(add_card(&state, ip.as_deref(), &body).await)
 }
 
 /// Checks a card's fields and stores it in the vault; the number goes no further.
@@ -463,8 +516,8 @@ pub fn new_card(
     })
 }
 
-async fn add_card(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+async fn add_card(state: &AppState, client: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
+    let call = open_call(state, client, body, Caller::Session).await?;
     let pan = required_text(&call.data, "data", "pan", 32)?;
     let expiry = required_text(&call.data, "data", "expiry", 7)?;
     let holder = text(&call.data, "data", "holder", 256)?;
@@ -477,12 +530,20 @@ async fn add_card(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     Ok(success(render::card(&card)))
 }
 
-async fn cards_list(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(list_cards(&state, &body).await)
+async fn cards_list(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    answer(list_cards(&state, ip.as_deref(), &body).await)
 }
 
-async fn list_cards(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+async fn list_cards(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, client, body, Caller::Session).await?;
     let client = call.client.client.id;
     let cards = state
         .store
@@ -495,18 +556,20 @@ async fn list_cards(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
 
 async fn payments_create(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(create_transfer(&state, &headers, &body).await)
+    answer(create_transfer(&state, ip.as_deref(), &headers, &body).await)
 }
 
 async fn create_transfer(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+    let call = open_call(state, client, body, Caller::Session).await?;
     let data = &call.data;
     let kind = TransferKind::parse(required_text(data, "data", "type", 16)?)
         .ok_or_else(|| ApiError::validation("data.type must be DIRECT or BUCKET."))?;
@@ -580,18 +643,20 @@ async fn create_transfer(
 
 async fn payments_confirm(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(confirm_transfer(&state, &headers, &body).await)
+    answer(confirm_transfer(&state, ip.as_deref(), &headers, &body).await)
 }
 
 async fn confirm_transfer(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+    let call = open_call(state, client, body, Caller::Session).await?;
     let transfer = transfer_of(state, &call).await?;
     let code = match call.params.get("code").or_else(|| call.data.get("code")) {
         Some(Value::String(code)) if !code.is_empty() && code.len() <= 16 => code.clone(),
@@ -651,18 +716,20 @@ pub async fn recipient_decision(
 
 async fn payments_receive(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(receive_transfer(&state, &headers, &body).await)
+    answer(receive_transfer(&state, ip.as_deref(), &headers, &body).await)
 }
 
 async fn receive_transfer(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+    let call = open_call(state, client, body, Caller::Session).await?;
     let transfer = transfer_of(state, &call).await?;
     let to = card_reference(&call.data, "cardTo")?
         .ok_or_else(|| ApiError::validation("data.cardTo is required."))?;
@@ -700,12 +767,20 @@ async fn receive_transfer(
     .await
 }
 
-async fn payments_show(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(show_transfer(&state, &body).await)
+async fn payments_show(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    answer(show_transfer(&state, ip.as_deref(), &body).await)
 }
 
-async fn show_transfer(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+async fn show_transfer(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, client, body, Caller::Session).await?;
     let transfer = transfer_of(state, &call).await?;
     Ok(success(render::transfer(&transfer)))
 }

@@ -17,6 +17,7 @@ use obol_http::config::Config;
 use obol_http::crypto::OperatorKey;
 use obol_http::metrics::Metrics;
 use obol_http::state::AppState;
+use obol_http::throttle::AuthThrottle;
 
 use crate::commands::{CommandError, Context};
 use crate::workers::lifecycle::LifecycleWorker;
@@ -133,6 +134,7 @@ pub async fn start(
         outbox: outbox.clone(),
         caches: Arc::new(obol_http::cache::Caches::default()),
         registry: Arc::clone(&registry),
+        throttle: Arc::new(AuthThrottle::default()),
     };
     let (shutdown, shutdown_receiver) = watch::channel(false);
 

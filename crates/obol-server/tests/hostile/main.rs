@@ -1,0 +1,34 @@
+//! Hostile clients (SPEC §1 `trusted_proxies`; §2; §8), each attack tried against a real
+//! server on loopback: repeated failed authentication is slowed down in every door's own
+//! format while the right credential from another address keeps working, overlong credentials
+//! never reach a look-up or a cache, and `X-Forwarded-For` is believed only from trusted
+//! proxies. Every scenario runs on SQLite and on PostgreSQL.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde_json::Value;
+
+mod authentication;
+mod credentials;
+mod proxies;
+
+/// Where the attacks come from, and where the legitimate user is: two loopback addresses.
+pub(crate) const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+pub(crate) const ELSEWHERE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+/// Wrong attempts of every brute-force scenario.
+pub(crate) const WRONG_ATTEMPTS: usize = 30;
+/// Wrong attempts with one credential, and failures from one address, answered 401 before
+/// the throttle answers 429.
+pub(crate) const CREDENTIAL: usize = obol_http::throttle::CREDENTIAL_BURST as usize;
+pub(crate) const ADDRESS: usize = obol_http::throttle::ADDRESS_BURST as usize;
+
+pub(crate) fn client_from(address: IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(address)
+        .build()
+        .expect("a client")
+}
+
+pub(crate) async fn body_of(response: reqwest::Response) -> Value {
+    response.json().await.expect("a JSON body")
+}
