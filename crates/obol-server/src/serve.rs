@@ -1,6 +1,7 @@
 //! `obol serve`: open the store, run migrations, bind, optionally seed the demo, start the
 //! workers, serve until SIGTERM or Ctrl-C, then stop accepting, finish in-flight requests and
-//! give back job leases.
+//! give back job leases. Connections are served by [`crate::http::connections`], which cuts
+//! off slow and idle clients and caps open connections.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use obol_http::state::AppState;
 use obol_http::throttle::AuthThrottle;
 
 use crate::commands::{CommandError, Context};
+use crate::http::connections::{self, ConnectionLimits};
 use crate::workers::lifecycle::LifecycleWorker;
 use crate::{demo, doors, http};
 
@@ -35,7 +37,7 @@ pub struct Running {
     pub public_url: String,
     pub state: AppState,
     shutdown: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -44,7 +46,9 @@ impl Running {
     pub async fn stop(self) {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = self.shutdown.send(true);
-        let _ = self.server.await;
+        for server in self.servers {
+            let _ = server.await;
+        }
         for worker in self.workers {
             let _ = worker.await;
         }
@@ -66,18 +70,7 @@ pub async fn start(
     OperatorKey::for_config(&config, uses_sqlite)?;
     let context = Context::open(config, clock).await?;
     let key = context.key()?.clone();
-    let listener = TcpListener::bind(&context.config.listen)
-        .await
-        .map_err(|error| CommandError::Listen {
-            address: context.config.listen.clone(),
-            message: error.to_string(),
-        })?;
-    let address = listener
-        .local_addr()
-        .map_err(|error| CommandError::Listen {
-            address: context.config.listen.clone(),
-            message: error.to_string(),
-        })?;
+    let (listener, address) = bind(&context.config.listen).await?;
     let public_url = context.config.public_url_for(address);
 
     let demo_text = if options.demo {
@@ -165,18 +158,12 @@ pub async fn start(
         tokio::spawn(delivery_worker.run(shutdown_receiver.clone())),
     ];
 
-    let app = http::router(state.clone());
-    let mut server_shutdown = shutdown_receiver;
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = server_shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
-    });
+    let servers = vec![tokio::spawn(connections::serve(
+        listener,
+        http::router(state.clone()),
+        ConnectionLimits::of(&state.config),
+        shutdown_receiver,
+    ))];
     tracing::info!(%address, %public_url, "serving");
     Ok((
         Running {
@@ -184,11 +171,22 @@ pub async fn start(
             public_url,
             state,
             shutdown,
-            server,
+            servers,
             workers,
         },
         demo_text,
     ))
+}
+
+/// Binds a listener and tells the address it got (port 0 picks one).
+async fn bind(address: &str) -> Result<(TcpListener, SocketAddr), CommandError> {
+    let failed = |error: std::io::Error| CommandError::Listen {
+        address: address.to_owned(),
+        message: error.to_string(),
+    };
+    let listener = TcpListener::bind(address).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
 }
 
 /// Registers the SIGTERM and Ctrl-C handlers now (so a signal that arrives right after start

@@ -1,7 +1,8 @@
 //! The HTTP surface: the router, the middleware every request passes (request id, tracing,
 //! metrics, body limit, timeout), and the operational endpoints. Dialects mount their own
-//! routers here as they arrive.
+//! routers here as they arrive. [`connections`] serves a router on a listener.
 
+pub mod connections;
 pub mod openapi;
 
 pub use obol_http::metrics;

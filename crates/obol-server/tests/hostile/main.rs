@@ -1,14 +1,17 @@
-//! Hostile clients (SPEC §1 `trusted_proxies`; §2; §8), each attack tried against a real
-//! server on loopback: repeated failed authentication is slowed down in every door's own
-//! format while the right credential from another address keeps working, overlong credentials
-//! never reach a look-up or a cache, and `X-Forwarded-For` is believed only from trusted
-//! proxies. Every scenario runs on SQLite and on PostgreSQL.
+//! Hostile clients (SPEC §1 `limits.*`, `trusted_proxies`; §2; §8), each attack tried
+//! against a real server on loopback: a slow or idle connection is cut off, open connections
+//! are capped, in-flight requests survive a graceful stop, repeated failed authentication is
+//! slowed down in every door's own format while the right credential from another address
+//! keeps working, overlong credentials never reach a look-up or a cache, and `X-Forwarded-For`
+//! is believed only from trusted proxies. Every scenario runs on SQLite and on PostgreSQL.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use obol_testkit::TestServer;
 use serde_json::Value;
 
 mod authentication;
+mod connections;
 mod credentials;
 mod proxies;
 
@@ -27,6 +30,10 @@ pub(crate) fn client_from(address: IpAddr) -> reqwest::Client {
         .local_address(address)
         .build()
         .expect("a client")
+}
+
+pub(crate) fn address_of(server: &TestServer) -> SocketAddr {
+    server.running.as_ref().expect("running").address
 }
 
 pub(crate) async fn body_of(response: reqwest::Response) -> Value {
