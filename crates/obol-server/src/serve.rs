@@ -22,8 +22,13 @@ use obol_http::throttle::AuthThrottle;
 
 use crate::commands::{CommandError, Context};
 use crate::http::connections::{self, ConnectionLimits};
+use crate::workers::gauges::GaugeRefresher;
 use crate::workers::lifecycle::LifecycleWorker;
 use crate::{demo, doors, http};
+
+/// Connections the metrics listener takes at once: it serves scrapers, not the public, and
+/// must stay reachable when the main listener is at its cap.
+const METRICS_CONNECTIONS_MAX: usize = 64;
 
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
@@ -34,6 +39,8 @@ pub struct ServeOptions {
 /// A server that is accepting connections.
 pub struct Running {
     pub address: SocketAddr,
+    /// Where `/metrics` is served when `metrics.listen` names its own address.
+    pub metrics_address: Option<SocketAddr>,
     pub public_url: String,
     pub state: AppState,
     shutdown: watch::Sender<bool>,
@@ -71,6 +78,10 @@ pub async fn start(
     let context = Context::open(config, clock).await?;
     let key = context.key()?.clone();
     let (listener, address) = bind(&context.config.listen).await?;
+    let metrics_listener = match &context.config.metrics_listen {
+        Some(metrics_listen) => Some(bind(metrics_listen).await?),
+        None => None,
+    };
     let public_url = context.config.public_url_for(address);
 
     let demo_text = if options.demo {
@@ -130,6 +141,16 @@ pub async fn start(
         throttle: Arc::new(AuthThrottle::default()),
     };
     let (shutdown, shutdown_receiver) = watch::channel(false);
+    // The gauges are read once before serving, so the first scrape has them.
+    let gauges = GaugeRefresher::new(
+        store.clone(),
+        clock.clone(),
+        Arc::clone(&state.metrics),
+        std::time::Duration::from_millis(state.config.metrics_refresh_interval_ms),
+    );
+    if let Err(error) = gauges.run_once().await {
+        tracing::warn!(%error, "metrics could not read the database");
+    }
 
     let mut node = [0u8; 6];
     obol_core::ids::RandomSource::fill_bytes(&mut obol_http::crypto::OsRandom, &mut node);
@@ -156,18 +177,37 @@ pub async fn start(
                 .run(shutdown_receiver.clone()),
         ),
         tokio::spawn(delivery_worker.run(shutdown_receiver.clone())),
+        tokio::spawn(gauges.run(shutdown_receiver.clone())),
     ];
 
-    let servers = vec![tokio::spawn(connections::serve(
+    let limits = ConnectionLimits::of(&state.config);
+    let mut servers = vec![tokio::spawn(connections::serve(
         listener,
         http::router(state.clone()),
-        ConnectionLimits::of(&state.config),
-        shutdown_receiver,
+        limits,
+        shutdown_receiver.clone(),
     ))];
+    let metrics_address = match metrics_listener {
+        Some((metrics_listener, metrics_address)) => {
+            servers.push(tokio::spawn(connections::serve(
+                metrics_listener,
+                http::metrics_router(state.clone()),
+                ConnectionLimits {
+                    connections_max: METRICS_CONNECTIONS_MAX,
+                    ..limits
+                },
+                shutdown_receiver,
+            )));
+            tracing::info!(%metrics_address, "serving /metrics on its own listener");
+            Some(metrics_address)
+        }
+        None => None,
+    };
     tracing::info!(%address, %public_url, "serving");
     Ok((
         Running {
             address,
+            metrics_address,
             public_url,
             state,
             shutdown,

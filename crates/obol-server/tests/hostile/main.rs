@@ -1,9 +1,11 @@
-//! Hostile clients (SPEC §1 `limits.*`, `trusted_proxies`; §2; §8), each attack tried
-//! against a real server on loopback: a slow or idle connection is cut off, open connections
-//! are capped, in-flight requests survive a graceful stop, repeated failed authentication is
-//! slowed down in every door's own format while the right credential from another address
-//! keeps working, overlong credentials never reach a look-up or a cache, and `X-Forwarded-For`
-//! is believed only from trusted proxies. Every scenario runs on SQLite and on PostgreSQL.
+//! Hostile clients (SPEC §1 `limits.*`, `trusted_proxies`, `metrics.listen`; §2; §8), each
+//! attack tried against a real server on loopback: a slow or idle connection is cut off, open
+//! connections are capped, in-flight requests survive a graceful stop, repeated failed
+//! authentication is slowed down in every door's own format while the right credential from
+//! another address keeps working, overlong credentials never reach a look-up or a cache,
+//! `/metrics` costs no database work per scrape and can move to its own listener, and
+//! `X-Forwarded-For` is believed only from trusted proxies. Every scenario runs on SQLite and on
+//! PostgreSQL.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -13,6 +15,7 @@ use serde_json::Value;
 mod authentication;
 mod connections;
 mod credentials;
+mod metrics;
 mod proxies;
 
 /// Where the attacks come from, and where the legitimate user is: two loopback addresses.
