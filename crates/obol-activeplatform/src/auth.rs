@@ -5,7 +5,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use obol_core::credentials::SecretDigest;
 use obol_core::ids::ResellerId;
 use obol_core::tenancy::{Manager, ManagerScope, Permission, Reseller, TenancyError};
+use obol_http::auth::{CREDENTIAL_LENGTH_MAX, admit, failure};
 use obol_http::state::AppState;
+use obol_http::throttle::Credential;
 use obol_store::StoreError;
 use obol_store::ops::tenancy;
 
@@ -48,17 +50,22 @@ pub(crate) async fn caller(
             ));
         }
     }
+    // Failed tokens are throttled per address and token (an address over its limit is
+    // refused here, before its token is looked at).
+    let attempt = admit(state, ip.as_deref())?;
     let token = headers
         .get("x-api-token")
-        .and_then(|value| value.to_str().ok())
-        .filter(|token| !token.is_empty() && token.len() <= 256)
-        .ok_or_else(ApiError::unauthorized)?;
+        .ok_or_else(ApiError::unauthorized)?
+        .to_str()
+        .ok()
+        .filter(|token| !token.is_empty() && token.len() <= CREDENTIAL_LENGTH_MAX)
+        .ok_or_else(|| failure(&attempt, None))?;
     let digest = SecretDigest::of(token);
     let (manager, _) = state
         .store
         .read(move |db| Box::pin(async move { tenancy::find_manager_by_token(db, digest).await }))
         .await?
-        .ok_or_else(ApiError::unauthorized)?;
+        .ok_or_else(|| failure(&attempt, Some(Credential::Token(token))))?;
     let scope = ManagerScope {
         manager_id: manager.id,
         reseller_id: manager.reseller_id,

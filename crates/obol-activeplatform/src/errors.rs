@@ -14,6 +14,8 @@ pub const ONLY_WAITING_OR_EXPIRED: &str =
 pub struct ApiError {
     pub status: StatusCode,
     pub title: String,
+    /// `Retry-After` of a 429, in seconds.
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -21,6 +23,7 @@ impl ApiError {
         ApiError {
             status,
             title: title.to_owned(),
+            retry_after_s: None,
         }
     }
 
@@ -53,7 +56,27 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/vnd.api+json"),
         );
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
+    }
+}
+
+/// A refused token: 401, or 429 with `Retry-After` when the address or the token failed too
+/// often.
+impl From<obol_http::auth::AuthError> for ApiError {
+    fn from(error: obol_http::auth::AuthError) -> ApiError {
+        match error {
+            obol_http::auth::AuthError::Unauthorized => ApiError::unauthorized(),
+            obol_http::auth::AuthError::Throttled(throttled) => ApiError {
+                retry_after_s: Some(throttled.retry_after_s),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+            },
+            obol_http::auth::AuthError::Store(error) => error.into(),
+        }
     }
 }
 

@@ -14,7 +14,8 @@ fn operation(summary: &str, ok: &str, body: bool, parameters: Value) -> Value {
         "404": { "description": "Outside the manager's scope, or no such resource", "content": error },
         "405": { "description": "Method not allowed", "content": error },
         "406": { "description": "Accept is not application/vnd.api+json", "content": error },
-        "422": { "description": "Unprocessable", "content": error }
+        "422": { "description": "Unprocessable", "content": error },
+        "429": { "description": "Too many failed authentications from this address or with this token", "headers": { "Retry-After": { "description": "Seconds to wait", "schema": { "type": "integer", "minimum": 1 } } }, "content": error }
     });
     responses[ok] =
         json!({ "description": "OK", "content": { MEDIA: { "schema": { "type": "object" } } } });

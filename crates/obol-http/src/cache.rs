@@ -8,47 +8,198 @@ use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use obol_core::catalog::PaymentService;
+use obol_core::catalog::{Localized, PaymentService, ServiceField};
 use obol_core::credentials::SecretDigest;
 use obol_core::ids::{MerchantId, MerchantServiceId};
 use obol_core::tenancy::Merchant;
 use obol_store::ops::{catalog, tenancy};
 use obol_store::{Store, StoreResult};
 
+use crate::auth::CREDENTIAL_LENGTH_MAX;
+
 /// How long an entry is believed.
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
 /// Entries kept per cache; past this the cache starts over (bounded memory under key spraying).
 const CACHE_ENTRIES_MAX: usize = 10_000;
+/// Bytes kept per cache (keys, values and their heap, as [`HeapSize`] counts them): the
+/// entry bound alone would let large values (a big catalog per merchant) grow without limit.
+/// An entry larger than this is not cached at all.
+pub const CACHE_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// What a `HashMap` slot costs beyond the key and value themselves (hash, control byte,
+/// load factor), rounded up.
+const ENTRY_OVERHEAD_BYTES: usize = 32;
 
-/// A map whose entries expire.
-pub struct TtlCache<K, V> {
-    entries: Mutex<HashMap<K, (Instant, V)>>,
+/// Heap memory a cached value holds beyond its own size.
+pub trait HeapSize {
+    fn heap_bytes(&self) -> usize;
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> Default for TtlCache<K, V> {
-    fn default() -> Self {
-        TtlCache {
-            entries: Mutex::new(HashMap::new()),
-        }
+impl HeapSize for String {
+    fn heap_bytes(&self) -> usize {
+        self.capacity()
     }
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+impl HeapSize for () {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl<T: HeapSize> HeapSize for Option<T> {
+    fn heap_bytes(&self) -> usize {
+        self.as_ref().map_or(0, HeapSize::heap_bytes)
+    }
+}
+
+impl<A: HeapSize, B: HeapSize> HeapSize for (A, B) {
+    fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes() + self.1.heap_bytes()
+    }
+}
+
+impl<T: HeapSize> HeapSize for Vec<T> {
+    fn heap_bytes(&self) -> usize {
+        self.capacity() * std::mem::size_of::<T>()
+            + self.iter().map(HeapSize::heap_bytes).sum::<usize>()
+    }
+}
+
+impl HeapSize for MerchantId {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for MerchantServiceId {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for SecretDigest {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for Merchant {
+    fn heap_bytes(&self) -> usize {
+        self.name.as_str().len()
+            + self.public_key.heap_bytes()
+            + self.api_login.heap_bytes()
+            + self.settings.webhook_url.heap_bytes()
+            + self.settings.default_locale.heap_bytes()
+    }
+}
+
+impl HeapSize for Localized {
+    fn heap_bytes(&self) -> usize {
+        self.en.heap_bytes() + self.ru.heap_bytes() + self.uk.heap_bytes()
+    }
+}
+
+impl HeapSize for ServiceField {
+    fn heap_bytes(&self) -> usize {
+        self.key.heap_bytes()
+            + self.field_type.heap_bytes()
+            + self.label.heap_bytes()
+            + self.hint.heap_bytes()
+            + self.example.heap_bytes()
+            + self.regexp.heap_bytes()
+    }
+}
+
+impl HeapSize for PaymentService {
+    fn heap_bytes(&self) -> usize {
+        self.code.heap_bytes() + self.method_code.heap_bytes() + self.fields.heap_bytes()
+    }
+}
+
+/// What one entry costs.
+fn entry_bytes<K: HeapSize, V: HeapSize>(key: &K, value: &V) -> usize {
+    ENTRY_OVERHEAD_BYTES
+        + std::mem::size_of::<(K, (Instant, V, usize))>()
+        + key.heap_bytes()
+        + value.heap_bytes()
+}
+
+struct Entries<K, V> {
+    map: HashMap<K, (Instant, V, usize)>,
+    /// The sum of the entries' [`entry_bytes`].
+    bytes: usize,
+}
+
+/// A map whose entries expire, bounded in entries and in bytes.
+pub struct TtlCache<K, V> {
+    entries: Mutex<Entries<K, V>>,
+    entries_max: usize,
+    bytes_max: usize,
+}
+
+impl<K: Eq + Hash + Clone + HeapSize, V: Clone + HeapSize> Default for TtlCache<K, V> {
+    fn default() -> Self {
+        TtlCache::with_limits(CACHE_ENTRIES_MAX, CACHE_BYTES_MAX)
+    }
+}
+
+impl<K: Eq + Hash + Clone + HeapSize, V: Clone + HeapSize> TtlCache<K, V> {
+    pub fn with_limits(entries_max: usize, bytes_max: usize) -> TtlCache<K, V> {
+        TtlCache {
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                bytes: 0,
+            }),
+            entries_max,
+            bytes_max,
+        }
+    }
+
     pub fn get(&self, key: &K) -> Option<V> {
         let entries = self.entries.lock().ok()?;
         entries
+            .map
             .get(key)
-            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-            .map(|(_, value)| value.clone())
+            .filter(|(at, _, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, value, _)| value.clone())
     }
 
     pub fn put(&self, key: K, value: V) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= CACHE_ENTRIES_MAX {
-                entries.clear();
-            }
-            entries.insert(key, (Instant::now(), value));
+        let cost = entry_bytes(&key, &value);
+        if cost > self.bytes_max {
+            return;
         }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if let Some((_, _, old)) = entries.map.remove(&key) {
+            entries.bytes -= old;
+        }
+        if entries.map.len() >= self.entries_max || entries.bytes + cost > self.bytes_max {
+            // Expired entries go first; if that is not enough, the cache starts over (it only
+            // saves look-ups, and starting over is O(1) per entry ever added).
+            entries.map.retain(|_, (at, _, _)| at.elapsed() < CACHE_TTL);
+            entries.bytes = entries.map.values().map(|(_, _, bytes)| bytes).sum();
+            if entries.map.len() >= self.entries_max || entries.bytes + cost > self.bytes_max {
+                entries.map.clear();
+                entries.bytes = 0;
+            }
+        }
+        entries.bytes += cost;
+        entries.map.insert(key, (Instant::now(), value, cost));
+    }
+
+    /// Bytes the entries hold, as [`HeapSize`] counts them; never above the cache's bound.
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().map_or(0, |entries| entries.bytes)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |entries| entries.map.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -62,24 +213,6 @@ pub struct Caches {
 }
 
 impl Caches {
-    pub async fn merchant_by_login(
-        &self,
-        store: &Store,
-        login: &str,
-    ) -> StoreResult<Option<(Merchant, SecretDigest)>> {
-        if let Some(found) = self.merchants_by_login.get(&login.to_owned()) {
-            return Ok(found);
-        }
-        let key = login.to_owned();
-        let found = store
-            .read(move |db| {
-                Box::pin(async move { tenancy::find_merchant_by_login(db, &key).await })
-            })
-            .await?;
-        self.merchants_by_login.put(login.to_owned(), found.clone());
-        Ok(found)
-    }
-
     /// The merchant whose `api_login` and `api_secret` these are (the secret compared in
     /// constant time). A cached entry is believed only for a secret it accepts: a secret it
     /// refuses is checked against the database once more, so a merchant's new secret works at
@@ -91,6 +224,9 @@ impl Caches {
         login: &str,
         secret: &str,
     ) -> StoreResult<Option<Merchant>> {
+        if login.len() > CREDENTIAL_LENGTH_MAX || secret.len() > CREDENTIAL_LENGTH_MAX {
+            return Ok(None);
+        }
         let accepted = |found: &Option<(Merchant, SecretDigest)>| {
             found
                 .as_ref()
@@ -116,11 +252,15 @@ impl Caches {
         Ok(accepted(&found))
     }
 
+    /// The merchant with this public key (as for logins, an overlong key is nobody's).
     pub async fn merchant_by_public_key(
         &self,
         store: &Store,
         public_key: &str,
     ) -> StoreResult<Option<Merchant>> {
+        if public_key.len() > CREDENTIAL_LENGTH_MAX {
+            return Ok(None);
+        }
         if let Some(found) = self.merchants_by_public_key.get(&public_key.to_owned()) {
             return Ok(found);
         }
@@ -133,6 +273,14 @@ impl Caches {
         self.merchants_by_public_key
             .put(public_key.to_owned(), found.clone());
         Ok(found)
+    }
+
+    /// Bytes every cache holds, as their accounting counts them.
+    pub fn bytes(&self) -> usize {
+        self.merchants_by_login.bytes()
+            + self.merchants_by_public_key.bytes()
+            + self.services.bytes()
+            + self.merchant_services.bytes()
     }
 
     /// Every service, with its fields.
@@ -170,13 +318,36 @@ mod tests {
 
     #[test]
     fn entries_expire_and_the_size_is_bounded() {
-        let cache: TtlCache<u32, u32> = TtlCache::default();
-        cache.put(1, 10);
-        assert_eq!(cache.get(&1), Some(10));
-        assert_eq!(cache.get(&2), None);
-        for key in 0..(CACHE_ENTRIES_MAX as u32 + 5) {
-            cache.put(key, key);
+        let cache: TtlCache<String, ()> = TtlCache::default();
+        cache.put("1".to_owned(), ());
+        assert_eq!(cache.get(&"1".to_owned()), Some(()));
+        assert_eq!(cache.get(&"2".to_owned()), None);
+        for key in 0..(CACHE_ENTRIES_MAX + 5) {
+            cache.put(key.to_string(), ());
         }
-        assert!(cache.entries.lock().unwrap().len() <= CACHE_ENTRIES_MAX);
+        assert!(cache.len() <= CACHE_ENTRIES_MAX);
+    }
+
+    #[test]
+    fn the_bytes_are_bounded_whatever_the_keys() {
+        let bytes_max = 1024 * 1024;
+        let cache: TtlCache<String, Option<String>> = TtlCache::with_limits(usize::MAX, bytes_max);
+        let big = "u".repeat(64 * 1024);
+        for index in 0..200 {
+            cache.put(format!("{big}{index}"), Some(big.clone()));
+            assert!(cache.bytes() <= bytes_max, "{}", cache.bytes());
+        }
+        assert!(cache.len() < 200);
+        // Counted: each entry costs at least its key and value.
+        assert!(cache.bytes() >= cache.len() * 2 * 64 * 1024);
+        // An entry larger than the whole bound is not kept at all.
+        cache.put("huge".to_owned(), Some("h".repeat(bytes_max)));
+        assert_eq!(cache.get(&"huge".to_owned()), None);
+        // Replacing an entry does not count it twice.
+        let small: TtlCache<String, String> = TtlCache::default();
+        small.put("k".to_owned(), "v".to_owned());
+        let once = small.bytes();
+        small.put("k".to_owned(), "v".to_owned());
+        assert_eq!(small.bytes(), once);
     }
 }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use obol_store::DatabaseUrl;
 use serde::Deserialize;
 
+use crate::address::TrustedProxies;
+
 /// A value that must not appear in logs or output: `Debug` and `Display` print `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(T);
@@ -81,6 +83,24 @@ pub struct Config {
     /// How long a node holds a claimed callback before another node may take it (after a
     /// crash). Longer than the request timeout.
     pub callbacks_lease_s: u64,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed; it is
+    /// ignored from anyone else. Empty: nobody's, the connection's address is the client's.
+    pub trusted_proxies: TrustedProxies,
+    /// A connection that has not sent a complete request head this long after it opened, or
+    /// after the first byte of its next request, is closed (slow clients hold no slot).
+    pub limits_header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request under way and no bytes moving is closed after
+    /// this long.
+    pub limits_idle_timeout_ms: u64,
+    /// Open connections beyond this are not accepted until others close (they wait in the
+    /// kernel's backlog): bounded memory and file descriptors under a flood.
+    pub limits_connections_max: usize,
+    /// Serve `/metrics` on this address instead of the main listener (which then answers 404
+    /// for it), so it need not be public. `None`: on the main listener.
+    pub metrics_listen: Option<String>,
+    /// How often the metrics' database gauges (payments by status, callback queue, jobs) are
+    /// read again in the background; a scrape never reads the database.
+    pub metrics_refresh_interval_ms: u64,
 }
 
 /// The YooKassa public API, allowed by default for `PaymentCommit`.
@@ -115,6 +135,26 @@ struct FileConfig {
     yookassa: FileYookassa,
     #[serde(default)]
     p2p: FileP2p,
+    trusted_proxies: Option<TextList>,
+    #[serde(default)]
+    limits: FileLimits,
+    #[serde(default)]
+    metrics: FileMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    header_read_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    connections_max: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    listen: Option<String>,
+    refresh_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -129,14 +169,15 @@ struct FileCallbacks {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileYookassa {
-    allowed_urls: Option<AllowedUrls>,
-    test_urls: Option<AllowedUrls>,
+    allowed_urls: Option<TextList>,
+    test_urls: Option<TextList>,
     request_timeout_ms: Option<u64>,
 }
 
+/// A list written as a TOML array or as one comma-separated string.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum AllowedUrls {
+enum TextList {
     List(Vec<String>),
     Text(String),
 }
@@ -195,6 +236,16 @@ fn parse_log_format(name: &'static str, text: &str) -> Result<LogFormat, ConfigE
             message: format!("expected text or json, got `{text}`"),
         }),
     }
+}
+
+fn parse_proxies<'a>(
+    name: &'static str,
+    entries: impl IntoIterator<Item = &'a str>,
+) -> Result<TrustedProxies, ConfigError> {
+    TrustedProxies::parse(entries).map_err(|error| ConfigError::Invalid {
+        name,
+        message: error.to_string(),
+    })
 }
 
 fn split_urls(text: &str) -> Vec<String> {
@@ -267,16 +318,16 @@ impl Config {
         let yookassa_allowed_urls = match environment.get("OBOL_YOOKASSA_ALLOWED_URLS") {
             Some(text) => split_urls(&text),
             None => match file.yookassa.allowed_urls {
-                Some(AllowedUrls::List(urls)) => urls,
-                Some(AllowedUrls::Text(text)) => split_urls(&text),
+                Some(TextList::List(urls)) => urls,
+                Some(TextList::Text(text)) => split_urls(&text),
                 None => Vec::new(),
             },
         };
         let yookassa_test_urls = match environment.get("OBOL_YOOKASSA_TEST_URLS") {
             Some(text) => split_urls(&text),
             None => match file.yookassa.test_urls {
-                Some(AllowedUrls::List(urls)) => urls,
-                Some(AllowedUrls::Text(text)) => split_urls(&text),
+                Some(TextList::List(urls)) => urls,
+                Some(TextList::Text(text)) => split_urls(&text),
                 None => Vec::new(),
             },
         };
@@ -334,6 +385,49 @@ impl Config {
             file.callbacks.lease_s,
             120,
         )?;
+        let trusted_proxies = match environment.get("OBOL_TRUSTED_PROXIES") {
+            Some(text) => parse_proxies("OBOL_TRUSTED_PROXIES", text.split(','))?,
+            None => match &file.trusted_proxies {
+                Some(TextList::List(entries)) => {
+                    parse_proxies("trusted_proxies", entries.iter().map(String::as_str))?
+                }
+                Some(TextList::Text(text)) => parse_proxies("trusted_proxies", text.split(','))?,
+                None => TrustedProxies::default(),
+            },
+        };
+        let limits_header_read_timeout_ms = milliseconds(
+            "OBOL_LIMITS_HEADER_READ_TIMEOUT_MS",
+            environment.get("OBOL_LIMITS_HEADER_READ_TIMEOUT_MS"),
+            file.limits.header_read_timeout_ms,
+            10_000,
+        )?;
+        let limits_idle_timeout_ms = milliseconds(
+            "OBOL_LIMITS_IDLE_TIMEOUT_MS",
+            environment.get("OBOL_LIMITS_IDLE_TIMEOUT_MS"),
+            file.limits.idle_timeout_ms,
+            60_000,
+        )?;
+        let limits_connections_max = match environment.get("OBOL_LIMITS_CONNECTIONS_MAX") {
+            Some(text) => text
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| ConfigError::Invalid {
+                    name: "OBOL_LIMITS_CONNECTIONS_MAX",
+                    message: format!("expected a number of connections, got `{text}`"),
+                })?,
+            None => file.limits.connections_max.unwrap_or(10_000),
+        };
+        let metrics_listen = environment
+            .get("OBOL_METRICS_LISTEN")
+            .or(file.metrics.listen)
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty());
+        let metrics_refresh_interval_ms = milliseconds(
+            "OBOL_METRICS_REFRESH_INTERVAL_MS",
+            environment.get("OBOL_METRICS_REFRESH_INTERVAL_MS"),
+            file.metrics.refresh_interval_ms,
+            15_000,
+        )?;
         let config = Config {
             database_url: Secret::new(database_url),
             data_dir,
@@ -349,6 +443,12 @@ impl Config {
             callbacks_request_timeout_ms,
             yookassa_request_timeout_ms,
             callbacks_lease_s,
+            trusted_proxies,
+            limits_header_read_timeout_ms,
+            limits_idle_timeout_ms,
+            limits_connections_max: usize::try_from(limits_connections_max).unwrap_or(usize::MAX),
+            metrics_listen,
+            metrics_refresh_interval_ms,
         };
         config.validate()?;
         Ok(config)
@@ -367,9 +467,25 @@ impl Config {
                 message: format!("must start with http:// or https://, got `{url}`"),
             });
         }
-        if self.p2p_bucket_lifetime_s == 0 {
+        let positive = [
+            ("p2p.bucket_lifetime_s", self.p2p_bucket_lifetime_s),
+            (
+                "limits.header_read_timeout_ms",
+                self.limits_header_read_timeout_ms,
+            ),
+            ("limits.idle_timeout_ms", self.limits_idle_timeout_ms),
+            (
+                "limits.connections_max",
+                u64::try_from(self.limits_connections_max).unwrap_or(u64::MAX),
+            ),
+            (
+                "metrics.refresh_interval_ms",
+                self.metrics_refresh_interval_ms,
+            ),
+        ];
+        if let Some(&(name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::Invalid {
-                name: "p2p.bucket_lifetime_s",
+                name,
                 message: "must be positive".to_owned(),
             });
         }
@@ -534,6 +650,83 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn limits_proxies_and_metrics_from_file_and_environment() {
+        let defaults = Config::load(&Overrides::default(), &env(&[])).unwrap();
+        assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(defaults.limits_header_read_timeout_ms, 10_000);
+        assert_eq!(defaults.limits_idle_timeout_ms, 60_000);
+        assert_eq!(defaults.limits_connections_max, 10_000);
+        assert_eq!(defaults.metrics_listen, None);
+        assert_eq!(defaults.metrics_refresh_interval_ms, 15_000);
+
+        let path =
+            std::env::temp_dir().join(format!("obol-config-limits-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "trusted_proxies = [\"10.0.0.0/8\", \"192.168.1.7\"]\n[limits]\nheader_read_timeout_ms = 2000\nidle_timeout_ms = 3000\nconnections_max = 50\n[metrics]\nlisten = \"127.0.0.1:9100\"\nrefresh_interval_ms = 500\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let from_file = Config::load(&overrides, &env(&[])).unwrap();
+        let proxy: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(from_file.trusted_proxies.contains(proxy));
+        assert!(
+            from_file
+                .trusted_proxies
+                .contains("192.168.1.7".parse().unwrap())
+        );
+        assert_eq!(from_file.limits_header_read_timeout_ms, 2000);
+        assert_eq!(from_file.limits_idle_timeout_ms, 3000);
+        assert_eq!(from_file.limits_connections_max, 50);
+        assert_eq!(from_file.metrics_listen.as_deref(), Some("127.0.0.1:9100"));
+        assert_eq!(from_file.metrics_refresh_interval_ms, 500);
+
+        let environment = env(&[
+            ("OBOL_TRUSTED_PROXIES", "172.16.0.0/12, ::1"),
+            ("OBOL_LIMITS_HEADER_READ_TIMEOUT_MS", "100"),
+            ("OBOL_LIMITS_IDLE_TIMEOUT_MS", "200"),
+            ("OBOL_LIMITS_CONNECTIONS_MAX", "7"),
+            ("OBOL_METRICS_LISTEN", "127.0.0.1:0"),
+        ]);
+        let from_environment = Config::load(&overrides, &environment).unwrap();
+        assert!(!from_environment.trusted_proxies.contains(proxy));
+        assert!(
+            from_environment
+                .trusted_proxies
+                .contains("172.20.0.1".parse().unwrap())
+        );
+        assert!(
+            from_environment
+                .trusted_proxies
+                .contains("::1".parse().unwrap())
+        );
+        assert_eq!(from_environment.limits_header_read_timeout_ms, 100);
+        assert_eq!(from_environment.limits_idle_timeout_ms, 200);
+        assert_eq!(from_environment.limits_connections_max, 7);
+        assert_eq!(
+            from_environment.metrics_listen.as_deref(),
+            Some("127.0.0.1:0")
+        );
+        std::fs::remove_file(path).unwrap();
+
+        for bad in [
+            ("OBOL_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
+            ("OBOL_LIMITS_HEADER_READ_TIMEOUT_MS", "0"),
+            ("OBOL_LIMITS_IDLE_TIMEOUT_MS", "soon"),
+            ("OBOL_LIMITS_CONNECTIONS_MAX", "0"),
+            ("OBOL_LIMITS_CONNECTIONS_MAX", "-1"),
+        ] {
+            assert!(
+                Config::load(&Overrides::default(), &env(&[bad])).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! What every door shares: the application state, configuration, the operator key, tokens,
-//! caches, the client's address and merchant logins, the one idempotent write, the page frame,
-//! the callbacks outbox and delivery worker, and the traits ([`door`]) through which that
-//! shared machinery reaches a door. No door is imported here, and no door imports another:
+//! caches, the client's address, merchant logins and their throttle, the one idempotent
+//! write, the page frame, the callbacks outbox and delivery worker, and the traits ([`door`])
+//! through which that shared machinery reaches a door. No door is imported here, and no door imports another:
 //! each is its own crate over this one.
 
 pub mod acquirer;
+pub mod address;
 pub mod auth;
 pub mod cache;
 pub mod callbacks;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod page;
 pub mod routes;
 pub mod state;
+pub mod throttle;
 pub mod tokens;
 
 /// What one step of a worker did.

@@ -1,6 +1,7 @@
 //! Prometheus metrics in the text exposition format, kept without a metrics crate: a few
-//! counters and histograms behind a mutex, rendered at scrape time together with gauges read
-//! from the database.
+//! counters and histograms behind a mutex, rendered at scrape time together with the gauges
+//! read from the database. Those are read by a background task ([`Metrics::set_gauges`]),
+//! never by a scrape: a scrape costs no database work however often it comes (SPEC §8).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -63,9 +64,17 @@ struct Inner {
     callback_latency: Histogram,
 }
 
+/// The database gauges as last read, and when.
+#[derive(Default)]
+struct Snapshot {
+    gauges: Vec<Gauge>,
+    refreshed_at_unix_s: Option<i64>,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    snapshot: Mutex<Snapshot>,
 }
 
 impl Metrics {
@@ -96,8 +105,19 @@ impl Metrics {
         inner.callback_latency.observe(elapsed);
     }
 
-    /// Renders the process's metrics plus `gauges` (name, help, labelled values).
-    pub fn render(&self, gauges: &[Gauge]) -> String {
+    /// Replaces the database gauges, read at `at_unix_s`.
+    pub fn set_gauges(&self, gauges: Vec<Gauge>, at_unix_s: i64) {
+        if let Ok(mut snapshot) = self.snapshot.lock() {
+            *snapshot = Snapshot {
+                gauges,
+                refreshed_at_unix_s: Some(at_unix_s),
+            };
+        }
+    }
+
+    /// Renders the process's metrics and the last database gauges (name, help, labelled
+    /// values), with the time they were read.
+    pub fn render(&self) -> String {
         let mut out = String::new();
         if let Ok(inner) = self.inner.lock() {
             out.push_str("# HELP obol_http_requests_total HTTP requests by method, route and status.\n# TYPE obol_http_requests_total counter\n");
@@ -129,7 +149,14 @@ impl Metrics {
                 .callback_latency
                 .render(&mut out, "obol_callback_delivery_seconds", "");
         }
-        for gauge in gauges {
+        let Ok(snapshot) = self.snapshot.lock() else {
+            return out;
+        };
+        if let Some(at) = snapshot.refreshed_at_unix_s {
+            out.push_str("# HELP obol_gauges_refreshed_timestamp_seconds When the database gauges below were read.\n# TYPE obol_gauges_refreshed_timestamp_seconds gauge\n");
+            let _ = writeln!(out, "obol_gauges_refreshed_timestamp_seconds {at}");
+        }
+        for gauge in &snapshot.gauges {
             let _ = writeln!(
                 out,
                 "# HELP {} {}\n# TYPE {} gauge",
@@ -151,7 +178,7 @@ impl Metrics {
     }
 }
 
-/// A gauge read at scrape time.
+/// A gauge read from the database in the background.
 pub struct Gauge {
     pub name: &'static str,
     pub help: &'static str,
@@ -173,11 +200,16 @@ mod tests {
         let metrics = Metrics::default();
         metrics.record_request("GET", "/healthz", 200, Duration::from_millis(2));
         metrics.record_request("GET", "/healthz", 200, Duration::from_millis(20));
-        let text = metrics.render(&[Gauge {
-            name: "obol_payments",
-            help: "Payments by status.",
-            values: vec![(vec![("status", "created".into())], 3)],
-        }]);
+        assert!(!metrics.render().contains("obol_payments"));
+        metrics.set_gauges(
+            vec![Gauge {
+                name: "obol_payments",
+                help: "Payments by status.",
+                values: vec![(vec![("status", "created".into())], 3)],
+            }],
+            1_763_900_000,
+        );
+        let text = metrics.render();
         assert!(
             text.contains(
                 "obol_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
@@ -192,5 +224,6 @@ mod tests {
         );
         assert!(text.contains("obol_http_request_duration_seconds_count{route=\"/healthz\"} 2"));
         assert!(text.contains("obol_payments{status=\"created\"} 3"));
+        assert!(text.contains("obol_gauges_refreshed_timestamp_seconds 1763900000"));
     }
 }

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::crypto::OperatorKey;
 use crate::door::Registry;
 use crate::metrics::Metrics;
+use crate::throttle::AuthThrottle;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -32,4 +33,6 @@ pub struct AppState {
     pub caches: Arc<Caches>,
     /// What the doors registered: callback formats, lifecycle jobs, checkout entries.
     pub registry: Arc<Registry>,
+    /// Failed authentication per address and per credential (SPEC §8).
+    pub throttle: Arc<AuthThrottle>,
 }

@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use obol_core::p2p::P2pError;
+use obol_http::auth::AuthError;
 use obol_store::StoreError;
 use obol_store::error::Entity;
 use serde_json::json;
@@ -19,6 +20,9 @@ pub mod code {
     pub const SESSION_EXPIRED: &str = "SESSION_EXPIRED";
     pub const SIGNATURE_REQUIRED: &str = "SIGNATURE_REQUIRED";
     pub const INVALID_SIGNATURE: &str = "INVALID_SIGNATURE";
+    /// Too many failed identifications (unknown client or session, bad signature) from this
+    /// address, or with this client or session: retry after `Retry-After` seconds.
+    pub const TOO_MANY_REQUESTS: &str = "TOO_MANY_REQUESTS";
     pub const TIMELIMIT_ERROR: &str = "TIMELIMIT_ERROR";
     pub const TOKEN_ALREADY_USED: &str = "TOKEN_ALREADY_USED";
     pub const INVALID_CARD: &str = "INVALID_CARD";
@@ -43,6 +47,8 @@ pub struct ApiError {
     pub http: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// `Retry-After` of a throttled caller, in seconds.
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -51,6 +57,7 @@ impl ApiError {
             http: StatusCode::OK,
             code,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -63,6 +70,7 @@ impl ApiError {
             http,
             code,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -93,12 +101,38 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.http,
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             self.body().to_string(),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after_s {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
+    }
+}
+
+/// A caller the authentication throttle refused (an answer like the other identification
+/// faults: HTTP 200, `status: 0`, with `Retry-After`), or a storage failure behind the check.
+pub fn refused(error: AuthError) -> ApiError {
+    match error {
+        AuthError::Throttled(throttled) => ApiError {
+            retry_after_s: Some(throttled.retry_after_s),
+            ..ApiError::business(
+                code::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many failed attempts; try again in {} s.",
+                    throttled.retry_after_s
+                ),
+            )
+        },
+        AuthError::Unauthorized => ApiError::business(code::CLIENT_NOT_FOUND, "Client not found."),
+        AuthError::Store(error) => error.into(),
     }
 }
 

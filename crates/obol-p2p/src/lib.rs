@@ -37,11 +37,13 @@ use serde_json::{Map, Value, json};
 
 use errors::{ApiError, code};
 use fields::*;
+use obol_http::auth::{AuthError, ClientIp};
 use obol_http::crypto::{OsRandom, purpose};
 use obol_http::idempotency::{self, KeyedRequest};
 use obol_http::json::canonical_json;
 use obol_http::routes::Routes;
 use obol_http::state::AppState;
+use obol_http::throttle::{Attempt, Credential};
 use obol_http::tokens;
 
 /// How far a signed request's `iat` may be from the server's clock (the core's rule).
@@ -136,7 +138,16 @@ fn object_member(object: &Map<String, Value>, name: &str) -> Result<Map<String, 
     }
 }
 
-async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call, ApiError> {
+/// Reads the envelope and identifies the caller. Failed identifications (an unknown client
+/// or session, a bad signature) are throttled per address and credential: an address over its
+/// limit is refused before its envelope is read.
+async fn open_call(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+    caller: Caller,
+) -> Result<Call, ApiError> {
+    let attempt = obol_http::auth::admit(state, client).map_err(errors::refused)?;
     let Ok(Value::Object(envelope)) = serde_json::from_slice::<Value>(body) else {
         return Err(ApiError::unreadable());
     };
@@ -146,9 +157,13 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
             Some(token.clone())
         }
         Some(_) => {
-            return Err(ApiError::business(
-                code::INVALID_SIGNATURE,
-                "token must be a JWT signed with HS256.",
+            return Err(failed(
+                &attempt,
+                None,
+                ApiError::business(
+                    code::INVALID_SIGNATURE,
+                    "token must be a JWT signed with HS256.",
+                ),
             ));
         }
     };
@@ -156,9 +171,10 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
         Some(token) => match tokens::peek_claims(token) {
             Ok(Value::Object(claims)) => claims,
             _ => {
-                return Err(ApiError::business(
-                    code::INVALID_SIGNATURE,
-                    "token is not a readable JWT.",
+                return Err(failed(
+                    &attempt,
+                    None,
+                    ApiError::business(code::INVALID_SIGNATURE, "token is not a readable JWT."),
                 ));
             }
         },
@@ -167,23 +183,37 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
     let params = object_member(&source, "params")?;
     let data = object_member(&source, "data")?;
     let now = state.clock.now();
-    let (client, scope) = match caller {
+    let (client, scope, presented) = match caller {
         Caller::Client => {
-            let unknown = || ApiError::business(code::CLIENT_NOT_FOUND, "Client not found.");
-            let key = credential(&params, "clientId")?.ok_or_else(unknown)?;
+            let presented = text_param(&params, "clientId")?;
+            let unknown = || {
+                failed(
+                    &attempt,
+                    Some(Credential::Token(presented)),
+                    ApiError::business(code::CLIENT_NOT_FOUND, "Client not found."),
+                )
+            };
+            let key = credential(presented).ok_or_else(unknown)?;
             let client = state
                 .store
                 .read(move |db| Box::pin(async move { p2p::client_by_key(db, &key).await }))
                 .await?
                 .ok_or_else(unknown)?;
             let scope = SessionScope::whole_client(client.client.id);
-            (client, scope)
+            (client, scope, presented)
         }
-        Caller::Session => session_client(state, &params, now).await?,
+        Caller::Session => session_client(state, &attempt, &params, now).await?,
     };
     match token {
         Some(token) => {
-            let remembered_until = check_signature(state, &client, &token, now)?;
+            let remembered_until =
+                check_signature(state, &client, &token, now).map_err(|error| {
+                    if error.code == code::INVALID_SIGNATURE {
+                        failed(&attempt, Some(Credential::Token(presented)), error)
+                    } else {
+                        error
+                    }
+                })?;
             spend_token(state, &client, &token, remembered_until).await?;
         }
         None if client.client.require_signed_requests => {
@@ -202,31 +232,53 @@ async fn open_call(state: &AppState, body: &[u8], caller: Caller) -> Result<Call
     })
 }
 
-/// The digest a credential of `params` (`clientId`, `sessionId`: UUIDs) is looked up by;
-/// `Ok(None)` for one that cannot exist, refused before any digest or look-up (longer than
-/// [`CREDENTIAL_LENGTH_MAX`] or not a UUID).
-fn credential(params: &Map<String, Value>, name: &str) -> Result<Option<SecretDigest>, ApiError> {
-    let text = params
+/// A credential's text from `params` (`clientId`, `sessionId`), required.
+fn text_param<'p>(params: &'p Map<String, Value>, name: &str) -> Result<&'p str, ApiError> {
+    params
         .get(name)
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::validation(format!("params.{name} is required.")))?;
-    if text.len() > CREDENTIAL_LENGTH_MAX {
-        return Ok(None);
-    }
-    // The UUID's own spelling (lower case), so the id is found however its letters are cased.
-    Ok(Uuid::parse(text)
-        .ok()
-        .map(|id| SecretDigest::of(id.as_str())))
+        .ok_or_else(|| ApiError::validation(format!("params.{name} is required.")))
 }
 
-/// The client behind `params.sessionId`, and whom the session acts for, while it lasts.
-async fn session_client(
+/// The digest a credential (`clientId`, `sessionId`: UUIDs) is looked up by; `None` for one
+/// that cannot exist, refused before any digest or look-up (longer than
+/// [`CREDENTIAL_LENGTH_MAX`] or not a UUID).
+fn credential(text: &str) -> Option<SecretDigest> {
+    if text.len() > CREDENTIAL_LENGTH_MAX {
+        return None;
+    }
+    // The UUID's own spelling (lower case), so the id is found however its letters are cased.
+    Uuid::parse(text)
+        .ok()
+        .map(|id| SecretDigest::of(id.as_str()))
+}
+
+/// A failed identification, counted: `error` as it is, or the throttle's refusal when the
+/// credential is over its limit.
+fn failed(attempt: &Attempt<'_>, credential: Option<Credential<'_>>, error: ApiError) -> ApiError {
+    match obol_http::auth::failure(attempt, credential) {
+        AuthError::Unauthorized => error,
+        other => errors::refused(other),
+    }
+}
+
+/// The client behind `params.sessionId`, whom the session acts for, while it lasts, and the id
+/// presented.
+async fn session_client<'p>(
     state: &AppState,
-    params: &Map<String, Value>,
+    attempt: &Attempt<'_>,
+    params: &'p Map<String, Value>,
     now: Timestamp,
-) -> Result<(ClientRecord, SessionScope), ApiError> {
-    let unknown = || ApiError::business(code::SESSION_NOT_FOUND, "Session not found.");
-    let id = credential(params, "sessionId")?.ok_or_else(unknown)?;
+) -> Result<(ClientRecord, SessionScope, &'p str), ApiError> {
+    let presented = text_param(params, "sessionId")?;
+    let unknown = || {
+        failed(
+            attempt,
+            Some(Credential::Token(presented)),
+            ApiError::business(code::SESSION_NOT_FOUND, "Session not found."),
+        )
+    };
+    let id = credential(presented).ok_or_else(unknown)?;
     let found = state
         .store
         .read(move |db| {
@@ -250,7 +302,7 @@ async fn session_client(
         client_id: client.client.id,
         user_id: session.user_id,
     };
-    Ok((client, scope))
+    Ok((client, scope, presented))
 }
 
 /// Spends a verified signed request's token: the same token again, while it could still be
@@ -463,8 +515,12 @@ fn fingerprinted(call: &Call) -> Vec<u8> {
 
 // ---- handlers -----------------------------------------------------------------------------
 
-async fn sessions_create(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(create_session(&state, &body).await)
+async fn sessions_create(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    answer(create_session(&state, ip.as_deref(), &body).await)
 }
 
 /// `params.userId`: the client's own id of the end user a session acts for, if any.
@@ -482,8 +538,12 @@ fn user_of(params: &Map<String, Value>) -> Result<Option<P2pUserId>, ApiError> {
     }
 }
 
-async fn create_session(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Client).await?;
+async fn create_session(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, client, body, Caller::Client).await?;
     let user_id = user_of(&call.params)?;
     let now = state.clock.now();
     // The id is shown once, here; the database keeps its digest only.
@@ -506,8 +566,8 @@ async fn create_session(state: &AppState, body: &[u8]) -> Result<Value, ApiError
     })))
 }
 
-async fn cards_add(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(add_card(&state, &body).await)
+async fn cards_add(State(state): State<AppState>, ClientIp(ip): ClientIp, body: Bytes) -> Response {
+    answer(add_card(&state, ip.as_deref(), &body).await)
 }
 
 /// Checks a card's fields and stores it in the vault; the number goes no further. The card
@@ -543,8 +603,8 @@ pub fn new_card(
     })
 }
 
-async fn add_card(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+async fn add_card(state: &AppState, client: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
+    let call = open_call(state, client, body, Caller::Session).await?;
     let pan = required_text(&call.data, "data", "pan", 32)?;
     let expiry = required_text(&call.data, "data", "expiry", 7)?;
     let holder = text(&call.data, "data", "holder", 256)?;
@@ -557,12 +617,20 @@ async fn add_card(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     Ok(success(render::card(&card)))
 }
 
-async fn cards_list(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(list_cards(&state, &body).await)
+async fn cards_list(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    answer(list_cards(&state, ip.as_deref(), &body).await)
 }
 
-async fn list_cards(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+async fn list_cards(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, client, body, Caller::Session).await?;
     let scope = call.scope.clone();
     let cards = state
         .store
@@ -581,15 +649,23 @@ async fn list_cards(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     )))
 }
 
-async fn cards_form(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(card_form_link(&state, &body).await)
+async fn cards_form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    answer(card_form_link(&state, ip.as_deref(), &body).await)
 }
 
 /// A link to the hosted card form for one card of the session's client and user, good for
 /// 15 minutes. It carries a token of its own, never the session: the browser that opens it
 /// gets nothing it could call the API with. The token is shown here once and kept as a digest.
-async fn card_form_link(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+async fn card_form_link(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, client, body, Caller::Session).await?;
     let form = CardForm::issue(&call.scope, state.clock.now());
     let token = IssuedSecret::generate(&mut OsRandom, "");
     let digest = token.digest();
@@ -606,18 +682,20 @@ async fn card_form_link(state: &AppState, body: &[u8]) -> Result<Value, ApiError
 
 async fn payments_create(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(create_transfer(&state, &headers, &body).await)
+    answer(create_transfer(&state, ip.as_deref(), &headers, &body).await)
 }
 
 async fn create_transfer(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+    let call = open_call(state, client, body, Caller::Session).await?;
     let data = &call.data;
     let kind = TransferKind::parse(required_text(data, "data", "type", 16)?)
         .ok_or_else(|| ApiError::validation("data.type must be DIRECT or BUCKET."))?;
@@ -691,18 +769,20 @@ async fn create_transfer(
 
 async fn payments_confirm(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(confirm_transfer(&state, &headers, &body).await)
+    answer(confirm_transfer(&state, ip.as_deref(), &headers, &body).await)
 }
 
 async fn confirm_transfer(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+    let call = open_call(state, client, body, Caller::Session).await?;
     let transfer = transfer_of(state, &call).await?;
     // Confirming is the sender's act: a user's session confirms only what its user sends.
     let sender = card_of(
@@ -785,18 +865,20 @@ pub async fn recipient_decision(
 
 async fn payments_receive(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(receive_transfer(&state, &headers, &body).await)
+    answer(receive_transfer(&state, ip.as_deref(), &headers, &body).await)
 }
 
 async fn receive_transfer(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+    let call = open_call(state, client, body, Caller::Session).await?;
     let transfer = transfer_of(state, &call).await?;
     let to = card_reference(&call.data, "cardTo")?
         .ok_or_else(|| ApiError::validation("data.cardTo is required."))?;
@@ -834,12 +916,20 @@ async fn receive_transfer(
     .await
 }
 
-async fn payments_show(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(show_transfer(&state, &body).await)
+async fn payments_show(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    answer(show_transfer(&state, ip.as_deref(), &body).await)
 }
 
-async fn show_transfer(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
-    let call = open_call(state, body, Caller::Session).await?;
+async fn show_transfer(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let call = open_call(state, client, body, Caller::Session).await?;
     let transfer = transfer_of(state, &call).await?;
     Ok(success(render::transfer(&transfer)))
 }

@@ -29,6 +29,9 @@ pub enum PaymegaError {
     },
     /// 422: field → message.
     Unprocessable(BTreeMap<String, String>),
+    /// 429: too many failed authentications from this address or with this credential; try
+    /// again after this many seconds (`Retry-After`).
+    TooManyRequests { retry_after_s: u64 },
     /// 500: details stay in the logs.
     Internal,
 }
@@ -83,6 +86,7 @@ impl PaymegaError {
             PaymegaError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PaymegaError::Conflict { .. } => StatusCode::CONFLICT,
             PaymegaError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            PaymegaError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             PaymegaError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +114,7 @@ impl PaymegaError {
                 "errors": [{ "status": "Conflict", "code": "409", "title": title }],
             }),
             PaymegaError::Unprocessable(fields) => json!({ "errors": fields }),
+            PaymegaError::TooManyRequests { .. } => simple("Too Many Requests", "429"),
             PaymegaError::Internal => json!({
                 "errors": [{ "status": "internal_error", "code": "500", "title": "internal_error", "detail": "Internal server error." }]
             }),
@@ -120,11 +125,19 @@ impl PaymegaError {
 impl IntoResponse for PaymegaError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if matches!(self, PaymegaError::Unauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"Obol\""),
-            );
+        match self {
+            PaymegaError::Unauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"Obol\""),
+                );
+            }
+            PaymegaError::TooManyRequests { retry_after_s } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            }
+            _ => {}
         }
         response
     }
@@ -141,6 +154,9 @@ impl From<obol_http::auth::AuthError> for PaymegaError {
     fn from(error: obol_http::auth::AuthError) -> PaymegaError {
         match error {
             obol_http::auth::AuthError::Unauthorized => PaymegaError::Unauthorized,
+            obol_http::auth::AuthError::Throttled(throttled) => PaymegaError::TooManyRequests {
+                retry_after_s: throttled.retry_after_s,
+            },
             obol_http::auth::AuthError::Store(error) => error.into(),
         }
     }

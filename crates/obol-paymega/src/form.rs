@@ -68,6 +68,15 @@ fn texts(
     }
 }
 
+/// The page for a client refused after too many unknown public keys (429).
+fn too_many_attempts(language: &str) -> &'static str {
+    match language {
+        "ru" => "Слишком много неудачных попыток. Попробуйте позже.",
+        "uk" => "Забагато невдалих спроб. Спробуйте пізніше.",
+        _ => "Too many failed attempts. Please try again later.",
+    }
+}
+
 fn problem_text(language: &str, problem: &Problem) -> &'static str {
     match (language, problem) {
         ("ru", Problem::Required) => "обязательное поле",
@@ -177,18 +186,32 @@ pub async fn create_and_redirect(
         .map(str::to_owned);
     let language = language(locale.as_deref(), headers);
     let (_, unauthorized, forbidden, invalid, internal) = texts(language);
-    let merchant =
-        match merchant_from_public_key(state, object.get("public_key").and_then(Value::as_str))
-            .await
-        {
-            Ok(merchant) => merchant,
-            Err(super::errors::PaymegaError::Unauthorized) => {
-                return error_page(StatusCode::UNAUTHORIZED, language, unauthorized, &[]);
-            }
-            Err(_) => {
-                return error_page(StatusCode::INTERNAL_SERVER_ERROR, language, internal, &[]);
-            }
-        };
+    let merchant = match merchant_from_public_key(
+        state,
+        ip.as_deref(),
+        object.get("public_key").and_then(Value::as_str),
+    )
+    .await
+    {
+        Ok(merchant) => merchant,
+        Err(super::errors::PaymegaError::Unauthorized) => {
+            return error_page(StatusCode::UNAUTHORIZED, language, unauthorized, &[]);
+        }
+        Err(super::errors::PaymegaError::TooManyRequests { retry_after_s }) => {
+            let mut page = error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                language,
+                too_many_attempts(language),
+                &[],
+            );
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            return page;
+        }
+        Err(_) => {
+            return error_page(StatusCode::INTERNAL_SERVER_ERROR, language, internal, &[]);
+        }
+    };
     let mut request = match wire::invoice_from_object(&object) {
         Ok(request) => request,
         Err(super::errors::PaymegaError::Unprocessable(fields)) => {

@@ -81,27 +81,23 @@ fn json_response(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// The merchant named by HTTP Basic credentials (`api_login:api_secret`).
+/// The merchant named by HTTP Basic credentials (`api_login:api_secret`), from the client at
+/// `client` (failures are throttled per address and login).
 async fn merchant_from_basic(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Merchant, PaymegaError> {
-    Ok(obol_http::auth::merchant_from_basic(state, headers).await?)
+    Ok(obol_http::auth::merchant_from_basic(state, client, headers).await?)
 }
 
-/// The merchant named by a public key.
+/// The merchant named by a public key (unknown keys are throttled like wrong logins).
 async fn merchant_from_public_key(
     state: &AppState,
+    client: Option<&str>,
     key: Option<&str>,
 ) -> Result<Merchant, PaymegaError> {
-    let key = key
-        .filter(|key| !key.is_empty() && key.len() <= 128)
-        .ok_or(PaymegaError::Unauthorized)?;
-    state
-        .caches
-        .merchant_by_public_key(&state.store, key)
-        .await?
-        .ok_or(PaymegaError::Unauthorized)
+    Ok(obol_http::auth::merchant_from_public_key(state, client, key).await?)
 }
 
 /// A payment's `callback_logs`.
@@ -243,15 +239,23 @@ fn invoice_error(
 
 // ---- public API ----
 
-async fn prerequest(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(prerequest_inner(&state, &body).await)
+async fn prerequest(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    answer(prerequest_inner(&state, ip.as_deref(), &body).await)
 }
 
-async fn prerequest_inner(state: &AppState, body: &[u8]) -> Result<Response, PaymegaError> {
+async fn prerequest_inner(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Response, PaymegaError> {
     let object = wire::json_object(body)?;
     let mut reader = wire::Reader::default();
     let public_key = reader.string(&object, "public_key", "public_key");
-    let merchant = merchant_from_public_key(state, public_key.as_deref()).await?;
+    let merchant = merchant_from_public_key(state, client, public_key.as_deref()).await?;
     let currency_text = reader.string(&object, "currency", "currency");
     if !reader.problems.is_empty() {
         return Err(PaymegaError::fields(reader.problems));
@@ -316,8 +320,12 @@ async fn public_create_inner(
     body: &[u8],
 ) -> Result<Response, PaymegaError> {
     let object = wire::json_object(body)?;
-    let merchant =
-        merchant_from_public_key(state, object.get("public_key").and_then(Value::as_str)).await?;
+    let merchant = merchant_from_public_key(
+        state,
+        ip.as_deref(),
+        object.get("public_key").and_then(Value::as_str),
+    )
+    .await?;
     let mut request = wire::invoice_from_object(&object)?;
     require_service(&request)?;
     request.requester_ip = ip;
@@ -365,19 +373,22 @@ fn require_service(request: &InvoiceRequest) -> Result<(), PaymegaError> {
 
 async fn public_get(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    answer(public_get_inner(&state, &id, &query).await)
+    answer(public_get_inner(&state, ip.as_deref(), &id, &query).await)
 }
 
 async fn public_get_inner(
     state: &AppState,
+    client: Option<&str>,
     id: &str,
     query: &HashMap<String, String>,
 ) -> Result<Response, PaymegaError> {
     let merchant =
-        merchant_from_public_key(state, query.get("public_key").map(String::as_str)).await?;
+        merchant_from_public_key(state, client, query.get("public_key").map(String::as_str))
+            .await?;
     let payment = merchant_payment(state, &merchant, id).await?;
     let services = all_services(state).await?;
     let body = render::public_invoice(
@@ -406,7 +417,7 @@ async fn private_create_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, PaymegaError> {
-    let merchant = merchant_from_basic(state, headers).await?;
+    let merchant = merchant_from_basic(state, ip.as_deref(), headers).await?;
     let attributes = wire::jsonapi_attributes(body)?;
     let mut request = wire::invoice_from_object(&attributes)?;
     require_service(&request)?;
@@ -436,18 +447,20 @@ async fn private_create_inner(
 
 async fn private_get(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    answer(private_get_inner(&state, &headers, &id).await)
+    answer(private_get_inner(&state, ip.as_deref(), &headers, &id).await)
 }
 
 async fn private_get_inner(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     id: &str,
 ) -> Result<Response, PaymegaError> {
-    let merchant = merchant_from_basic(state, headers).await?;
+    let merchant = merchant_from_basic(state, client, headers).await?;
     let payment = merchant_payment(state, &merchant, id).await?;
     let services = all_services(state).await?;
     let logs = logs_of(state, &payment.id).await?;
@@ -463,18 +476,20 @@ async fn private_get_inner(
 
 async fn invoices_list(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    answer(invoices_list_inner(&state, &headers, &query).await)
+    answer(invoices_list_inner(&state, ip.as_deref(), &headers, &query).await)
 }
 
 async fn invoices_list_inner(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
 ) -> Result<Response, PaymegaError> {
-    let merchant = merchant_from_basic(state, headers).await?;
+    let merchant = merchant_from_basic(state, client, headers).await?;
     let size = match query.get("page[size]") {
         None => LIST_PAGE_SIZE_DEFAULT,
         Some(text) => match text.parse::<i64>() {
@@ -570,20 +585,22 @@ fn form_encode(text: &str) -> String {
 
 async fn refund(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    answer(refund_inner(&state, &headers, &id, &body).await)
+    answer(refund_inner(&state, ip.as_deref(), &headers, &id, &body).await)
 }
 
 async fn refund_inner(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     id: &str,
     body: &[u8],
 ) -> Result<Response, PaymegaError> {
-    let merchant = merchant_from_basic(state, headers).await?;
+    let merchant = merchant_from_basic(state, client, headers).await?;
     let payment = merchant_payment(state, &merchant, id).await?;
     let amount = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -645,18 +662,20 @@ fn refund_error(error: RefundError) -> PaymegaError {
 
 async fn services_list(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    answer(services_list_inner(&state, &headers, &query).await)
+    answer(services_list_inner(&state, ip.as_deref(), &headers, &query).await)
 }
 
 async fn services_list_inner(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
 ) -> Result<Response, PaymegaError> {
-    let merchant = merchant_from_basic(state, headers).await?;
+    let merchant = merchant_from_basic(state, client, headers).await?;
     let number = match query.get("page[number]") {
         None => 1,
         Some(text) => text
@@ -704,18 +723,20 @@ async fn services_list_inner(
 
 async fn service_get(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    answer(service_get_inner(&state, &headers, &id).await)
+    answer(service_get_inner(&state, ip.as_deref(), &headers, &id).await)
 }
 
 async fn service_get_inner(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     id: &str,
 ) -> Result<Response, PaymegaError> {
-    let merchant = merchant_from_basic(state, headers).await?;
+    let merchant = merchant_from_basic(state, client, headers).await?;
     let merchant_id = merchant.id;
     let services = state
         .store

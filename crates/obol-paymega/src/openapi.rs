@@ -9,6 +9,7 @@ fn errors() -> Value {
         "404": { "description": "No such resource for this merchant", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PaymegaErrorList" } } } },
         "405": { "description": "Method not allowed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PaymegaErrorList" } } } },
         "422": { "description": "Invalid fields", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PaymegaFieldErrors" } } } },
+        "429": { "description": "Too many failed authentications from this address or with this credential", "headers": { "Retry-After": { "description": "Seconds to wait", "schema": { "type": "integer", "minimum": 1 } } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PaymegaErrorList" } } } },
         "500": { "description": "Internal error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PaymegaErrorList" } } } }
     })
 }
@@ -70,7 +71,8 @@ pub fn paths() -> Map<String, Value> {
                 "401": { "description": "Unknown public key", "content": { "text/html": { "schema": { "type": "string" } } } },
                 "403": { "description": "Public access forbidden", "content": { "text/html": { "schema": { "type": "string" } } } },
                 "405": { "description": "Method not allowed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PaymegaErrorList" } } } },
-                "422": { "description": "Invalid fields", "content": { "text/html": { "schema": { "type": "string" } } } }
+                "422": { "description": "Invalid fields", "content": { "text/html": { "schema": { "type": "string" } } } },
+                "429": { "description": "Too many unknown public keys from this address", "headers": { "Retry-After": { "description": "Seconds to wait", "schema": { "type": "integer", "minimum": 1 } } }, "content": { "text/html": { "schema": { "type": "string" } } } }
             }
         } }),
     );

@@ -1,6 +1,7 @@
 //! `obol serve`: open the store, run migrations, bind, optionally seed the demo, start the
 //! workers, serve until SIGTERM or Ctrl-C, then stop accepting, finish in-flight requests and
-//! give back job leases.
+//! give back job leases. Connections are served by [`crate::http::connections`], which cuts
+//! off slow and idle clients and caps open connections.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,10 +18,17 @@ use obol_http::config::Config;
 use obol_http::crypto::OperatorKey;
 use obol_http::metrics::Metrics;
 use obol_http::state::AppState;
+use obol_http::throttle::AuthThrottle;
 
 use crate::commands::{CommandError, Context};
+use crate::http::connections::{self, ConnectionLimits};
+use crate::workers::gauges::GaugeRefresher;
 use crate::workers::lifecycle::LifecycleWorker;
 use crate::{demo, doors, http};
+
+/// Connections the metrics listener takes at once: it serves scrapers, not the public, and
+/// must stay reachable when the main listener is at its cap.
+const METRICS_CONNECTIONS_MAX: usize = 64;
 
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
@@ -31,10 +39,12 @@ pub struct ServeOptions {
 /// A server that is accepting connections.
 pub struct Running {
     pub address: SocketAddr,
+    /// Where `/metrics` is served when `metrics.listen` names its own address.
+    pub metrics_address: Option<SocketAddr>,
     pub public_url: String,
     pub state: AppState,
     shutdown: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -43,7 +53,9 @@ impl Running {
     pub async fn stop(self) {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = self.shutdown.send(true);
-        let _ = self.server.await;
+        for server in self.servers {
+            let _ = server.await;
+        }
         for worker in self.workers {
             let _ = worker.await;
         }
@@ -65,18 +77,11 @@ pub async fn start(
     OperatorKey::for_config(&config, uses_sqlite)?;
     let context = Context::open(config, clock).await?;
     let key = context.key()?.clone();
-    let listener = TcpListener::bind(&context.config.listen)
-        .await
-        .map_err(|error| CommandError::Listen {
-            address: context.config.listen.clone(),
-            message: error.to_string(),
-        })?;
-    let address = listener
-        .local_addr()
-        .map_err(|error| CommandError::Listen {
-            address: context.config.listen.clone(),
-            message: error.to_string(),
-        })?;
+    let (listener, address) = bind(&context.config.listen).await?;
+    let metrics_listener = match &context.config.metrics_listen {
+        Some(metrics_listen) => Some(bind(metrics_listen).await?),
+        None => None,
+    };
     let public_url = context.config.public_url_for(address);
 
     let demo_text = if options.demo {
@@ -133,8 +138,19 @@ pub async fn start(
         outbox: outbox.clone(),
         caches: Arc::new(obol_http::cache::Caches::default()),
         registry: Arc::clone(&registry),
+        throttle: Arc::new(AuthThrottle::default()),
     };
     let (shutdown, shutdown_receiver) = watch::channel(false);
+    // The gauges are read once before serving, so the first scrape has them.
+    let gauges = GaugeRefresher::new(
+        store.clone(),
+        clock.clone(),
+        Arc::clone(&state.metrics),
+        std::time::Duration::from_millis(state.config.metrics_refresh_interval_ms),
+    );
+    if let Err(error) = gauges.run_once().await {
+        tracing::warn!(%error, "metrics could not read the database");
+    }
 
     let mut node = [0u8; 6];
     obol_core::ids::RandomSource::fill_bytes(&mut obol_http::crypto::OsRandom, &mut node);
@@ -161,32 +177,56 @@ pub async fn start(
                 .run(shutdown_receiver.clone()),
         ),
         tokio::spawn(delivery_worker.run(shutdown_receiver.clone())),
+        tokio::spawn(gauges.run(shutdown_receiver.clone())),
     ];
 
-    let app = http::router(state.clone());
-    let mut server_shutdown = shutdown_receiver;
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = server_shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
-    });
+    let limits = ConnectionLimits::of(&state.config);
+    let mut servers = vec![tokio::spawn(connections::serve(
+        listener,
+        http::router(state.clone()),
+        limits,
+        shutdown_receiver.clone(),
+    ))];
+    let metrics_address = match metrics_listener {
+        Some((metrics_listener, metrics_address)) => {
+            servers.push(tokio::spawn(connections::serve(
+                metrics_listener,
+                http::metrics_router(state.clone()),
+                ConnectionLimits {
+                    connections_max: METRICS_CONNECTIONS_MAX,
+                    ..limits
+                },
+                shutdown_receiver,
+            )));
+            tracing::info!(%metrics_address, "serving /metrics on its own listener");
+            Some(metrics_address)
+        }
+        None => None,
+    };
     tracing::info!(%address, %public_url, "serving");
     Ok((
         Running {
             address,
+            metrics_address,
             public_url,
             state,
             shutdown,
-            server,
+            servers,
             workers,
         },
         demo_text,
     ))
+}
+
+/// Binds a listener and tells the address it got (port 0 picks one).
+async fn bind(address: &str) -> Result<(TcpListener, SocketAddr), CommandError> {
+    let failed = |error: std::io::Error| CommandError::Listen {
+        address: address.to_owned(),
+        message: error.to_string(),
+    };
+    let listener = TcpListener::bind(address).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
 }
 
 /// Registers the SIGTERM and Ctrl-C handlers now (so a signal that arrives right after start

@@ -124,6 +124,8 @@ async fn callbacks_are_signed_ordered_and_logged(database: TestDatabase) {
     assert_eq!(entries[0]["transaction_status"], "process_pending");
     assert_eq!(entries[1]["transaction_status"], "processed");
     assert!(entries[0]["processed"].is_i64());
+    // The database gauges are read in the background, not by a scrape.
+    server.refresh_gauges().await;
     let metrics = Client::new()
         .get(server.url("/metrics"))
         .send()

@@ -1,7 +1,7 @@
 //! Softline's error vocabulary, in one place: `{"errors": [{"error": CODE, "message": "…"}]}`
 //! with the seed's codes and messages, word for word.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use obol_core::catalog::ServiceError;
 use obol_core::payment::DraftError;
@@ -43,6 +43,12 @@ pub const VERIFICATION_UNAVAILABLE: (u32, &str) =
 pub const TOKEN_INVALID: (u32, &str) = (1007, "Your token is invalid.");
 pub const CREDENTIALS_INVALID: (u32, &str) = (1001, "Invalid credentials.");
 pub const REFRESH_INVALID: (u32, &str) = (1008, "Your refresh token is invalid.");
+/// Ours (429, with `Retry-After`): too many failed logins or tokens from this address, or
+/// wrong attempts with this login or token.
+pub const TOO_MANY_ATTEMPTS: (u32, &str) = (
+    1009,
+    "Too many failed authentication attempts. Try again later.",
+);
 pub const NOT_FOUND: (u32, &str) = (404, "Not found.");
 pub const METHOD_NOT_ALLOWED: (u32, &str) = (405, "Method not allowed.");
 pub const INTERNAL: (u32, &str) = (
@@ -79,6 +85,8 @@ pub fn draft_error(error: &DraftError) -> (u32, String) {
 pub struct SoftlineError {
     pub status: StatusCode,
     pub errors: Vec<(u32, String)>,
+    /// `Retry-After` of a 429, in seconds.
+    pub retry_after_s: Option<u64>,
 }
 
 impl SoftlineError {
@@ -86,6 +94,7 @@ impl SoftlineError {
         SoftlineError {
             status,
             errors: vec![(code, message.to_owned())],
+            retry_after_s: None,
         }
     }
 
@@ -93,6 +102,7 @@ impl SoftlineError {
         SoftlineError {
             status: StatusCode::BAD_REQUEST,
             errors,
+            retry_after_s: None,
         }
     }
 
@@ -112,7 +122,13 @@ impl IntoResponse for SoftlineError {
             .iter()
             .map(|(code, message)| json!({ "error": code, "message": message }))
             .collect();
-        (self.status, axum::Json(json!({ "errors": errors }))).into_response()
+        let mut response = (self.status, axum::Json(json!({ "errors": errors }))).into_response();
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -127,6 +143,10 @@ impl From<obol_http::auth::AuthError> for SoftlineError {
     fn from(error: obol_http::auth::AuthError) -> SoftlineError {
         match error {
             obol_http::auth::AuthError::Unauthorized => SoftlineError::unauthorized(),
+            obol_http::auth::AuthError::Throttled(throttled) => SoftlineError {
+                retry_after_s: Some(throttled.retry_after_s),
+                ..SoftlineError::one(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_ATTEMPTS)
+            },
             obol_http::auth::AuthError::Store(error) => error.into(),
         }
     }

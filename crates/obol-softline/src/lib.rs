@@ -26,9 +26,11 @@ use obol_store::ops::{bearer, jobs, payments, refund_requests};
 use serde_json::{Value, json};
 
 use errors::SoftlineError;
+use obol_http::auth::{AuthError, CREDENTIAL_LENGTH_MAX, ClientIp};
 use obol_http::crypto::OsRandom;
 use obol_http::routes::Routes;
 use obol_http::state::AppState;
+use obol_http::throttle::Credential;
 
 /// Bearer tokens live 24 hours; refresh tokens 30 days.
 pub const TOKEN_LIFETIME_SECONDS: i64 = 24 * 3600;
@@ -63,12 +65,14 @@ fn json_ok(body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-/// The merchant named by a bearer token from `/v1/login_check`.
+/// The merchant named by a bearer token from `/v1/login_check`, from the client at `client`
+/// (failures are throttled per address and token).
 async fn merchant_from_bearer(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Merchant, SoftlineError> {
-    Ok(obol_http::auth::merchant_from_bearer(state, headers).await?)
+    Ok(obol_http::auth::merchant_from_bearer(state, client, headers).await?)
 }
 
 /// A new pair of a bearer token and its refresh token, shown once and stored as digests.
@@ -133,11 +137,19 @@ fn json_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, SoftlineErro
     }
 }
 
-async fn login_check(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(login_check_inner(&state, &body).await)
+async fn login_check(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    answer(login_check_inner(&state, ip.as_deref(), &body).await)
 }
 
-async fn login_check_inner(state: &AppState, body: &[u8]) -> Result<Response, SoftlineError> {
+async fn login_check_inner(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Response, SoftlineError> {
     let object = json_body(body)?;
     let (Some(username), Some(password)) = (
         object.get("username").and_then(Value::as_str),
@@ -148,33 +160,45 @@ async fn login_check_inner(state: &AppState, body: &[u8]) -> Result<Response, So
             errors::CREDENTIALS_INVALID,
         ));
     };
-    match state
-        .caches
-        .merchant_by_credentials(&state.store, username, password)
-        .await?
-    {
-        Some(merchant) => issue_tokens(state, &merchant).await,
-        None => Err(SoftlineError::one(
+    match obol_http::auth::merchant_from_login(state, client, username, password).await {
+        Ok(merchant) => issue_tokens(state, &merchant).await,
+        Err(AuthError::Unauthorized) => Err(SoftlineError::one(
             StatusCode::UNAUTHORIZED,
             errors::CREDENTIALS_INVALID,
         )),
+        Err(error) => Err(error.into()),
     }
 }
 
-async fn refresh(State(state): State<AppState>, body: Bytes) -> Response {
-    answer(refresh_inner(&state, &body).await)
+async fn refresh(State(state): State<AppState>, ClientIp(ip): ClientIp, body: Bytes) -> Response {
+    answer(refresh_inner(&state, ip.as_deref(), &body).await)
 }
 
 /// `POST /v1/token/refresh`: a new pair for a refresh token that is used here, once. Using it
 /// and storing the new pair are one transaction, and using it is one atomic statement, so two
 /// refreshes with one token at once give one pair; nothing else is revoked (the access token
 /// issued with the refresh token keeps working until it expires).
-async fn refresh_inner(state: &AppState, body: &[u8]) -> Result<Response, SoftlineError> {
+async fn refresh_inner(
+    state: &AppState,
+    client: Option<&str>,
+    body: &[u8],
+) -> Result<Response, SoftlineError> {
     let object = json_body(body)?;
+    let attempt = obol_http::auth::admit(state, client)?;
+    let refused =
+        |credential: Option<Credential<'_>>| match obol_http::auth::failure(&attempt, credential) {
+            AuthError::Unauthorized => {
+                SoftlineError::one(StatusCode::UNAUTHORIZED, errors::REFRESH_INVALID)
+            }
+            error => error.into(),
+        };
     let refresh = object
         .get("refresh_token")
         .and_then(Value::as_str)
         .ok_or_else(|| SoftlineError::one(StatusCode::UNAUTHORIZED, errors::REFRESH_INVALID))?;
+    if refresh.is_empty() || refresh.len() > CREDENTIAL_LENGTH_MAX {
+        return Err(refused(None));
+    }
     let digest = SecretDigest::of(refresh);
     let now = state.clock.now();
     let pair = TokenPair::generate();
@@ -196,27 +220,26 @@ async fn refresh_inner(state: &AppState, body: &[u8]) -> Result<Response, Softli
     if renewed {
         Ok(pair.answer())
     } else {
-        Err(SoftlineError::one(
-            StatusCode::UNAUTHORIZED,
-            errors::REFRESH_INVALID,
-        ))
+        Err(refused(Some(Credential::Token(refresh))))
     }
 }
 
 async fn create_payment(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(create_payment_inner(&state, &headers, &body).await)
+    answer(create_payment_inner(&state, ip.as_deref(), &headers, &body).await)
 }
 
 async fn create_payment_inner(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, SoftlineError> {
-    let merchant = merchant_from_bearer(state, headers).await?;
+    let merchant = merchant_from_bearer(state, client, headers).await?;
     let available = usable_services(state, &merchant).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -253,6 +276,7 @@ async fn create_payment_inner(
         obol_store::StoreError::Idempotency(_) => SoftlineError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             errors: vec![errors::invalid_field("Idempotency-Key")],
+            retry_after_s: None,
         },
         error => error.into(),
     })?;
@@ -342,18 +366,20 @@ async fn merchant_order(
 
 async fn order(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Response {
-    answer(order_inner(&state, &headers, &order_id).await)
+    answer(order_inner(&state, ip.as_deref(), &headers, &order_id).await)
 }
 
 async fn order_inner(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     order_id: &str,
 ) -> Result<Response, SoftlineError> {
-    let merchant = merchant_from_bearer(state, headers).await?;
+    let merchant = merchant_from_bearer(state, client, headers).await?;
     let payment = merchant_order(state, &merchant, order_id).await?;
     let url = render::payment_url(
         &state.public_url,
@@ -366,20 +392,22 @@ async fn order_inner(
 
 async fn refund_request(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(order_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    answer(refund_request_inner(&state, &headers, &order_id, &body).await)
+    answer(refund_request_inner(&state, ip.as_deref(), &headers, &order_id, &body).await)
 }
 
 async fn refund_request_inner(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     order_id: &str,
     body: &[u8],
 ) -> Result<Response, SoftlineError> {
-    let merchant = merchant_from_bearer(state, headers).await?;
+    let merchant = merchant_from_bearer(state, client, headers).await?;
     let object = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
     } else {
@@ -428,18 +456,20 @@ async fn refund_request_inner(
 
 async fn card_verification(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(card_verification_inner(&state, &headers, &body).await)
+    answer(card_verification_inner(&state, ip.as_deref(), &headers, &body).await)
 }
 
 async fn card_verification_inner(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, SoftlineError> {
-    let merchant = merchant_from_bearer(state, headers).await?;
+    let merchant = merchant_from_bearer(state, client, headers).await?;
     let object = json_body(body)?;
     let order_id = match object.get("order_id") {
         Some(Value::Number(number)) => number.to_string(),

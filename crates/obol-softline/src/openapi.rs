@@ -9,6 +9,7 @@ fn errors() -> Value {
         "401": { "description": "Invalid token (1007)", "content": body },
         "404": { "description": "Not found", "content": body },
         "405": { "description": "Method not allowed", "content": body },
+        "429": { "description": "Too many failed authentications (1009)", "headers": { "Retry-After": { "description": "Seconds to wait", "schema": { "type": "integer", "minimum": 1 } } }, "content": body },
         "500": { "description": "Request error", "content": body }
     })
 }

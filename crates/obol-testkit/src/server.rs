@@ -17,6 +17,7 @@ use obol_server::config::{Config, Overrides};
 use obol_server::crypto::{OperatorKey, OsRandom};
 use obol_server::serve::{self, Running, ServeOptions};
 use obol_server::state::AppState;
+use obol_server::workers::gauges::GaugeRefresher;
 use obol_store::ops::{catalog, payments};
 use obol_store::testing::TestDatabase;
 
@@ -160,6 +161,21 @@ impl TestServer {
     /// What the running server's doors registered (callback formats, jobs).
     pub fn registry(&self) -> Arc<obol_http::door::Registry> {
         self.state().registry.clone()
+    }
+
+    /// Reads the metrics' database gauges now, as the server's background refresher does every
+    /// `metrics.refresh_interval_ms` (a scrape of `/metrics` never reads the database).
+    pub async fn refresh_gauges(&self) {
+        let state = self.state();
+        GaugeRefresher::new(
+            state.store.clone(),
+            state.clock.clone(),
+            Arc::clone(&state.metrics),
+            std::time::Duration::from_secs(1),
+        )
+        .run_once()
+        .await
+        .expect("the gauges are read");
     }
 
     /// The running server's state.

@@ -26,6 +26,7 @@ use obol_core::ids::{PaymentId, Uuid};
 use obol_core::money::{Money, Precision};
 use obol_core::payment::{Actor, DraftError, PaymentDraft, Source};
 use obol_core::tenancy::Merchant;
+use obol_http::auth::{AuthError, ClientIp};
 use obol_http::idempotency::KeyedRequest;
 use obol_store::ops::{idempotency, payments};
 use obol_store::{Db, StoreError, StoreResult};
@@ -60,9 +61,12 @@ pub mod error_code {
     pub const UNAUTHORIZED: i64 = 9;
     /// Obol failed; details are in its logs (HTTP 500).
     pub const INTERNAL: i64 = 10;
+    /// Too many failed authentications from this address or with this login or token (HTTP
+    /// 429, with `Retry-After`).
+    pub const TOO_MANY_REQUESTS: i64 = 11;
     /// `PaymentRefund` names a payment relayed through another `ApiParams.Url` or
     /// `ApiParams.Login`: a refund goes only through the upstream that made the payment.
-    pub const REFUND_UPSTREAM_MISMATCH: i64 = 11;
+    pub const REFUND_UPSTREAM_MISMATCH: i64 = 12;
 }
 
 /// The most time the upstream work of one request may take, whatever is configured: the
@@ -92,6 +96,7 @@ pub fn fallback(http: StatusCode, message: &str) -> Response {
         http,
         code: error_code::INVALID_REQUEST,
         message: message.to_owned(),
+        retry_after_s: None,
     };
     reply(Format::Json, http, &failure.response(None))
 }
@@ -101,6 +106,8 @@ struct Failure {
     http: StatusCode,
     code: i64,
     message: String,
+    /// `Retry-After` of a 429, in seconds.
+    retry_after_s: Option<u64>,
 }
 
 impl Failure {
@@ -109,6 +116,7 @@ impl Failure {
             http: StatusCode::BAD_REQUEST,
             code: error_code::INVALID_REQUEST,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -117,6 +125,7 @@ impl Failure {
             http: StatusCode::OK,
             code,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -126,7 +135,19 @@ impl Failure {
             http: StatusCode::INTERNAL_SERVER_ERROR,
             code: error_code::INTERNAL,
             message: "Internal error.".to_owned(),
+            retry_after_s: None,
         }
+    }
+
+    /// The answer in the format asked for, with `Retry-After` when throttled.
+    fn reply(&self, format: Format, idempotence_key: Option<String>) -> Response {
+        let mut answer = reply(format, self.http, &self.response(idempotence_key));
+        if let Some(seconds) = self.retry_after_s {
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        answer
     }
 
     fn response(&self, idempotence_key: Option<String>) -> CommitResponse {
@@ -192,6 +213,7 @@ fn reply(format: Format, http: StatusCode, response: &CommitResponse) -> Respons
 async fn commit(
     State(state): State<AppState>,
     Extension(connector): Extension<Connector>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -212,10 +234,14 @@ async fn commit(
             .trim()
             .eq_ignore_ascii_case("application/x-www-form-urlencoded")
     });
+    let caller = Caller {
+        client: client.as_deref(),
+        headers: &headers,
+    };
     if is_form {
-        return match handle(&state, &connector, &headers, None, &body).await {
+        return match handle(&state, &connector, &caller, None, &body).await {
             Ok(response) => reply(answer_format, StatusCode::OK, &response),
-            Err((failure, key)) => reply(answer_format, failure.http, &failure.response(key)),
+            Err((failure, key)) => failure.reply(answer_format, key),
         };
     }
     let Some(request_format) = request_format else {
@@ -225,36 +251,59 @@ async fn commit(
             message:
                 "Content-Type must be application/json, text/json, application/xml, text/xml or application/x-www-form-urlencoded."
                     .to_owned(),
+            retry_after_s: None,
         };
-        return reply(answer_format, failure.http, &failure.response(None));
+        return failure.reply(answer_format, None);
     };
-    match handle(&state, &connector, &headers, Some(request_format), &body).await {
+    match handle(&state, &connector, &caller, Some(request_format), &body).await {
         Ok(response) => reply(answer_format, StatusCode::OK, &response),
-        Err((failure, key)) => reply(answer_format, failure.http, &failure.response(key)),
+        Err((failure, key)) => failure.reply(answer_format, key),
     }
 }
 
-async fn merchant_of(state: &AppState, headers: &HeaderMap) -> Result<Merchant, Failure> {
+/// Who calls: the client's address (the one rule of `obol_http::address`, trusted proxies
+/// included) and the request's headers.
+struct Caller<'a> {
+    client: Option<&'a str>,
+    headers: &'a HeaderMap,
+}
+
+async fn merchant_of(state: &AppState, caller: &Caller<'_>) -> Result<Merchant, Failure> {
     let unauthorized = || Failure {
         http: StatusCode::UNAUTHORIZED,
         code: error_code::UNAUTHORIZED,
         message: "Authenticate as a merchant: HTTP Basic api_login:api_secret, or a bearer token."
             .to_owned(),
+        retry_after_s: None,
     };
-    let scheme = headers
+    let scheme = caller
+        .headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split_whitespace().next())
         .map(str::to_ascii_lowercase);
-    match scheme.as_deref() {
-        Some("basic") => obol_http::auth::merchant_from_basic(state, headers)
-            .await
-            .map_err(|_| unauthorized()),
-        Some("bearer") => obol_http::auth::merchant_from_bearer(state, headers)
-            .await
-            .map_err(|_| unauthorized()),
-        _ => Err(unauthorized()),
-    }
+    let found = match scheme.as_deref() {
+        Some("basic") => {
+            obol_http::auth::merchant_from_basic(state, caller.client, caller.headers).await
+        }
+        Some("bearer") => {
+            obol_http::auth::merchant_from_bearer(state, caller.client, caller.headers).await
+        }
+        _ => obol_http::auth::admit(state, caller.client).and(Err(AuthError::Unauthorized)),
+    };
+    found.map_err(|error| match error {
+        AuthError::Unauthorized => unauthorized(),
+        AuthError::Throttled(throttled) => Failure {
+            http: StatusCode::TOO_MANY_REQUESTS,
+            code: error_code::TOO_MANY_REQUESTS,
+            message: format!(
+                "Too many failed authentication attempts; try again in {} s.",
+                throttled.retry_after_s
+            ),
+            retry_after_s: Some(throttled.retry_after_s),
+        },
+        AuthError::Store(error) => Failure::internal(error),
+    })
 }
 
 /// Checks the request's fields: the amount in roubles with at most two decimals, the
@@ -358,11 +407,11 @@ type Outcome = Result<CommitResponse, (Failure, Option<String>)>;
 async fn handle(
     state: &AppState,
     connector: &Connector,
-    headers: &HeaderMap,
+    caller: &Caller<'_>,
     format: Option<Format>,
     body: &[u8],
 ) -> Outcome {
-    let merchant = merchant_of(state, headers).await.map_err(|f| (f, None))?;
+    let merchant = merchant_of(state, caller).await.map_err(|f| (f, None))?;
     let request = match format {
         Some(format) => wire::parse(format, body),
         None => wire::parse_form(body),
@@ -436,7 +485,7 @@ async fn handle(
         keyed,
     };
     match commit.checked.payment_refund.clone() {
-        None => commit.payment(requester_ip(headers)).await,
+        None => commit.payment(caller.client.map(str::to_owned)).await,
         Some(payment_refund) => commit.refund(payment_refund).await,
     }
     .map_err(fail)
@@ -704,22 +753,6 @@ where
         obol_store::Idempotent::Fresh(_, _) => Ok(response),
         obol_store::Idempotent::Replayed(saved) => saved_response(&saved),
     }
-}
-
-/// The address the caller's proxy reports, as the relay records it.
-fn requester_ip(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|value| value.to_str().ok())
-        .map(|value| {
-            value
-                .split(',')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned()
-        })
-        .filter(|value| !value.is_empty() && value.len() <= 64)
 }
 
 fn draft_of(

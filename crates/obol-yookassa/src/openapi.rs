@@ -30,6 +30,7 @@ pub fn paths() -> Map<String, Value> {
                 "405": { "description": "Method not allowed" },
                 "413": { "description": "The body is larger than 1 MiB" },
                 "415": { "description": "Content-Type is not JSON or XML (ErrorCode 1)", "content": content(&response) },
+                "429": { "description": "Too many failed authentications (ErrorCode 11)", "headers": { "Retry-After": { "description": "Seconds to wait", "schema": { "type": "integer", "minimum": 1 } } }, "content": content(&response) },
                 "500": { "description": "Internal error (ErrorCode 10)", "content": content(&response) }
             }
         } }),
@@ -58,6 +59,7 @@ fn sandbox_paths() -> Map<String, Value> {
                 "401": { "description": "invalid_credentials", "content": json_of(error.clone()) },
                 "404": { "description": "not_found", "content": json_of(error.clone()) },
                 "405": { "description": "Method not allowed", "content": json_of(error.clone()) },
+                "429": { "description": "too_many_requests", "headers": { "Retry-After": { "description": "Seconds to wait", "schema": { "type": "integer", "minimum": 1 } } }, "content": json_of(error.clone()) },
                 "500": { "description": "internal_server_error", "content": json_of(error.clone()) }
             }
         });

@@ -25,6 +25,7 @@ use obol_core::ids::{PaymentId, Uuid};
 use obol_core::money::{Money, Precision};
 use obol_core::payment::{DraftError, Payment, PaymentError, Source};
 use obol_core::tenancy::Merchant;
+use obol_http::auth::AuthError;
 use obol_http::crypto::OsRandom;
 use obol_http::idempotency::{self, KeyedRequest};
 use obol_http::routes::Routes;
@@ -78,6 +79,8 @@ pub struct YkError {
     code: &'static str,
     description: String,
     parameter: Option<&'static str>,
+    /// `Retry-After` of a 429, in seconds.
+    retry_after_s: Option<u64>,
 }
 
 impl YkError {
@@ -87,6 +90,7 @@ impl YkError {
             code,
             description: description.into(),
             parameter: None,
+            retry_after_s: None,
         }
     }
 
@@ -117,7 +121,13 @@ impl YkError {
 
 impl IntoResponse for YkError {
     fn into_response(self) -> Response {
-        json_response(self.http, &self.body())
+        let mut response = json_response(self.http, &self.body());
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -206,15 +216,33 @@ fn answer(result: Result<Value, YkError>) -> Response {
     }
 }
 
-async fn shop(state: &AppState, headers: &HeaderMap) -> Result<Merchant, YkError> {
-    obol_http::auth::merchant_from_basic(state, headers)
+/// The shop (a merchant) named by HTTP Basic shop id and secret key, from the client at
+/// `client`; failures are throttled per address and shop id (429 `too_many_requests`).
+async fn shop(
+    state: &AppState,
+    client: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Merchant, YkError> {
+    obol_http::auth::merchant_from_basic(state, client, headers)
         .await
-        .map_err(|_| {
-            YkError::new(
+        .map_err(|error| match error {
+            AuthError::Unauthorized => YkError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
                 "Authentication by given credentials failed (HTTP Basic: shop id and secret key)",
-            )
+            ),
+            AuthError::Throttled(throttled) => YkError {
+                retry_after_s: Some(throttled.retry_after_s),
+                ..YkError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    format!(
+                        "Too many failed authentication attempts; retry in {} seconds",
+                        throttled.retry_after_s
+                    ),
+                )
+            },
+            AuthError::Store(error) => error.into(),
         })
 }
 

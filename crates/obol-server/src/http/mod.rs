@@ -1,7 +1,8 @@
 //! The HTTP surface: the router, the middleware every request passes (request id, tracing,
 //! metrics, body limit, timeout), and the operational endpoints. Dialects mount their own
-//! routers here as they arrive.
+//! routers here as they arrive. [`connections`] serves a router on a listener.
 
+pub mod connections;
 pub mod openapi;
 
 pub use obol_http::metrics;
@@ -14,7 +15,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use obol_store::ops::jobs;
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -25,7 +25,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use obol_http::crypto::OsRandom;
-use obol_http::metrics::Gauge;
 use obol_http::state::AppState;
 
 /// Largest request body accepted (SPEC §8); larger ones answer 413 before being read whole.
@@ -48,13 +47,16 @@ impl MakeRequestId for RandomRequestId {
     }
 }
 
-/// The whole application.
+/// The whole application. `/metrics` is part of it unless `metrics.listen` gives it a
+/// listener of its own ([`metrics_router`]); then this one answers 404 for it.
 pub fn router(state: AppState) -> Router {
-    let operational = Router::new()
+    let mut operational = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json));
+    if state.config.metrics_listen.is_none() {
+        operational = operational.route("/metrics", get(metrics_text));
+    }
     let mut router = Router::new().merge(operational);
     for door in state.registry.doors() {
         router = router.merge(door.routes().into_router());
@@ -123,48 +125,33 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
-    let gauges = state
-        .store
-        .read(|db| {
-            Box::pin(async move {
-                let payments = obol_store::ops::payments::count_by_status(db)
-                    .await?
-                    .into_iter()
-                    .map(|(status, count)| (vec![("status", status)], count))
-                    .collect();
-                let pending_jobs = jobs::pending_count(db).await?;
-                let callbacks = obol_store::ops::callbacks::counts(db).await?;
-                Ok(vec![
-                    Gauge {
-                        name: "obol_payments",
-                        help: "Payments by core status.",
-                        values: payments,
-                    },
-                    Gauge {
-                        name: "obol_callbacks",
-                        help: "Callbacks by status (pending is the queue depth; failed were given up on).",
-                        values: callbacks.into_iter().map(|(status, count)| (vec![("status", status)], count)).collect(),
-                    },
-                    Gauge {
-                        name: "obol_jobs_pending",
-                        help: "Lifecycle jobs not yet done.",
-                        values: vec![(vec![], pending_jobs)],
-                    },
-                ])
-            })
+/// `/metrics` alone, for the listener `metrics.listen` names (request metrics and the
+/// request timeout still apply; other paths answer 404).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({ "error": { "code": "not_found", "message": "No such route." } })),
+            )
         })
-        .await
-        .unwrap_or_else(|error| {
-            tracing::warn!(%error, "metrics could not read the database");
-            Vec::new()
-        });
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+/// The process's counters and the database gauges the background refresher last read
+/// ([`crate::workers::gauges`]): no database work per scrape.
+async fn metrics_text(State(state): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(&gauges),
+        state.metrics.render(),
     )
         .into_response()
 }

@@ -315,7 +315,7 @@ async fn refund_books_the_ledger(database: TestDatabase) {
                           "ApiParams": { "Url": base, "Login": "shop-2", "Password": "test_secret" } });
     let (status, answer) = post_json(&server, &merchant, &steered).await;
     assert_eq!(status, 200);
-    assert_eq!(answer["ErrorCode"], 11, "{answer}");
+    assert_eq!(answer["ErrorCode"], 12, "{answer}");
     assert_eq!(
         upstream.calls().len(),
         calls_before,
@@ -491,9 +491,54 @@ async fn a_relay_through_the_own_sandbox_is_test(database: TestDatabase) {
     server.stop().await;
 }
 
+/// The relay records the caller's address by the one rule of `trusted_proxies`: a client's own
+/// `X-Forwarded-For` is ignored, a trusted proxy's is read from the right.
+async fn requester_ip_believes_only_trusted_proxies(database: TestDatabase) {
+    let (_upstream, base) = Upstream::start().await;
+    let server = TestServer::start_with(
+        database,
+        &[
+            ("OBOL_YOOKASSA_ALLOWED_URLS", &base),
+            ("OBOL_TRUSTED_PROXIES", "127.0.0.2"),
+        ],
+    )
+    .await;
+    let merchant = server.merchant(false, false).await;
+    let from = |address: [u8; 4], key: &str| {
+        let client = Client::builder()
+            .local_address(std::net::IpAddr::from(address))
+            .build()
+            .unwrap();
+        client
+            .post(server.url("/api/yookassa/PaymentCommit"))
+            .basic_auth(&merchant.api_login, Some(&merchant.api_secret))
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.9")
+            .json(&commit(&base, json!(1), Some(key)))
+            .send()
+    };
+    let direct: Value = from([127, 0, 0, 1], "direct")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let direct = recorded(&server, &merchant, direct["PaymentId"].as_str().unwrap()).await;
+    assert_eq!(direct.requester_ip.as_deref(), Some("127.0.0.1"));
+    let proxied: Value = from([127, 0, 0, 2], "proxied")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let proxied = recorded(&server, &merchant, proxied["PaymentId"].as_str().unwrap()).await;
+    assert_eq!(proxied.requester_ip.as_deref(), Some("203.0.113.9"));
+    server.stop().await;
+}
+
 on_both_backends!(
     relays_take_their_upstreams_mode,
     a_relay_through_the_own_sandbox_is_test,
+    requester_ip_believes_only_trusted_proxies,
     json_and_xml_round_trips,
     idempotence,
     allow_list_refusal,

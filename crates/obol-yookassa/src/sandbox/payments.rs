@@ -15,6 +15,7 @@ use obol_core::payment::{
     Actor, Payment, PaymentDraft, PaymentStatus, Resolution, ReturnUrls, Source,
 };
 use obol_core::tenancy::Merchant;
+use obol_http::auth::ClientIp;
 use obol_http::crypto::OsRandom;
 use obol_http::state::AppState;
 use obol_http::tokens;
@@ -183,10 +184,11 @@ pub fn payment_object(state: &AppState, payment: &Payment) -> Value {
 
 pub(super) async fn create_payment(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(create(&state, &headers, &body).await)
+    answer(create(&state, client.as_deref(), &headers, &body).await)
 }
 
 /// How the shop asked to confirm the payment (`confirmation`).
@@ -199,8 +201,13 @@ struct Confirmation {
     redirect: bool,
 }
 
-async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, YkError> {
-    let merchant = shop(state, headers).await?;
+async fn create(
+    state: &AppState,
+    client: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, YkError> {
+    let merchant = shop(state, client, headers).await?;
     let request = object(body)?;
     let amount = amount_of(request.get("amount"))?;
     let manual_capture = match request.get("capture") {
@@ -377,12 +384,13 @@ fn confirmation_of(value: Option<&Value>) -> Result<Confirmation, YkError> {
 
 pub(super) async fn read_payment(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     answer(
         async {
-            let merchant = shop(&state, &headers).await?;
+            let merchant = shop(&state, client.as_deref(), &headers).await?;
             let id = path_id(id)?;
             let payment = shop_payment(&state, &merchant, &id).await?;
             Ok(payment_object(&state, &payment))
@@ -393,24 +401,26 @@ pub(super) async fn read_payment(
 
 pub(super) async fn capture(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     answer(match path_id(id) {
-        Ok(id) => finish(&state, &headers, &id, &body, true).await,
+        Ok(id) => finish(&state, client.as_deref(), &headers, &id, &body, true).await,
         Err(error) => Err(error),
     })
 }
 
 pub(super) async fn cancel(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     answer(match path_id(id) {
-        Ok(id) => finish(&state, &headers, &id, &body, false).await,
+        Ok(id) => finish(&state, client.as_deref(), &headers, &id, &body, false).await,
         Err(error) => Err(error),
     })
 }
@@ -418,12 +428,13 @@ pub(super) async fn cancel(
 /// Captures (takes the held money) or cancels (releases it) a `waiting_for_capture` payment.
 async fn finish(
     state: &AppState,
+    client: Option<&str>,
     headers: &HeaderMap,
     id: &str,
     body: &[u8],
     take: bool,
 ) -> Result<Value, YkError> {
-    let merchant = shop(state, headers).await?;
+    let merchant = shop(state, client, headers).await?;
     let request = object(body)?;
     let payment = shop_payment(state, &merchant, id).await?;
     if take && let Some(amount) = request.get("amount").filter(|value| !value.is_null()) {

@@ -10,6 +10,7 @@ use obol_core::Timestamp;
 use obol_core::ids::PaymentId;
 use obol_core::money::Money;
 use obol_core::payment::Actor;
+use obol_http::auth::ClientIp;
 use obol_http::state::AppState;
 use obol_store::Entity;
 use obol_store::StoreError;
@@ -45,14 +46,20 @@ fn refund_object(id: i64, payment: &PaymentId, amount: Money, at: Timestamp) -> 
 
 pub(super) async fn create_refund(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(refund(&state, &headers, &body).await)
+    answer(refund(&state, client.as_deref(), &headers, &body).await)
 }
 
-async fn refund(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, YkError> {
-    let merchant = shop(state, headers).await?;
+async fn refund(
+    state: &AppState,
+    client: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, YkError> {
+    let merchant = shop(state, client, headers).await?;
     let request = object(body)?;
     let payment_id = request
         .get("payment_id")
@@ -95,12 +102,13 @@ async fn refund(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
 
 pub(super) async fn read_refund(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     answer(
         async {
-            let merchant = shop(&state, &headers).await?;
+            let merchant = shop(&state, client.as_deref(), &headers).await?;
             let missing = || YkError::not_found("Refund not found");
             let id = path_id(id)?;
             let transaction = transaction_of_refund(&id).ok_or_else(missing)?;
