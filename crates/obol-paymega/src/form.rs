@@ -79,6 +79,13 @@ fn too_many_attempts(language: &str) -> &'static str {
 
 fn problem_text(language: &str, problem: &Problem) -> &'static str {
     match (language, problem) {
+        ("ru", Problem::LivePublicKey) => {
+            "нельзя задать с боевым публичным ключом: только боевые счета"
+        }
+        ("uk", Problem::LivePublicKey) => {
+            "не можна задати з бойовим публічним ключем: лише бойові рахунки"
+        }
+        (_, Problem::LivePublicKey) => "cannot be set with a live public key: live invoices only",
         ("ru", Problem::Required) => "обязательное поле",
         ("uk", Problem::Required) => "обов'язкове поле",
         (_, Problem::Required) => "is required",
