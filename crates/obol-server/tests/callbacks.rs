@@ -260,6 +260,15 @@ async fn a_refused_connection_is_retried_and_a_later_callback_waits(database: Te
         "{:?}",
         callbacks[0]
     );
+    assert!(
+        !callbacks[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&closed.to_string()),
+        "the reason names no URL, which may carry a merchant's token: {:?}",
+        callbacks[0]
+    );
     assert_eq!(
         callbacks[1].attempts, 0,
         "the payment's later callback waits for the earlier one"

@@ -211,11 +211,7 @@ impl DeliveryWorker {
         for (name, value) in format.signature_headers(&current, &callback.body) {
             request = request.header(name, value);
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| describe(&error))?;
+        let response = request.body(body).send().await.map_err(describe)?;
         let status = response.status().as_u16();
         // Read a bounded part of the answer so the connection can be reused; ignore it.
         let mut response = response;
@@ -314,7 +310,10 @@ impl DeliveryWorker {
     }
 }
 
-fn describe(error: &reqwest::Error) -> String {
+/// Why a POST failed, without its URL: the reason is logged and kept in the callback's log,
+/// and a merchant's URL may carry a token of its own.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
     if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {
