@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+use crate::currency::Currency;
+
 /// Test or live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mode {
@@ -88,6 +90,39 @@ pub fn payment_mode(
     }
 }
 
+/// A live route as the route choice sees it (SPEC §4 "Live routes"): an upstream provider the
+/// operator configured, by name, and the currencies it settles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRoute {
+    pub name: String,
+    pub currencies: Vec<Currency>,
+}
+
+impl LiveRoute {
+    pub fn serves(&self, currency: Currency) -> bool {
+        self.currencies.contains(&currency)
+    }
+}
+
+/// The live route that settles a live payment in `currency` (SPEC §4): the one the merchant
+/// chose (`obol merchant set-acquirer`), when it serves the currency; with no choice (a
+/// merchant that named none, a reseller's own payment), the first configured route serving the
+/// currency. A merchant's chosen route never gives way to another: its payments in a currency
+/// the route does not serve have no route at all.
+pub fn choose_live_route<'a>(
+    routes: &'a [LiveRoute],
+    merchant_choice: Option<&str>,
+    currency: Currency,
+) -> Option<&'a LiveRoute> {
+    match merchant_choice {
+        Some(chosen) => routes
+            .iter()
+            .find(|route| route.name == chosen)
+            .filter(|route| route.serves(currency)),
+        None => routes.iter().find(|route| route.serves(currency)),
+    }
+}
+
 /// Who settles a payment that a customer pays online (the hosted page's card step).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OnlineRoute {
@@ -131,6 +166,35 @@ mod tests {
         assert_eq!(Mode::parse("Live"), None);
         assert_eq!(Mode::of_test_flag(true), Mode::Test);
         assert_eq!(Mode::of_test_flag(false), Mode::Live);
+    }
+
+    #[test]
+    fn a_live_route_is_the_merchants_choice_else_the_first_serving_the_currency() {
+        let (rub, usd) = (Currency::parse("RUB").unwrap(), Currency::USD);
+        let routes = [
+            LiveRoute {
+                name: "main".to_owned(),
+                currencies: vec![rub],
+            },
+            LiveRoute {
+                name: "second".to_owned(),
+                currencies: vec![rub, usd],
+            },
+        ];
+        let chosen = |choice: Option<&str>, currency| {
+            choose_live_route(&routes, choice, currency).map(|route| route.name.as_str())
+        };
+        assert_eq!(chosen(None, rub), Some("main"));
+        assert_eq!(chosen(None, usd), Some("second"));
+        assert_eq!(chosen(Some("second"), rub), Some("second"));
+        assert_eq!(
+            chosen(Some("main"), usd),
+            None,
+            "the choice never gives way"
+        );
+        assert_eq!(chosen(Some("gone"), rub), None);
+        assert_eq!(chosen(None, Currency::EUR), None);
+        assert_eq!(choose_live_route(&[], None, rub), None);
     }
 
     #[test]

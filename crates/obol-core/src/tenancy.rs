@@ -248,6 +248,9 @@ pub struct MerchantSettings {
     pub webhook_url: Option<String>,
     /// Locale of pages when neither the payment nor the browser says (`en`, `ru`, `uk`).
     pub default_locale: String,
+    /// The live route (an `[[acquirers]]` name) that settles its live payments; `None`: the
+    /// first route serving the payment's currency (SPEC §4).
+    pub acquirer: Option<String>,
 }
 
 /// A payer account of a reseller (ActivePlatform's `account`).

@@ -54,7 +54,7 @@ async fn accept_post(
     }
     // Every form here is the sandbox's (its cards, its `test` method, its 3-D Secure): a
     // payment it may not settle takes no attempt from it, not even a decline.
-    if !super::online_route(&loaded.payment).is_sandbox() {
+    if !super::online_route(state, &loaded).is_sandbox() {
         return Err(HppError::Rendered(Box::new(
             page.online_unavailable(StatusCode::FORBIDDEN),
         )));

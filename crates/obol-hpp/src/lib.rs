@@ -26,7 +26,7 @@ use obol_core::catalog::{
     Localized, PaymentService, ServiceFlow, ServiceUse, canonical_method_code, service_usable,
 };
 use obol_core::ids::PaymentId;
-use obol_core::mode::OnlineRoute;
+use obol_core::mode::{OnlineRoute, choose_live_route};
 use obol_core::payment::{CustomerOutcome, Payment};
 use obol_store::StoreError;
 use obol_store::error::Entity;
@@ -175,6 +175,8 @@ struct Loaded {
     merchant_name: Option<String>,
     /// The merchant's own mode; `None` for a reseller's payment.
     merchant_test_mode: Option<bool>,
+    /// The live route the merchant chose (`obol merchant set-acquirer`), if any.
+    merchant_acquirer: Option<String>,
     attempt: Option<Attempt>,
     service: Option<PaymentService>,
 }
@@ -200,16 +202,18 @@ async fn load(state: &AppState, id: &PaymentId) -> Result<Loaded, HppError> {
                 if payment.source == obol_core::payment::Source::Yookassa {
                     return Ok(None);
                 }
-                let (merchant_name, merchant_test_mode) = match payment.merchant_id {
-                    Some(merchant) => {
-                        let merchant = tenancy::get_merchant(db, merchant).await?;
-                        (
-                            Some(merchant.name.as_str().to_owned()),
-                            Some(merchant.test_mode),
-                        )
-                    }
-                    None => (None, None),
-                };
+                let (merchant_name, merchant_test_mode, merchant_acquirer) =
+                    match payment.merchant_id {
+                        Some(merchant) => {
+                            let merchant = tenancy::get_merchant(db, merchant).await?;
+                            (
+                                Some(merchant.name.as_str().to_owned()),
+                                Some(merchant.test_mode),
+                                merchant.settings.acquirer,
+                            )
+                        }
+                        None => (None, None, None),
+                    };
                 let attempt = attempts::latest(db, &id).await?;
                 // The catalog is a few dozen rows, so reading it whole is cheaper than
                 // another query shape to maintain.
@@ -224,6 +228,7 @@ async fn load(state: &AppState, id: &PaymentId) -> Result<Loaded, HppError> {
                     payment,
                     merchant_name,
                     merchant_test_mode,
+                    merchant_acquirer,
                     attempt,
                     service,
                 }))
@@ -365,13 +370,23 @@ impl PaymentPage {
     }
 }
 
-/// Who settles this payment if its customer pays here (SPEC §2 "Test and live"): the sandbox
-/// for a test payment; for a live one, the live route configured for it. Live routes (SPEC §4)
-/// plug in here: until one is configured, no live payment has one, so a live payment is not
-/// payable online and its page offers no form.
-fn online_route(payment: &Payment) -> OnlineRoute {
-    let live_route: Option<&str> = None;
-    payment.online_route(live_route)
+/// Who settles this payment if its customer pays here (SPEC §2 "Test and live", §4 "Live
+/// routes"): the sandbox for a test payment; for a live one, the live route the core chooses
+/// from the configured routes and the merchant's choice, else nobody.
+///
+/// The card step through a live route (creating the payment upstream and sending the customer
+/// to the provider's page) is not built yet: until it is, the page of a live payment offers
+/// no form whether or not a route serves it, and every form posted to it is refused.
+fn online_route(state: &AppState, loaded: &Loaded) -> OnlineRoute {
+    let routes = state.config.live_routes();
+    let chosen = choose_live_route(
+        &routes,
+        loaded.merchant_acquirer.as_deref(),
+        loaded.payment.amount.currency(),
+    );
+    loaded
+        .payment
+        .online_route(chosen.map(|route| route.name.as_str()))
 }
 
 /// The page a payment shows now: its status when closed, else the 3-D Secure challenge, the
@@ -381,7 +396,7 @@ async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> 
     if !payment.takes_attempts() {
         return Ok(page.status(StatusCode::OK, payment, None));
     }
-    if !online_route(payment).is_sandbox() {
+    if !online_route(state, loaded).is_sandbox() {
         return Ok(page.online_unavailable(StatusCode::OK));
     }
     if loaded.challenge_waiting() {

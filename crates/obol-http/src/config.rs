@@ -11,6 +11,9 @@ use serde::Deserialize;
 
 use crate::address::TrustedProxies;
 
+pub mod acquirers;
+pub use acquirers::{AcquirerConfig, AcquirerKind};
+
 /// A value that must not appear in logs or output: `Debug` and `Display` print `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(T);
@@ -101,6 +104,9 @@ pub struct Config {
     /// How often the metrics' database gauges (payments by status, callback queue, jobs) are
     /// read again in the background; a scrape never reads the database.
     pub metrics_refresh_interval_ms: u64,
+    /// Live routes (`[[acquirers]]`, SPEC §4): the upstream providers that settle live
+    /// payments, in the order written (the first serving a currency is its default).
+    pub acquirers: Vec<AcquirerConfig>,
 }
 
 /// The YooKassa public API, allowed by default for `PaymentCommit`.
@@ -140,6 +146,8 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     metrics: FileMetrics,
+    #[serde(default)]
+    acquirers: Vec<acquirers::FileAcquirer>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -449,6 +457,7 @@ impl Config {
             limits_connections_max: usize::try_from(limits_connections_max).unwrap_or(usize::MAX),
             metrics_listen,
             metrics_refresh_interval_ms,
+            acquirers: acquirers::load(file.acquirers, environment)?,
         };
         config.validate()?;
         Ok(config)
@@ -506,6 +515,21 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{bound}"),
         }
+    }
+
+    /// The live routes as the route choice reads them, in the order configured.
+    pub fn live_routes(&self) -> Vec<obol_core::mode::LiveRoute> {
+        self.acquirers
+            .iter()
+            .map(|acquirer| acquirer.route.clone())
+            .collect()
+    }
+
+    /// The route named `name`, if one is configured.
+    pub fn acquirer(&self, name: &str) -> Option<&AcquirerConfig> {
+        self.acquirers
+            .iter()
+            .find(|acquirer| acquirer.route.name == name)
     }
 
     /// The YooKassa URL prefixes allowed, with the defaults filled in.

@@ -227,6 +227,7 @@ pub async fn create_merchant(
             forbid_public_access: options.forbid_public_access,
             webhook_url: options.webhook_url.clone(),
             default_locale: "en".to_owned(),
+            acquirer: None,
         },
     };
     let now = context.clock.now();
@@ -934,5 +935,58 @@ pub async fn balances(
                 amount: balance.amount.to_decimal_string(),
             })
             .collect(),
+    })
+}
+
+/// What `merchant set-acquirer` prints.
+#[derive(Debug, Serialize)]
+pub struct SetAcquirerOutput {
+    pub id: i64,
+    /// The live route now named for the merchant's live payments; `null`: the first route
+    /// serving each payment's currency.
+    pub acquirer: Option<String>,
+}
+
+/// Names the live route (an `[[acquirers]]` name of the configuration) that settles a
+/// merchant's live payments, or `none` to fall back to the first route serving each payment's
+/// currency (SPEC §4). An unknown route name is refused: routes are configured, not invented.
+pub async fn set_acquirer(
+    context: &Context,
+    merchant: i64,
+    acquirer: &str,
+) -> Result<SetAcquirerOutput, CommandError> {
+    let id = merchant_id(merchant)?;
+    let chosen = match acquirer {
+        "none" => None,
+        name if context.config.acquirer(name).is_some() => Some(name.to_owned()),
+        name => {
+            let known: Vec<&str> = context
+                .config
+                .acquirers
+                .iter()
+                .map(|route| route.route.name.as_str())
+                .collect();
+            return Err(CommandError::Invalid(format!(
+                "acquirer `{name}` is not configured (configured: {}; or `none`)",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    };
+    let now = context.clock.now();
+    let stored = chosen.clone();
+    let merchant_row = context
+        .store
+        .write(move |db| {
+            Box::pin(async move { tenancy::set_acquirer(db, id, stored.as_deref(), now).await })
+        })
+        .await
+        .map_err(|error| not_found_as(error, format!("merchant {merchant} does not exist")))?;
+    Ok(SetAcquirerOutput {
+        id: merchant,
+        acquirer: merchant_row.settings.acquirer,
     })
 }

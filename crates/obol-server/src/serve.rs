@@ -83,6 +83,17 @@ pub async fn start(
         None => None,
     };
     let public_url = context.config.public_url_for(address);
+    // A live route settles live money: it may never be this server's own sandbox, reached by
+    // its public URL or by the address it listens on (SPEC §4).
+    let own_bases = [public_url.clone(), format!("http://{address}")];
+    if let Some(route) =
+        obol_http::config::acquirers::route_to_own_sandbox(&context.config.acquirers, &own_bases)
+    {
+        return Err(CommandError::Invalid(format!(
+            "acquirer `{}` points at this server's own sandbox ({}): a live route must be a real provider",
+            route.route.name, route.api_url
+        )));
+    }
 
     let demo_text = if options.demo {
         let path = context.config.demo_credentials_path();

@@ -117,6 +117,13 @@ enum MerchantAction {
         #[arg(long)]
         merchant: i64,
     },
+    /// Name the live route (an `[[acquirers]]` name, or `none`) that settles its live payments.
+    SetAcquirer {
+        #[arg(long)]
+        merchant: i64,
+        #[arg(long, value_name = "NAME|none")]
+        acquirer: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -366,6 +373,16 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
                 webhook_url: options.webhook_url,
             };
             print_result(json, &commands::create_merchant(&context, options).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Merchant {
+            action: MerchantAction::SetAcquirer { merchant, acquirer },
+        } => {
+            let context = Context::open_default(config).await?;
+            print_result(
+                json,
+                &commands::set_acquirer(&context, merchant, &acquirer).await?,
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Merchant {

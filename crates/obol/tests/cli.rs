@@ -1113,3 +1113,118 @@ async fn a_demo_invoice_is_paid_on_the_hosted_page() {
         }
     }
 }
+
+/// A configuration with two live routes (SPEC §4), the second one's secret key only in the
+/// file; `api_url` as given.
+fn write_routes_config(directory: &Path, api_url: &str) -> String {
+    let path = directory.join("routes.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[acquirers]]\nname = \"yookassa-main\"\nkind = \"yookassa\"\napi_url = \"{api_url}\"\n\
+             shop_id = \"123456\"\nsecret_key = \"live_key\"\ncurrencies = [\"RUB\"]\nfee_rate = \"2.8\"\n\n\
+             [[acquirers]]\nname = \"backup\"\nkind = \"yookassa\"\napi_url = \"https://api.yookassa.ru/v3\"\n\
+             shop_id = \"654321\"\nsecret_key = \"other_key\"\ncurrencies = [\"RUB\", \"USD\"]\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn set_acquirer_names_a_configured_route_or_none() {
+    let scratch = Scratch::new("acquirer");
+    let config = write_routes_config(scratch.path(), "https://api.yookassa.ru/v3");
+    let run = |arguments: &[&str]| {
+        let mut all = vec!["--config", config.as_str()];
+        all.extend_from_slice(arguments);
+        obol(scratch.path(), None, &all)
+    };
+    let merchant = json_of(&run(&[
+        "merchant",
+        "create",
+        "--name",
+        "Shop",
+        "--reseller",
+        "1",
+        "--live",
+        "--json",
+    ]));
+    let id = merchant["id"].to_string();
+    let set = json_of(&run(&[
+        "merchant",
+        "set-acquirer",
+        "--merchant",
+        &id,
+        "--acquirer",
+        "backup",
+        "--json",
+    ]));
+    assert_eq!(keys(&set), ["acquirer", "id"], "{set}");
+    assert_eq!(set["id"], merchant["id"]);
+    assert_eq!(set["acquirer"], "backup");
+    let unset = json_of(&run(&[
+        "merchant",
+        "set-acquirer",
+        "--merchant",
+        &id,
+        "--acquirer",
+        "none",
+        "--json",
+    ]));
+    assert_eq!(unset["acquirer"], serde_json::Value::Null);
+    let unknown = run(&[
+        "merchant",
+        "set-acquirer",
+        "--merchant",
+        &id,
+        "--acquirer",
+        "stripe-eu",
+        "--json",
+    ]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&unknown.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_argument");
+    assert_eq!(
+        error["error"]["message"],
+        "acquirer `stripe-eu` is not configured (configured: yookassa-main, backup; or `none`)"
+    );
+    let no_merchant = run(&[
+        "merchant",
+        "set-acquirer",
+        "--merchant",
+        "999",
+        "--acquirer",
+        "backup",
+        "--json",
+    ]);
+    assert_json_error(&no_merchant, "merchant 999 does not exist");
+}
+
+#[test]
+fn a_route_to_the_servers_own_sandbox_stops_the_start() {
+    let scratch = Scratch::new("own-sandbox");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for api_url in [
+        format!("http://127.0.0.1:{port}/sandbox/yookassa/v3"),
+        format!("http://localhost:{port}/sandbox/yookassa/v3/"),
+    ] {
+        let config = write_routes_config(scratch.path(), &api_url);
+        let listen = format!("127.0.0.1:{port}");
+        let output = obol(
+            scratch.path(),
+            None,
+            &["--config", &config, "serve", "--listen", &listen],
+        );
+        assert_eq!(output.status.code(), Some(1), "{api_url}");
+        assert!(
+            stderr_of(&output).contains("own sandbox"),
+            "{}",
+            stderr_of(&output)
+        );
+    }
+}

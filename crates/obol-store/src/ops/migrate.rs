@@ -130,6 +130,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0012_callback_mode.sql",
         "postgres/0012_callback_mode.sql"
     ),
+    migration!(
+        14,
+        "merchant_acquirer",
+        "sqlite/0014_merchant_acquirer.sql",
+        "postgres/0014_merchant_acquirer.sql"
+    ),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are

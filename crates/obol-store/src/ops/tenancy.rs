@@ -155,7 +155,7 @@ pub struct NewMerchant {
     pub settings: MerchantSettings,
 }
 
-const MERCHANT_COLUMNS: &str = "id, reseller_id, name, test_mode, public_key, api_login, forbid_public_access, webhook_url, default_locale, created_at";
+const MERCHANT_COLUMNS: &str = "id, reseller_id, name, test_mode, public_key, api_login, forbid_public_access, webhook_url, default_locale, acquirer, created_at";
 
 fn merchant_from_row(row: &Row) -> StoreResult<Merchant> {
     Ok(Merchant {
@@ -169,6 +169,7 @@ fn merchant_from_row(row: &Row) -> StoreResult<Merchant> {
             forbid_public_access: row.bool("forbid_public_access")?,
             webhook_url: row.opt_text("webhook_url")?,
             default_locale: row.text("default_locale")?,
+            acquirer: row.opt_text("acquirer")?,
         },
         created_at: timestamp(row.int("created_at")?),
     })
@@ -229,6 +230,27 @@ pub async fn create_merchant(
         settings: new.settings,
         created_at: now,
     })
+}
+
+/// Names the live route that settles a merchant's live payments (`None`: the first route
+/// serving each payment's currency). Whether the name is a configured route is the caller's
+/// to check: routes live in the configuration, not in the database.
+pub async fn set_acquirer(
+    db: &mut dyn Db,
+    id: MerchantId,
+    acquirer: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<Merchant> {
+    let changed = db
+        .execute(
+            "UPDATE merchants SET acquirer = $1, updated_at = $2 WHERE id = $3",
+            params![acquirer.map(str::to_owned), now.unix_micros(), id.get()],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(Entity::Merchant));
+    }
+    get_merchant(db, id).await
 }
 
 pub async fn get_merchant(db: &mut dyn Db, id: MerchantId) -> StoreResult<Merchant> {
