@@ -9,6 +9,7 @@
 //! mapping of the core's errors to it, the idempotent write, amounts) and the confirmation
 //! page; [`payments`] and [`refunds`] hold the routes.
 
+mod lists;
 mod payments;
 mod refunds;
 
@@ -45,6 +46,7 @@ const DESCRIPTION_MAX: usize = 128;
 pub fn router() -> Routes {
     Routes::new()
         .post("/sandbox/yookassa/v3/payments", payments::create_payment)
+        .get("/sandbox/yookassa/v3/payments", lists::list_payments)
         .get(
             "/sandbox/yookassa/v3/payments/{payment_id}",
             payments::read_payment,
@@ -58,6 +60,7 @@ pub fn router() -> Routes {
             payments::cancel,
         )
         .post("/sandbox/yookassa/v3/refunds", refunds::create_refund)
+        .get("/sandbox/yookassa/v3/refunds", lists::list_refunds)
         .get(
             "/sandbox/yookassa/v3/refunds/{refund_id}",
             refunds::read_refund,

@@ -9,6 +9,7 @@ use reqwest::Client;
 use serde_json::Value;
 
 mod commit;
+mod lists;
 mod sandbox;
 mod upstream;
 

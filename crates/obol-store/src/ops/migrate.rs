@@ -130,6 +130,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0012_callback_mode.sql",
         "postgres/0012_callback_mode.sql"
     ),
+    migration!(
+        13,
+        "shop_lists",
+        "sqlite/0013_shop_lists.sql",
+        "postgres/0013_shop_lists.sql"
+    ),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are
