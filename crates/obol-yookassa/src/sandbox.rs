@@ -10,6 +10,7 @@
 //! page; [`payments`] and [`refunds`] hold the routes.
 
 mod lists;
+mod notifications;
 mod payments;
 mod refunds;
 
@@ -36,6 +37,7 @@ use obol_store::ops::payments as stored_payments;
 use obol_store::{BoxFuture, Db, Idempotent, StoreError, StoreResult};
 use serde_json::{Map, Value, json};
 
+pub use notifications::SandboxNotifications;
 pub use payments::{payment_object, status};
 
 /// Purpose of the embedded confirmation token.

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 mod commit;
 mod lists;
+mod notifications;
 mod sandbox;
 mod upstream;
 
