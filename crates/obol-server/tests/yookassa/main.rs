@@ -11,6 +11,7 @@ use serde_json::Value;
 mod commit;
 mod lists;
 mod notifications;
+mod python;
 mod sandbox;
 mod upstream;
 
