@@ -229,6 +229,45 @@ async fn notifications_report_every_change(database: TestDatabase) {
     server.stop().await;
 }
 
+/// A hold nobody captures is released at `expires_at` by the lifecycle worker: notified as
+/// `payment.canceled` (`expired_on_capture`).
+async fn a_released_hold_is_notified(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let receiver = CallbackReceiver::start().await;
+    let (_, shop) = shop_with_webhook(&server, receiver.url()).await;
+    let (_, created) = shop
+        .send(
+            &server,
+            Method::POST,
+            "/payments",
+            None,
+            Some(new_payment("10.00", false)),
+        )
+        .await;
+    pay(
+        &server,
+        created["confirmation"]["confirmation_token"]
+            .as_str()
+            .unwrap(),
+        "4242424242424242",
+    )
+    .await;
+    receiver.wait_for(1).await;
+    server.clock.advance_seconds(7 * 86_400);
+    let received = receiver.wait_for(2).await;
+    assert_eq!(
+        received.iter().map(event).collect::<Vec<_>>(),
+        ["payment.waiting_for_capture", "payment.canceled"]
+    );
+    let object = received[1].json()["object"].clone();
+    assert_eq!(object["id"], created["id"]);
+    assert_eq!(
+        object["cancellation_details"],
+        json!({ "party": "yoo_money", "reason": "expired_on_capture" })
+    );
+    server.stop().await;
+}
+
 /// A shop without a webhook URL gets no notification (and its payments work as before); another
 /// shop's payments never reach this shop's URL.
 async fn notifications_go_to_their_own_shop(database: TestDatabase) {
@@ -368,5 +407,6 @@ async fn redirect_confirmation_returns_to_the_shop(database: TestDatabase) {
 on_both_backends!(
     notifications_report_every_change,
     notifications_go_to_their_own_shop,
+    a_released_hold_is_notified,
     redirect_confirmation_returns_to_the_shop,
 );
