@@ -317,4 +317,60 @@ async fn refund_lists(database: TestDatabase) {
     server.stop().await;
 }
 
-on_both_backends!(payment_lists, refund_lists);
+/// Card types are YooKassa's own names only (strict clients refuse others): Maestro shows as
+/// MasterCard, and every brand the sandbox knows has its YooKassa name.
+async fn card_types_are_yookassas(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let shop = shop_of(&server.merchant(false, false).await);
+    let cards = [
+        ("4242424242424242", "Visa"),
+        ("5555555555554444", "MasterCard"),
+        ("6759649826438453", "MasterCard"),
+        ("2200000000000004", "Mir"),
+        ("378282246310005", "AmericanExpress"),
+        ("3530111333300000", "JCB"),
+        ("6200000000000005", "UnionPay"),
+        ("6011111111111117", "DiscoverCard"),
+    ];
+    for (card, _) in cards {
+        let (_, created) = shop
+            .send(
+                &server,
+                Method::POST,
+                "/payments",
+                None,
+                Some(new_payment("1.00", true)),
+            )
+            .await;
+        pay(
+            &server,
+            created["confirmation"]["confirmation_token"]
+                .as_str()
+                .unwrap(),
+            card,
+        )
+        .await;
+    }
+    let (_, all) = get(&shop, &server, "/payments?limit=100").await;
+    let mut seen: Vec<(String, String)> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let card = &item["payment_method"]["card"];
+            (
+                card["first6"].as_str().unwrap().to_owned(),
+                card["card_type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.reverse();
+    let expected: Vec<(String, String)> = cards
+        .iter()
+        .map(|(card, kind)| (card[..6].to_owned(), (*kind).to_owned()))
+        .collect();
+    assert_eq!(seen, expected);
+    server.stop().await;
+}
+
+on_both_backends!(payment_lists, refund_lists, card_types_are_yookassas);

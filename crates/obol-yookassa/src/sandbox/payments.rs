@@ -176,10 +176,14 @@ pub(crate) fn payment_json(public_url: &str, key: &OperatorKey, payment: &Paymen
                 "expiry_month": format!("{:02}", card.expiry_month),
                 "card_type": match card.brand.as_str() {
                     "visa" => "Visa",
-                    "mastercard" => "MasterCard",
                     "mir" => "Mir",
+                    // YooKassa's own set only (strict clients refuse any other value):
+                    // Maestro is shown as MasterCard, as YooKassa does.
+                    "mastercard" | "maestro" => "MasterCard",
                     "amex" => "AmericanExpress",
-                    "maestro" => "Maestro",
+                    "jcb" => "JCB",
+                    "unionpay" => "UnionPay",
+                    "discover" => "DiscoverCard",
                     _ => "Unknown",
                 },
             },
