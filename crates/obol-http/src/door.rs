@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
-use obol_core::payment::{Payment, Source};
+use obol_core::payment::{Payment, Source, Transition};
 use obol_core::time::Timestamp;
 use obol_store::ops::callbacks::{AfterFailure, NewCallback};
 use obol_store::{Db, StoreResult};
@@ -63,13 +63,16 @@ pub enum CallbackDialect {
     Paymega,
     Softline,
     P2p,
+    /// YooKassa's notifications, sent by the YooKassa sandbox for its payments and refunds.
+    YookassaSandbox,
 }
 
 impl CallbackDialect {
-    pub const ALL: [CallbackDialect; 3] = [
+    pub const ALL: [CallbackDialect; 4] = [
         CallbackDialect::Paymega,
         CallbackDialect::Softline,
         CallbackDialect::P2p,
+        CallbackDialect::YookassaSandbox,
     ];
 
     /// The name stored with each callback (never renamed: stored rows carry it).
@@ -78,6 +81,7 @@ impl CallbackDialect {
             CallbackDialect::Paymega => "paymega",
             CallbackDialect::Softline => "softline",
             CallbackDialect::P2p => "p2p",
+            CallbackDialect::YookassaSandbox => "yookassa_sandbox",
         }
     }
 
@@ -88,7 +92,7 @@ impl CallbackDialect {
     }
 
     /// The format a payment's callbacks take, by the door it came through; `None`: its door
-    /// sends none (YooKassa notifies shops with its own webhooks, which are not emulated).
+    /// sends none (a payment relayed to a YooKassa upstream is reported by that upstream).
     pub fn of_source(source: Source) -> Option<CallbackDialect> {
         match source {
             Source::PublicApi | Source::MerchantApi | Source::Form | Source::Cli => {
@@ -97,7 +101,8 @@ impl CallbackDialect {
             Source::SoftlineApi => Some(CallbackDialect::Softline),
             // ActivePlatform's managers' payments report in Paymega's format (SPEC §5).
             Source::Manager | Source::P2p => Some(CallbackDialect::Paymega),
-            Source::Yookassa | Source::YookassaSandbox => None,
+            Source::YookassaSandbox => Some(CallbackDialect::YookassaSandbox),
+            Source::Yookassa => None,
         }
     }
 }
@@ -125,6 +130,21 @@ pub trait CallbackFormat: Send + Sync {
         _creation: bool,
     ) -> BoxFuture<'a, StoreResult<Option<NewCallback>>> {
         Box::pin(async { Ok(None) })
+    }
+
+    /// The callback reporting the change `transition` made to a payment (now `payment`), or
+    /// `None`; by default the callback of the payment's new state ([`Self::render_payment`]).
+    /// A format whose events name the change (a refund rather than a status) renders it here.
+    /// Runs inside the transaction that changed the payment.
+    fn render_transition<'a>(
+        &'a self,
+        db: &'a mut dyn Db,
+        payment: &'a Payment,
+        _transition: &'a Transition,
+        context: RenderContext<'a>,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<Option<NewCallback>>> {
+        self.render_payment(db, payment, context, now, false)
     }
 
     /// The body sent at one attempt, from the stored one (P2P signs its claims at each attempt,
@@ -268,6 +288,10 @@ mod tests {
             Some(CallbackDialect::Paymega)
         );
         assert_eq!(CallbackDialect::of_source(Source::Yookassa), None);
+        assert_eq!(
+            CallbackDialect::of_source(Source::YookassaSandbox),
+            Some(CallbackDialect::YookassaSandbox)
+        );
     }
 
     struct Format(CallbackDialect);

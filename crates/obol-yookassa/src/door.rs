@@ -3,7 +3,9 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use obol_http::door::Door;
+use std::sync::Arc;
+
+use obol_http::door::{CallbackFormat, Door};
 use obol_http::routes::Routes;
 use serde_json::{Map, Value};
 
@@ -51,6 +53,11 @@ impl Door for YookassaDoor {
             StatusCode::METHOD_NOT_ALLOWED,
             "PaymentCommit is called with POST.",
         )
+    }
+
+    /// The sandbox's payments notify their shop in YooKassa's format.
+    fn callback_format(&self) -> Option<Arc<dyn CallbackFormat>> {
+        Some(Arc::new(sandbox::SandboxNotifications))
     }
 
     fn openapi_paths(&self) -> Map<String, Value> {

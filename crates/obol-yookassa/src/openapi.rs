@@ -70,14 +70,37 @@ fn sandbox_paths() -> Map<String, Value> {
     };
     let object = json!({ "type": "object" });
     let mut paths = Map::new();
-    paths.insert("/sandbox/yookassa/v3/payments".into(), json!({ "post": operation("Create a payment", &payment, Some(json!({ "$ref": "#/components/schemas/YooKassaPaymentRequest" })), vec![key.clone()]) }));
+    let query = |name: &str, schema: Value| json!({ "name": name, "in": "query", "required": false, "schema": schema });
+    let text = json!({ "type": "string" });
+    let instant = json!({ "type": "string", "format": "date-time" });
+    let mut list_parameters = vec![
+        query(
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 10 }),
+        ),
+        query("cursor", text.clone()),
+        query("status", text.clone()),
+    ];
+    for bound in ["gte", "gt", "lte", "lt"] {
+        list_parameters.push(query(&format!("created_at.{bound}"), instant.clone()));
+    }
+    let list_of = |item: &Value| json!({ "type": "object", "required": ["type", "items"], "properties": { "type": { "type": "string", "enum": ["list"] }, "items": { "type": "array", "items": item }, "next_cursor": { "type": "string" } } });
+    let mut refund_parameters = list_parameters.clone();
+    refund_parameters.push(query("payment_id", text));
+    paths.insert("/sandbox/yookassa/v3/payments".into(), json!({
+        "post": operation("Create a payment", &payment, Some(json!({ "$ref": "#/components/schemas/YooKassaPaymentRequest" })), vec![key.clone()]),
+        "get": operation("List the shop's payments, newest first", &list_of(&payment), None, list_parameters),
+    }));
     paths.insert(
         "/sandbox/yookassa/v3/payments/{payment_id}".into(),
         json!({ "get": operation("Read a payment", &payment, None, vec![id("payment_id")]) }),
     );
     paths.insert("/sandbox/yookassa/v3/payments/{payment_id}/capture".into(), json!({ "post": operation("Capture a waiting_for_capture payment", &payment, Some(object.clone()), vec![id("payment_id"), key.clone()]) }));
     paths.insert("/sandbox/yookassa/v3/payments/{payment_id}/cancel".into(), json!({ "post": operation("Cancel a waiting_for_capture payment", &payment, Some(object), vec![id("payment_id"), key.clone()]) }));
-    paths.insert("/sandbox/yookassa/v3/refunds".into(), json!({ "post": operation("Refund a succeeded payment", &refund, Some(json!({ "$ref": "#/components/schemas/YooKassaRefundRequest" })), vec![key]) }));
+    paths.insert("/sandbox/yookassa/v3/refunds".into(), json!({
+        "post": operation("Refund a succeeded payment", &refund, Some(json!({ "$ref": "#/components/schemas/YooKassaRefundRequest" })), vec![key]),
+        "get": operation("List the refunds of the shop's payments, newest first", &list_of(&refund), None, refund_parameters),
+    }));
     paths.insert(
         "/sandbox/yookassa/v3/refunds/{refund_id}".into(),
         json!({ "get": operation("Read a refund", &refund, None, vec![id("refund_id")]) }),

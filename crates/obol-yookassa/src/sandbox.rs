@@ -9,6 +9,8 @@
 //! mapping of the core's errors to it, the idempotent write, amounts) and the confirmation
 //! page; [`payments`] and [`refunds`] hold the routes.
 
+mod lists;
+mod notifications;
 mod payments;
 mod refunds;
 
@@ -35,6 +37,7 @@ use obol_store::ops::payments as stored_payments;
 use obol_store::{BoxFuture, Db, Idempotent, StoreError, StoreResult};
 use serde_json::{Map, Value, json};
 
+pub use notifications::SandboxNotifications;
 pub use payments::{payment_object, status};
 
 /// Purpose of the embedded confirmation token.
@@ -45,6 +48,7 @@ const DESCRIPTION_MAX: usize = 128;
 pub fn router() -> Routes {
     Routes::new()
         .post("/sandbox/yookassa/v3/payments", payments::create_payment)
+        .get("/sandbox/yookassa/v3/payments", lists::list_payments)
         .get(
             "/sandbox/yookassa/v3/payments/{payment_id}",
             payments::read_payment,
@@ -58,6 +62,7 @@ pub fn router() -> Routes {
             payments::cancel,
         )
         .post("/sandbox/yookassa/v3/refunds", refunds::create_refund)
+        .get("/sandbox/yookassa/v3/refunds", lists::list_refunds)
         .get(
             "/sandbox/yookassa/v3/refunds/{refund_id}",
             refunds::read_refund,

@@ -15,7 +15,7 @@ use obol_store::ops::callbacks::{self, Callback};
 use obol_store::ops::payments;
 
 use crate::crypto::{OperatorKey, OsRandom};
-use crate::door::{CallbackDialect, Registry, RenderContext};
+use crate::door::{CallbackDialect, CallbackFormat, Registry, RenderContext};
 
 /// A new callback's delivery id (a UUID v4), sent with every attempt as `X-Obol-Delivery-Id`.
 pub fn new_delivery_id() -> String {
@@ -63,8 +63,28 @@ impl Outbox {
         now: Timestamp,
     ) -> StoreResult<(Payment, Transition)> {
         let (payment, transition) = payments::transition(db, id, event, actor, now).await?;
-        self.record(db, &payment, now, false).await?;
+        if let Some(format) = self.format_of(&payment) {
+            let context = self.context();
+            if let Some(callback) = format
+                .render_transition(db, &payment, &transition, context, now)
+                .await?
+            {
+                callbacks::enqueue(db, callback, now).await?;
+            }
+        }
         Ok((payment, transition))
+    }
+
+    /// The callback format of the door a payment came through, if that door has one.
+    fn format_of(&self, payment: &Payment) -> Option<&Arc<dyn CallbackFormat>> {
+        CallbackDialect::of_source(payment.source).and_then(|dialect| self.registry.format(dialect))
+    }
+
+    fn context(&self) -> RenderContext<'_> {
+        RenderContext {
+            public_url: &self.public_url,
+            key: &self.key,
+        }
     }
 
     /// Writes the callback of a payment's current state (`creation`: it was just created),
@@ -77,15 +97,10 @@ impl Outbox {
         now: Timestamp,
         creation: bool,
     ) -> StoreResult<Option<Callback>> {
-        let Some(format) = CallbackDialect::of_source(payment.source)
-            .and_then(|dialect| self.registry.format(dialect))
-        else {
+        let Some(format) = self.format_of(payment) else {
             return Ok(None);
         };
-        let context = RenderContext {
-            public_url: &self.public_url,
-            key: &self.key,
-        };
+        let context = self.context();
         match format
             .render_payment(db, payment, context, now, creation)
             .await?

@@ -9,6 +9,9 @@ use reqwest::Client;
 use serde_json::Value;
 
 mod commit;
+mod lists;
+mod notifications;
+mod python;
 mod sandbox;
 mod upstream;
 

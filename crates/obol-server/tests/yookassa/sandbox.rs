@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::{assert_verified, post_json};
 
 /// Pays a sandbox payment on the hosted page its confirmation token opens, with `card`.
-async fn pay(server: &TestServer, token: &str, card: &str) {
+pub(crate) async fn pay(server: &TestServer, token: &str, card: &str) {
     let browser = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -52,13 +52,13 @@ async fn pay(server: &TestServer, token: &str, card: &str) {
     assert_eq!(paid.status(), 303);
 }
 
-struct Shop {
-    login: String,
-    secret: String,
+pub(crate) struct Shop {
+    pub(crate) login: String,
+    pub(crate) secret: String,
 }
 
 impl Shop {
-    async fn send(
+    pub(crate) async fn send(
         &self,
         server: &TestServer,
         method: reqwest::Method,
@@ -87,7 +87,7 @@ impl Shop {
     }
 }
 
-fn new_payment(value: &str, capture: bool) -> Value {
+pub(crate) fn new_payment(value: &str, capture: bool) -> Value {
     json!({ "amount": { "value": value, "currency": "RUB" }, "capture": capture,
             "confirmation": { "type": "embedded" }, "description": "Order 7",
             "metadata": { "cms_name": "tests" }, "statements": [], "transfers": [] })

@@ -131,6 +131,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "postgres/0012_callback_mode.sql"
     ),
     migration!(
+        13,
+        "shop_lists",
+        "sqlite/0013_shop_lists.sql",
+        "postgres/0013_shop_lists.sql"
+    ),
+    migration!(
         14,
         "merchant_acquirer",
         "sqlite/0014_merchant_acquirer.sql",

@@ -12,6 +12,7 @@ pub mod customers;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
+pub mod listing;
 pub mod migrate;
 pub mod p2p;
 pub mod payments;

@@ -84,7 +84,7 @@ const COLUMNS: [&str; 53] = [
 ];
 
 /// `COLUMNS` as a SELECT list, joined once.
-fn select_list() -> &'static str {
+pub(crate) fn select_list() -> &'static str {
     static LIST: LazyLock<String> = LazyLock::new(|| COLUMNS.join(", "));
     &LIST
 }

@@ -16,7 +16,7 @@ use obol_core::payment::{
 };
 use obol_core::tenancy::Merchant;
 use obol_http::auth::ClientIp;
-use obol_http::crypto::OsRandom;
+use obol_http::crypto::{OperatorKey, OsRandom};
 use obol_http::state::AppState;
 use obol_http::tokens;
 use obol_store::Entity;
@@ -40,7 +40,7 @@ const METADATA_VALUE_MAX: usize = 512;
 
 /// A payment's status in YooKassa's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum YkStatus {
+pub(crate) enum YkStatus {
     Pending,
     WaitingForCapture,
     Succeeded,
@@ -48,7 +48,7 @@ enum YkStatus {
 }
 
 impl YkStatus {
-    fn of(payment: &Payment) -> YkStatus {
+    pub(crate) fn of(payment: &Payment) -> YkStatus {
         match payment.status {
             PaymentStatus::Created | PaymentStatus::Pending if payment.waits_for_capture() => {
                 YkStatus::WaitingForCapture
@@ -63,7 +63,7 @@ impl YkStatus {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             YkStatus::Pending => "pending",
             YkStatus::WaitingForCapture => "waiting_for_capture",
@@ -95,9 +95,9 @@ fn cancellation(payment: &Payment) -> Value {
     json!({ "party": party, "reason": reason })
 }
 
-fn confirmation_token(state: &AppState, payment: &Payment) -> String {
+fn confirmation_token(key: &OperatorKey, payment: &Payment) -> String {
     tokens::issue(
-        &state.key,
+        key,
         CONFIRMATION_PURPOSE,
         payment.id.as_str(),
         payment
@@ -108,6 +108,12 @@ fn confirmation_token(state: &AppState, payment: &Payment) -> String {
 
 /// A payment as YooKassa v3 writes it.
 pub fn payment_object(state: &AppState, payment: &Payment) -> Value {
+    payment_json(&state.public_url, &state.key, payment)
+}
+
+/// A payment as YooKassa v3 writes it, from what a callback's rendering has: the public URL
+/// and the key that signs its confirmation token.
+pub(crate) fn payment_json(public_url: &str, key: &OperatorKey, payment: &Payment) -> Value {
     let status = YkStatus::of(payment);
     let mut object = json!({
         "id": payment.id.uuid_form(),
@@ -130,11 +136,11 @@ pub fn payment_object(state: &AppState, payment: &Payment) -> Value {
             .as_deref()
             .and_then(|text| serde_json::from_str::<Value>(text).ok())
             .is_some_and(|attributes| attributes["confirmation"] == "redirect");
-        let token = confirmation_token(state, payment);
+        let token = confirmation_token(key, payment);
         object["confirmation"] = if redirect {
             json!({
                 "type": "redirect",
-                "confirmation_url": format!("{}/sandbox/yookassa/confirmation/{token}", state.public_url),
+                "confirmation_url": format!("{public_url}/sandbox/yookassa/confirmation/{token}"),
                 "return_url": payment.return_urls.default,
             })
         } else {
@@ -170,10 +176,14 @@ pub fn payment_object(state: &AppState, payment: &Payment) -> Value {
                 "expiry_month": format!("{:02}", card.expiry_month),
                 "card_type": match card.brand.as_str() {
                     "visa" => "Visa",
-                    "mastercard" => "MasterCard",
                     "mir" => "Mir",
+                    // YooKassa's own set only (strict clients refuse any other value):
+                    // Maestro is shown as MasterCard, as YooKassa does.
+                    "mastercard" | "maestro" => "MasterCard",
                     "amex" => "AmericanExpress",
-                    "maestro" => "Maestro",
+                    "jcb" => "JCB",
+                    "unionpay" => "UnionPay",
+                    "discover" => "DiscoverCard",
                     _ => "Unknown",
                 },
             },

@@ -34,7 +34,7 @@ fn transaction_of_refund(id: &str) -> Option<i64> {
     i64::from_str_radix(hex, 16).ok().filter(|id| *id > 0)
 }
 
-fn refund_object(id: i64, payment: &PaymentId, amount: Money, at: Timestamp) -> Value {
+pub(super) fn refund_object(id: i64, payment: &PaymentId, amount: Money, at: Timestamp) -> Value {
     json!({
         "id": refund_id(id),
         "payment_id": payment.uuid_form(),
