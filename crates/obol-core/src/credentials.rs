@@ -72,6 +72,17 @@ impl SecretDigest {
         &self.0
     }
 
+    /// Lower-case hex, as digests are written where text is kept.
+    pub fn to_hex(&self) -> String {
+        use fmt::Write;
+        self.0
+            .iter()
+            .fold(String::with_capacity(64), |mut text, byte| {
+                let _ = write!(text, "{byte:02x}");
+                text
+            })
+    }
+
     /// Whether a presented secret matches, in constant time.
     pub fn matches(&self, presented: &str) -> bool {
         let presented = SecretDigest::of(presented);

@@ -110,16 +110,16 @@ impl LiveRoute {
 /// currency. A merchant's chosen route never gives way to another: its payments in a currency
 /// the route does not serve have no route at all.
 pub fn choose_live_route<'a>(
-    routes: &'a [LiveRoute],
+    routes: impl IntoIterator<Item = &'a LiveRoute>,
     merchant_choice: Option<&str>,
     currency: Currency,
 ) -> Option<&'a LiveRoute> {
+    let mut routes = routes.into_iter();
     match merchant_choice {
         Some(chosen) => routes
-            .iter()
             .find(|route| route.name == chosen)
             .filter(|route| route.serves(currency)),
-        None => routes.iter().find(|route| route.serves(currency)),
+        None => routes.find(|route| route.serves(currency)),
     }
 }
 
@@ -194,7 +194,7 @@ mod tests {
         );
         assert_eq!(chosen(Some("gone"), rub), None);
         assert_eq!(chosen(None, Currency::EUR), None);
-        assert_eq!(choose_live_route(&[], None, rub), None);
+        assert_eq!(choose_live_route(&[] as &[LiveRoute], None, rub), None);
     }
 
     #[test]

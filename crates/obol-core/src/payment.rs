@@ -24,7 +24,7 @@ mod rules;
 mod vocabulary;
 
 pub use draft::{DraftError, PaymentDraftBuilder};
-pub use rules::{RelayedRefund, UNPAID_LIFETIME_SECONDS};
+pub use rules::{RelayOrigin, RelayedRefund, UNPAID_LIFETIME_SECONDS};
 pub use vocabulary::{Actor, CardPayload, Flow, PaymentStatus, Resolution, ReturnUrls, Source};
 
 /// What a payment is, field by field (SPEC §2 "Payments"): read through [`Payment`], which

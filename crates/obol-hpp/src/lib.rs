@@ -378,9 +378,12 @@ impl PaymentPage {
 /// to the provider's page) is not built yet: until it is, the page of a live payment offers
 /// no form whether or not a route serves it, and every form posted to it is refused.
 fn online_route(state: &AppState, loaded: &Loaded) -> OnlineRoute {
-    let routes = state.config.live_routes();
     let chosen = choose_live_route(
-        &routes,
+        state
+            .config
+            .acquirers
+            .iter()
+            .map(|acquirer| &acquirer.route),
         loaded.merchant_acquirer.as_deref(),
         loaded.payment.amount.currency(),
     );

@@ -517,14 +517,6 @@ impl Config {
         }
     }
 
-    /// The live routes as the route choice reads them, in the order configured.
-    pub fn live_routes(&self) -> Vec<obol_core::mode::LiveRoute> {
-        self.acquirers
-            .iter()
-            .map(|acquirer| acquirer.route.clone())
-            .collect()
-    }
-
     /// The route named `name`, if one is configured.
     pub fn acquirer(&self, name: &str) -> Option<&AcquirerConfig> {
         self.acquirers

@@ -230,13 +230,9 @@ async fn check(
             None
         }
     };
-    let caller = match source {
-        Source::PublicApi | Source::Form => Caller::PublicKey,
-        _ => Caller::Private,
-    };
     let test_mode = match payment_mode(
         Mode::of_test_flag(merchant.test_mode),
-        caller,
+        source.caller(),
         request.test_mode,
     ) {
         Ok(mode) => mode.is_test(),
@@ -533,8 +529,7 @@ pub async fn create(
     source: Source,
     idempotency: Option<IdempotencyRequest>,
 ) -> Result<Created, InvoiceError> {
-    if merchant.settings.forbid_public_access && matches!(source, Source::PublicApi | Source::Form)
-    {
+    if merchant.settings.forbid_public_access && source.caller() == Caller::PublicKey {
         return Err(InvoiceError::PublicAccessForbidden);
     }
     let checked = check(state, merchant, request, source).await?;
@@ -553,12 +548,9 @@ pub async fn create(
     .await
     .map_err(InvoiceError::from)
     .map_err(|error| match error {
-        // The public API and the form hold only a public key, which merchants publish: they
-        // see an existing invoice only when this is the same public checkout again.
-        InvoiceError::Duplicate(existing)
-            if matches!(source, Source::PublicApi | Source::Form)
-                && !existing.is_same_public_checkout(amount, service) =>
-        {
+        // A public key, which merchants publish, sees an existing invoice only for the same
+        // checkout again (the core's rule).
+        InvoiceError::Duplicate(existing) if !existing.shown_to_repeat(source, amount, service) => {
             InvoiceError::DuplicateHidden
         }
         other => other,

@@ -18,13 +18,12 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use obol_core::Currency;
-use obol_core::credentials::SecretDigest;
 use obol_core::idempotency::{
     IdempotencyError, IdempotencyKey, IdempotencyScope, RequestFingerprint, SavedResponse,
 };
 use obol_core::ids::{PaymentId, Uuid};
 use obol_core::money::{Money, Precision};
-use obol_core::payment::{Actor, DraftError, PaymentDraft, Source};
+use obol_core::payment::{Actor, DraftError, PaymentDraft, RelayOrigin, Source};
 use obol_core::tenancy::Merchant;
 use obol_http::auth::{AuthError, ClientIp};
 use obol_http::idempotency::KeyedRequest;
@@ -624,7 +623,7 @@ impl Commit<'_> {
         let Some(payment) = recorded else {
             return Ok(());
         };
-        let origin = RelayOrigin::of_payment(payment.dialect_attributes.as_deref());
+        let origin = relay_origin(payment.dialect_attributes.as_deref());
         if origin.admits(&self.checked.url, &self.checked.login) {
             Ok(())
         } else {
@@ -636,45 +635,15 @@ impl Commit<'_> {
     }
 }
 
-/// Where a relayed payment was made: the upstream's address and a digest of the login (the
-/// shop id; the password is never kept).
-#[derive(Debug, Default, PartialEq, Eq)]
-struct RelayOrigin {
-    url: Option<String>,
-    login_digest: Option<String>,
-}
-
-impl RelayOrigin {
-    fn login_digest(login: &str) -> String {
-        obol_http::crypto::hex(SecretDigest::of(login).as_bytes())
-    }
-
-    fn of_payment(attributes: Option<&str>) -> RelayOrigin {
-        let value: serde_json::Value = attributes
-            .and_then(|text| serde_json::from_str(text).ok())
-            .unwrap_or_default();
-        let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        RelayOrigin {
-            url: text("upstream_url"),
-            login_digest: text("upstream_login_digest"),
-        }
-    }
-
-    /// Whether a refund through `url` and `login` comes from this origin. A payment recorded
-    /// before logins were kept is bound by its address alone; one with no address at all
-    /// (not a relay) admits nothing.
-    fn admits(&self, url: &str, login: &str) -> bool {
-        let same_url = self
-            .url
-            .as_deref()
-            .is_some_and(|recorded| recorded.trim_end_matches('/') == url.trim_end_matches('/'));
-        let same_login = self.login_digest.as_deref().is_none_or(|recorded| {
-            obol_core::credentials::constant_time_eq(
-                recorded.as_bytes(),
-                RelayOrigin::login_digest(login).as_bytes(),
-            )
-        });
-        same_url && same_login
+/// The origin the relay recorded with a payment, read back from its dialect attributes.
+fn relay_origin(attributes: Option<&str>) -> RelayOrigin {
+    let value: serde_json::Value = attributes
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    RelayOrigin {
+        url: text("upstream_url"),
+        login_digest: text("upstream_login_digest"),
     }
 }
 
@@ -763,6 +732,7 @@ fn draft_of(
     requester_ip: Option<String>,
     test: bool,
 ) -> Result<PaymentDraft, DraftError> {
+    let origin = RelayOrigin::of_request(&checked.url, &checked.login);
     PaymentDraft::for_merchant(merchant, Source::Yookassa, checked.amount)
         .test_mode(test)
         // The upstream's payment id: unique per merchant, found again by a refund.
@@ -770,8 +740,8 @@ fn draft_of(
         .description(checked.description.clone())
         .dialect_attributes(
             json!({
-                "upstream_url": checked.url,
-                "upstream_login_digest": RelayOrigin::login_digest(&checked.login),
+                "upstream_url": origin.url,
+                "upstream_login_digest": origin.login_digest,
                 "idempotence_key": key,
                 "upstream_status": upstream.status,
                 "confirmation_token": upstream.confirmation_token,

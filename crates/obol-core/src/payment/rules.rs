@@ -7,7 +7,9 @@
 //! each one again ([`Payment::plan`]) inside its transaction, on the row as it is then.
 
 use crate::catalog::PaymentMethod;
+use crate::credentials::{SecretDigest, constant_time_eq};
 use crate::ids::{ManagerId, PaymentServiceId};
+use crate::mode::Caller;
 use crate::money::Money;
 
 use super::{Payment, PaymentError, PaymentEvent, PaymentStatus, Source, allowed_target};
@@ -189,9 +191,61 @@ impl Payment {
         amount: Money,
         service: Option<PaymentServiceId>,
     ) -> bool {
-        matches!(self.source, Source::PublicApi | Source::Form)
+        self.source.caller() == Caller::PublicKey
             && self.amount == amount
             && service.is_none_or(|service| self.service_id == Some(service))
+    }
+}
+
+impl Payment {
+    /// Whether a request through `source` that repeats this payment's `reference_id` may be
+    /// shown this payment (Paymega's 409 with the invoice, or the checkout sent to its page):
+    /// a private caller always; a public-key caller only for its own checkout again
+    /// ([`Payment::is_same_public_checkout`]).
+    pub fn shown_to_repeat(
+        &self,
+        source: Source,
+        amount: Money,
+        service: Option<PaymentServiceId>,
+    ) -> bool {
+        source.caller() == Caller::Private || self.is_same_public_checkout(amount, service)
+    }
+}
+
+/// Where a relayed payment was made (SPEC §3.5): the upstream's address and the digest of the
+/// login (the shop id; the password is never kept), as the relay recorded them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayOrigin {
+    pub url: Option<String>,
+    /// [`SecretDigest::to_hex`] of the login.
+    pub login_digest: Option<String>,
+}
+
+impl RelayOrigin {
+    /// The origin a relay through `url` with `login` records.
+    pub fn of_request(url: &str, login: &str) -> RelayOrigin {
+        RelayOrigin {
+            url: Some(url.to_owned()),
+            login_digest: Some(SecretDigest::of(login).to_hex()),
+        }
+    }
+
+    /// Whether a refund through `url` and `login` may touch this relayed payment: only through
+    /// the upstream and login that made it, so a refund can neither be steered to another
+    /// upstream nor booked from one. A payment recorded before logins were kept is bound by
+    /// its address alone; one with no address (not a relay) admits nothing.
+    pub fn admits(&self, url: &str, login: &str) -> bool {
+        let same_url = self
+            .url
+            .as_deref()
+            .is_some_and(|recorded| recorded.trim_end_matches('/') == url.trim_end_matches('/'));
+        let same_login = self.login_digest.as_deref().is_none_or(|recorded| {
+            constant_time_eq(
+                recorded.as_bytes(),
+                SecretDigest::of(login).to_hex().as_bytes(),
+            )
+        });
+        same_url && same_login
     }
 }
 

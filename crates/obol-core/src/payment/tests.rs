@@ -605,3 +605,37 @@ fn a_public_key_sees_only_its_own_checkout_again() {
     private.record.source = Source::MerchantApi;
     assert!(!private.is_same_public_checkout(usd(10_000), None));
 }
+
+#[test]
+fn a_relayed_refund_goes_through_its_own_upstream_only() {
+    let origin = RelayOrigin::of_request("https://api.yookassa.ru/v3", "shop-1");
+    // (url, login, admitted)
+    let table = [
+        ("https://api.yookassa.ru/v3", "shop-1", true),
+        ("https://api.yookassa.ru/v3/", "shop-1", true),
+        ("https://api.yookassa.ru/v3", "shop-2", false),
+        ("http://127.0.0.1:9/sandbox/yookassa/v3", "shop-1", false),
+    ];
+    for (url, login, admitted) in table {
+        assert_eq!(origin.admits(url, login), admitted, "{url} {login}");
+    }
+    let before_logins = RelayOrigin {
+        url: Some("https://api.yookassa.ru/v3".to_owned()),
+        login_digest: None,
+    };
+    assert!(before_logins.admits("https://api.yookassa.ru/v3", "anyone"));
+    assert!(!RelayOrigin::default().admits("https://api.yookassa.ru/v3", "shop-1"));
+}
+
+#[test]
+fn a_repeat_sees_the_payment_by_its_caller() {
+    let mut private = payment(10_000);
+    private.record.source = Source::MerchantApi;
+    assert!(private.shown_to_repeat(Source::MerchantApi, usd(1), None));
+    assert!(!private.shown_to_repeat(Source::PublicApi, usd(10_000), None));
+    assert!(!private.shown_to_repeat(Source::Form, usd(10_000), None));
+    let mut public = payment(10_000);
+    public.record.source = Source::Form;
+    assert!(public.shown_to_repeat(Source::PublicApi, usd(10_000), None));
+    assert!(!public.shown_to_repeat(Source::PublicApi, usd(9_999), None));
+}

@@ -156,6 +156,16 @@ pub enum Source {
 }
 
 impl Source {
+    /// Who reaches a merchant's account through this door: the public API and the HTML form
+    /// hold only the merchant's public key, which merchants publish; every other door holds a
+    /// private credential (or is the operator's).
+    pub fn caller(self) -> crate::mode::Caller {
+        match self {
+            Source::PublicApi | Source::Form => crate::mode::Caller::PublicKey,
+            _ => crate::mode::Caller::Private,
+        }
+    }
+
     pub const ALL: [Source; 9] = [
         Source::PublicApi,
         Source::MerchantApi,

@@ -117,6 +117,11 @@ async fn live_keys_make_live_invoices_and_test_money_stays_test(database: TestDa
     assert_eq!(balances.balances.len(), 1, "{balances:?}");
     assert_eq!(balances.balances[0].mode, "test");
     assert_eq!(balances.balances[0].amount, "25.00");
+    let unknown = obol_server::commands::balances(&server.context, Some(999_999)).await;
+    assert!(
+        unknown.is_err_and(|error| error.to_string().contains("merchant 999999 does not exist")),
+        "an unknown merchant has no balances to show"
+    );
     assert!(
         obol_server::commands::verify(&server.context)
             .await
