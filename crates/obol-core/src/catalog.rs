@@ -137,6 +137,10 @@ pub struct PaymentService {
     pub enabled: bool,
     pub test_mode: bool,
     pub fields: Vec<ServiceField>,
+    /// The live route (SPEC §4 "Live routes") whose card service this is: a route gives the
+    /// live merchants it serves `payment_card_{currency}_hpp` in each of its currencies.
+    /// `None`: a service of the catalog itself.
+    pub route: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -360,6 +364,7 @@ pub(crate) mod tests {
                 required: true,
                 position: 0,
             }],
+            route: None,
         }
     }
 

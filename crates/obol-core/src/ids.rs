@@ -111,6 +111,22 @@ prefixed_id!(
     "comcps_"
 );
 
+impl MerchantServiceId {
+    /// The id under which a live route's card service is listed for a merchant it serves: the
+    /// route gives the service (SPEC §4), so no link is stored, and the id is derived from the
+    /// pair so that every listing shows the same one.
+    pub fn of_route_service(merchant: MerchantId, service: PaymentServiceId) -> MerchantServiceId {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("route-service:{merchant}:{service}").as_bytes());
+        let suffix: String = digest
+            .iter()
+            .take(PREFIXED_ID_RANDOM_LENGTH)
+            .map(|byte| char::from(BASE62[usize::from(*byte) % BASE62.len()]))
+            .collect();
+        MerchantServiceId(format!("{}{suffix}", MerchantServiceId::PREFIX))
+    }
+}
+
 macro_rules! numeric_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

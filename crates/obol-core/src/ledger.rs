@@ -42,6 +42,12 @@ impl AccountCode {
         AccountCode(format!("{CLEARING_PREFIX}{}", source.as_str()))
     }
 
+    /// A live route's clearing account, `clearing:{route name}` (SPEC §4 "Live routes"). Route
+    /// names never take the built-in clearings' names (the configuration refuses them).
+    pub fn route_clearing(route: &str) -> AccountCode {
+        AccountCode(format!("{CLEARING_PREFIX}{route}"))
+    }
+
     pub fn merchant(id: MerchantId) -> AccountCode {
         AccountCode(format!("merchant:{id}"))
     }

@@ -21,10 +21,15 @@ mod bookings;
 pub use bookings::{ExpiryWindow, ExternalSettlement};
 mod draft;
 mod rules;
+mod upstream;
 mod vocabulary;
 
 pub use draft::{DraftError, PaymentDraftBuilder};
 pub use rules::{RelayOrigin, RelayedRefund, UNPAID_LIFETIME_SECONDS};
+pub use upstream::{
+    UPSTREAM_GRACE_SECONDS, UpstreamMismatch, UpstreamPaymentView, UpstreamRefundStatus,
+    UpstreamStatus, upstream_check_delay_seconds,
+};
 pub use vocabulary::{Actor, CardPayload, Flow, PaymentStatus, Resolution, ReturnUrls, Source};
 
 /// What a payment is, field by field (SPEC §2 "Payments"): read through [`Payment`], which
@@ -77,6 +82,11 @@ pub struct PaymentRecord {
     pub completed_method_id: Option<PaymentMethodId>,
     /// Two-stage: an approved card is only authorized (money held); a capture takes it.
     pub manual_capture: bool,
+    /// The live route (an upstream provider, SPEC §4 "Live routes") the customer was sent
+    /// to, by its configured name; its money books against `clearing:{route}`.
+    pub route: Option<String>,
+    /// The payment's id at that route's provider.
+    pub upstream_id: Option<String>,
     /// When the card was authorized, for a two-stage payment waiting for its capture.
     pub authorized_at: Option<Timestamp>,
     pub created_at: Timestamp,
@@ -208,6 +218,9 @@ pub enum PaymentEvent {
     },
     /// Part or all of the processed money returned.
     Refunded { amount: Money },
+    /// The customer was sent to a live route's provider, where the payment `upstream_id` now
+    /// waits for them (SPEC §4 "Live routes"); from here on only the provider's reports move it.
+    SentUpstream { route: String, upstream_id: String },
 }
 
 /// How long a two-stage payment's authorization holds the money before it expires (seven
@@ -235,6 +248,7 @@ impl PaymentEvent {
             PaymentEvent::Deleted => "deleted",
             PaymentEvent::CompletedByManager { .. } => "completed_by_manager",
             PaymentEvent::Refunded { .. } => "refunded",
+            PaymentEvent::SentUpstream { .. } => "sent_upstream",
         }
     }
 }
@@ -270,6 +284,9 @@ pub enum PaymentError {
     /// payment: test money never pays for a live one.
     #[error("a live payment cannot be settled by the sandbox")]
     SandboxSettlesTestOnly,
+    /// Only a live payment goes to a live route, once, and only while it takes attempts.
+    #[error("the payment cannot be sent to a live route")]
+    NotRoutable,
 }
 
 impl Coded for PaymentError {
@@ -282,7 +299,9 @@ impl Coded for PaymentError {
             | PaymentError::ExpiryOutOfBounds => codes::FIELD_INVALID,
             PaymentError::MethodNotOffline => codes::METHOD_NOT_FOUND,
             PaymentError::PartialCapture => codes::PARTIAL_CAPTURE,
-            PaymentError::SandboxSettlesTestOnly => codes::TRANSITION_NOT_ALLOWED,
+            PaymentError::SandboxSettlesTestOnly | PaymentError::NotRoutable => {
+                codes::TRANSITION_NOT_ALLOWED
+            }
             PaymentError::Money(error) => error.code(),
             PaymentError::Ledger(error) => error.code(),
             PaymentError::Service(error) => error.code(),
@@ -334,6 +353,7 @@ pub fn allowed_target(from: PaymentStatus, event: &PaymentEvent) -> Option<Payme
     match (from, event) {
         (Created, PaymentEvent::AttemptStarted { .. }) => Some(Pending),
         (Created, PaymentEvent::ServiceChosen { .. }) => Some(Pending),
+        (Created | Pending, PaymentEvent::SentUpstream { .. }) => Some(Pending),
         (Pending, PaymentEvent::AttemptStarted { .. }) => Some(Pending),
         (Pending, PaymentEvent::Succeeded { .. }) => Some(Processed),
         (Pending, PaymentEvent::Authorized { .. }) => Some(Pending),
@@ -434,6 +454,8 @@ impl Payment {
             completed_by: None,
             completed_method_id: None,
             manual_capture: draft.manual_capture,
+            route: None,
+            upstream_id: None,
             authorized_at: None,
             created_at: now,
             updated_at: now,
@@ -455,10 +477,22 @@ impl Payment {
             event: event.name(),
         };
         let mut to = allowed_target(self.status, &event).ok_or_else(not_allowed)?;
-        // A payment relayed to an upstream provider moves only as the provider reports: no
-        // door of Obol's may pay, complete or refund it on its own.
-        if self.source == Source::Yookassa && actor != Actor::Provider {
+        // A payment relayed or sent to an upstream provider moves only as the provider
+        // reports: no door of Obol's may pay, complete, expire or refund it on its own (a
+        // refund goes to the provider first and is booked from its answer).
+        if self.moves_upstream() && actor != Actor::Provider {
             return Err(not_allowed());
+        }
+        if let PaymentEvent::SentUpstream { route, upstream_id } = &event {
+            let fresh = self.route.is_none() && self.upstream_id.is_none();
+            if self.mode() != Mode::Live
+                || !fresh
+                || !self.takes_attempts()
+                || route.is_empty()
+                || upstream_id.is_empty()
+            {
+                return Err(PaymentError::NotRoutable);
+            }
         }
         // Money a card brings in through the sandbox is test money: it settles test payments
         // only, whatever door asked (SPEC §2 "Test and live").
@@ -498,13 +532,15 @@ impl Payment {
         match &event {
             PaymentEvent::Failed { reason, .. } => resolution = *reason,
             PaymentEvent::Expired | PaymentEvent::Deleted => resolution = Resolution::Expired,
-            PaymentEvent::Succeeded { .. } => ledger = self.receipt_transaction(self.clearing())?,
+            PaymentEvent::Succeeded { .. } => {
+                ledger = self.receipt_transaction(self.clearing_account())?
+            }
             PaymentEvent::CompletedByManager { .. } => {
-                ledger = self.receipt_transaction(Clearing::Offline)?
+                ledger = self.receipt_transaction(AccountCode::clearing(Clearing::Offline))?
             }
             PaymentEvent::Refunded { amount } => {
                 to = self.refund_target(*amount)?;
-                let clearing = self.clearing();
+                let clearing = self.clearing_account();
                 ledger = Some(LedgerTransaction::new(
                     TransactionKind::Refund,
                     Some(self.id.clone()),
@@ -515,7 +551,7 @@ impl Payment {
                             amount: amount.negated(),
                         },
                         Posting {
-                            account: AccountCode::clearing(clearing),
+                            account: clearing,
                             amount: *amount,
                         },
                     ],
@@ -523,7 +559,8 @@ impl Payment {
             }
             PaymentEvent::AttemptStarted { .. }
             | PaymentEvent::ServiceChosen { .. }
-            | PaymentEvent::Authorized { .. } => {}
+            | PaymentEvent::Authorized { .. }
+            | PaymentEvent::SentUpstream { .. } => {}
         }
         Ok(Transition {
             fields: TransitionFields {
@@ -610,6 +647,10 @@ impl Payment {
             }
             PaymentEvent::Refunded { amount } => {
                 self.record.refunded_amount = self.refunded_amount.checked_add(*amount)?
+            }
+            PaymentEvent::SentUpstream { route, upstream_id } => {
+                self.record.route = Some(route.clone());
+                self.record.upstream_id = Some(upstream_id.clone());
             }
         }
         Ok(())

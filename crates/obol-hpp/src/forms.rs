@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use obol_core::Timestamp;
 use obol_core::card::{self, CardExpiry, CardNumber, HOLDER_LENGTH_MAX};
@@ -21,9 +21,11 @@ use super::{
     HppError, HppResult, Loaded, PageRequest, PaymentPage, available_services, html, load,
     see_other, service_form,
 };
+use obol_core::mode::OnlineRoute;
 use obol_http::page::render::{self, CardFormValues};
 use obol_http::state::AppState;
 use obol_http::tokens;
+use obol_http::upstream::{self, RouteError};
 
 type FormBody = Result<Form<HashMap<String, String>>, FormRejection>;
 
@@ -36,10 +38,20 @@ struct Posted {
     now: Timestamp,
 }
 
+/// Whether a form may be posted for a payment a live route settles: only the method choice,
+/// which sends the customer to the provider; the sandbox's card, 3-D Secure and `test` forms
+/// never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Through {
+    SandboxOnly,
+    SandboxOrRoute,
+}
+
 async fn accept_post(
     state: &AppState,
     request: &PageRequest,
     form: FormBody,
+    through: Through,
 ) -> Result<Posted, HppError> {
     let Form(mut fields) = form.map_err(|_| HppError::BadRequest)?;
     let id = request.payment_id()?;
@@ -54,7 +66,12 @@ async fn accept_post(
     }
     // Every form here is the sandbox's (its cards, its `test` method, its 3-D Secure): a
     // payment it may not settle takes no attempt from it, not even a decline.
-    if !super::online_route(state, &loaded).is_sandbox() {
+    let allowed = match super::online_route(state, &loaded) {
+        OnlineRoute::Sandbox => true,
+        OnlineRoute::Live(_) => through == Through::SandboxOrRoute,
+        OnlineRoute::Unavailable => false,
+    };
+    if !allowed {
         return Err(HppError::Rendered(Box::new(
             page.online_unavailable(StatusCode::FORBIDDEN),
         )));
@@ -128,7 +145,10 @@ async fn choose_service(state: &AppState, request: &PageRequest, form: FormBody)
         page,
         fields,
         now,
-    } = accept_post(state, request, form).await?;
+    } = accept_post(state, request, form, Through::SandboxOrRoute).await?;
+    if let OnlineRoute::Live(route) = super::online_route(state, &loaded) {
+        return send_upstream(state, &loaded, &page, &route, &fields).await;
+    }
     if loaded.payment.service_id.is_some() {
         // Chosen already (a second tab, the back button): show what is current.
         return Ok(see_other(&page.link("")));
@@ -162,6 +182,58 @@ async fn choose_service(state: &AppState, request: &PageRequest, form: FormBody)
         Ok(_) => Ok(see_other(&page.link(""))),
         Err(error) if moved_meanwhile(&error) => closed_now(state, &page, &id).await,
         Err(error) => Err(error.into()),
+    }
+}
+
+/// The card method of a live route chosen: the payment is created at the provider (or read
+/// there, when it already was) and the customer sent to its confirmation page (303); a
+/// payment the provider already settled shows its outcome.
+async fn send_upstream(
+    state: &AppState,
+    loaded: &Loaded,
+    page: &PaymentPage,
+    route: &str,
+    fields: &HashMap<String, String>,
+) -> HppResult {
+    let payment = &loaded.payment;
+    let service = match (&loaded.service, payment.upstream_id.is_some()) {
+        (_, true) => None,
+        (Some(service), false) => Some(service.clone()),
+        (None, false) => {
+            let code = fields.get("service").ok_or(HppError::BadRequest)?;
+            Some(
+                available_services(state, loaded)
+                    .await?
+                    .into_iter()
+                    .map(|(service, _)| service)
+                    .find(|service| &service.code == code)
+                    .ok_or(HppError::BadRequest)?,
+            )
+        }
+    };
+    if service
+        .as_ref()
+        .is_some_and(|service| service.route.as_deref() != Some(route))
+    {
+        return Err(HppError::Rendered(Box::new(
+            page.online_unavailable(StatusCode::FORBIDDEN),
+        )));
+    }
+    match upstream::send_customer(state, payment, route, service.as_ref()).await {
+        Ok(Some(url)) if HeaderValue::from_str(&url).is_ok() => Ok(see_other(&url)),
+        Ok(_) => {
+            let loaded = super::load(state, &payment.id).await?;
+            Ok(page.after_outcome(&loaded.payment))
+        }
+        Err(RouteError::Payment(_)) => closed_now(state, page, &payment.id).await,
+        Err(RouteError::Store(error)) if moved_meanwhile(&error) => {
+            closed_now(state, page, &payment.id).await
+        }
+        Err(RouteError::Store(error)) => Err(error.into()),
+        Err(error) => {
+            tracing::warn!(payment = %payment.id, %error, "the customer could not be sent to the live route");
+            Err(HppError::Upstream)
+        }
     }
 }
 
@@ -200,7 +272,7 @@ async fn pay_by_card(state: &AppState, request: &PageRequest, form: FormBody) ->
         page,
         fields,
         now,
-    } = accept_post(state, request, form).await?;
+    } = accept_post(state, request, form, Through::SandboxOnly).await?;
     if loaded.challenge_waiting() {
         return Ok(see_other(&page.link("3ds")));
     }
@@ -267,7 +339,7 @@ async fn answer_challenge(state: &AppState, request: &PageRequest, form: FormBod
         page,
         fields,
         now,
-    } = accept_post(state, request, form).await?;
+    } = accept_post(state, request, form, Through::SandboxOnly).await?;
     let approved = match fields.get("decision").map(String::as_str) {
         Some("approve") => true,
         Some("reject") => false,
@@ -355,7 +427,7 @@ async fn pay_by_test_method(state: &AppState, request: &PageRequest, form: FormB
         page,
         fields,
         now,
-    } = accept_post(state, request, form).await?;
+    } = accept_post(state, request, form, Through::SandboxOnly).await?;
     let service = match &loaded.service {
         Some(service) if loaded.payment.takes_test_method(service) => service,
         _ => return Ok(see_other(&page.link(""))),

@@ -57,6 +57,7 @@ pub fn router() -> Routes {
         .post("/hpp/3ds", forms::challenge_answer)
         .post("/hpp/test", forms::test_submit)
         .get("/hpp/result", result)
+        .get("/hpp/return", return_page)
         .wrap(|router| router.layer(middleware::map_response(security_headers)))
 }
 
@@ -70,6 +71,8 @@ enum HppError {
     /// A body that is not a form, or a form without what it must carry.
     BadRequest,
     Store(StoreError),
+    /// A live route's provider could not be reached or refused; nothing moved.
+    Upstream,
     /// A page already rendered (a closed payment's status, a form with its errors); boxed
     /// because a response is large and every other error is small.
     Rendered(Box<Response>),
@@ -148,6 +151,11 @@ impl PageRequest {
                 StatusCode::BAD_REQUEST,
                 texts.bad_request_heading,
                 texts.bad_request_text,
+            ),
+            HppError::Upstream => (
+                StatusCode::BAD_GATEWAY,
+                texts.error_heading,
+                texts.error_text,
             ),
             HppError::Store(error) => {
                 tracing::error!(%error, "hosted page could not use the database");
@@ -372,12 +380,9 @@ impl PaymentPage {
 
 /// Who settles this payment if its customer pays here (SPEC §2 "Test and live", §4 "Live
 /// routes"): the sandbox for a test payment; for a live one, the live route the core chooses
-/// from the configured routes and the merchant's choice, else nobody.
-///
-/// The card step through a live route (creating the payment upstream and sending the customer
-/// to the provider's page) is not built yet: until it is, the page of a live payment offers
-/// no form whether or not a route serves it, and every form posted to it is refused.
-fn online_route(state: &AppState, loaded: &Loaded) -> OnlineRoute {
+/// from the configured routes and the merchant's choice (or the route it was already sent
+/// to), else nobody.
+pub(crate) fn online_route(state: &AppState, loaded: &Loaded) -> OnlineRoute {
     let chosen = choose_live_route(
         state
             .config
@@ -387,9 +392,12 @@ fn online_route(state: &AppState, loaded: &Loaded) -> OnlineRoute {
         loaded.merchant_acquirer.as_deref(),
         loaded.payment.amount.currency(),
     );
-    loaded
+    let route = loaded
         .payment
-        .online_route(chosen.map(|route| route.name.as_str()))
+        .route
+        .as_deref()
+        .or(chosen.map(|route| route.name.as_str()));
+    loaded.payment.online_route(route)
 }
 
 /// The page a payment shows now: its status when closed, else the 3-D Secure challenge, the
@@ -399,8 +407,24 @@ async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> 
     if !payment.takes_attempts() {
         return Ok(page.status(StatusCode::OK, payment, None));
     }
-    if !online_route(state, loaded).is_sandbox() {
-        return Ok(page.online_unavailable(StatusCode::OK));
+    match online_route(state, loaded) {
+        OnlineRoute::Sandbox => {}
+        OnlineRoute::Unavailable => return Ok(page.online_unavailable(StatusCode::OK)),
+        // Through a live route the card is entered at the provider: the page offers the
+        // route's card service, and choosing it sends the customer there.
+        OnlineRoute::Live(route) => {
+            let choices = match &loaded.service {
+                Some(service) if service.route.as_deref() == Some(route.as_str()) => {
+                    vec![(service.clone(), method_name(state, service).await?)]
+                }
+                Some(_) => return Ok(page.online_unavailable(StatusCode::OK)),
+                None if payment.service_id.is_some() => {
+                    return Err(HppError::Store(StoreError::NotFound(Entity::Service)));
+                }
+                None => available_services(state, loaded).await?,
+            };
+            return Ok(method_choice_page(page, choices));
+        }
     }
     if loaded.challenge_waiting() {
         return Ok(see_other(&page.link("3ds")));
@@ -410,21 +434,37 @@ async fn current_page(state: &AppState, page: &PaymentPage, loaded: &Loaded) -> 
         None if payment.service_id.is_some() => {
             Err(HppError::Store(StoreError::NotFound(Entity::Service)))
         }
-        None => {
-            let choices = available_services(state, loaded)
-                .await?
-                .into_iter()
-                .map(|(service, name)| MethodChoice {
-                    service_code: service.code,
-                    name: name.get(page.language.code()).to_owned(),
-                })
-                .collect::<Vec<_>>();
-            Ok(html(
-                StatusCode::OK,
-                render::method_choice(&page.frame(), &choices),
-            ))
-        }
+        None => Ok(method_choice_page(
+            page,
+            available_services(state, loaded).await?,
+        )),
     }
+}
+
+fn method_choice_page(page: &PaymentPage, services: Vec<(PaymentService, Localized)>) -> Response {
+    let choices = services
+        .into_iter()
+        .map(|(service, name)| MethodChoice {
+            service_code: service.code,
+            name: name.get(page.language.code()).to_owned(),
+        })
+        .collect::<Vec<_>>();
+    html(
+        StatusCode::OK,
+        render::method_choice(&page.frame(), &choices),
+    )
+}
+
+/// A service's method name in every language.
+async fn method_name(state: &AppState, service: &PaymentService) -> Result<Localized, HppError> {
+    let method = service.method_id;
+    let found = state
+        .store
+        .read(move |db| Box::pin(async move { catalog::get_method(db, method).await }))
+        .await?;
+    found
+        .map(|method| method.name)
+        .ok_or(HppError::Store(StoreError::NotFound(Entity::Service)))
 }
 
 /// The form of a chosen service, with an error and the values to show again (for `test`).
@@ -495,10 +535,16 @@ async fn available_services(
         })
         .await?;
     let options = PageOptions::of(payment);
+    // The sandbox offers the catalog's own services; a live route only its card service.
+    let route = match online_route(state, loaded) {
+        OnlineRoute::Live(route) => Some(route),
+        OnlineRoute::Sandbox | OnlineRoute::Unavailable => None,
+    };
     Ok(services
         .into_iter()
         .filter(|service| {
-            service_usable(service, usage)
+            service.route == route
+                && service_usable(service, usage)
                 && service.is_online()
                 && service.check_amount(payment.amount).is_ok()
                 && options.allows(&service.method_code)
@@ -575,6 +621,32 @@ async fn result(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> 
     show_result(&state, &request)
         .await
         .unwrap_or_else(|error| request.error_page(error))
+}
+
+/// `GET /hpp/return?cpi=…`: where a live route's provider sends the customer back. The
+/// outcome is read from the provider (never from the query string) and applied, then the
+/// customer goes on as after any outcome: to the merchant's return URL for it, else the
+/// result page. A provider that does not answer leaves the payment pending, for the
+/// notification and the reconciliation worker.
+async fn return_page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let request = PageRequest::new(&headers, &uri);
+    show_return(&state, &request)
+        .await
+        .unwrap_or_else(|error| request.error_page(error))
+}
+
+async fn show_return(state: &AppState, request: &PageRequest) -> HppResult {
+    let id = request.payment_id()?;
+    let loaded = load(state, &id).await?;
+    if loaded.payment.awaits_upstream()
+        && let Err(error) =
+            obol_http::upstream::sync_payment(state, &id, obol_http::upstream::PAGE_DEADLINE).await
+    {
+        tracing::warn!(payment = %id, %error, "the provider could not be asked on the customer's return");
+    }
+    let loaded = load(state, &id).await?;
+    let page = PaymentPage::new(state, request, &loaded, state.clock.now());
+    Ok(page.after_outcome(&loaded.payment))
 }
 
 async fn show_result(state: &AppState, request: &PageRequest) -> HppResult {

@@ -17,9 +17,11 @@ use obol_store::{Db, StoreResult};
 use serde_json::{Map, Value};
 
 use crate::callbacks::schedule;
+use crate::config::AcquirerKind;
 use crate::crypto::OperatorKey;
 use crate::routes::Routes;
 use crate::state::AppState;
+use crate::upstream::UpstreamConnector;
 
 /// A door: its routes, its answers for unknown paths and methods under its prefixes, and its
 /// part of the OpenAPI document. Everything else a door offers is optional.
@@ -53,6 +55,11 @@ pub trait Door: Send + Sync {
     }
     /// Its way into the hosted page from a merchant's own HTML form, if it has one.
     fn checkout_entry(&self) -> Option<Arc<dyn CheckoutEntry>> {
+        None
+    }
+    /// The connector to its provider's API, when live routes (SPEC §4) may settle payments
+    /// there: the one kind of `[[acquirers]]` it serves.
+    fn upstream_connector(&self) -> Option<Arc<dyn UpstreamConnector>> {
         None
     }
 }
@@ -200,6 +207,7 @@ pub struct Registry {
     formats: HashMap<CallbackDialect, Arc<dyn CallbackFormat>>,
     jobs: HashMap<&'static str, Arc<dyn JobRunner>>,
     checkout: Vec<Arc<dyn CheckoutEntry>>,
+    connectors: Vec<Arc<dyn UpstreamConnector>>,
 }
 
 impl Registry {
@@ -217,6 +225,9 @@ impl Registry {
             }
             if let Some(entry) = door.checkout_entry() {
                 registry.checkout.push(entry);
+            }
+            if let Some(connector) = door.upstream_connector() {
+                registry.connectors.push(connector);
             }
         }
         registry
@@ -247,6 +258,14 @@ impl Registry {
 
     pub fn checkout_entries(&self) -> &[Arc<dyn CheckoutEntry>] {
         &self.checkout
+    }
+
+    /// The connector of live routes of `kind`.
+    pub fn upstream_connector(&self, kind: AcquirerKind) -> Option<Arc<dyn UpstreamConnector>> {
+        self.connectors
+            .iter()
+            .find(|connector| connector.kind() == kind)
+            .cloned()
     }
 }
 

@@ -21,6 +21,7 @@ pub mod routes;
 pub mod state;
 pub mod throttle;
 pub mod tokens;
+pub mod upstream;
 
 /// What one step of a worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

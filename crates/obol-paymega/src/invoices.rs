@@ -29,6 +29,7 @@ use obol_http::callbacks::outbox::Outbox;
 use obol_http::crypto::OsRandom;
 use obol_http::idempotency::{self, KeyedRequest};
 use obol_http::state::AppState;
+use obol_http::upstream::{self, RefundOutcome, RouteError};
 
 /// Invoices expire between 14 minutes and 2 days after creation (inclusive), as Paymega says.
 pub const EXPIRY_WINDOW: ExpiryWindow = ExpiryWindow {
@@ -569,6 +570,12 @@ pub enum RefundError {
     Exceeds,
     #[error("the invoice cannot be refunded in its status")]
     NotRefundable,
+    /// The payment's live route refused the refund, or could not be asked.
+    #[error("the payment provider did not refund: {0}")]
+    Upstream(String),
+    /// The `Idempotency-Key` was used for another refund.
+    #[error("the idempotency key was used for another refund")]
+    KeyReused,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -599,6 +606,25 @@ pub async fn refund(
             Err(_) => return Err(RefundError::InvalidAmount(Problem::Invalid)),
         },
     };
+    // A payment a live route settled is refunded at its provider first (SPEC §4).
+    if payment.route.is_some() {
+        let request = idempotency.as_ref().map(|request| &request.keyed);
+        return match upstream::refund(state, &payment.id, amount, &actor, request).await {
+            Ok(RefundOutcome::Booked(payment) | RefundOutcome::Pending(payment)) => {
+                Ok(Refunded::Done(payment))
+            }
+            Err(RouteError::Payment(PaymentError::RefundExceedsProcessed)) => {
+                Err(RefundError::Exceeds)
+            }
+            Err(RouteError::Payment(PaymentError::InvalidRefundAmount)) => {
+                Err(RefundError::InvalidAmount(Problem::NotPositive))
+            }
+            Err(RouteError::Payment(_)) => Err(RefundError::NotRefundable),
+            Err(RouteError::Store(error)) => Err(RefundError::Store(error)),
+            Err(RouteError::KeyReused) => Err(RefundError::KeyReused),
+            Err(error) => Err(RefundError::Upstream(error.to_string())),
+        };
+    }
     // No amount: all that is left. Whether the refund may happen is decided when storage plans
     // the event inside the transaction, so that a repeated key replays its first answer.
     let event = payment

@@ -653,8 +653,14 @@ fn refund_error(error: RefundError) -> PaymegaError {
                 "Only processed invoices can be refunded.".to_owned(),
             )]))
         }
-        RefundError::Store(obol_store::StoreError::Idempotency(_)) => {
+        RefundError::Store(obol_store::StoreError::Idempotency(_)) | RefundError::KeyReused => {
             PaymegaError::field("Idempotency-Key", Problem::Invalid)
+        }
+        RefundError::Upstream(message) => {
+            PaymegaError::Unprocessable(std::collections::BTreeMap::from([(
+                "provider".to_owned(),
+                format!("The payment provider did not refund: {message}"),
+            )]))
         }
         RefundError::Store(error) => error.into(),
     }

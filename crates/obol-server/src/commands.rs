@@ -805,6 +805,53 @@ pub async fn list_refund_requests(context: &Context) -> Result<RefundRequestList
     })
 }
 
+/// A refund request of a payment a live route settled is carried out at its provider first
+/// (SPEC §4): all that is left is refunded there and booked when the provider says so. A
+/// provider that refuses stops the command with nothing changed; one that cannot be reached
+/// leaves the refund to be retried by the servers' reconciliation worker.
+async fn refund_at_provider(
+    context: &Context,
+    id: i64,
+    public_url: &std::sync::Arc<str>,
+    registry: &std::sync::Arc<obol_http::door::Registry>,
+) -> Result<(), CommandError> {
+    let payment = context
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let request = obol_store::ops::refund_requests::get(db, id).await?;
+                if request.status != RefundRequestStatus::Open {
+                    return Ok(None);
+                }
+                obol_store::ops::payments::get_payment(db, &request.payment_id).await
+            })
+        })
+        .await;
+    let payment = match payment {
+        Ok(Some(payment)) if payment.route.is_some() => payment,
+        // Not a routed payment, or no such request: the usual path answers.
+        _ => return Ok(()),
+    };
+    let state = crate::serve::app_state(
+        context.config.clone(),
+        context.store.clone(),
+        context.clock.clone(),
+        context.key()?.clone(),
+        std::sync::Arc::clone(public_url),
+        std::sync::Arc::clone(registry),
+    );
+    obol_http::upstream::refund(
+        &state,
+        &payment.id,
+        None,
+        &obol_core::payment::Actor::Operator,
+        None,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|error| CommandError::Invalid(format!("the payment provider did not refund: {error}")))
+}
+
 /// Carries out (refunds all that is left, which makes a Softline payment `deleted` and sends
 /// `product.returned`) or rejects a refund request.
 pub async fn close_refund_request(
@@ -821,6 +868,9 @@ pub async fn close_refund_request(
     let registry = crate::doors::registry().map_err(|error| {
         CommandError::Invalid(format!("cannot build the upstream HTTP client: {error}"))
     })?;
+    if !reject {
+        refund_at_provider(context, id, &public_url, &registry).await?;
+    }
     let outbox =
         obol_http::callbacks::outbox::Outbox::new(public_url, context.key()?.clone(), registry);
     let now = context.clock.now();
@@ -835,7 +885,8 @@ pub async fn close_refund_request(
                 let payment = obol_store::ops::payments::get_payment(db, &request.payment_id)
                     .await?
                     .ok_or(StoreError::NotFound(Entity::Payment))?;
-                if !reject {
+                // A payment a live route settled was refunded at its provider already.
+                if !reject && payment.route.is_none() {
                     // All that is left; the core refuses a payment that holds no money.
                     let refund = payment.refund_event(None).map_err(StoreError::Payment)?;
                     outbox

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod demo;
 pub mod doors;
 pub mod http;
+pub mod live_routes;
 pub mod serve;
 pub mod telemetry;
 pub mod workers;

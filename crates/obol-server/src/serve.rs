@@ -24,6 +24,7 @@ use crate::commands::{CommandError, Context};
 use crate::http::connections::{self, ConnectionLimits};
 use crate::workers::gauges::GaugeRefresher;
 use crate::workers::lifecycle::LifecycleWorker;
+use crate::workers::reconciliation::ReconciliationWorker;
 use crate::{demo, doors, http};
 
 /// Connections the metrics listener takes at once: it serves scrapers, not the public, and
@@ -95,6 +96,8 @@ pub async fn start(
         )));
     }
 
+    crate::live_routes::sync(&context.store, &context.config.acquirers).await?;
+
     let demo_text = if options.demo {
         let path = context.config.demo_credentials_path();
         Some(match demo::ensure_seeded(&context, &public_url).await? {
@@ -137,20 +140,14 @@ pub async fn start(
                 .max(config.callbacks_request_timeout_ms / 1000 + 1),
         ),
     };
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-        clock: clock.clone(),
-        key: key.clone(),
-        metrics: Arc::new(Metrics::default()),
-        public_url: public_url_shared,
-        acquirer: Arc::new(SandboxAcquirer),
-        vault: obol_http::acquirer::vault::CardVault::new(key.clone()),
-        outbox: outbox.clone(),
-        caches: Arc::new(obol_http::cache::Caches::default()),
-        registry: Arc::clone(&registry),
-        throttle: Arc::new(AuthThrottle::default()),
-    };
+    let state = app_state(
+        config,
+        store.clone(),
+        clock.clone(),
+        key.clone(),
+        public_url_shared,
+        Arc::clone(&registry),
+    );
     let (shutdown, shutdown_receiver) = watch::channel(false);
     // The gauges are read once before serving, so the first scrape has them.
     let gauges = GaugeRefresher::new(
@@ -189,6 +186,7 @@ pub async fn start(
         ),
         tokio::spawn(delivery_worker.run(shutdown_receiver.clone())),
         tokio::spawn(gauges.run(shutdown_receiver.clone())),
+        tokio::spawn(ReconciliationWorker::new(state.clone()).run(shutdown_receiver.clone())),
     ];
 
     let limits = ConnectionLimits::of(&state.config);
@@ -227,6 +225,32 @@ pub async fn start(
         },
         demo_text,
     ))
+}
+
+/// What every handler and worker shares, from the opened context's parts.
+pub fn app_state(
+    config: obol_http::config::Config,
+    store: obol_store::Store,
+    clock: SharedClock,
+    key: OperatorKey,
+    public_url: Arc<str>,
+    registry: Arc<obol_http::door::Registry>,
+) -> AppState {
+    let outbox = Outbox::new(Arc::clone(&public_url), key.clone(), Arc::clone(&registry));
+    AppState {
+        store,
+        config: Arc::new(config),
+        clock,
+        key: key.clone(),
+        metrics: Arc::new(Metrics::default()),
+        public_url,
+        acquirer: Arc::new(SandboxAcquirer),
+        vault: obol_http::acquirer::vault::CardVault::new(key),
+        outbox,
+        caches: Arc::new(obol_http::cache::Caches::default()),
+        registry,
+        throttle: Arc::new(AuthThrottle::default()),
+    }
 }
 
 /// Binds a listener and tells the address it got (port 0 picks one).

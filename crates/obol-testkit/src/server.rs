@@ -53,7 +53,22 @@ impl TestServer {
 
     /// Starts with some configuration replaced (`OBOL_*` names and values).
     pub async fn start_with(database: TestDatabase, replaced: &[(&str, &str)]) -> TestServer {
+        TestServer::start_with_file(database, replaced, None).await
+    }
+
+    /// Starts with a configuration file (TOML: what only the file sets, such as
+    /// `[[acquirers]]`) and some settings replaced (`OBOL_*` names and values).
+    pub async fn start_with_file(
+        database: TestDatabase,
+        replaced: &[(&str, &str)],
+        file: Option<&str>,
+    ) -> TestServer {
         let data_dir = Scratch::new("server");
+        let config_file = file.map(|text| {
+            let path = data_dir.path().join("obol.toml");
+            std::fs::write(&path, text).expect("config file");
+            path
+        });
         let environment: HashMap<String, String> = [
             ("OBOL_DATABASE_URL", database.url_text.clone()),
             ("OBOL_DATA_DIR", data_dir.path().display().to_string()),
@@ -75,7 +90,11 @@ impl TestServer {
                 .map(|(key, value)| (key.to_string(), value.to_string())),
         )
         .collect();
-        let config = Config::load(&Overrides::default(), &environment).expect("config");
+        let overrides = Overrides {
+            config_file,
+            ..Overrides::default()
+        };
+        let config = Config::load(&overrides, &environment).expect("config");
         let clock = ManualClock::new(START);
         let (running, _) = serve::start(config.clone(), clock.clone(), &ServeOptions::default())
             .await

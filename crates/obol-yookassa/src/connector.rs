@@ -171,7 +171,7 @@ impl Connector {
         })
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         deadline: Instant,
         account: &Account<'_>,

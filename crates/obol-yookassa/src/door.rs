@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use obol_http::door::{CallbackFormat, Door};
 use obol_http::routes::Routes;
+use obol_http::upstream::UpstreamConnector;
 use serde_json::{Map, Value};
 
 use crate::connector::Connector;
@@ -53,6 +54,13 @@ impl Door for YookassaDoor {
             StatusCode::METHOD_NOT_ALLOWED,
             "PaymentCommit is called with POST.",
         )
+    }
+
+    /// Live routes of `kind = "yookassa"` settle through YooKassa's API.
+    fn upstream_connector(&self) -> Option<Arc<dyn UpstreamConnector>> {
+        Some(Arc::new(crate::route::YookassaRoutes::new(
+            self.connector.clone(),
+        )))
     }
 
     /// The sandbox's payments notify their shop in YooKassa's format.

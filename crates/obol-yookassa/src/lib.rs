@@ -8,6 +8,7 @@
 pub mod connector;
 pub mod door;
 pub mod openapi;
+pub mod route;
 pub mod sandbox;
 pub mod wire;
 
@@ -82,11 +83,14 @@ pub fn router(connector: Connector) -> Routes {
     Routes::new()
         .post("/api/yookassa/PaymentCommit", commit)
         .wrap(|router| router.layer(Extension(connector)))
+        .post("/notifications/yookassa/{route}", route::notification)
         .merge(sandbox::router())
 }
 
 pub fn owns_path(path: &str) -> bool {
-    path == "/api/yookassa" || path.starts_with("/api/yookassa/")
+    path == "/api/yookassa"
+        || path.starts_with("/api/yookassa/")
+        || path.starts_with(route::NOTIFICATION_PREFIX)
 }
 
 /// The answer for paths of this dialect that do not exist or do not take the method (JSON).

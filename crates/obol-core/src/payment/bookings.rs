@@ -13,17 +13,32 @@ impl Payment {
         }
     }
 
-    /// Where this payment's money enters and leaves the books: offline for a payment a
-    /// manager completed, the upstream provider for one relayed to it (YooKassa's
-    /// `PaymentCommit`), else the sandbox acquirer.
+    /// Who brings this payment's money in: offline for a payment a manager completed, an
+    /// upstream provider for one relayed to it (YooKassa's `PaymentCommit`) or sent to a live
+    /// route, else the sandbox acquirer.
     pub fn clearing(&self) -> Clearing {
         if self.completed_by.is_some() {
             Clearing::Offline
-        } else if self.source == Source::Yookassa {
+        } else if self.source == Source::Yookassa || self.route.is_some() {
             Clearing::Upstream
         } else {
             Clearing::Sandbox
         }
+    }
+
+    /// The account its money enters and leaves the books through: the live route's own
+    /// (`clearing:{route}`, SPEC §4) for a payment sent to one, else its [`Payment::clearing`]'s.
+    pub fn clearing_account(&self) -> AccountCode {
+        match (&self.route, self.clearing()) {
+            (Some(route), Clearing::Upstream) => AccountCode::route_clearing(route),
+            (_, clearing) => AccountCode::clearing(clearing),
+        }
+    }
+
+    /// Whether the payment is in an upstream provider's hands: relayed to it, or sent to a
+    /// live route. Then only the provider's reports move it.
+    pub fn moves_upstream(&self) -> bool {
+        self.source == Source::Yookassa || self.upstream_id.is_some()
     }
 
     /// Money received: the amount leaves the clearing account, the deposit goes to the
@@ -31,7 +46,7 @@ impl Payment {
     /// nothing and books nothing.
     pub(super) fn receipt_transaction(
         &self,
-        clearing: Clearing,
+        clearing: AccountCode,
     ) -> Result<Option<LedgerTransaction>, PaymentError> {
         if self.amount.is_zero() {
             return Ok(None);
@@ -42,7 +57,7 @@ impl Payment {
             self.mode(),
             vec![
                 Posting {
-                    account: AccountCode::clearing(clearing),
+                    account: clearing,
                     amount: self.amount.negated(),
                 },
                 Posting {

@@ -282,6 +282,7 @@ mod tests {
             enabled: true,
             test_mode: true,
             fields: vec![],
+            route: None,
         }
     }
 

@@ -257,6 +257,7 @@ fn service_limits_and_fees_apply_at_creation() {
         enabled: true,
         test_mode: true,
         fields: vec![],
+        route: None,
     };
     let now = Timestamp::from_unix_seconds(1_700_000_000);
     let payment = Payment::create(draft(usd(10_000)), identity(), Some(&service), now).unwrap();
@@ -288,6 +289,7 @@ fn choosing_a_service_later_applies_its_limits_and_fee() {
         enabled: true,
         test_mode: true,
         fields: vec![],
+        route: None,
     };
     let mut created = payment(2_000);
     assert_eq!(created.fee.minor(), 0, "no service, no fee yet");

@@ -89,6 +89,9 @@ pub struct AcquirerConfig {
 /// (`clearing:{name}`).
 const NAME_LENGTH_MAX: usize = 64;
 
+/// Names a route may not take.
+const RESERVED_NAMES: [&str; 4] = ["none", "sandbox", "offline", "upstream"];
+
 /// The environment variable that may hold a route's secret key.
 pub fn secret_key_variable(name: &str) -> String {
     format!(
@@ -113,9 +116,11 @@ pub(super) fn load(
             && name.bytes().all(|byte| {
                 byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'_'
             });
-        if !name_fits || name == "none" {
+        // `none` unsets a merchant's route; the others name the built-in clearing accounts a
+        // route's `clearing:{name}` must never share.
+        if !name_fits || RESERVED_NAMES.contains(&name.as_str()) {
             return Err(invalid(format!(
-                "a route's name must be 1 to {NAME_LENGTH_MAX} of a-z, 0-9, - and _ (and not `none`), got `{name}`"
+                "a route's name must be 1 to {NAME_LENGTH_MAX} of a-z, 0-9, - and _ (and not none, sandbox, offline or upstream), got `{name}`"
             )));
         }
         if routes.iter().any(|route| route.route.name == name) {

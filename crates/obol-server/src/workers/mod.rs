@@ -3,5 +3,6 @@
 
 pub mod gauges;
 pub mod lifecycle;
+pub mod reconciliation;
 
 pub use obol_http::Outcome;

@@ -14,6 +14,10 @@ use crate::error::StoreResult;
 use crate::params;
 use crate::value::Row;
 
+/// Between a live route's service's code and its route, as stored (`payment_card_rub_hpp@main`):
+/// service codes are unique, and every route has its own card service per currency.
+pub const ROUTE_CODE_SEPARATOR: char = '@';
+
 const METHOD_COLUMNS: &str =
     "id, code, name_en, name_ru, name_uk, category, logo_url, icon_url, online";
 
@@ -55,7 +59,7 @@ pub async fn get_method(
 
 /// A service's columns, with its method's code (`payment_services s JOIN payment_methods m`).
 const SERVICE_COLUMNS: &str = "s.id, s.code, s.method_id, m.code AS method_code, s.currency, s.flow, s.amount_min, s.amount_max, s.fee_rate_e4, s.fee_fix, \
-                               s.fee_min, s.fee_max, s.reserve_lifetime_s, s.reserve_rate_e4, s.available, s.active, s.enabled, s.test_mode";
+                               s.fee_min, s.fee_max, s.reserve_lifetime_s, s.reserve_rate_e4, s.available, s.active, s.enabled, s.test_mode, s.route";
 
 fn service_from_row(row: &Row) -> StoreResult<PaymentService> {
     let currency = parse_or_corrupt(Currency::parse(row.str("currency")?), "service currency")?;
@@ -63,7 +67,12 @@ fn service_from_row(row: &Row) -> StoreResult<PaymentService> {
     let rate = u32::try_from(row.int("fee_rate_e4")?).map_err(|_| corrupt("fee rate"))?;
     Ok(PaymentService {
         id: PaymentServiceId::new(row.int("id")?),
-        code: row.text("code")?,
+        // A route's service is stored as `{code}@{route}` (codes are unique); it is known by
+        // its code alone.
+        code: match row.str("code")?.split_once(ROUTE_CODE_SEPARATOR) {
+            Some((code, _)) => code.to_owned(),
+            None => row.text("code")?,
+        },
         method_id: PaymentMethodId::new(row.int("method_id")?),
         method_code: row.text("method_code")?,
         currency,
@@ -84,6 +93,7 @@ fn service_from_row(row: &Row) -> StoreResult<PaymentService> {
         enabled: row.bool("enabled")?,
         test_mode: row.bool("test_mode")?,
         fields: Vec::new(),
+        route: row.opt_text("route")?,
     })
 }
 
@@ -157,7 +167,10 @@ pub async fn get_service_by_code(
     Ok(services.pop())
 }
 
-/// The services a merchant has enabled, with the id of each link (`comcps_…`).
+/// The services a merchant has enabled, with the id of each link (`comcps_…`); a live
+/// merchant also has the card services of the live routes serving it (SPEC §4): those of the
+/// route it chose (`obol merchant set-acquirer`), else in each currency the first configured
+/// route's.
 pub async fn merchant_services(
     db: &mut dyn Db,
     merchant: MerchantId,
@@ -176,6 +189,107 @@ pub async fn merchant_services(
         )?);
         services.push(service_from_row(row)?);
     }
+    for service in route_services_of(db, merchant).await? {
+        links.push(MerchantServiceId::of_route_service(merchant, service.id));
+        services.push(service);
+    }
     attach_fields(db, &mut services).await?;
     Ok(links.into_iter().zip(services).collect())
+}
+
+/// The live routes' card services a merchant has: none for a test merchant.
+async fn route_services_of(
+    db: &mut dyn Db,
+    merchant: MerchantId,
+) -> StoreResult<Vec<PaymentService>> {
+    let Some(row) = query_opt(
+        db,
+        "SELECT test_mode, acquirer FROM merchants WHERE id = $1",
+        params![merchant.get()],
+    )
+    .await?
+    else {
+        return Ok(Vec::new());
+    };
+    if row.bool("test_mode")? {
+        return Ok(Vec::new());
+    }
+    let chosen = row.opt_text("acquirer")?;
+    let sql = format!(
+        "SELECT {SERVICE_COLUMNS} FROM payment_services s JOIN payment_methods m ON m.id = s.method_id \
+         WHERE s.route IS NOT NULL AND s.available = TRUE ORDER BY s.route_position, s.id"
+    );
+    let mut chosen_services: Vec<PaymentService> = Vec::new();
+    for row in db.query(&sql, &[]).await? {
+        let service = service_from_row(&row)?;
+        let fits = match &chosen {
+            Some(chosen) => service.route.as_deref() == Some(chosen.as_str()),
+            None => !chosen_services
+                .iter()
+                .any(|taken| taken.currency == service.currency),
+        };
+        if fits {
+            chosen_services.push(service);
+        }
+    }
+    Ok(chosen_services)
+}
+
+/// A live route's card service in one currency, as the configuration describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteService {
+    pub route: String,
+    /// The route's place in the configuration: with no route named, a merchant's payments in a
+    /// currency go to the first route serving it.
+    pub position: i64,
+    pub currency: Currency,
+    pub amount_min_minor: i64,
+    pub amount_max_minor: i64,
+    pub fee_rate_percent_e4: u32,
+    pub fee_fix_minor: i64,
+}
+
+/// Makes the catalog's route services what the configuration says: each route's card service
+/// per currency exists with its limits and fees, and those of routes (or currencies) no longer
+/// configured are no longer available (their rows stay: payments refer to them).
+pub async fn sync_route_services(db: &mut dyn Db, routes: &[RouteService]) -> StoreResult<()> {
+    let card = query_opt(
+        db,
+        "SELECT id FROM payment_methods WHERE code = 'payment_card'",
+        &[],
+    )
+    .await?
+    .ok_or_else(|| corrupt("the payment_card method is missing"))?
+    .int("id")?;
+    db.execute(
+        "UPDATE payment_services SET available = FALSE WHERE route IS NOT NULL",
+        &[],
+    )
+    .await?;
+    for route in routes {
+        let code = format!(
+            "payment_card_{}_hpp{ROUTE_CODE_SEPARATOR}{}",
+            route.currency.code().to_ascii_lowercase(),
+            route.route
+        );
+        db.execute(
+            "INSERT INTO payment_services (code, method_id, currency, flow, amount_min, amount_max, fee_rate_e4, fee_fix, test_mode, route, route_position, available) \
+             VALUES ($1, $2, $3, 'hpp', $4, $5, $6, $7, FALSE, $8, $9, TRUE) \
+             ON CONFLICT (code) DO UPDATE SET amount_min = excluded.amount_min, amount_max = excluded.amount_max, fee_rate_e4 = excluded.fee_rate_e4, \
+             fee_fix = excluded.fee_fix, route_position = excluded.route_position, available = TRUE",
+            params![
+                code.as_str(),
+                card,
+                route.currency.code(),
+                route.amount_min_minor,
+                route.amount_max_minor,
+                i64::from(route.fee_rate_percent_e4),
+                route.fee_fix_minor,
+                route.route.as_str(),
+                route.position
+            ],
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -142,6 +142,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0014_merchant_acquirer.sql",
         "postgres/0014_merchant_acquirer.sql"
     ),
+    migration!(
+        15,
+        "live_routes",
+        "sqlite/0015_live_routes.sql",
+        "postgres/0015_live_routes.sql"
+    ),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are

@@ -20,6 +20,7 @@ pub mod refund_requests;
 pub mod schema;
 pub mod settings;
 pub mod tenancy;
+pub mod upstream;
 pub mod verify;
 
 use obol_core::Timestamp;

@@ -27,7 +27,7 @@ pub const EXPIRY_JOB: &str = "payment_expiry";
 
 /// The payments table's columns, listed once: every SELECT of a payment reads them by name
 /// ([`payment_from_row`]) and the INSERT pairs each with its value ([`insert_values`]).
-const COLUMNS: [&str; 53] = [
+const COLUMNS: [&str; 55] = [
     "id",
     "number",
     "document_id",
@@ -81,6 +81,8 @@ const COLUMNS: [&str; 53] = [
     "dialect_attributes",
     "manual_capture",
     "authorized_at",
+    "route",
+    "upstream_id",
 ];
 
 /// `COLUMNS` as a SELECT list, joined once.
@@ -186,6 +188,8 @@ pub fn payment_from_row(row: &Row) -> StoreResult<Payment> {
         dialect_attributes: row.opt_text("dialect_attributes")?,
         manual_capture: row.bool("manual_capture")?,
         authorized_at: opt_timestamp(row.opt_int("authorized_at")?),
+        route: row.opt_text("route")?,
+        upstream_id: row.opt_text("upstream_id")?,
     }))
 }
 
@@ -217,7 +221,7 @@ fn card_values(card: Option<&CardPayload>) -> [Value; 7] {
 /// Long because the table has 53 columns, one line each.
 fn insert_values(payment: &Payment) -> Vec<Value> {
     let card = payment.card.as_ref();
-    let named: [(&str, Value); 53] = [
+    let named: [(&str, Value); 55] = [
         ("id", Value::from(payment.id.as_str())),
         ("number", Value::Int(payment.number.get())),
         ("document_id", Value::Int(payment.document_id.get())),
@@ -357,6 +361,8 @@ fn insert_values(payment: &Payment) -> Vec<Value> {
             "authorized_at",
             Value::from(payment.authorized_at.map(Timestamp::unix_micros)),
         ),
+        ("route", Value::from(payment.route.clone())),
+        ("upstream_id", Value::from(payment.upstream_id.clone())),
     ];
     debug_assert!(
         named.iter().map(|(name, _)| *name).eq(COLUMNS),
@@ -461,6 +467,12 @@ pub async fn find_by_reference(
 
 /// Reads a payment for changing it: on PostgreSQL the row stays locked until the end of the
 /// transaction, so a concurrent change waits and then sees the new state.
+/// Reads a payment and locks its row until the transaction ends (PostgreSQL; SQLite's one
+/// writer already serializes), for decisions that must not race another writer's.
+pub async fn lock_payment(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Payment> {
+    get_payment_for_update(db, id).await
+}
+
 async fn get_payment_for_update(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Payment> {
     let lock = if db.backend() == Backend::Postgres {
         " FOR UPDATE"
@@ -508,13 +520,16 @@ pub async fn transition(
         Value::Int(payment.deposit.minor()),
         Value::from(payment.authorized_at.map(Timestamp::unix_micros)),
         Value::from(payment.expires_at.map(Timestamp::unix_micros)),
+        Value::from(payment.route.clone()),
+        Value::from(payment.upstream_id.clone()),
     ]);
     let changed = db
         .execute(
             "UPDATE payments SET status = $1, resolution = $2, service_id = $3, method_id = $4, processed_amount = $5, refunded_amount = $6, \
              card_first6 = $7, card_last4 = $8, card_brand = $9, card_expiry_month = $10, card_expiry_year = $11, card_holder = $12, card_issuer = $13, \
              completed_by = $14, completed_method_id = $15, updated_at = $16, processed_at = $17, closed_at = $18, version = $19, \
-             fee = $22, deposit = $23, authorized_at = $24, expires_at = $25 WHERE id = $20 AND version = $21",
+             fee = $22, deposit = $23, authorized_at = $24, expires_at = $25, \
+             route = $26, upstream_id = $27 WHERE id = $20 AND version = $21",
             &values,
         )
         .await?;
