@@ -479,8 +479,12 @@ impl Payment {
         let mut to = allowed_target(self.status, &event).ok_or_else(not_allowed)?;
         // A payment relayed or sent to an upstream provider moves only as the provider
         // reports: no door of Obol's may pay, complete, expire or refund it on its own (a
-        // refund goes to the provider first and is booked from its answer).
-        if self.moves_upstream() && actor != Actor::Provider {
+        // refund goes to the provider first and is booked from its answer). Only the end of
+        // an unpaid payment's life (Softline's 90 days), which moves no money, is Obol's own.
+        if self.moves_upstream()
+            && actor != Actor::Provider
+            && !matches!(event, PaymentEvent::Deleted)
+        {
             return Err(not_allowed());
         }
         if let PaymentEvent::SentUpstream { route, upstream_id } = &event {

@@ -343,9 +343,9 @@ async fn apply_payment_view(
         .store
         .write(move |db| {
             Box::pin(async move {
-                let mut payment = payments::get_payment(db, &id)
-                    .await?
-                    .ok_or(StoreError::NotFound(Entity::Payment))?;
+                // Locked, so concurrent reports of one payment are decided one after the other,
+                // each on what the one before it left.
+                let mut payment = payments::lock_payment(db, &id).await?;
                 let events = match payment.upstream_events(&view, now) {
                     Ok(events) => events,
                     Err(mismatch) => return Ok(Err(mismatch)),
@@ -666,9 +666,7 @@ async fn apply_refund_view(
                         return Ok(None);
                     }
                 };
-                let payment = payments::get_payment(db, &refund.payment_id)
-                    .await?
-                    .ok_or(StoreError::NotFound(Entity::Payment))?;
+                let payment = payments::lock_payment(db, &refund.payment_id).await?;
                 if payment.upstream_id.as_deref() != Some(view.payment_id.as_str())
                     || view.amount.minor() != refund.amount_minor
                     || view.amount.currency() != payment.amount.currency()

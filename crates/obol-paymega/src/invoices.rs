@@ -250,13 +250,26 @@ async fn check(
                 .caches
                 .merchant_services(&state.store, merchant.id)
                 .await?;
-            let found = services
+            // One code may name the sandbox's service and live routes' ones (SPEC §4): the
+            // one this merchant may use in this mode, else the first, to refuse.
+            let mut candidates = services
                 .into_iter()
-                .find(|service| &service.code == code)
+                .filter(|service| &service.code == code)
                 .map(|service| {
                     let is_enabled = enabled.iter().any(|(_, mine)| mine.id == service.id);
                     (service, is_enabled)
-                });
+                })
+                .collect::<Vec<_>>();
+            let usable = candidates.iter().position(|(service, linked)| {
+                service_usable(
+                    service,
+                    ServiceUse::merchant(merchant.test_mode, test_mode, *linked),
+                )
+            });
+            let found = match usable {
+                Some(index) => Some(candidates.swap_remove(index)),
+                None => candidates.into_iter().next(),
+            };
             match found {
                 Some((service, linked))
                     if service_usable(
