@@ -261,6 +261,7 @@ pub async fn send_customer(
     let outbox = state.outbox.clone();
     let now = state.clock.now();
     let first_check = now.plus_seconds(upstream_check_delay_seconds(0));
+    let logged = (payment.id.clone(), created.view.id.clone());
     let recorded = state
         .store
         .write(move |db| {
@@ -289,7 +290,13 @@ pub async fn send_customer(
                 Ok(payment)
             })
         })
-        .await?;
+        .await
+        .inspect_err(|error| {
+            // The payment moved meanwhile (expired, paid another way): the provider's payment
+            // waits for a customer who is not sent to it, and ends there unpaid. It names its
+            // Obol payment in its metadata, should anyone pay it anyway.
+            tracing::error!(payment = %logged.0, upstream = %logged.1, %error, "a payment created at the provider could not be recorded");
+        })?;
     // What the provider answered may already be final (a payment it declined at once).
     if created.view.status.is_final() {
         let (payment, url) = sync_payment(state, &recorded.id, PAGE_DEADLINE).await?;

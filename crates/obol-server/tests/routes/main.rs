@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 mod failures;
 mod flows;
+mod refund_requests;
 
 pub(crate) const ROUTE: &str = "main";
 
@@ -42,8 +43,8 @@ pub(crate) fn browser() -> Client {
 /// Starts B (its shop notifies A when `notify`, else a port nobody listens on), then A with a
 /// route to B's sandbox and a live merchant.
 pub(crate) async fn pair(database: TestDatabase, notify: bool) -> Pair {
-    let b_key = obol_server::crypto::OperatorKey::generate(&mut obol_server::crypto::OsRandom)
-        .to_base64();
+    let b_key =
+        obol_server::crypto::OperatorKey::generate(&mut obol_server::crypto::OsRandom).to_base64();
     let b_address = CallbackReceiver::free_address().to_string();
     let b = TestServer::start_with(
         TestDatabase::sqlite(),
@@ -100,19 +101,21 @@ impl Pair {
         let response = browser()
             .post(self.a.url("/api/payment-invoices"))
             .basic_auth(&self.merchant.api_login, Some(&self.merchant.api_secret))
-            .json(&json!({ "data": { "type": "payment-invoices", "attributes": {
-                "reference_id": reference,
-                "amount": "100.00",
-                "currency": "RUB",
-                "service": "payment_card_rub_hpp",
-                "description": "Order 42",
-                "return_urls": {
-                    "success": "https://shop.example/paid",
-                    "fail": "https://shop.example/failed",
-                    "pending": "https://shop.example/wait"
-                },
-                "callback_url": self.callbacks.url(),
-            }}}))
+            .json(
+                &json!({ "data": { "type": "payment-invoices", "attributes": {
+                    "reference_id": reference,
+                    "amount": "100.00",
+                    "currency": "RUB",
+                    "service": "payment_card_rub_hpp",
+                    "description": "Order 42",
+                    "return_urls": {
+                        "success": "https://shop.example/paid",
+                        "fail": "https://shop.example/failed",
+                        "pending": "https://shop.example/wait"
+                    },
+                    "callback_url": self.callbacks.url(),
+                }}}),
+            )
             .send()
             .await
             .unwrap();
@@ -141,9 +144,15 @@ impl Pair {
             "no card data is entered at Obol"
         );
         let chosen = browser()
-            .post(self.a.url(&attribute(&html, "<form method=\"post\" action=\"")))
+            .post(
+                self.a
+                    .url(&attribute(&html, "<form method=\"post\" action=\"")),
+            )
             .form(&[
-                ("csrf_token", attribute(&html, "name=\"csrf_token\" value=\"")),
+                (
+                    "csrf_token",
+                    attribute(&html, "name=\"csrf_token\" value=\""),
+                ),
                 ("service", "payment_card_rub_hpp".to_owned()),
             ])
             .send()
@@ -173,9 +182,15 @@ impl Pair {
             .await
             .unwrap();
         let paid = browser()
-            .post(self.b.url(&attribute(&html, "<form method=\"post\" action=\"")))
+            .post(
+                self.b
+                    .url(&attribute(&html, "<form method=\"post\" action=\"")),
+            )
             .form(&[
-                ("csrf_token", attribute(&html, "name=\"csrf_token\" value=\"")),
+                (
+                    "csrf_token",
+                    attribute(&html, "name=\"csrf_token\" value=\""),
+                ),
                 ("card_number", card.to_owned()),
                 ("card_expiry", "12/30".to_owned()),
                 ("card_cvv", "123".to_owned()),
@@ -282,7 +297,10 @@ impl Pair {
 
 /// The value after `marker` up to the next `"`, unescaped.
 pub(crate) fn attribute(html: &str, marker: &str) -> String {
-    let start = html.find(marker).unwrap_or_else(|| panic!("{marker} in {html}")) + marker.len();
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {html}"))
+        + marker.len();
     html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&")
 }
 
@@ -292,16 +310,21 @@ use failures::{
     refunds_go_to_the_provider_first_and_are_booked_once,
 };
 use flows::{
-    a_declined_card_fails_the_payment, a_held_payment_is_captured_and_cancelled_at_the_provider, a_live_payment_goes_through_the_provider_and_back,
+    a_declined_card_fails_the_payment, a_held_payment_is_captured_and_cancelled_at_the_provider,
+    a_live_payment_goes_through_the_provider_and_back,
     lost_notifications_are_made_up_for_by_the_reconciliation_worker,
+    the_notification_alone_settles_the_payment,
 };
+use refund_requests::a_refund_request_is_carried_out_at_the_provider;
 
 on_both_backends!(
     a_live_payment_goes_through_the_provider_and_back,
     a_declined_card_fails_the_payment,
     a_held_payment_is_captured_and_cancelled_at_the_provider,
     lost_notifications_are_made_up_for_by_the_reconciliation_worker,
+    the_notification_alone_settles_the_payment,
     forged_and_repeated_notifications_change_nothing_they_should_not,
     refunds_go_to_the_provider_first_and_are_booked_once,
     a_refund_while_the_provider_is_down_is_retried_and_booked_once,
+    a_refund_request_is_carried_out_at_the_provider,
 );
