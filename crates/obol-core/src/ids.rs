@@ -377,6 +377,36 @@ mod tests {
     }
 
     #[test]
+    fn a_route_service_link_is_derived_from_its_pair() {
+        let link =
+            MerchantServiceId::of_route_service(MerchantId::new(5), PaymentServiceId::new(9));
+        assert_eq!(
+            link,
+            MerchantServiceId::of_route_service(MerchantId::new(5), PaymentServiceId::new(9)),
+            "every listing shows the same id"
+        );
+        assert!(link.as_str().starts_with("comcps_"));
+        assert_eq!(MerchantServiceId::parse(link.as_str()), Ok(link.clone()));
+        let mut links = std::collections::HashSet::new();
+        for merchant in 1..=40 {
+            for service in 1..=40 {
+                let link = MerchantServiceId::of_route_service(
+                    MerchantId::new(merchant),
+                    PaymentServiceId::new(service),
+                );
+                assert!(MerchantServiceId::parse(link.as_str()).is_ok(), "{link}");
+                links.insert(link);
+            }
+        }
+        assert_eq!(links.len(), 40 * 40, "one link per (merchant, service)");
+        // The pair is ordered: merchant 5's service 9 is not merchant 9's service 5.
+        assert_ne!(
+            link,
+            MerchantServiceId::of_route_service(MerchantId::new(9), PaymentServiceId::new(5))
+        );
+    }
+
+    #[test]
     fn receipt_ids_are_twelve_upper_alphanumerics() {
         let receipt = ReceiptId::generate(&mut TestRandom(3));
         assert_eq!(receipt.as_str().len(), 12);

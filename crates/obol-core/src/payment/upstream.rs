@@ -133,6 +133,13 @@ impl Payment {
             ],
             UpstreamStatus::Succeeded => vec![PaymentEvent::Succeeded { card }],
             UpstreamStatus::Canceled { expired: true, .. } => vec![PaymentEvent::Expired],
+            // The provider released a hold: a held payment ends only captured, cancelled or
+            // expired ([`Payment::plan`] refuses a decline of held money), so any other reason
+            // it gives is a cancellation here, or the payment would stay held forever.
+            UpstreamStatus::Canceled { .. } if held => vec![PaymentEvent::Failed {
+                reason: Resolution::Canceled,
+                card,
+            }],
             UpstreamStatus::Canceled { reason, .. } => vec![PaymentEvent::Failed {
                 reason: *reason,
                 card,
@@ -182,3 +189,6 @@ impl Payment {
         format!("obol-{}", self.id.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests;

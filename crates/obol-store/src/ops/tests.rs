@@ -4,10 +4,10 @@
 
 use obol_core::credentials::SecretDigest;
 use obol_core::credentials::rotation::{ApiSecretRotation, CallbackSecretRotation};
-use obol_core::ids::{PaymentId, ROOT_RESELLER, Uuid};
+use obol_core::ids::{PaymentId, ROOT_RESELLER, ResellerId, Uuid};
 use obol_core::money::Money;
 use obol_core::p2p::{CardForm, P2pCard, P2pUserId, SessionScope};
-use obol_core::payment::{CardPayload, PaymentDraft, Source};
+use obol_core::payment::{Actor, CardPayload, PaymentDraft, PaymentEvent, Source};
 use obol_core::tenancy::{MerchantSettings, Name, Role};
 use obol_core::{Currency, Timestamp};
 
@@ -15,7 +15,7 @@ use super::callbacks::{NewCallback, Signer, Subject};
 use super::tenancy::NewMerchant;
 use super::{
     attempts, audit, bearer, callbacks, catalog, credentials, jobs, ledger, p2p, refund_requests,
-    settings, tenancy, verify,
+    settings, tenancy, upstream, verify,
 };
 use crate::Store;
 use crate::db::Db;
@@ -262,12 +262,96 @@ async fn read_everything(db: &mut dyn Db) -> StoreResult<()> {
         None
     );
 
+    read_live_routes(db, reseller.id).await?;
+
     settings::set(db, "reads", "yes").await?;
     assert_eq!(settings::get(db, "reads").await?.as_deref(), Some("yes"));
 
     let report = verify::verify(db).await?;
-    assert_eq!(report.payments, 1);
+    assert_eq!(report.payments, 2);
     assert!(report.is_clean(), "{:?}", report.violations);
+    Ok(())
+}
+
+/// A live route's services, a live payment sent to it, its checks and its refunds.
+async fn read_live_routes(db: &mut dyn Db, reseller: ResellerId) -> StoreResult<()> {
+    catalog::sync_route_services(
+        db,
+        &[catalog::RouteService {
+            route: "main".into(),
+            position: 0,
+            currency: Currency::RUB,
+            amount_min_minor: 100,
+            amount_max_minor: 10_000_000,
+            fee_rate_percent_e4: 0,
+            fee_fix_minor: 0,
+        }],
+    )
+    .await?;
+    let new = NewMerchant {
+        reseller_id: reseller,
+        name: name("Live shop"),
+        test_mode: false,
+        public_key: "pk_live_reads".into(),
+        api_login: "reads-live".into(),
+        api_secret: SecretDigest::of("secret"),
+        callback_secret_encrypted: vec![1, 2, 3],
+        settings: MerchantSettings {
+            default_locale: "en".into(),
+            ..MerchantSettings::default()
+        },
+    };
+    let merchant = tenancy::create_merchant(db, new, &mut TestRandom::new(), NOW).await?;
+    let routed = catalog::merchant_services(db, merchant.id).await?;
+    assert_eq!(routed.len(), 1);
+    assert_eq!(routed[0].1.route.as_deref(), Some("main"));
+
+    let amount = Money::from_minor(1000, Currency::RUB).unwrap();
+    let draft = PaymentDraft::for_merchant(&merchant, Source::MerchantApi, amount)
+        .build()
+        .unwrap();
+    let id = PaymentId::generate(&mut TestRandom::new());
+    let payment = super::payments::insert_payment(db, draft, id, None, NOW).await?;
+    let sent = PaymentEvent::SentUpstream {
+        route: "main".into(),
+        upstream_id: "up-reads".into(),
+    };
+    let (sent, _) =
+        super::payments::transition(db, &payment.id, sent, Actor::Customer, NOW).await?;
+    assert_eq!(
+        upstream::payment_by_upstream_id(db, "main", "up-reads").await?,
+        Some(sent)
+    );
+    upstream::schedule_check(db, &payment.id, NOW, 0).await?;
+    assert_eq!(upstream::due_checks(db, NOW, 10).await?.len(), 1);
+
+    let refund = upstream::UpstreamRefund {
+        idempotence_key: "refund-reads".into(),
+        payment_id: payment.id.clone(),
+        route: "main".into(),
+        amount_minor: 100,
+        state: upstream::UpstreamRefundState::Pending,
+        upstream_id: Some("refund-up-reads".into()),
+        requested_by: "operator".into(),
+        booked: false,
+        tries: 1,
+        next_try_at: Some(NOW),
+        created_at: NOW,
+    };
+    upstream::insert_refund(db, &refund, NOW).await?;
+    assert_eq!(
+        upstream::refund_by_key(db, "refund-reads").await?,
+        Some(refund.clone())
+    );
+    assert_eq!(
+        upstream::refund_by_upstream_id(db, "main", "refund-up-reads").await?,
+        Some(refund.clone())
+    );
+    assert_eq!(
+        upstream::refunds_of_payment(db, &payment.id).await?,
+        vec![refund.clone()]
+    );
+    assert_eq!(upstream::due_refunds(db, NOW, 10).await?, vec![refund]);
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use obol_core::{Currency, Timestamp};
 mod books;
 mod credentials;
 mod job_queue;
+mod live_routes;
 mod migrations;
 mod p2p_credentials;
 mod payment_flow;
@@ -34,6 +35,11 @@ fn name(text: &str) -> Name {
 }
 
 async fn merchant(store: &Store) -> MerchantId {
+    merchant_in_mode(store, true).await
+}
+
+/// A merchant of a new reseller: a test merchant (sandbox services, test invoices) or a live one.
+async fn merchant_in_mode(store: &Store, test_mode: bool) -> MerchantId {
     let reseller = store
         .write(|db| {
             Box::pin(tenancy::create_reseller(
@@ -48,9 +54,10 @@ async fn merchant(store: &Store) -> MerchantId {
     let new = NewMerchant {
         reseller_id: reseller.id,
         name: name("Shop"),
-        test_mode: true,
+        test_mode,
         public_key: format!(
-            "pk_test_{}",
+            "pk_{}_{}",
+            if test_mode { "test" } else { "live" },
             Uuid::generate_v4(&mut TestRandom::new())
                 .as_str()
                 .replace('-', "")
