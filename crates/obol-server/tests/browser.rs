@@ -131,6 +131,62 @@ async fn body_text(client: &reqwest::Client, session: &str) -> String {
     .to_owned()
 }
 
+/// A headless Chromium session; its URL.
+async fn new_session(client: &reqwest::Client, driver: &Driver) -> String {
+    let created = command(
+        client,
+        reqwest::Method::POST,
+        format!("{}/session", driver.base),
+        Some(
+            json!({ "capabilities": { "alwaysMatch": { "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                format!("--user-data-dir={}", driver.profile.display()),
+            ],
+        } } } }),
+        ),
+    )
+    .await;
+    format!(
+        "{}/session/{}",
+        driver.base,
+        created["sessionId"].as_str().expect("a session id")
+    )
+}
+
+/// Waits until the browser's location contains `part`; the location.
+async fn wait_for_url(client: &reqwest::Client, session: &str, part: &str) -> String {
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    loop {
+        let location = command(client, reqwest::Method::GET, format!("{session}/url"), None).await;
+        let location = location.as_str().unwrap_or_default().to_owned();
+        if location.contains(part) {
+            return location;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached {part}: {location}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(client: &reqwest::Client, session: &str, css: &str) {
+    let element = find(client, session, css).await;
+    command(
+        client,
+        reqwest::Method::POST,
+        format!("{session}/element/{element}/click"),
+        Some(json!({})),
+    )
+    .await;
+}
+
 async fn card_invoice(server: &TestServer) -> PaymentId {
     let merchant = server.merchant_named("Browser Shop", false, false).await;
     // No return URL: the customer ends on Obol's result page, which the test reads.
@@ -162,30 +218,7 @@ async fn a_customer_pays_by_card_in_a_real_browser() {
 
     let client = reqwest::Client::new();
     let driver = start_driver(&client).await;
-    let created = command(
-        &client,
-        reqwest::Method::POST,
-        format!("{}/session", driver.base),
-        Some(
-            json!({ "capabilities": { "alwaysMatch": { "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-                format!("--user-data-dir={}", driver.profile.display()),
-            ],
-        } } } }),
-        ),
-    )
-    .await;
-    let session = format!(
-        "{}/session/{}",
-        driver.base,
-        created["sessionId"].as_str().expect("a session id")
-    );
+    let session = new_session(&client, &driver).await;
 
     command(
         &client,
@@ -215,25 +248,7 @@ async fn a_customer_pays_by_card_in_a_real_browser() {
     )
     .await;
 
-    let deadline = Instant::now() + PAGE_TIMEOUT;
-    loop {
-        let location = command(
-            &client,
-            reqwest::Method::GET,
-            format!("{session}/url"),
-            None,
-        )
-        .await;
-        if location
-            .as_str()
-            .unwrap_or_default()
-            .contains("/hpp/result")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no result page: {location}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_url(&client, &session, "/hpp/result").await;
     let result = body_text(&client, &session).await;
     assert!(result.contains("Payment successful"), "{result}");
     assert!(!result.contains("4242424242424242"));

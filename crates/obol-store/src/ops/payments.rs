@@ -465,14 +465,14 @@ pub async fn find_by_reference(
         .transpose()
 }
 
-/// Reads a payment for changing it: on PostgreSQL the row stays locked until the end of the
-/// transaction, so a concurrent change waits and then sees the new state.
 /// Reads a payment and locks its row until the transaction ends (PostgreSQL; SQLite's one
 /// writer already serializes), for decisions that must not race another writer's.
 pub async fn lock_payment(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Payment> {
     get_payment_for_update(db, id).await
 }
 
+/// Reads a payment for changing it: on PostgreSQL the row stays locked until the end of the
+/// transaction, so a concurrent change waits and then sees the new state.
 async fn get_payment_for_update(db: &mut dyn Db, id: &PaymentId) -> StoreResult<Payment> {
     let lock = if db.backend() == Backend::Postgres {
         " FOR UPDATE"
