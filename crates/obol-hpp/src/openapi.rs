@@ -42,7 +42,22 @@ pub fn paths() -> Map<String, Value> {
             "csrf_token": { "type": "string" }, "card_number": { "type": "string" }, "card_expiry": { "type": "string" }, "card_cvv": { "type": "string" }, "card_holder": { "type": "string" }
         })) }),
     );
-    paths.insert("/hpp/choose".into(), json!({ "post": form("Choose a payment method", json!({ "csrf_token": { "type": "string" }, "service": { "type": "string" } })) }));
+    let mut choose = form(
+        "Choose a payment method (a live route's card service: 303 to the provider's confirmation page)",
+        json!({ "csrf_token": { "type": "string" }, "service": { "type": "string" } }),
+    );
+    choose["responses"]["502"] =
+        html("The live route's provider could not be reached or refused; nothing moved");
+    paths.insert("/hpp/choose".into(), json!({ "post": choose }));
+    let mut back = page(
+        "Where a live route's provider sends the customer back: the outcome is read from the provider",
+    );
+    back["responses"] = json!({
+        "303": { "description": "To the merchant's return URL for the outcome, else the result page" },
+        "404": html("No such payment"),
+        "405": { "description": "Method not allowed" }
+    });
+    paths.insert("/hpp/return".into(), json!({ "get": back }));
     paths.insert("/hpp/test".into(), json!({ "post": form("Submit the test method's fields", json!({ "csrf_token": { "type": "string" }, "status": { "type": "string" } })) }));
     paths
 }

@@ -36,7 +36,32 @@ pub fn paths() -> Map<String, Value> {
         } }),
     );
     paths.extend(sandbox_paths());
+    paths.insert(
+        "/notifications/yookassa/{route}".into(),
+        notification_path(),
+    );
     paths
+}
+
+/// Where YooKassa notifies a live route's shop (`[[acquirers]]`, SPEC §4): the body only names
+/// the payment or refund, which Obol reads again from YooKassa.
+fn notification_path() -> Value {
+    let answer = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string" } } } } } });
+    json!({ "post": {
+        "summary": "A YooKassa notification for a live route (only its object's id is read; the object is read again from YooKassa)",
+        "tags": ["YooKassa"],
+        "security": [],
+        "parameters": [{ "name": "route", "in": "path", "required": true, "description": "The route's name in [[acquirers]]", "schema": { "type": "string" } }],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/YooKassaNotification" } } } },
+        "responses": {
+            "200": answer("Applied, already applied, or about nothing Obol sent to this route"),
+            "400": answer("The body is not a YooKassa notification"),
+            "404": answer("No YooKassa route of that name is configured"),
+            "405": { "description": "Method not allowed" },
+            "413": { "description": "The body is larger than 1 MiB" },
+            "503": answer("YooKassa could not be asked (or refused to show the object): notify again")
+        }
+    } })
 }
 
 /// The YooKassa v3-compatible sandbox upstream.
@@ -146,6 +171,13 @@ pub fn schemas() -> Map<String, Value> {
     );
     let amount = json!({ "type": "object", "required": ["value", "currency"], "properties": { "value": { "type": ["string", "number"] }, "currency": { "type": "string" } } });
     schemas.insert("YooKassaAmount".into(), amount);
+    schemas.insert(
+        "YooKassaNotification".into(),
+        json!({ "type": "object", "required": ["type", "event", "object"], "properties": {
+            "type": { "const": "notification" },
+            "event": { "type": "string", "examples": ["payment.succeeded", "payment.waiting_for_capture", "payment.canceled", "refund.succeeded"] },
+            "object": { "type": "object", "required": ["id"], "properties": { "id": { "type": "string" } } } } }),
+    );
     schemas.insert(
         "YooKassaError".into(),
         json!({ "type": "object", "required": ["type", "id", "code"], "properties": {
