@@ -390,13 +390,22 @@ pub async fn notified(
             let Some(payment) = payment_at(state, route_name, &upstream_id).await? else {
                 return Ok(false);
             };
-            sync_payment(state, &payment.id, REQUEST_DEADLINE).await?;
-            Ok(true)
+            match sync_payment(state, &payment.id, REQUEST_DEADLINE).await {
+                Ok(_) => Ok(true),
+                Err(RouteError::Upstream(UpstreamError::Refused { .. })) => Ok(false),
+                Err(error) => Err(error),
+            }
         }
         NotificationSubject::Refund(refund_id) => {
-            let view = connector
+            let view = match connector
                 .get_refund(route, &refund_id, deadline(REQUEST_DEADLINE))
-                .await?;
+                .await
+            {
+                Ok(view) => view,
+                // The provider does not know it (a forged or mistyped id): nothing to do.
+                Err(UpstreamError::Refused { .. }) => return Ok(false),
+                Err(error) => return Err(error.into()),
+            };
             let Some(payment) = payment_at(state, route_name, &view.payment_id).await? else {
                 return Ok(false);
             };
@@ -516,6 +525,19 @@ pub async fn refund(
         Some(request) => refund_key_of(request),
         None => Uuid::generate_v4(&mut OsRandom).as_str().to_owned(),
     };
+    // A route no longer configured refuses before anything is recorded: a refund the caller
+    // is told failed is never made later.
+    let route_name = state
+        .store
+        .read({
+            let id = id.clone();
+            move |db| Box::pin(async move { payments::get_payment(db, &id).await })
+        })
+        .await?
+        .and_then(|payment| payment.route.clone());
+    if let Some(name) = &route_name {
+        route_of(state, name)?;
+    }
     let (payment_id, requested) = (id.clone(), requested_by.encode());
     let row_key = key.clone();
     let recorded = state

@@ -270,3 +270,85 @@ async fn a_customer_pays_by_card_in_a_real_browser() {
     server.stop().await;
 }
 }
+
+obol_testkit::requires! { [browser]
+/// A live payment through a live route, in a real browser: A's page → the card method →
+/// server B (Obol's YooKassa sandbox playing the provider) → the card entered there → back to
+/// A, which reads the outcome from B and shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_pays_a_live_payment_at_the_provider_in_a_real_browser() {
+    assert!(
+        Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
+        "{CHROMIUM} and {CHROMEDRIVER} are required"
+    );
+    let b = TestServer::start(TestDatabase::sqlite()).await;
+    let shop = b.merchant_named("Provider Shop", false, false).await;
+    let file = format!(
+        "[[acquirers]]\nname = \"main\"\nkind = \"yookassa\"\napi_url = \"{}/sandbox/yookassa/v3\"\n\
+         shop_id = \"{}\"\nsecret_key = \"{}\"\ncurrencies = [\"RUB\"]\n",
+        b.base, shop.api_login, shop.api_secret
+    );
+    let a = TestServer::start_with_file(TestDatabase::sqlite(), &[], Some(&file)).await;
+    let merchant = a.merchant_named("Live Shop", true, false).await;
+    let rub = Currency::parse("RUB").unwrap();
+    let live = draft(
+        ResellerId::new(merchant.reseller_id),
+        MerchantId::new(merchant.id),
+        Money::from_minor(25_000, rub).unwrap(),
+    )
+    .test_mode(false)
+    .description(Some("A samovar".to_owned()))
+    .build()
+    .expect("a valid draft");
+    let id = a.insert_payment(live, None).await.id.clone();
+
+    let client = reqwest::Client::new();
+    let driver = start_driver(&client).await;
+    let session = new_session(&client, &driver).await;
+    command(
+        &client,
+        reqwest::Method::POST,
+        format!("{session}/url"),
+        Some(json!({ "url": a.url(&format!("/hpp/?cpi={id}")) })),
+    )
+    .await;
+    let choice = body_text(&client, &session).await;
+    assert!(choice.contains("Live Shop"), "{choice}");
+    assert!(choice.contains("250.00 RUB"), "{choice}");
+    click(&client, &session, "form button[type=submit]").await;
+    // Now at the provider: its own card form.
+    wait_for_url(&client, &session, &b.url("/hpp/")).await;
+    type_into(
+        &client,
+        &session,
+        "input[name=card_number]",
+        "5555 5555 5555 4444",
+    )
+    .await;
+    type_into(&client, &session, "input[name=card_expiry]", "12/30").await;
+    type_into(&client, &session, "input[name=card_cvv]", "123").await;
+    click(&client, &session, "form button[type=submit]").await;
+    // Back at A's result page, through /hpp/return.
+    let location = wait_for_url(&client, &session, &a.url("/hpp/result")).await;
+    assert!(location.contains(id.as_str()), "{location}");
+    let result = body_text(&client, &session).await;
+    assert!(result.contains("Payment successful"), "{result}");
+    command(&client, reqwest::Method::DELETE, session, None).await;
+    drop(driver);
+
+    let payment = {
+        let id = id.clone();
+        a.context
+            .store
+            .read(move |db| Box::pin(async move { payments::get_payment(db, &id).await }))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(payment.status, PaymentStatus::Processed);
+    assert_eq!(payment.route.as_deref(), Some("main"));
+    assert_eq!(payment.card.clone().expect("card payload").last4, "4444");
+    a.stop().await;
+    b.stop().await;
+}
+}

@@ -42,6 +42,9 @@ impl Door for YookassaDoor {
     }
 
     fn method_not_allowed(&self, path: &str) -> Response {
+        if path.starts_with(crate::route::NOTIFICATION_PREFIX) {
+            return crate::route::method_not_allowed();
+        }
         if sandbox::owns_path(path) {
             return YkError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -63,6 +63,16 @@ impl YookassaRoutes {
 
 fn neutral(error: connector::UpstreamError) -> UpstreamError {
     match error {
+        // YooKassa's own failure (5xx, or 202 "still processing", after every retry), even with
+        // an error object: it may have done it, so it is asked again, never taken as a refusal.
+        connector::UpstreamError::Refused {
+            http_status,
+            code,
+            description,
+            ..
+        } if http_status >= 500 || http_status == 202 => {
+            UpstreamError::Unreadable(format!("HTTP {http_status}: {code}: {description}"))
+        }
         connector::UpstreamError::Refused {
             code, description, ..
         } => UpstreamError::Refused { code, description },
@@ -362,6 +372,11 @@ pub fn notification_subject(body: &[u8]) -> Option<NotificationSubject> {
     }
 }
 
+/// The answer to another method than `POST` on the notification endpoint.
+pub(crate) fn method_not_allowed() -> Response {
+    answer(StatusCode::METHOD_NOT_ALLOWED, "notifications are posted")
+}
+
 fn answer(status: StatusCode, text: &str) -> Response {
     (status, axum::Json(json!({ "status": text }))).into_response()
 }
@@ -398,5 +413,121 @@ pub(crate) async fn notification(
             tracing::warn!(route = %route, %error, "a notification could not be applied; the provider will send it again");
             answer(StatusCode::SERVICE_UNAVAILABLE, "retry later")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(http_status: u16) -> connector::UpstreamError {
+        connector::UpstreamError::Refused {
+            http_status,
+            code: "internal_server_error".to_owned(),
+            description: "try again".to_owned(),
+            parameter: None,
+        }
+    }
+
+    #[test]
+    fn only_a_4xx_error_object_is_a_refusal() {
+        assert!(matches!(
+            neutral(refused(400)),
+            UpstreamError::Refused { .. }
+        ));
+        for status in [500, 503, 202] {
+            let error = neutral(refused(status));
+            assert!(error.outcome_unknown(), "{status}: {error}");
+        }
+        assert!(neutral(connector::UpstreamError::Timeout).outcome_unknown());
+    }
+
+    #[test]
+    fn a_payment_object_reads_as_the_core_needs_it() {
+        let object = json!({
+            "id": "2f4a0b1c-000f-5000-9000-1b2c3d4e5f60",
+            "status": "canceled",
+            "amount": { "value": "10.50", "currency": "RUB" },
+            "metadata": { "obol_payment_id": "cpi_0123456789abcdef" },
+            "cancellation_details": { "party": "payment_network", "reason": "insufficient_funds" },
+            "payment_method": { "type": "bank_card", "card": {
+                "first6": "555555", "last4": "4444", "expiry_month": "12", "expiry_year": "2030",
+                "card_type": "MasterCard" } },
+            "confirmation": { "type": "redirect", "confirmation_url": "https://pay.example/c/1" },
+        });
+        let payment = payment_of(&object).unwrap();
+        assert_eq!(payment.view.amount.minor(), 1_050);
+        assert_eq!(
+            payment.view.status,
+            UpstreamStatus::Canceled {
+                reason: Resolution::InsufficientFunds,
+                expired: false
+            }
+        );
+        assert_eq!(
+            payment.view.obol_payment_id.as_deref(),
+            Some("cpi_0123456789abcdef")
+        );
+        let card = payment.view.card.unwrap();
+        assert_eq!(
+            (card.brand.as_str(), card.expiry_month, card.expiry_year),
+            ("mastercard", 12, 2030)
+        );
+        assert_eq!(
+            payment.confirmation_url.as_deref(),
+            Some("https://pay.example/c/1")
+        );
+
+        let mut expired = object.clone();
+        expired["cancellation_details"]["reason"] = json!("expired_on_confirmation");
+        assert!(matches!(
+            payment_of(&expired).unwrap().view.status,
+            UpstreamStatus::Canceled { expired: true, .. }
+        ));
+        // An id that could leave the provider's path, an amount in float, an unknown status:
+        // unreadable, never guessed.
+        for (field, value) in [
+            ("id", json!("../payments")),
+            ("amount", json!({ "value": 10.5, "currency": "RUB" })),
+            ("status", json!("paid")),
+        ] {
+            let mut broken = object.clone();
+            broken[field] = value;
+            assert!(
+                matches!(payment_of(&broken), Err(UpstreamError::Unreadable(_))),
+                "{field}"
+            );
+        }
+        let mut javascript = object.clone();
+        javascript["confirmation"]["confirmation_url"] = json!("javascript:alert(1)");
+        assert_eq!(payment_of(&javascript).unwrap().confirmation_url, None);
+    }
+
+    #[test]
+    fn a_notification_names_only_whom_to_ask() {
+        let subject = |body: Value| notification_subject(body.to_string().as_bytes());
+        assert_eq!(
+            subject(
+                json!({ "type": "notification", "event": "payment.succeeded", "object": { "id": "p-1" } })
+            ),
+            Some(NotificationSubject::Payment("p-1".to_owned()))
+        );
+        assert_eq!(
+            subject(
+                json!({ "type": "notification", "event": "refund.succeeded", "object": { "id": "r-1" } })
+            ),
+            Some(NotificationSubject::Refund("r-1".to_owned()))
+        );
+        assert_eq!(
+            subject(
+                json!({ "type": "notification", "event": "deal.closed", "object": { "id": "d" } })
+            ),
+            None
+        );
+        assert_eq!(
+            subject(json!({ "event": "payment.succeeded", "object": { "id": "p-1" } })),
+            None
+        );
+        assert_eq!(notification_subject(b"not json"), None);
     }
 }

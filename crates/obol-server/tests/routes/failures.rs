@@ -64,10 +64,23 @@ pub async fn forged_and_repeated_notifications_change_nothing_they_should_not(
     let mut unknown = forged.clone();
     unknown["object"]["id"] = json!("2f4a0b1c-000f-5000-9000-1b2c3d4e5f60");
     assert_eq!(notify(&pair, ROUTE, &unknown).await, StatusCode::OK);
+    let mut unknown_refund = unknown.clone();
+    unknown_refund["event"] = json!("refund.succeeded");
+    assert_eq!(
+        notify(&pair, ROUTE, &unknown_refund).await,
+        StatusCode::OK,
+        "a refund the provider does not know is nothing to retry"
+    );
     assert_eq!(
         notify(&pair, "elsewhere", &forged).await,
         StatusCode::NOT_FOUND
     );
+    let get = browser()
+        .get(pair.a.url(&format!("/notifications/yookassa/{ROUTE}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         notify(&pair, ROUTE, &json!({ "hello": "world" })).await,
         StatusCode::BAD_REQUEST
