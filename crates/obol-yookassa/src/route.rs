@@ -63,6 +63,18 @@ impl YookassaRoutes {
 
 fn neutral(error: connector::UpstreamError) -> UpstreamError {
     match error {
+        // YooKassa's error object with HTTP 5xx (`internal_server_error`) says the outcome is
+        // unknown and the request is to be repeated with the same key (the connector already
+        // did, in vain): never a refusal, which would let a refund that may have been made be
+        // made again under another key.
+        connector::UpstreamError::Refused {
+            http_status,
+            code,
+            description,
+            ..
+        } if http_status >= 500 => {
+            UpstreamError::Unreachable(format!("HTTP {http_status}: {code}: {description}"))
+        }
         connector::UpstreamError::Refused {
             code, description, ..
         } => UpstreamError::Refused { code, description },

@@ -14,7 +14,9 @@ use crate::{Pair, ROUTE, browser, pair};
 async fn paid_invoice(pair: &Pair, reference: &str) -> String {
     let id = pair.invoice(reference).await;
     let confirmation = pair.choose_card(&id).await;
-    let back = pair.pay_at_provider(&confirmation, "4242424242424242").await;
+    let back = pair
+        .pay_at_provider(&confirmation, "4242424242424242")
+        .await;
     browser().get(&back).send().await.unwrap();
     assert_eq!(pair.payment(&id).await.status.as_str(), "processed");
     id
@@ -74,7 +76,8 @@ pub async fn forged_and_repeated_notifications_change_nothing_they_should_not(
     assert_eq!(pair.balance("clearing:main").await, None);
 
     // Paid at B; its real notification (the object as B shows it) arrives ten times at once.
-    pair.pay_at_provider(&confirmation, "4242424242424242").await;
+    pair.pay_at_provider(&confirmation, "4242424242424242")
+        .await;
     let object = pair.at_provider(&format!("payments/{upstream_id}")).await;
     assert_eq!(object["status"], "succeeded");
     let real = json!({ "type": "notification", "event": "payment.succeeded", "object": object });
@@ -106,7 +109,9 @@ async fn refund(pair: &Pair, id: &str, amount: &str, key: Option<&str>) -> (Stat
     let mut request = browser()
         .post(pair.a.url(&format!("/api/payment-invoices/{id}/refund")))
         .basic_auth(&pair.merchant.api_login, Some(&pair.merchant.api_secret))
-        .json(&json!({ "data": { "type": "payment-invoices", "attributes": { "amount": amount } } }));
+        .json(
+            &json!({ "data": { "type": "payment-invoices", "attributes": { "amount": amount } } }),
+        );
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
     }
@@ -143,7 +148,10 @@ pub async fn refunds_go_to_the_provider_first_and_are_booked_once(database: Test
 
     let (status, refunded) = refund(&pair, &id, "10.00", Some("refund-1")).await;
     assert_eq!(status, StatusCode::OK, "{refunded}");
-    assert_eq!(refunded["data"]["attributes"]["status"], "partially_refunded");
+    assert_eq!(
+        refunded["data"]["attributes"]["status"],
+        "partially_refunded"
+    );
     let (status, repeated) = refund(&pair, &id, "10.00", Some("refund-1")).await;
     assert_eq!(status, StatusCode::OK, "{repeated}");
     assert_eq!(
@@ -151,13 +159,14 @@ pub async fn refunds_go_to_the_provider_first_and_are_booked_once(database: Test
         [("succeeded".to_owned(), "10.00".to_owned())],
         "one refund at the provider for one key"
     );
-    assert_eq!(pair.payment(&id).await.refunded_amount.to_decimal_string(), "10.00");
+    assert_eq!(
+        pair.payment(&id).await.refunded_amount.to_decimal_string(),
+        "10.00"
+    );
 
     // Five refunds of 30.00 race for the 90.00 left: three at most get through.
-    let raced = futures_util::future::join_all(
-        (0..5).map(|_| refund(&pair, &id, "30.00", None)),
-    )
-    .await;
+    let raced =
+        futures_util::future::join_all((0..5).map(|_| refund(&pair, &id, "30.00", None))).await;
     let accepted = raced
         .iter()
         .filter(|(status, _)| *status == StatusCode::OK)
@@ -166,7 +175,8 @@ pub async fn refunds_go_to_the_provider_first_and_are_booked_once(database: Test
     assert!(
         raced
             .iter()
-            .all(|(status, _)| *status == StatusCode::OK || *status == StatusCode::UNPROCESSABLE_ENTITY),
+            .all(|(status, _)| *status == StatusCode::OK
+                || *status == StatusCode::UNPROCESSABLE_ENTITY),
         "{raced:?}"
     );
     let at_provider = refunds_at_provider(&pair, &upstream_id).await;
@@ -233,7 +243,11 @@ pub async fn a_refund_while_the_provider_is_down_is_retried_and_booked_once(
         "the 40.00 on its way cannot be refunded again"
     );
     assert_eq!(
-        pair_a.payment(&id).await.refunded_amount.to_decimal_string(),
+        pair_a
+            .payment(&id)
+            .await
+            .refunded_amount
+            .to_decimal_string(),
         "0.00"
     );
 

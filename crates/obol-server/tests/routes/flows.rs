@@ -29,9 +29,14 @@ pub async fn a_live_payment_goes_through_the_provider_and_back(database: TestDat
 
     // Choosing again (the back button, a second tab) sends the customer to the same payment.
     let again = pair.choose_card(&id).await;
-    assert_eq!(again, confirmation, "one payment at the provider per invoice");
+    assert_eq!(
+        again, confirmation,
+        "one payment at the provider per invoice"
+    );
 
-    let back = pair.pay_at_provider(&confirmation, "4242424242424242").await;
+    let back = pair
+        .pay_at_provider(&confirmation, "4242424242424242")
+        .await;
     assert_eq!(back, pair.a.url(&format!("/hpp/return?cpi={id}")));
     let returned_at = Instant::now();
     let returned = browser().get(&back).send().await.unwrap();
@@ -44,14 +49,23 @@ pub async fn a_live_payment_goes_through_the_provider_and_back(database: TestDat
     );
     let payment = pair.payment(&id).await;
     assert_eq!(payment.status.as_str(), "processed");
-    let card = payment.card.clone().expect("the card payload from the provider");
-    assert_eq!((card.first6.as_str(), card.last4.as_str()), ("424242", "4242"));
+    let card = payment
+        .card
+        .clone()
+        .expect("the card payload from the provider");
+    assert_eq!(
+        (card.first6.as_str(), card.last4.as_str()),
+        ("424242", "4242")
+    );
     eprintln!("return → processed (the return reads the provider): {return_took:?}");
 
     // The provider's notification arrives as well and changes nothing.
     tokio::time::sleep(Duration::from_millis(500)).await;
     pair.processed_callback().await;
-    assert_eq!(pair.balance("clearing:main").await.as_deref(), Some("-100.00"));
+    assert_eq!(
+        pair.balance("clearing:main").await.as_deref(),
+        Some("-100.00")
+    );
     assert_eq!(
         pair.balance(&format!("merchant:{}", pair.merchant.id))
             .await
@@ -71,10 +85,15 @@ pub async fn a_declined_card_fails_the_payment(database: TestDatabase) {
     let pair = pair(database, true).await;
     let id = pair.invoice("order-2").await;
     let confirmation = pair.choose_card(&id).await;
-    let back = pair.pay_at_provider(&confirmation, "4000000000000002").await;
+    let back = pair
+        .pay_at_provider(&confirmation, "4000000000000002")
+        .await;
     let returned = browser().get(&back).send().await.unwrap();
     assert_eq!(returned.status(), StatusCode::SEE_OTHER);
-    assert_eq!(returned.headers()["location"], "https://shop.example/failed");
+    assert_eq!(
+        returned.headers()["location"],
+        "https://shop.example/failed"
+    );
     let payment = pair.payment(&id).await;
     assert_eq!(payment.status.as_str(), "failed");
     assert_eq!(payment.resolution.as_str(), "declined");
@@ -101,7 +120,8 @@ pub async fn lost_notifications_are_made_up_for_by_the_reconciliation_worker(
     let pair = pair(database, false).await;
     let id = pair.invoice("order-3").await;
     let confirmation = pair.choose_card(&id).await;
-    pair.pay_at_provider(&confirmation, "4242424242424242").await;
+    pair.pay_at_provider(&confirmation, "4242424242424242")
+        .await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(
         pair.payment(&id).await.status.as_str(),
@@ -115,7 +135,10 @@ pub async fn lost_notifications_are_made_up_for_by_the_reconciliation_worker(
     // Later looks find nothing to do.
     pair.a.clock.advance_seconds(3_600);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(pair.balance("clearing:main").await.as_deref(), Some("-100.00"));
+    assert_eq!(
+        pair.balance("clearing:main").await.as_deref(),
+        Some("-100.00")
+    );
     pair.verified().await;
     pair.stop().await;
 }
@@ -140,7 +163,9 @@ pub async fn a_held_payment_is_captured_and_cancelled_at_the_provider(database: 
         let payment = pair.a.insert_payment(draft, None).await;
         let id = payment.id.to_string();
         let confirmation = pair.choose_card(&id).await;
-        let back = pair.pay_at_provider(&confirmation, "4242424242424242").await;
+        let back = pair
+            .pay_at_provider(&confirmation, "4242424242424242")
+            .await;
         browser().get(&back).send().await.unwrap();
         let held = pair.payment(&id).await;
         assert_eq!(held.status.as_str(), "pending");
@@ -179,7 +204,10 @@ pub async fn a_held_payment_is_captured_and_cancelled_at_the_provider(database: 
             .await
             .is_err()
     );
-    assert_eq!(pair.balance("clearing:main").await.as_deref(), Some("-100.00"));
+    assert_eq!(
+        pair.balance("clearing:main").await.as_deref(),
+        Some("-100.00")
+    );
     pair.verified().await;
     pair.stop().await;
 }
