@@ -24,12 +24,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use obol_core::Timestamp;
 use obol_core::catalog::PaymentService;
 use obol_core::ids::{PaymentId, Uuid};
 use obol_core::money::Money;
 use obol_core::payment::{
-    Actor, Payment, PaymentError, PaymentEvent, UpstreamPaymentView, UpstreamRefundStatus,
-    upstream_check_delay_seconds,
+    Actor, Payment, PaymentError, PaymentEvent, UpstreamMismatch, UpstreamPaymentView,
+    UpstreamRefundStatus, upstream_check_delay_seconds,
 };
 use obol_store::error::Entity;
 use obol_store::ops::payments;
@@ -186,7 +187,7 @@ pub enum RouteError {
     Payment(#[from] PaymentError),
     /// The provider's report does not describe this payment: nothing moved.
     #[error("the provider's report does not match the payment: {0}")]
-    Mismatch(#[from] obol_core::payment::UpstreamMismatch),
+    Mismatch(#[from] UpstreamMismatch),
     /// The caller's idempotency key was used for another refund.
     #[error("the idempotency key was used for another refund")]
     KeyReused,
@@ -255,6 +256,12 @@ pub async fn send_customer(
             deadline(PAGE_DEADLINE),
         )
         .await?;
+    // The provider's answer is read as any report of it: a payment it made for another amount
+    // or another Obol payment is not where the customer is sent to pay this one.
+    if let Err(mismatch) = created_as_asked(payment, &created.view, state.clock.now()) {
+        tracing::error!(payment = %payment.id, %mismatch, "the provider created a payment that does not match the one asked for; the customer is not sent there");
+        return Err(RouteError::Mismatch(mismatch));
+    }
     let upstream_id = created.view.id.clone();
     let id = payment.id.clone();
     let route_name = route.route.name.clone();
@@ -303,6 +310,21 @@ pub async fn send_customer(
         return Ok(url.filter(|_| payment.awaits_upstream()));
     }
     Ok(created.confirmation_url)
+}
+
+/// Whether the payment the provider created is `payment` as asked (it names this payment, if
+/// it names one, for its amount and currency): the core's own check of a provider's report,
+/// made as if the payment were already recorded as sent there.
+fn created_as_asked(
+    payment: &Payment,
+    view: &UpstreamPaymentView,
+    now: Timestamp,
+) -> Result<(), UpstreamMismatch> {
+    let mut record = payment.clone().into_record();
+    record.upstream_id = Some(view.id.clone());
+    Payment::restore(record)
+        .upstream_events(view, now)
+        .map(|_| ())
 }
 
 /// Reads a payment sent to a route from its provider and applies what the provider says, once;

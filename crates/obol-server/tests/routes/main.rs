@@ -14,8 +14,10 @@ use obol_testkit::{CallbackReceiver, Received, TestDatabase, TestServer, on_both
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
+mod doors;
 mod failures;
 mod flows;
+mod provider_failures;
 mod refund_requests;
 
 pub(crate) const ROUTE: &str = "main";
@@ -95,69 +97,15 @@ pub(crate) async fn pair(database: TestDatabase, notify: bool) -> Pair {
 }
 
 impl Pair {
-    /// A live invoice of 100.00 RUB through A's Paymega private API (no service: the customer
-    /// picks the method on the page); its id.
+    /// A live invoice of 100.00 RUB through A's Paymega private API; its id.
     pub async fn invoice(&self, reference: &str) -> String {
-        let response = browser()
-            .post(self.a.url("/api/payment-invoices"))
-            .basic_auth(&self.merchant.api_login, Some(&self.merchant.api_secret))
-            .json(
-                &json!({ "data": { "type": "payment-invoices", "attributes": {
-                    "reference_id": reference,
-                    "amount": "100.00",
-                    "currency": "RUB",
-                    "service": "payment_card_rub_hpp",
-                    "description": "Order 42",
-                    "return_urls": {
-                        "success": "https://shop.example/paid",
-                        "fail": "https://shop.example/failed",
-                        "pending": "https://shop.example/wait"
-                    },
-                    "callback_url": self.callbacks.url(),
-                }}}),
-            )
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["data"]["id"].as_str().unwrap().to_owned()
+        invoice(&self.a, &self.merchant, self.callbacks.url(), reference).await
     }
 
     /// The customer on A's page chooses the card method: A creates the payment at B and sends
     /// the customer there (303 to B's confirmation page); returns that URL.
     pub async fn choose_card(&self, id: &str) -> String {
-        let page = browser()
-            .get(self.a.url(&format!("/hpp/?cpi={id}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let html = page.text().await.unwrap();
-        assert!(
-            html.contains("value=\"payment_card_rub_hpp\""),
-            "the route's card service is offered: {html}"
-        );
-        assert!(
-            !html.contains("name=\"card_number\""),
-            "no card data is entered at Obol"
-        );
-        let chosen = browser()
-            .post(
-                self.a
-                    .url(&attribute(&html, "<form method=\"post\" action=\"")),
-            )
-            .form(&[
-                (
-                    "csrf_token",
-                    attribute(&html, "name=\"csrf_token\" value=\""),
-                ),
-                ("service", "payment_card_rub_hpp".to_owned()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let chosen = choose_card(&self.a, id).await;
         assert_eq!(chosen.status(), StatusCode::SEE_OTHER);
         let location = chosen.headers()["location"].to_str().unwrap().to_owned();
         assert!(
@@ -205,14 +153,7 @@ impl Pair {
 
     /// A's payment as stored.
     pub async fn payment(&self, id: &str) -> obol_core::payment::Payment {
-        let id = PaymentId::parse(id).unwrap();
-        self.a
-            .context
-            .store
-            .read(move |db| Box::pin(async move { payments::get_payment(db, &id).await }))
-            .await
-            .unwrap()
-            .unwrap()
+        stored_payment(&self.a, id).await
     }
 
     /// Waits (real time, bounded) until A's payment has `status`; how long it took.
@@ -244,23 +185,13 @@ impl Pair {
 
     /// A's balances of one account in live RUB, as `obol balances` prints them.
     pub async fn balance(&self, account: &str) -> Option<String> {
-        commands::balances(&self.a.context, None)
-            .await
-            .unwrap()
-            .balances
-            .into_iter()
-            .find(|balance| {
-                balance.account == account && balance.mode == "live" && balance.currency == "RUB"
-            })
-            .map(|balance| balance.amount)
+        live_balance(&self.a, account).await
     }
 
     /// `obol verify` is clean on both servers.
     pub async fn verified(&self) {
-        for server in [&self.a, &self.b] {
-            let report = commands::verify(&server.context).await.unwrap();
-            assert!(report.ok, "{:?}", report.violations);
-        }
+        verified(&self.a).await;
+        verified(&self.b).await;
     }
 
     /// The merchant's callbacks that report `status`.
@@ -295,6 +226,104 @@ impl Pair {
     }
 }
 
+/// A live invoice of 100.00 RUB for the card service, made by `merchant` through `server`'s
+/// Paymega private API, its callbacks to `callback_url`; its id.
+pub(crate) async fn invoice(
+    server: &TestServer,
+    merchant: &MerchantOutput,
+    callback_url: &str,
+    reference: &str,
+) -> String {
+    let response = browser()
+        .post(server.url("/api/payment-invoices"))
+        .basic_auth(&merchant.api_login, Some(&merchant.api_secret))
+        .json(
+            &json!({ "data": { "type": "payment-invoices", "attributes": {
+                "reference_id": reference,
+                "amount": "100.00",
+                "currency": "RUB",
+                "service": "payment_card_rub_hpp",
+                "description": "Order 42",
+                "return_urls": {
+                    "success": "https://shop.example/paid",
+                    "fail": "https://shop.example/failed",
+                    "pending": "https://shop.example/wait"
+                },
+                "callback_url": callback_url,
+            }}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The customer opens the payment's page on `server`, which offers the route's card service
+/// and asks for no card data, and chooses it; the answer to that choice.
+pub(crate) async fn choose_card(server: &TestServer, id: &str) -> reqwest::Response {
+    let page = browser()
+        .get(server.url(&format!("/hpp/?cpi={id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("value=\"payment_card_rub_hpp\""),
+        "the route's card service is offered: {html}"
+    );
+    assert!(
+        !html.contains("name=\"card_number\""),
+        "no card data is entered at Obol"
+    );
+    browser()
+        .post(server.url(&attribute(&html, "<form method=\"post\" action=\"")))
+        .form(&[
+            (
+                "csrf_token",
+                attribute(&html, "name=\"csrf_token\" value=\""),
+            ),
+            ("service", "payment_card_rub_hpp".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A payment as `server` stores it.
+pub(crate) async fn stored_payment(server: &TestServer, id: &str) -> obol_core::payment::Payment {
+    let id = PaymentId::parse(id).unwrap();
+    server
+        .context
+        .store
+        .read(move |db| Box::pin(async move { payments::get_payment(db, &id).await }))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// `server`'s balance of one account in live RUB, as `obol balances` prints it.
+pub(crate) async fn live_balance(server: &TestServer, account: &str) -> Option<String> {
+    commands::balances(&server.context, None)
+        .await
+        .unwrap()
+        .balances
+        .into_iter()
+        .find(|balance| {
+            balance.account == account && balance.mode == "live" && balance.currency == "RUB"
+        })
+        .map(|balance| balance.amount)
+}
+
+/// `obol verify` is clean on `server`.
+pub(crate) async fn verified(server: &TestServer) {
+    let report = commands::verify(&server.context).await.unwrap();
+    assert!(report.ok, "{:?}", report.violations);
+}
+
 /// The value after `marker` up to the next `"`, unescaped.
 pub(crate) fn attribute(html: &str, marker: &str) -> String {
     let start = html
@@ -304,6 +333,11 @@ pub(crate) fn attribute(html: &str, marker: &str) -> String {
     html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&")
 }
 
+use doors::{
+    a_currency_the_route_does_not_serve_is_not_paid_online,
+    a_softline_payment_goes_through_the_route, an_activeplatform_payment_goes_through_the_route,
+    paymega_lists_the_routes_card_service_to_live_merchants_only,
+};
 use failures::{
     a_refund_while_the_provider_is_down_is_retried_and_booked_once,
     forged_and_repeated_notifications_change_nothing_they_should_not,
@@ -317,6 +351,14 @@ use flows::{
 };
 use refund_requests::a_refund_request_is_carried_out_at_the_provider;
 
+use provider_failures::{
+    a_provider_failing_the_choice_answers_bad_gateway_and_moves_nothing,
+    a_provider_report_of_something_else_moves_nothing,
+    a_refund_the_provider_refuses_is_not_on_its_way_any_more,
+    a_refund_with_an_unknown_outcome_is_sent_again_with_its_key,
+    a_silent_provider_never_holds_the_customer_past_the_deadline,
+};
+
 on_both_backends!(
     a_live_payment_goes_through_the_provider_and_back,
     a_declined_card_fails_the_payment,
@@ -327,4 +369,13 @@ on_both_backends!(
     refunds_go_to_the_provider_first_and_are_booked_once,
     a_refund_while_the_provider_is_down_is_retried_and_booked_once,
     a_refund_request_is_carried_out_at_the_provider,
+    a_softline_payment_goes_through_the_route,
+    an_activeplatform_payment_goes_through_the_route,
+    paymega_lists_the_routes_card_service_to_live_merchants_only,
+    a_currency_the_route_does_not_serve_is_not_paid_online,
+    a_provider_failing_the_choice_answers_bad_gateway_and_moves_nothing,
+    a_provider_report_of_something_else_moves_nothing,
+    a_silent_provider_never_holds_the_customer_past_the_deadline,
+    a_refund_with_an_unknown_outcome_is_sent_again_with_its_key,
+    a_refund_the_provider_refuses_is_not_on_its_way_any_more,
 );
