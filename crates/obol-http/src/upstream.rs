@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use obol_core::Timestamp;
 use obol_core::catalog::PaymentService;
 use obol_core::ids::{PaymentId, Uuid};
 use obol_core::money::Money;
@@ -258,7 +257,7 @@ pub async fn send_customer(
         .await?;
     // The provider's answer is read as any report of it: a payment it made for another amount
     // or another Obol payment is not where the customer is sent to pay this one.
-    if let Err(mismatch) = created_as_asked(payment, &created.view, state.clock.now()) {
+    if let Err(mismatch) = payment.check_created_upstream(&created.view) {
         tracing::error!(payment = %payment.id, %mismatch, "the provider created a payment that does not match the one asked for; the customer is not sent there");
         return Err(RouteError::Mismatch(mismatch));
     }
@@ -310,21 +309,6 @@ pub async fn send_customer(
         return Ok(url.filter(|_| payment.awaits_upstream()));
     }
     Ok(created.confirmation_url)
-}
-
-/// Whether the payment the provider created is `payment` as asked (it names this payment, if
-/// it names one, for its amount and currency): the core's own check of a provider's report,
-/// made as if the payment were already recorded as sent there.
-fn created_as_asked(
-    payment: &Payment,
-    view: &UpstreamPaymentView,
-    now: Timestamp,
-) -> Result<(), UpstreamMismatch> {
-    let mut record = payment.clone().into_record();
-    record.upstream_id = Some(view.id.clone());
-    Payment::restore(record)
-        .upstream_events(view, now)
-        .map(|_| ())
 }
 
 /// Reads a payment sent to a route from its provider and applies what the provider says, once;

@@ -97,16 +97,7 @@ impl Payment {
         if *upstream_id != view.id {
             return Err(UpstreamMismatch::OtherPayment);
         }
-        if view
-            .obol_payment_id
-            .as_deref()
-            .is_some_and(|named| named != self.id.as_str())
-        {
-            return Err(UpstreamMismatch::OtherObolPayment);
-        }
-        if view.amount != self.amount {
-            return Err(UpstreamMismatch::OtherAmount);
-        }
+        self.check_created_upstream(view)?;
         if self.status != PaymentStatus::Pending {
             return Ok(Vec::new());
         }
@@ -145,6 +136,26 @@ impl Payment {
                 card,
             }],
         })
+    }
+
+    /// Whether the payment a provider made for this one is it: it names this payment (if it
+    /// names one) and is for its amount and currency. Checked on the provider's answer to the
+    /// creation, before the customer is sent there, and on every report after.
+    pub fn check_created_upstream(
+        &self,
+        view: &UpstreamPaymentView,
+    ) -> Result<(), UpstreamMismatch> {
+        if view
+            .obol_payment_id
+            .as_deref()
+            .is_some_and(|named| named != self.id.as_str())
+        {
+            return Err(UpstreamMismatch::OtherObolPayment);
+        }
+        if view.amount != self.amount {
+            return Err(UpstreamMismatch::OtherAmount);
+        }
+        Ok(())
     }
 
     /// Whether the provider should be asked about this payment again: it was sent to one and
