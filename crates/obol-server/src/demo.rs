@@ -174,6 +174,14 @@ pub async fn ensure_seeded(
     Ok(Some(credentials))
 }
 
+/// The dashboard's address, on the server the demo invoice's link points at.
+fn dashboard_url(payment_url: &str) -> String {
+    let base = payment_url
+        .find("/hpp")
+        .map_or(payment_url, |index| &payment_url[..index]);
+    format!("{base}/dashboard")
+}
+
 /// The credentials as a person reads them; `written_to` names the file that also holds them.
 pub fn describe(credentials: &DemoCredentials, written_to: Option<&Path>) -> String {
     let heading = match written_to {
@@ -195,7 +203,9 @@ pub fn describe(credentials: &DemoCredentials, written_to: Option<&Path>) -> Str
          customer account  #{account}\n  \
          P2P client        client_id={client_id} signing_key={signing_key}\n\
          Pay the demo invoice ({amount} {currency}): {url}\n  \
-         test card 4242 4242 4242 4242, any future expiry, any CVV\n",
+         test card 4242 4242 4242 4242, any future expiry, any CVV\n\
+         Dashboard: {dashboard}\n  \
+         sign in with the manager's api_token: {api_token}\n",
         reseller = field(&credentials.reseller, "id"),
         merchant = field(&credentials.merchant, "id"),
         public_key = field(&credentials.merchant, "public_key"),
@@ -210,5 +220,6 @@ pub fn describe(credentials: &DemoCredentials, written_to: Option<&Path>) -> Str
         amount = credentials.demo_invoice.amount,
         currency = credentials.demo_invoice.currency,
         url = credentials.demo_invoice.payment_url,
+        dashboard = dashboard_url(&credentials.demo_invoice.payment_url),
     )
 }

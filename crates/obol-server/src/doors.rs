@@ -16,6 +16,7 @@ pub fn all() -> Result<Vec<Arc<dyn Door>>, reqwest::Error> {
         Arc::new(obol_paymega::door::PaymegaDoor),
         Arc::new(obol_softline::door::SoftlineDoor),
         Arc::new(obol_hpp::door::HostedPageDoor),
+        Arc::new(obol_dashboard::door::DashboardDoor),
     ])
 }
 
@@ -30,7 +31,7 @@ pub fn registry() -> Result<Arc<Registry>, reqwest::Error> {
 #[cfg(test)]
 mod tests {
     /// Every door crate's manifest, and the shared crate's.
-    const MANIFESTS: [(&str, &str); 7] = [
+    const MANIFESTS: [(&str, &str); 8] = [
         (
             "obol-paymega",
             include_str!("../../obol-paymega/Cargo.toml"),
@@ -49,6 +50,10 @@ mod tests {
             include_str!("../../obol-yookassa/Cargo.toml"),
         ),
         ("obol-hpp", include_str!("../../obol-hpp/Cargo.toml")),
+        (
+            "obol-dashboard",
+            include_str!("../../obol-dashboard/Cargo.toml"),
+        ),
         ("obol-http", include_str!("../../obol-http/Cargo.toml")),
     ];
 

@@ -57,6 +57,9 @@ pub fn previous_callback_secret_signs(until: Timestamp, now: Timestamp) -> bool 
     now < until
 }
 
+/// A dashboard session ends after this long without a request (SPEC §7: 12 hours idle).
+pub const SESSION_IDLE_SECONDS: i64 = 12 * 3_600;
+
 /// Where a manager stands: what every check of a manager's credential (the API token, and a
 /// dashboard session made with it) asks before letting the manager act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +81,19 @@ impl ManagerStanding {
     /// stands: it ends at once when the manager is disabled or its token is rotated.
     pub fn session_stands(&self, session_generation: i64) -> bool {
         self.accepts_token() && session_generation == self.token_generation
+    }
+
+    /// Whether a dashboard session still lets its manager in at `now`: it stands (see
+    /// [`ManagerStanding::session_stands`]) and was used within the last
+    /// [`SESSION_IDLE_SECONDS`].
+    pub fn session_active(
+        &self,
+        session_generation: i64,
+        last_seen: Timestamp,
+        now: Timestamp,
+    ) -> bool {
+        self.session_stands(session_generation)
+            && now < last_seen.plus_seconds(SESSION_IDLE_SECONDS)
     }
 
     /// Rotating the token: the next generation; the standing is otherwise unchanged.

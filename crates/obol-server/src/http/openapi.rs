@@ -22,7 +22,8 @@ pub fn document(public_url: &str, doors: &[Arc<dyn Door>]) -> Value {
                 "basicAuth": { "type": "http", "scheme": "basic", "description": "Merchant api_login : api_secret (Paymega private API, YooKassa sandbox)." },
                 "bearerAuth": { "type": "http", "scheme": "bearer", "description": "Softline bearer token from /v1/login_check." },
                 "apiToken": { "type": "apiKey", "in": "header", "name": "X-Api-Token", "description": "Manager API token (ActivePlatform)." },
-                "publicKey": { "type": "apiKey", "in": "query", "name": "public_key", "description": "Merchant public key (Paymega public API)." }
+                "publicKey": { "type": "apiKey", "in": "query", "name": "public_key", "description": "Merchant public key (Paymega public API)." },
+                "dashboardSession": { "type": "apiKey", "in": "cookie", "name": "obol_session", "description": "A dashboard session, from signing in at /dashboard/login with a manager's API token." }
             },
             "schemas": {
                 "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string" } } },

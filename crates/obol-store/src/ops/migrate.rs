@@ -148,6 +148,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0015_live_routes.sql",
         "postgres/0015_live_routes.sql"
     ),
+    migration!(
+        16,
+        "dashboard",
+        "sqlite/0016_dashboard.sql",
+        "postgres/0016_dashboard.sql"
+    ),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are

@@ -9,6 +9,7 @@ pub mod callbacks;
 pub mod catalog;
 pub mod credentials;
 pub mod customers;
+pub mod dashboard;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;

@@ -69,7 +69,7 @@ pub async fn create_reseller(
 
 const MANAGER_COLUMNS: &str = "id, reseller_id, role, name, created_at";
 
-fn manager_from_row(row: &Row) -> StoreResult<Manager> {
+pub(crate) fn manager_from_row(row: &Row) -> StoreResult<Manager> {
     Ok(Manager {
         id: ManagerId::new(row.int("id")?),
         reseller_id: ResellerId::new(row.int("reseller_id")?),

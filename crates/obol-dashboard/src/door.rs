@@ -1,0 +1,33 @@
+//! The dashboard as the server mounts it.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use obol_http::door::Door;
+use obol_http::routes::Routes;
+use serde_json::{Map, Value};
+
+use crate::layout;
+
+pub struct DashboardDoor;
+
+impl Door for DashboardDoor {
+    fn routes(&self) -> Routes {
+        crate::router()
+    }
+
+    fn owns_path(&self, path: &str) -> bool {
+        crate::owns_path(path)
+    }
+
+    fn not_found(&self, _path: &str) -> Response {
+        layout::bare_message(StatusCode::NOT_FOUND)
+    }
+
+    fn method_not_allowed(&self, _path: &str) -> Response {
+        layout::bare_message(StatusCode::METHOD_NOT_ALLOWED)
+    }
+
+    fn openapi_paths(&self) -> Map<String, Value> {
+        crate::login::openapi_paths()
+    }
+}
