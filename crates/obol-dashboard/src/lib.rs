@@ -18,6 +18,7 @@ pub mod login;
 pub mod overview;
 pub mod session;
 pub mod texts;
+pub mod transfers;
 
 use axum::middleware;
 use obol_http::page::security_headers;
@@ -33,6 +34,7 @@ pub fn router() -> Routes {
         .get("/dashboard/login", login::form)
         .post("/dashboard/login", login::submit)
         .post("/dashboard/logout", login::logout)
+        .get("/dashboard/transfers", transfers::page)
         .wrap(|router| router.layer(middleware::map_response(security_headers)))
 }
 

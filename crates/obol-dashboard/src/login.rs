@@ -274,6 +274,10 @@ pub fn openapi_paths() -> Map<String, Value> {
         json!({ "get": operation("The sign-in form", None, false), "post": sign_in }),
     );
     paths.insert(
+        "/dashboard/transfers".into(),
+        json!({ "get": operation("P2P transfers", None, true) }),
+    );
+    paths.insert(
         "/dashboard/logout".into(),
         json!({ "post": operation("Sign out", Some(&["csrf_token"]), true) }),
     );

@@ -6,8 +6,10 @@ use obol_server::commands;
 use obol_testkit::{TestServer, on_both_backends};
 use reqwest::{Client, StatusCode};
 
+mod overview;
 mod sessions;
 
+use overview::{p2p_transfers_are_the_operators, the_overview_counts_the_managers_subtree};
 use sessions::{
     a_disabled_or_rotated_manager_is_signed_out_at_once, forms_need_their_csrf_token,
     sessions_end_after_twelve_idle_hours, signing_in_and_out,
@@ -136,4 +138,6 @@ on_both_backends!(
     forms_need_their_csrf_token,
     a_disabled_or_rotated_manager_is_signed_out_at_once,
     sessions_end_after_twelve_idle_hours,
+    the_overview_counts_the_managers_subtree,
+    p2p_transfers_are_the_operators,
 );

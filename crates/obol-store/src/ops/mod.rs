@@ -20,6 +20,7 @@ pub mod payments;
 pub mod refund_requests;
 pub mod schema;
 pub mod settings;
+pub mod stats;
 pub mod tenancy;
 pub mod upstream;
 pub mod verify;
