@@ -12,6 +12,7 @@
 //!
 //! A dev-dependency only: nothing here is part of the product.
 
+pub mod browser;
 mod html;
 mod receiver;
 mod scratch;
