@@ -963,7 +963,6 @@ pub(crate) async fn replay(
         }
         Err(error) => return layout::store_error(&error),
     };
-    drop(frame);
     let (staff, payment, _) = match admit(
         &state,
         &headers,

@@ -6,8 +6,13 @@ use obol_server::commands;
 use obol_testkit::{TestServer, on_both_backends};
 use reqwest::{Client, StatusCode};
 
+mod payments;
 mod sessions;
 
+use payments::{
+    lists_filters_searches_and_pages, refunds_completes_and_needs_csrf, replays_a_callback,
+    scope_hides_parents_and_siblings, transactions_csv,
+};
 use sessions::{
     a_disabled_or_rotated_manager_is_signed_out_at_once, forms_need_their_csrf_token,
     sessions_end_after_twelve_idle_hours, signing_in_and_out,
@@ -136,4 +141,9 @@ on_both_backends!(
     forms_need_their_csrf_token,
     a_disabled_or_rotated_manager_is_signed_out_at_once,
     sessions_end_after_twelve_idle_hours,
+    lists_filters_searches_and_pages,
+    refunds_completes_and_needs_csrf,
+    scope_hides_parents_and_siblings,
+    transactions_csv,
+    replays_a_callback,
 );
