@@ -28,6 +28,8 @@ impl Door for DashboardDoor {
     }
 
     fn openapi_paths(&self) -> Map<String, Value> {
-        crate::login::openapi_paths()
+        let mut paths = crate::login::openapi_paths();
+        paths.extend(crate::payments::openapi_paths());
+        paths
     }
 }

@@ -11,11 +11,16 @@
 //!   member a request comes from, CSRF tokens.
 //! - [`layout`]: the frame every page shares; [`texts`]: its words in `en`, `ru`, `uk`.
 //! - [`login`]: sign-in and sign-out; [`overview`]: the first page.
+//! - [`payments`]: the payments list (and the area's routes); [`payment`]: a payment's page
+//!   and actions; [`reports`]: the transactions CSV.
 
 pub mod door;
 pub mod layout;
 pub mod login;
 pub mod overview;
+pub mod payment;
+pub mod payments;
+pub mod reports;
 pub mod session;
 pub mod texts;
 pub mod transfers;
@@ -35,6 +40,7 @@ pub fn router() -> Routes {
         .post("/dashboard/login", login::submit)
         .post("/dashboard/logout", login::logout)
         .get("/dashboard/transfers", transfers::page)
+        .merge(payments::routes())
         .wrap(|router| router.layer(middleware::map_response(security_headers)))
 }
 

@@ -45,7 +45,9 @@ async fn payment(
             .context
             .store
             .write(move |db| {
-                Box::pin(async move { payments::transition(db, &id, event, Actor::Customer, now).await })
+                Box::pin(
+                    async move { payments::transition(db, &id, event, Actor::Customer, now).await },
+                )
             })
             .await
             .expect("a transition");

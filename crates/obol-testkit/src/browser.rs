@@ -51,7 +51,10 @@ impl Chromedriver {
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return driver;
             }
             assert!(Instant::now() < deadline, "chromedriver did not get ready");

@@ -7,9 +7,14 @@ use obol_testkit::{TestServer, on_both_backends};
 use reqwest::{Client, StatusCode};
 
 mod overview;
+mod payments;
 mod sessions;
 
 use overview::{p2p_transfers_are_the_operators, the_overview_counts_the_managers_subtree};
+use payments::{
+    lists_filters_searches_and_pages, refunds_completes_and_needs_csrf, replays_a_callback,
+    scope_hides_parents_and_siblings, transactions_csv,
+};
 use sessions::{
     a_disabled_or_rotated_manager_is_signed_out_at_once, forms_need_their_csrf_token,
     sessions_end_after_twelve_idle_hours, signing_in_and_out,
@@ -140,4 +145,9 @@ on_both_backends!(
     sessions_end_after_twelve_idle_hours,
     the_overview_counts_the_managers_subtree,
     p2p_transfers_are_the_operators,
+    lists_filters_searches_and_pages,
+    refunds_completes_and_needs_csrf,
+    scope_hides_parents_and_siblings,
+    transactions_csv,
+    replays_a_callback,
 );

@@ -154,6 +154,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0016_dashboard.sql",
         "postgres/0016_dashboard.sql"
     ),
+    migration!(
+        17,
+        "dashboard_search",
+        "sqlite/0017_dashboard_search.sql",
+        "postgres/0017_dashboard_search.sql"
+    ),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are

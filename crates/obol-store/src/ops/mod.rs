@@ -19,6 +19,7 @@ pub mod p2p;
 pub mod payments;
 pub mod refund_requests;
 pub mod schema;
+pub mod search;
 pub mod settings;
 pub mod stats;
 pub mod tenancy;
