@@ -28,6 +28,10 @@ impl Door for DashboardDoor {
     }
 
     fn openapi_paths(&self) -> Map<String, Value> {
-        crate::login::openapi_paths()
+        let mut paths = crate::login::openapi_paths();
+        paths.extend(crate::merchants::openapi_paths());
+        paths.extend(crate::resellers::openapi_paths());
+        paths.extend(crate::managers::openapi_paths());
+        paths
     }
 }

@@ -12,10 +12,14 @@
 //! - [`layout`]: the frame every page shares; [`texts`]: its words in `en`, `ru`, `uk`.
 //! - [`login`]: sign-in and sign-out; [`overview`]: the first page.
 
+mod admin;
 pub mod door;
 pub mod layout;
 pub mod login;
+pub mod managers;
+pub mod merchants;
 pub mod overview;
+pub mod resellers;
 pub mod session;
 pub mod texts;
 
@@ -33,6 +37,9 @@ pub fn router() -> Routes {
         .get("/dashboard/login", login::form)
         .post("/dashboard/login", login::submit)
         .post("/dashboard/logout", login::logout)
+        .merge(merchants::routes())
+        .merge(resellers::routes())
+        .merge(managers::routes())
         .wrap(|router| router.layer(middleware::map_response(security_headers)))
 }
 

@@ -6,8 +6,14 @@ use obol_server::commands;
 use obol_testkit::{TestServer, on_both_backends};
 use reqwest::{Client, StatusCode};
 
+mod admin;
 mod sessions;
 
+use admin::{
+    a_child_resellers_staff_sees_nothing_above_or_beside,
+    admins_create_rotate_and_disable_managers, managers_and_viewers_cannot_administer,
+    merchants_are_created_changed_and_rotated_by_admins,
+};
 use sessions::{
     a_disabled_or_rotated_manager_is_signed_out_at_once, forms_need_their_csrf_token,
     sessions_end_after_twelve_idle_hours, signing_in_and_out,
@@ -136,4 +142,8 @@ on_both_backends!(
     forms_need_their_csrf_token,
     a_disabled_or_rotated_manager_is_signed_out_at_once,
     sessions_end_after_twelve_idle_hours,
+    merchants_are_created_changed_and_rotated_by_admins,
+    managers_and_viewers_cannot_administer,
+    a_child_resellers_staff_sees_nothing_above_or_beside,
+    admins_create_rotate_and_disable_managers,
 );

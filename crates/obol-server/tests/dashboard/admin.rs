@@ -1,0 +1,451 @@
+//! The administration area: merchants, resellers, managers, P2P clients, balances, the audit
+//! log and refund requests — what an admin may do, what a manager or viewer may not, and that a
+//! child reseller's staff sees nothing of its parent or siblings.
+
+use obol_server::commands::{self, MerchantOptions};
+use obol_testkit::{TestDatabase, TestServer};
+use reqwest::StatusCode;
+
+use crate::{Staff, attribute, client, reseller, staff};
+
+fn secret_after(html: &str, name: &str) -> String {
+    let marker = format!("data-secret=\"{name}\">");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + marker.len();
+    html[start..start + html[start..].find('<').unwrap()].to_owned()
+}
+
+async fn paymega(server: &TestServer, login: &str, secret: &str) -> StatusCode {
+    client()
+        .get(server.url("/api/payment-invoices"))
+        .basic_auth(login, Some(secret))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn me(server: &TestServer, token: &str) -> StatusCode {
+    client()
+        .get(server.url("/api/v3/managers/me"))
+        .header("X-Api-Token", token)
+        .header("Accept", "application/vnd.api+json")
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Posts without any CSRF token.
+async fn post_without_csrf(staff: &Staff, server: &TestServer, path: &str) -> StatusCode {
+    client()
+        .post(server.url(path))
+        .header("cookie", &staff.cookie)
+        .form(&[("name", "x")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn merchant(server: &TestServer, reseller: i64, name: &str) -> commands::MerchantOutput {
+    commands::create_merchant(
+        &server.context,
+        MerchantOptions {
+            name: name.into(),
+            reseller,
+            ..MerchantOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+pub async fn merchants_are_created_changed_and_rotated_by_admins(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let top = reseller(&server, "Top", None).await;
+    let (admin, _) = staff(&server, top, "admin", "Ada").await;
+
+    // Created through the form: the secrets are shown once, on the answer.
+    let (status, _, html) = admin
+        .post(
+            &server,
+            "/dashboard/merchants",
+            &[
+                ("name", "<script>alert(1)</script>"),
+                ("reseller_id", &top.to_string()),
+                ("webhook_url", "https://shop.example/hook"),
+                ("forbid_public_access", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>"));
+    let login = secret_after(&html, "API login");
+    let secret = secret_after(&html, "API secret");
+    let callback_secret = secret_after(&html, "Callback secret");
+    assert!(secret.starts_with("sk_test_"), "{secret}");
+    assert!(callback_secret.starts_with("whsec_") || !callback_secret.is_empty());
+    assert_eq!(paymega(&server, &login, &secret).await, StatusCode::OK);
+
+    // The list shows it, as text; its page shows no secret again.
+    let (status, list) = admin.get(&server, "/dashboard/merchants").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !list.contains("<script>"));
+    let href = attribute(&list, "href=\"/dashboard/merchants/");
+    let id: i64 = href.parse().unwrap();
+    let path = format!("/dashboard/merchants/{id}");
+    let (status, page) = admin.get(&server, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains(&secret) && !page.contains(&callback_secret));
+    assert!(page.contains("https://shop.example/hook"));
+    assert!(page.contains(&format!("action=\"{path}/rotate-secret\"")));
+
+    // Settings: 303 back to the page; a bad URL or an unknown route is shown again with 422.
+    let (status, location, _) = admin
+        .post(
+            &server,
+            &format!("{path}/settings"),
+            &[
+                ("webhook_url", "https://shop.example/new"),
+                ("acquirer", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some(path.as_str()));
+    let (_, page) = admin.get(&server, &path).await;
+    assert!(page.contains("https://shop.example/new"));
+    let (status, _, page) = admin
+        .post(
+            &server,
+            &format!("{path}/settings"),
+            &[("webhook_url", "ftp://x")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("http://"), "{page}");
+    let (status, _, _) = admin
+        .post(
+            &server,
+            &format!("{path}/settings"),
+            &[("acquirer", "nowhere")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, _) = admin
+        .post(
+            &server,
+            "/dashboard/merchants",
+            &[("name", " "), ("reseller_id", "1")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Rotation: the new secret shown once works at once, the old one stops at once.
+    let (status, _, html) = admin
+        .post(&server, &format!("{path}/rotate-secret"), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let new = secret_after(&html, "API secret");
+    assert_ne!(new, secret);
+    assert_eq!(
+        paymega(&server, &login, &secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(paymega(&server, &login, &new).await, StatusCode::OK);
+    let (_, page) = admin.get(&server, &path).await;
+    assert!(!page.contains(&new), "shown once only");
+
+    let (status, _, html) = admin
+        .post(&server, &format!("{path}/rotate-callback-secret"), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let rotated = secret_after(&html, "Callback secret");
+    assert_ne!(rotated, callback_secret);
+
+    // Without the CSRF token: 403, nothing changes.
+    assert_eq!(
+        post_without_csrf(&admin, &server, &format!("{path}/rotate-secret")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(paymega(&server, &login, &new).await, StatusCode::OK);
+}
+
+pub async fn managers_and_viewers_cannot_administer(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let top = reseller(&server, "Top", None).await;
+    let shop = merchant(&server, top, "Shop").await;
+    let path = format!("/dashboard/merchants/{}", shop.id);
+    for role in ["manager", "viewer"] {
+        let (member, _) = staff(&server, top, role, role).await;
+        let (status, page) = member.get(&server, &path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            !page.contains("rotate-secret") && !page.contains("/settings"),
+            "no forms"
+        );
+        let (_, list) = member.get(&server, "/dashboard/merchants").await;
+        assert!(!list.contains("name=\"reseller_id\""), "no creation form");
+        let (_, tree) = member.get(&server, "/dashboard/resellers").await;
+        assert!(!tree.contains("name=\"parent_id\""));
+        for action in ["rotate-secret", "rotate-callback-secret", "settings"] {
+            let (status, _, _) = member.post(&server, &format!("{path}/{action}"), &[]).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role} {action}");
+        }
+        let (status, _, _) = member
+            .post(
+                &server,
+                "/dashboard/merchants",
+                &[("name", "New"), ("reseller_id", &top.to_string())],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = member
+            .post(
+                &server,
+                "/dashboard/resellers",
+                &[("name", "New"), ("parent_id", &top.to_string())],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = member.get(&server, "/dashboard/managers").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = member
+            .post(
+                &server,
+                "/dashboard/managers",
+                &[
+                    ("name", "New"),
+                    ("role", "admin"),
+                    ("reseller_id", &top.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = member
+            .post(
+                &server,
+                &format!("/dashboard/managers/{}/disable", member.manager_id),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    // The secret did not change.
+    assert_eq!(
+        paymega(&server, &shop.api_login, &shop.api_secret).await,
+        StatusCode::OK
+    );
+}
+
+pub async fn a_child_resellers_staff_sees_nothing_above_or_beside(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let top = reseller(&server, "Top", None).await;
+    let child = reseller(&server, "Child", Some(top)).await;
+    let sibling = reseller(&server, "Sibling", Some(top)).await;
+    let above = merchant(&server, top, "Above").await;
+    let beside = merchant(&server, sibling, "Beside").await;
+    let own = merchant(&server, child, "Own").await;
+    let (admin, _) = staff(&server, child, "admin", "Child admin").await;
+    let sibling_manager = commands::create_manager(&server.context, sibling, "viewer", "Sib")
+        .await
+        .unwrap();
+    let top_manager = commands::create_manager(&server.context, top, "admin", "Top admin")
+        .await
+        .unwrap();
+
+    let (_, list) = admin.get(&server, "/dashboard/merchants").await;
+    assert!(list.contains("Own") && !list.contains("Above") && !list.contains("Beside"));
+    assert_eq!(
+        admin
+            .get(&server, &format!("/dashboard/merchants/{}", own.id))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    for other in [&above, &beside] {
+        let path = format!("/dashboard/merchants/{}", other.id);
+        assert_eq!(admin.get(&server, &path).await.0, StatusCode::NOT_FOUND);
+        let (status, _, _) = admin
+            .post(&server, &format!("{path}/rotate-secret"), &[])
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            paymega(&server, &other.api_login, &other.api_secret).await,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        admin.get(&server, "/dashboard/merchants/999999").await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Creating under a reseller outside the subtree is refused like a missing one.
+    let (status, _, _) = admin
+        .post(
+            &server,
+            "/dashboard/merchants",
+            &[("name", "Sneaky"), ("reseller_id", &sibling.to_string())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, _) = admin
+        .post(
+            &server,
+            "/dashboard/resellers",
+            &[("name", "Sneaky"), ("parent_id", &top.to_string())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, tree) = admin.get(&server, "/dashboard/resellers").await;
+    assert!(tree.contains("Child") && !tree.contains("Sibling") && !tree.contains("Top"));
+
+    // Managers above and beside: not listed, 404 on every action.
+    let (_, managers) = admin.get(&server, "/dashboard/managers").await;
+    assert!(!managers.contains("Sib") && !managers.contains("Top admin"));
+    for id in [sibling_manager.id, top_manager.id] {
+        for action in ["rotate-token", "disable"] {
+            let (status, _, _) = admin
+                .post(&server, &format!("/dashboard/managers/{id}/{action}"), &[])
+                .await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+    }
+    assert_eq!(
+        me(&server, &sibling_manager.api_token).await,
+        StatusCode::OK
+    );
+
+    // A child of its own reseller it may create; it appears in its tree.
+    let (status, location, _) = admin
+        .post(
+            &server,
+            "/dashboard/resellers",
+            &[("name", "Grandchild"), ("parent_id", &child.to_string())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/dashboard/resellers"));
+    let (_, tree) = admin.get(&server, "/dashboard/resellers").await;
+    assert!(tree.contains("Grandchild"));
+}
+
+pub async fn admins_create_rotate_and_disable_managers(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let top = reseller(&server, "Top", None).await;
+    let (admin, _) = staff(&server, top, "admin", "Ada").await;
+
+    let (status, _, html) = admin
+        .post(
+            &server,
+            "/dashboard/managers",
+            &[
+                ("name", "Bob"),
+                ("role", "manager"),
+                ("reseller_id", &top.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let token = secret_after(&html, "API token");
+    assert_eq!(me(&server, &token).await, StatusCode::OK);
+    let (_, list) = admin.get(&server, "/dashboard/managers").await;
+    assert!(list.contains("Bob") && !list.contains(&token));
+
+    // Bob signs in; his token is replaced: the old token and his session stop at once.
+    let response = crate::sign_in(&server, &token).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let bob = Staff {
+        cookie,
+        manager_id: 0,
+    };
+    assert_eq!(bob.get(&server, "/dashboard").await.0, StatusCode::OK);
+    let row = &list[list.find("Bob").unwrap()..];
+    let bob_id: i64 = attribute(row, "action=\"/dashboard/managers/")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (status, _, html) = admin
+        .post(
+            &server,
+            &format!("/dashboard/managers/{bob_id}/rotate-token"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let new = secret_after(&html, "API token");
+    assert_eq!(me(&server, &token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&server, &new).await, StatusCode::OK);
+    assert_eq!(
+        bob.get(&server, "/dashboard").await.0,
+        StatusCode::SEE_OTHER
+    );
+
+    // Disabled: the new token and a new session stop at once.
+    let response = crate::sign_in(&server, &new).await;
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let bob = Staff {
+        cookie,
+        manager_id: bob_id,
+    };
+    assert_eq!(bob.get(&server, "/dashboard").await.0, StatusCode::OK);
+    let (status, location, _) = admin
+        .post(
+            &server,
+            &format!("/dashboard/managers/{bob_id}/disable"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/dashboard/managers"));
+    assert_eq!(
+        bob.get(&server, "/dashboard").await.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(me(&server, &new).await, StatusCode::UNAUTHORIZED);
+    let (_, list) = admin.get(&server, "/dashboard/managers").await;
+    assert!(list.contains("disabled"));
+
+    // Not itself; a bad role is shown again with 422; no CSRF token: 403.
+    let (status, _, _) = admin
+        .post(
+            &server,
+            &format!("/dashboard/managers/{}/disable", admin.manager_id),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, _) = admin
+        .post(
+            &server,
+            "/dashboard/managers",
+            &[
+                ("name", "Eve"),
+                ("role", "root"),
+                ("reseller_id", &top.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        post_without_csrf(&admin, &server, "/dashboard/managers").await,
+        StatusCode::FORBIDDEN
+    );
+}
