@@ -32,6 +32,9 @@ impl Door for DashboardDoor {
         paths.extend(crate::merchants::openapi_paths());
         paths.extend(crate::resellers::openapi_paths());
         paths.extend(crate::managers::openapi_paths());
+        paths.extend(crate::balances::openapi_paths());
+        paths.extend(crate::audit::openapi_paths());
+        paths.extend(crate::p2p_clients::openapi_paths());
         paths
     }
 }

@@ -13,12 +13,15 @@
 //! - [`login`]: sign-in and sign-out; [`overview`]: the first page.
 
 mod admin;
+pub mod audit;
+pub mod balances;
 pub mod door;
 pub mod layout;
 pub mod login;
 pub mod managers;
 pub mod merchants;
 pub mod overview;
+pub mod p2p_clients;
 pub mod resellers;
 pub mod session;
 pub mod texts;
@@ -40,6 +43,9 @@ pub fn router() -> Routes {
         .merge(merchants::routes())
         .merge(resellers::routes())
         .merge(managers::routes())
+        .merge(balances::routes())
+        .merge(audit::routes())
+        .merge(p2p_clients::routes())
         .wrap(|router| router.layer(middleware::map_response(security_headers)))
 }
 

@@ -449,3 +449,150 @@ pub async fn admins_create_rotate_and_disable_managers(database: TestDatabase) {
         StatusCode::FORBIDDEN
     );
 }
+
+pub async fn p2p_clients_are_the_root_resellers(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let (admin, _) = staff(&server, 1, "admin", "Root admin").await;
+    let (viewer, _) = staff(&server, 1, "viewer", "Root viewer").await;
+    let child = reseller(&server, "Child", None).await;
+    let (outsider, _) = staff(&server, child, "admin", "Child admin").await;
+
+    let (status, _, html) = admin
+        .post(
+            &server,
+            "/dashboard/p2p-clients",
+            &[
+                ("name", "<b>Wallet</b>"),
+                ("require_signed_requests", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let client_id = secret_after(&html, "clientId");
+    let key = secret_after(&html, "Signing key");
+    assert_eq!(client_id.len(), 36, "{client_id}");
+    let (status, list) = admin.get(&server, "/dashboard/p2p-clients").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains("&lt;b&gt;Wallet&lt;/b&gt;"));
+    assert!(
+        !list.contains(&client_id) && !list.contains(&key),
+        "shown once"
+    );
+    let row = &list[list.find("Wallet").unwrap()..];
+    let id: i64 = attribute(row, "action=\"/dashboard/p2p-clients/")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let (status, _, html) = admin
+        .post(
+            &server,
+            &format!("/dashboard/p2p-clients/{id}/rotate-key"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(secret_after(&html, "Signing key"), key);
+    let (status, location, _) = admin
+        .post(
+            &server,
+            &format!("/dashboard/p2p-clients/{id}/signed-requests"),
+            &[("require_signed_requests", "false")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/dashboard/p2p-clients"));
+    let (_, list) = admin.get(&server, "/dashboard/p2p-clients").await;
+    assert!(list.contains("Require signatures"), "{list}");
+
+    // A root viewer reads but gets no form, and 403 on a POST.
+    let (status, list) = viewer.get(&server, "/dashboard/p2p-clients").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.contains("Wallet") && !list.contains("rotate-key") && !list.contains("name=\"name\"")
+    );
+    let (status, _, _) = viewer
+        .post(
+            &server,
+            &format!("/dashboard/p2p-clients/{id}/rotate-key"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Staff of any other reseller: as if there were none.
+    assert_eq!(
+        outsider.get(&server, "/dashboard/p2p-clients").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _, _) = outsider
+        .post(
+            &server,
+            &format!("/dashboard/p2p-clients/{id}/rotate-key"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = outsider
+        .post(&server, "/dashboard/p2p-clients", &[("name", "Sneaky")])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        post_without_csrf(&admin, &server, "/dashboard/p2p-clients").await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+pub async fn every_action_is_in_the_audit_log_of_its_subtree(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let top = reseller(&server, "Top", None).await;
+    let child = reseller(&server, "Child", Some(top)).await;
+    let (admin, _) = staff(&server, top, "admin", "Ada").await;
+    let (child_admin, _) = staff(&server, child, "admin", "Cid").await;
+    let shop = merchant(&server, top, "Shop").await;
+    let (status, _, _) = admin
+        .post(
+            &server,
+            &format!("/dashboard/merchants/{}/rotate-secret", shop.id),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, log) = admin.get(&server, "/dashboard/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    let rotation = log.find("merchant.rotate_secret").expect("recorded");
+    let row = &log[log[..rotation].rfind("<tr>").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("Ada"), "{row}");
+    assert!(row.contains(&format!("merchant:{}", shop.id)), "{row}");
+    assert!(row.contains("127.0.0.1"), "{row}");
+    assert!(
+        log.contains("dashboard.sign_in") && log.contains("Cid"),
+        "the subtree's too"
+    );
+    // Newest first.
+    assert!(rotation < log.find("dashboard.sign_in").unwrap());
+
+    // The child's admin sees only its own subtree's entries.
+    let (_, log) = child_admin.get(&server, "/dashboard/audit").await;
+    assert!(log.contains("Cid") && !log.contains("merchant.rotate_secret") && !log.contains("Ada"));
+    assert_eq!(
+        admin.get(&server, "/dashboard/audit?before=x").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        admin.get(&server, "/dashboard/audit?before=1").await.0,
+        StatusCode::OK
+    );
+
+    // Balances: the page answers for everyone; only root staff see the operator's accounts.
+    let (status, _) = child_admin.get(&server, "/dashboard/balances").await;
+    assert_eq!(status, StatusCode::OK);
+    let (root, _) = staff(&server, 1, "viewer", "Root").await;
+    assert_eq!(
+        root.get(&server, "/dashboard/balances").await.0,
+        StatusCode::OK
+    );
+}

@@ -11,8 +11,9 @@ mod sessions;
 
 use admin::{
     a_child_resellers_staff_sees_nothing_above_or_beside,
-    admins_create_rotate_and_disable_managers, managers_and_viewers_cannot_administer,
-    merchants_are_created_changed_and_rotated_by_admins,
+    admins_create_rotate_and_disable_managers, every_action_is_in_the_audit_log_of_its_subtree,
+    managers_and_viewers_cannot_administer, merchants_are_created_changed_and_rotated_by_admins,
+    p2p_clients_are_the_root_resellers,
 };
 use sessions::{
     a_disabled_or_rotated_manager_is_signed_out_at_once, forms_need_their_csrf_token,
@@ -146,4 +147,6 @@ on_both_backends!(
     managers_and_viewers_cannot_administer,
     a_child_resellers_staff_sees_nothing_above_or_beside,
     admins_create_rotate_and_disable_managers,
+    p2p_clients_are_the_root_resellers,
+    every_action_is_in_the_audit_log_of_its_subtree,
 );
