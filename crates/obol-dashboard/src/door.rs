@@ -35,6 +35,7 @@ impl Door for DashboardDoor {
         paths.extend(crate::balances::openapi_paths());
         paths.extend(crate::audit::openapi_paths());
         paths.extend(crate::p2p_clients::openapi_paths());
+        paths.extend(crate::refund_requests::openapi_paths());
         paths
     }
 }

@@ -22,6 +22,7 @@ pub mod managers;
 pub mod merchants;
 pub mod overview;
 pub mod p2p_clients;
+pub mod refund_requests;
 pub mod resellers;
 pub mod session;
 pub mod texts;
@@ -46,6 +47,7 @@ pub fn router() -> Routes {
         .merge(balances::routes())
         .merge(audit::routes())
         .merge(p2p_clients::routes())
+        .merge(refund_requests::routes())
         .wrap(|router| router.layer(middleware::map_response(security_headers)))
 }
 

@@ -596,3 +596,125 @@ pub async fn every_action_is_in_the_audit_log_of_its_subtree(database: TestDatab
         StatusCode::OK
     );
 }
+
+/// An open refund request for a new (unpaid) payment of a merchant of `reseller`.
+async fn refund_request(server: &TestServer, reseller: i64) -> i64 {
+    use obol_core::Currency;
+    use obol_core::ids::{MerchantId, ResellerId};
+    use obol_core::money::Money;
+
+    let shop = merchant(server, reseller, "Shop").await;
+    let draft = obol_testkit::draft(
+        ResellerId::new(reseller),
+        MerchantId::new(shop.id),
+        Money::from_minor(11_250, Currency::RUB).unwrap(),
+    )
+    .build()
+    .unwrap();
+    let payment = server.insert_payment(draft, None).await.id.clone();
+    let now = obol_core::time::Clock::now(&*server.clock);
+    server
+        .context
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                obol_store::ops::refund_requests::open(
+                    db,
+                    &payment,
+                    Some("Broken".into()),
+                    None,
+                    now,
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+pub async fn refund_requests_are_rejected_or_carried_out_in_scope(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let top = reseller(&server, "Top", None).await;
+    let sibling = reseller(&server, "Sibling", None).await;
+    let own = refund_request(&server, top).await;
+    let other = refund_request(&server, sibling).await;
+    let (manager, _) = staff(&server, top, "manager", "Mia").await;
+    let (viewer, _) = staff(&server, top, "viewer", "Vic").await;
+
+    let (status, list) = manager.get(&server, "/dashboard/refund-requests").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains(&format!(
+        "action=\"/dashboard/refund-requests/{own}/carry-out\""
+    )));
+    assert!(
+        !list.contains(&format!("/dashboard/refund-requests/{other}/")),
+        "not its sibling's"
+    );
+    assert!(list.contains("Broken"));
+    let (_, list) = viewer.get(&server, "/dashboard/refund-requests").await;
+    assert!(
+        list.contains("Broken") && !list.contains("carry-out"),
+        "no forms"
+    );
+    let (status, _, _) = viewer
+        .post(
+            &server,
+            &format!("/dashboard/refund-requests/{own}/reject"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for action in ["carry-out", "reject"] {
+        let (status, _, _) = manager
+            .post(
+                &server,
+                &format!("/dashboard/refund-requests/{other}/{action}"),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    // Nothing was paid: carrying it out is refused with the page again, never a 5xx.
+    let (status, _, page) = manager
+        .post(
+            &server,
+            &format!("/dashboard/refund-requests/{own}/carry-out"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("no money"), "{page}");
+    assert_eq!(
+        post_without_csrf(
+            &manager,
+            &server,
+            &format!("/dashboard/refund-requests/{own}/reject")
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    let (status, location, _) = manager
+        .post(
+            &server,
+            &format!("/dashboard/refund-requests/{own}/reject"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/dashboard/refund-requests"));
+    let (_, list) = manager.get(&server, "/dashboard/refund-requests").await;
+    assert!(!list.contains("Broken"), "closed");
+    let (status, _, _) = manager
+        .post(
+            &server,
+            &format!("/dashboard/refund-requests/{own}/reject"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no longer open");
+    let (_, log) = manager.get(&server, "/dashboard/audit").await;
+    assert!(
+        log.contains("refund_request.reject") && log.contains(&format!("refund_request:{own}"))
+    );
+}

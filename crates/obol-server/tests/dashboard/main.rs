@@ -13,7 +13,7 @@ use admin::{
     a_child_resellers_staff_sees_nothing_above_or_beside,
     admins_create_rotate_and_disable_managers, every_action_is_in_the_audit_log_of_its_subtree,
     managers_and_viewers_cannot_administer, merchants_are_created_changed_and_rotated_by_admins,
-    p2p_clients_are_the_root_resellers,
+    p2p_clients_are_the_root_resellers, refund_requests_are_rejected_or_carried_out_in_scope,
 };
 use sessions::{
     a_disabled_or_rotated_manager_is_signed_out_at_once, forms_need_their_csrf_token,
@@ -149,4 +149,5 @@ on_both_backends!(
     admins_create_rotate_and_disable_managers,
     p2p_clients_are_the_root_resellers,
     every_action_is_in_the_audit_log_of_its_subtree,
+    refund_requests_are_rejected_or_carried_out_in_scope,
 );
