@@ -30,6 +30,13 @@ impl Door for DashboardDoor {
     fn openapi_paths(&self) -> Map<String, Value> {
         let mut paths = crate::login::openapi_paths();
         paths.extend(crate::payments::openapi_paths());
+        paths.extend(crate::merchants::openapi_paths());
+        paths.extend(crate::resellers::openapi_paths());
+        paths.extend(crate::managers::openapi_paths());
+        paths.extend(crate::balances::openapi_paths());
+        paths.extend(crate::audit::openapi_paths());
+        paths.extend(crate::p2p_clients::openapi_paths());
+        paths.extend(crate::refund_requests::openapi_paths());
         paths
     }
 }

@@ -87,6 +87,11 @@ fn sections(words: &Words) -> [(&'static str, &'static str, Option<Permission>);
     ]
 }
 
+/// The sections of the operator's own (P2P clients and transfers belong to no reseller).
+fn operator_only(href: &str) -> bool {
+    matches!(href, "/dashboard/transfers" | "/dashboard/p2p-clients")
+}
+
 /// The name of a role in the page's language.
 pub fn role_name(words: &Words, role: Role) -> &'static str {
     match role {
@@ -154,7 +159,7 @@ pub fn document(frame: &Frame<'_>, title: &str, body: Markup) -> String {
                     nav aria-label=(words.navigation) {
                         ul {
                             @for (href, name, needs) in sections(words) {
-                                @if needs.is_none_or(|permission| staff.may(permission)) {
+                                @if needs.is_none_or(|permission| staff.may(permission)) && (!operator_only(href) || staff.is_operator()) {
                                     li {
                                         @if href == current {
                                             a href=(href) aria-current="page" { (name) }

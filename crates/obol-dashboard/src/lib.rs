@@ -14,13 +14,21 @@
 //! - [`payments`]: the payments list (and the area's routes); [`payment`]: a payment's page
 //!   and actions; [`reports`]: the transactions CSV.
 
+mod admin;
+pub mod audit;
+pub mod balances;
 pub mod door;
 pub mod layout;
 pub mod login;
+pub mod managers;
+pub mod merchants;
 pub mod overview;
+pub mod p2p_clients;
 pub mod payment;
 pub mod payments;
+pub mod refund_requests;
 pub mod reports;
+pub mod resellers;
 pub mod session;
 pub mod texts;
 pub mod transfers;
@@ -41,6 +49,13 @@ pub fn router() -> Routes {
         .post("/dashboard/logout", login::logout)
         .get("/dashboard/transfers", transfers::page)
         .merge(payments::routes())
+        .merge(merchants::routes())
+        .merge(resellers::routes())
+        .merge(managers::routes())
+        .merge(balances::routes())
+        .merge(audit::routes())
+        .merge(p2p_clients::routes())
+        .merge(refund_requests::routes())
         .wrap(|router| router.layer(middleware::map_response(security_headers)))
 }
 

@@ -8,7 +8,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use obol_core::ids::ResellerId;
 use obol_core::money::Money;
 use obol_core::time::Timestamp;
 use obol_http::auth::ClientIp;
@@ -123,7 +122,7 @@ pub(crate) async fn page(
         None => "/dashboard/transfers".to_owned(),
     };
     let frame = staff.frame(&path);
-    if staff.manager.reseller_id != ResellerId::new(1) {
+    if !staff.is_operator() {
         return layout::not_found(&frame);
     }
     let filter = status.clone();

@@ -189,6 +189,15 @@ impl<K: Eq + Hash + Clone + HeapSize, V: Clone + HeapSize> TtlCache<K, V> {
         entries.map.insert(key, (Instant::now(), value, cost));
     }
 
+    /// Forgets `key`: what this node believed about it is read again next time.
+    pub fn remove(&self, key: &K) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some((_, _, cost)) = entries.map.remove(key)
+        {
+            entries.bytes -= cost;
+        }
+    }
+
     /// Bytes the entries hold, as [`HeapSize`] counts them; never above the cache's bound.
     pub fn bytes(&self) -> usize {
         self.entries.lock().map_or(0, |entries| entries.bytes)
@@ -250,6 +259,14 @@ impl Caches {
             .await?;
         self.merchants_by_login.put(login.to_owned(), found.clone());
         Ok(accepted(&found))
+    }
+
+    /// Forgets what this node believed about a merchant's login and public key, after a change
+    /// made on this node (a rotated secret, new settings): the change takes effect here at
+    /// once, on other nodes within [`CACHE_TTL`].
+    pub fn forget_merchant(&self, login: &str, public_key: &str) {
+        self.merchants_by_login.remove(&login.to_owned());
+        self.merchants_by_public_key.remove(&public_key.to_owned());
     }
 
     /// The merchant with this public key (as for logins, an overlong key is nobody's).

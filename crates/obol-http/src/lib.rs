@@ -6,6 +6,7 @@
 
 pub mod acquirer;
 pub mod address;
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod callbacks;

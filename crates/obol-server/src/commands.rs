@@ -2,23 +2,21 @@
 //! prints as text or, with `--json`, as exactly one JSON object. Names of JSON fields are a
 //! contract: extend, never rename.
 
+use obol_core::credentials::SecretDigest;
 use obol_core::credentials::rotation::{ApiSecretRotation, CallbackSecretRotation};
-use obol_core::credentials::{
-    IssuedSecret, SecretDigest, generate_api_login, generate_public_key, prefixes,
-};
 use obol_core::error::Coded;
 use obol_core::ids::{CustomerAccountId, ManagerId, MerchantId, ResellerId, Uuid};
 use obol_core::tenancy::{MerchantSettings, Name, Role, TenancyError};
+use obol_http::admin;
 use obol_store::error::Entity;
 use obol_store::ops::refund_requests::RefundRequestStatus;
-use obol_store::ops::tenancy::NewMerchant;
 use obol_store::ops::{credentials, tenancy, verify};
 use obol_store::{Backend, Store, StoreError};
 use serde::Serialize;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::crypto::{KeyError, OperatorKey, OsRandom, purpose};
+use crate::crypto::{KeyError, OperatorKey, OsRandom};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -178,10 +176,7 @@ pub struct MerchantOutput {
 }
 
 fn check_webhook_url(url: &str) -> Result<(), CommandError> {
-    let valid = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.len() <= 2048
-        && !url.contains(char::is_whitespace);
-    if valid {
+    if obol_http::admin::webhook_url_valid(url) {
         Ok(())
     } else {
         Err(CommandError::Invalid(format!(
@@ -201,35 +196,18 @@ pub async fn create_merchant(
     let reseller_id = ResellerId::parse(&options.reseller.to_string()).map_err(|_| {
         CommandError::Invalid(format!("reseller {} does not exist", options.reseller))
     })?;
-    let mut random = OsRandom;
-    let api_secret = IssuedSecret::generate(
-        &mut random,
-        if options.live {
-            prefixes::API_SECRET_LIVE
-        } else {
-            prefixes::API_SECRET_TEST
-        },
-    );
-    let callback_secret = IssuedSecret::generate(&mut random, prefixes::CALLBACK_SECRET);
-    let new = NewMerchant {
+    let (new, secrets) = admin::new_merchant(
+        context.key()?,
         reseller_id,
         name,
-        test_mode: !options.live,
-        public_key: generate_public_key(&mut random, options.live),
-        api_login: generate_api_login(&mut random),
-        api_secret: api_secret.digest(),
-        callback_secret_encrypted: context.key()?.encrypt(
-            purpose::MERCHANT_CALLBACK_SECRET,
-            callback_secret.expose().as_bytes(),
-            &mut random,
-        ),
-        settings: MerchantSettings {
+        options.live,
+        MerchantSettings {
             forbid_public_access: options.forbid_public_access,
             webhook_url: options.webhook_url.clone(),
             default_locale: "en".to_owned(),
             acquirer: None,
         },
-    };
+    );
     let now = context.clock.now();
     let merchant = context
         .store
@@ -245,8 +223,8 @@ pub async fn create_merchant(
         test_mode: merchant.test_mode,
         public_key: merchant.public_key,
         api_login: merchant.api_login,
-        api_secret: api_secret.expose().to_owned(),
-        callback_secret: callback_secret.expose().to_owned(),
+        api_secret: secrets.api_secret.expose().to_owned(),
+        callback_secret: secrets.callback_secret.expose().to_owned(),
         forbid_public_access: merchant.settings.forbid_public_access,
         webhook_url: merchant.settings.webhook_url,
     })
@@ -275,7 +253,7 @@ pub async fn create_manager(
     let name = name(name_text, "--name")?;
     let reseller_id = ResellerId::parse(&reseller.to_string())
         .map_err(|_| CommandError::Invalid(format!("reseller {reseller} does not exist")))?;
-    let token = IssuedSecret::generate(&mut OsRandom, prefixes::MANAGER_TOKEN);
+    let token = admin::manager_token();
     let digest = token.digest();
     let now = context.clock.now();
     let manager = context
@@ -391,16 +369,12 @@ pub async fn create_p2p_client_with(
             "--commission-fixed, --commission-min and --commission-max must be non-negative, with min <= max when max > 0".to_owned(),
         )
     })?;
-    let mut random = OsRandom;
     // The clientId is shown once, here: the database keeps only its digest.
-    let client_key = Uuid::generate_v4(&mut random);
-    let key_digest = SecretDigest::of(client_key.as_str());
-    let signing_key = IssuedSecret::generate(&mut random, prefixes::P2P_SIGNING_KEY);
-    let encrypted = context.key()?.encrypt(
-        purpose::P2P_SIGNING_KEY,
-        signing_key.expose().as_bytes(),
-        &mut random,
-    );
+    let (client_key, key_digest) = admin::p2p_client_id();
+    let admin::SealedSecret {
+        secret: signing_key,
+        sealed: encrypted,
+    } = admin::p2p_signing_key(context.key()?);
     let now = context.clock.now();
     let client = context
         .store
@@ -479,13 +453,10 @@ pub async fn rotate_p2p_signing_key(
 ) -> Result<P2pKeyOutput, CommandError> {
     let operator_key = context.key()?;
     let (id, client_id) = p2p_client_named(context, client_id).await?;
-    let mut random = OsRandom;
-    let signing_key = IssuedSecret::generate(&mut random, prefixes::P2P_SIGNING_KEY);
-    let encrypted = operator_key.encrypt(
-        purpose::P2P_SIGNING_KEY,
-        signing_key.expose().as_bytes(),
-        &mut random,
-    );
+    let admin::SealedSecret {
+        secret: signing_key,
+        sealed: encrypted,
+    } = admin::p2p_signing_key(operator_key);
     context
         .store
         .write(move |db| {
@@ -595,14 +566,7 @@ pub async fn rotate_api_secret(
         .await
         .map_err(|error| not_found_as(error, format!("merchant {merchant} does not exist")))?;
     // The prefix says the merchant's mode, as at creation.
-    let secret = IssuedSecret::generate(
-        &mut OsRandom,
-        if current.test_mode {
-            prefixes::API_SECRET_TEST
-        } else {
-            prefixes::API_SECRET_LIVE
-        },
-    );
+    let secret = admin::api_secret(current.test_mode);
     let digest = secret.digest();
     let rotated = context
         .store
@@ -643,13 +607,7 @@ pub async fn rotate_callback_secret(
     merchant: i64,
 ) -> Result<RotatedCallbackSecretOutput, CommandError> {
     let id = merchant_id(merchant)?;
-    let mut random = OsRandom;
-    let secret = IssuedSecret::generate(&mut random, prefixes::CALLBACK_SECRET);
-    let sealed = context.key()?.encrypt(
-        purpose::MERCHANT_CALLBACK_SECRET,
-        secret.expose().as_bytes(),
-        &mut random,
-    );
+    let admin::SealedSecret { secret, sealed } = admin::callback_secret(context.key()?);
     let rotation = CallbackSecretRotation::at(context.clock.now());
     context
         .store
@@ -682,7 +640,7 @@ pub async fn rotate_manager_token(
     manager: i64,
 ) -> Result<RotatedManagerTokenOutput, CommandError> {
     let id = manager_id(manager)?;
-    let token = IssuedSecret::generate(&mut OsRandom, prefixes::MANAGER_TOKEN);
+    let token = admin::manager_token();
     let digest = token.digest();
     context
         .store
@@ -1007,18 +965,11 @@ pub async fn set_acquirer(
     acquirer: &str,
 ) -> Result<SetAcquirerOutput, CommandError> {
     let id = merchant_id(merchant)?;
-    let chosen = match acquirer {
-        "none" => None,
-        name if context.config.acquirer(name).is_some() => Some(name.to_owned()),
-        name => {
-            let known: Vec<&str> = context
-                .config
-                .acquirers
-                .iter()
-                .map(|route| route.route.name.as_str())
-                .collect();
+    let chosen = match admin::acquirer_choice(&context.config, acquirer) {
+        Ok(chosen) => chosen,
+        Err(known) => {
             return Err(CommandError::Invalid(format!(
-                "acquirer `{name}` is not configured (configured: {}; or `none`)",
+                "acquirer `{acquirer}` is not configured (configured: {}; or `none`)",
                 if known.is_empty() {
                     "none".to_owned()
                 } else {

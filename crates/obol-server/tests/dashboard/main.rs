@@ -6,10 +6,17 @@ use obol_server::commands;
 use obol_testkit::{TestServer, on_both_backends};
 use reqwest::{Client, StatusCode};
 
+mod admin;
 mod overview;
 mod payments;
 mod sessions;
 
+use admin::{
+    a_child_resellers_staff_sees_nothing_above_or_beside,
+    admins_create_rotate_and_disable_managers, every_action_is_in_the_audit_log_of_its_subtree,
+    managers_and_viewers_cannot_administer, merchants_are_created_changed_and_rotated_by_admins,
+    p2p_clients_are_the_root_resellers, refund_requests_are_rejected_or_carried_out_in_scope,
+};
 use overview::{p2p_transfers_are_the_operators, the_overview_counts_the_managers_subtree};
 use payments::{
     lists_filters_searches_and_pages, refunds_completes_and_needs_csrf, replays_a_callback,
@@ -150,4 +157,11 @@ on_both_backends!(
     scope_hides_parents_and_siblings,
     transactions_csv,
     replays_a_callback,
+    merchants_are_created_changed_and_rotated_by_admins,
+    managers_and_viewers_cannot_administer,
+    a_child_resellers_staff_sees_nothing_above_or_beside,
+    admins_create_rotate_and_disable_managers,
+    p2p_clients_are_the_root_resellers,
+    every_action_is_in_the_audit_log_of_its_subtree,
+    refund_requests_are_rejected_or_carried_out_in_scope,
 );

@@ -2,6 +2,7 @@
 //! backend. Each public function is one step of a transaction; the [`crate::Store`] methods
 //! compose them into whole transactions.
 
+pub mod administration;
 pub mod attempts;
 pub mod audit;
 pub mod bearer;

@@ -71,9 +71,9 @@ pub struct ClientRecord {
     pub signing_key_encrypted: Vec<u8>,
 }
 
-const CLIENT_COLUMNS: &str = "id, name, require_signed_requests, created_at, commission_rate_e4, commission_fixed, commission_min, commission_max, signing_key_enc";
+pub(crate) const CLIENT_COLUMNS: &str = "id, name, require_signed_requests, created_at, commission_rate_e4, commission_fixed, commission_min, commission_max, signing_key_enc";
 
-fn client_from_row(row: &Row) -> StoreResult<ClientRecord> {
+pub(crate) fn client_from_row(row: &Row) -> StoreResult<ClientRecord> {
     let rate = u32::try_from(row.int("commission_rate_e4")?)
         .map_err(|_| corrupt("client commission rate"))?;
     Ok(ClientRecord {

@@ -17,9 +17,9 @@ use crate::error::{Entity, StoreError, StoreResult, UniqueKey};
 use crate::params;
 use crate::value::Row;
 
-const RESELLER_COLUMNS: &str = "id, parent_id, name, ancestry, created_at, updated_at";
+pub(crate) const RESELLER_COLUMNS: &str = "id, parent_id, name, ancestry, created_at, updated_at";
 
-fn reseller_from_row(row: &Row) -> StoreResult<Reseller> {
+pub(crate) fn reseller_from_row(row: &Row) -> StoreResult<Reseller> {
     Ok(Reseller {
         id: ResellerId::new(row.int("id")?),
         parent_id: row.opt_int("parent_id")?.map(ResellerId::new),
@@ -67,7 +67,7 @@ pub async fn create_reseller(
     })
 }
 
-const MANAGER_COLUMNS: &str = "id, reseller_id, role, name, created_at";
+pub(crate) const MANAGER_COLUMNS: &str = "id, reseller_id, role, name, created_at";
 
 pub(crate) fn manager_from_row(row: &Row) -> StoreResult<Manager> {
     Ok(Manager {
@@ -155,9 +155,9 @@ pub struct NewMerchant {
     pub settings: MerchantSettings,
 }
 
-const MERCHANT_COLUMNS: &str = "id, reseller_id, name, test_mode, public_key, api_login, forbid_public_access, webhook_url, default_locale, acquirer, created_at";
+pub(crate) const MERCHANT_COLUMNS: &str = "id, reseller_id, name, test_mode, public_key, api_login, forbid_public_access, webhook_url, default_locale, acquirer, created_at";
 
-fn merchant_from_row(row: &Row) -> StoreResult<Merchant> {
+pub(crate) fn merchant_from_row(row: &Row) -> StoreResult<Merchant> {
     Ok(Merchant {
         id: MerchantId::new(row.int("id")?),
         reseller_id: ResellerId::new(row.int("reseller_id")?),
