@@ -126,6 +126,21 @@ pub fn brand_of(digits: &str) -> &'static str {
     }
 }
 
+/// The brand a number as typed shows (spaces and dashes allowed, Luhn not checked), so a form
+/// refused for any reason can say which card it recognised; `None` when the text is not
+/// digits or its prefix is no brand's. The number itself is never said back.
+pub fn brand_of_typed(text: &str) -> Option<&'static str> {
+    let digits: String = text
+        .chars()
+        .filter(|character| !matches!(character, ' ' | '-'))
+        .take(PAN_LENGTH_MAX + 1)
+        .collect();
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    Some(brand_of(&digits)).filter(|brand| *brand != "unknown")
+}
+
 /// The sandbox's issuer name for a brand.
 pub fn issuer_of(brand: &str) -> &'static str {
     match brand {
@@ -182,6 +197,16 @@ pub const HOLDER_LENGTH_MAX: usize = 64;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn brand_of_a_typed_number() {
+        assert_eq!(brand_of_typed("4242 4242 4242 4241"), Some("visa"));
+        assert_eq!(brand_of_typed("2200-0000"), Some("mir"));
+        assert_eq!(brand_of_typed("5555"), Some("mastercard"));
+        assert_eq!(brand_of_typed("1234"), None);
+        assert_eq!(brand_of_typed("4x42"), None);
+        assert_eq!(brand_of_typed(""), None);
+    }
+
     use super::*;
 
     #[test]

@@ -17,6 +17,9 @@ pub enum CardDecision {
 
 /// The sandbox's test cards.
 pub mod cards {
+    /// Succeeds. Any Luhn-valid number not listed here does; this is the one the hosted page's
+    /// test banner suggests.
+    pub const SUCCESS: &str = "4242424242424242";
     pub const DECLINED: &str = "4000000000000002";
     pub const INSUFFICIENT_FUNDS: &str = "4000000000009995";
     pub const THREE_DS: &str = "4000000000003220";

@@ -259,6 +259,9 @@ fn card_form_error(
     let values = CardFormValues {
         expiry: fields.get("card_expiry").cloned().unwrap_or_default(),
         holder: fields.get("card_holder").cloned().unwrap_or_default(),
+        brand: fields
+            .get("card_number")
+            .and_then(|number| card::brand_of_typed(number)),
     };
     HppError::Rendered(Box::new(html(
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -96,6 +96,9 @@ struct PageQuery {
 /// What a request tells about the page it wants, before the payment is read.
 struct PageRequest {
     payment_id: Option<String>,
+    /// The GET page this request shows or comes back to, for the language switch: a post's
+    /// answer (a form with its error) is the payment's page, `/hpp/`.
+    page_path: &'static str,
     requested_language: Option<String>,
     accept_language: Option<String>,
 }
@@ -106,8 +109,14 @@ impl PageRequest {
         let query = Query::<PageQuery>::try_from_uri(uri)
             .map(|query| query.0)
             .unwrap_or_default();
+        let page_path = match uri.path() {
+            "/hpp/3ds" => "/hpp/3ds",
+            "/hpp/result" | "/hpp/return" => "/hpp/result",
+            _ => "/hpp/",
+        };
         PageRequest {
             payment_id: query.cpi,
+            page_path,
             requested_language: query.lang,
             accept_language: headers
                 .get(header::ACCEPT_LANGUAGE)
@@ -172,6 +181,8 @@ impl PageRequest {
             dark: false,
             payment_id: "",
             csrf_token: "",
+            test_mode: false,
+            here: None,
         };
         html(status, render::message_page(&frame, heading, text))
     }
@@ -284,6 +295,9 @@ struct PaymentPage {
     dark: bool,
     payment_id: String,
     csrf_token: String,
+    test_mode: bool,
+    /// This page's address without `lang` (`/hpp/?cpi=…`), for the language switch.
+    here: String,
 }
 
 impl PaymentPage {
@@ -304,6 +318,8 @@ impl PaymentPage {
             },
             dark: PageOptions::of(payment).theme.as_deref() == Some("dark"),
             payment_id: payment.id.as_str().to_owned(),
+            test_mode: payment.test_mode,
+            here: format!("{}?cpi={}", request.page_path, payment.id.as_str()),
             csrf_token: tokens::issue(
                 &state.key,
                 tokens::purpose::CSRF,
@@ -320,6 +336,8 @@ impl PaymentPage {
             dark: self.dark,
             payment_id: &self.payment_id,
             csrf_token: &self.csrf_token,
+            test_mode: self.test_mode,
+            here: Some(&self.here),
         }
     }
 
@@ -335,7 +353,13 @@ impl PaymentPage {
     fn status(&self, status: StatusCode, payment: &Payment, note: Option<&str>) -> Response {
         html(
             status,
-            render::status_page(&self.frame(), payment.status, payment.resolution, note),
+            render::status_page(
+                &self.frame(),
+                payment.status,
+                payment.resolution,
+                note,
+                payment.card.as_ref(),
+            ),
         )
     }
 
@@ -609,7 +633,7 @@ async fn show_challenge(state: &AppState, request: &PageRequest) -> HppResult {
         {
             Ok(html(
                 StatusCode::OK,
-                render::challenge(&page.frame(), &attempt.card.mask()),
+                render::challenge(&page.frame(), &attempt.card),
             ))
         }
         _ => current_page(state, &page, &loaded).await,

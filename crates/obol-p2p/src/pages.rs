@@ -19,10 +19,10 @@ use obol_core::credentials::SecretDigest;
 use obol_core::p2p::{CardForm, Confirmation, SendDecision, SenderAnswer, Transfer};
 use obol_core::sandbox::CardDecision;
 use obol_store::ops::p2p;
-use std::fmt::Write as _;
 
 use super::{CREDENTIAL_LENGTH_MAX, errors::ApiError, new_card, recipient_decision, transfers};
-use obol_http::page::render::{self, Frame, Summary, escape_html};
+use maud::html;
+use obol_http::page::render::{self, CardFormValues, Frame, Summary, TextInput};
 use obol_http::page::texts::Language;
 use obol_http::page::{html, security_headers, see_other};
 use obol_http::routes::Routes;
@@ -108,20 +108,30 @@ fn language(headers: &HeaderMap, query: &HashMap<String, String>) -> Language {
     )
 }
 
-fn frame<'a>(language: Language, summary: Option<&'a Summary>, csrf: &'a str) -> Frame<'a> {
+/// The frame of a P2P page; `here` is its address without `lang`, for the language switch.
+fn frame<'a>(
+    language: Language,
+    summary: Option<&'a Summary>,
+    csrf: &'a str,
+    here: Option<&'a str>,
+) -> Frame<'a> {
     Frame {
         language,
         summary,
         dark: false,
         payment_id: "",
         csrf_token: csrf,
+        // The sandbox's cards are the hosted payment page's; P2P's own test cards are in its
+        // documentation, and no P2P page carries the banner.
+        test_mode: false,
+        here,
     }
 }
 
 fn message(language: Language, status: StatusCode, heading: &str, text: &str) -> Response {
     html(
         status,
-        render::message_page(&frame(language, None, ""), heading, text),
+        render::message_page(&frame(language, None, "", None), heading, text),
     )
 }
 
@@ -168,13 +178,6 @@ fn refused_csrf(
     ))
 }
 
-fn csrf_input(token: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n",
-        escape_html(token)
-    )
-}
-
 fn summary(transfer: &Transfer) -> Summary {
     Summary {
         merchant: None,
@@ -217,7 +220,17 @@ async fn confirm_page(
     let Some(transfer) = linked_transfer(&state, &id, &query, now).await else {
         return link_invalid(language);
     };
-    render_confirm(&state, &transfer, language, None, now)
+    let here = confirm_address(&transfer, &query);
+    render_confirm(&state, &transfer, language, None, &here, now)
+}
+
+/// A confirmation page's address, without `lang`.
+fn confirm_address(transfer: &Transfer, query: &HashMap<String, String>) -> String {
+    format!(
+        "/p2p/confirm/{}?token={}",
+        transfer.id.as_str(),
+        query.get("token").map(String::as_str).unwrap_or_default(),
+    )
 }
 
 fn render_confirm(
@@ -225,6 +238,7 @@ fn render_confirm(
     transfer: &Transfer,
     language: Language,
     error: Option<&str>,
+    here: &str,
     now: Timestamp,
 ) -> Response {
     let texts = language.texts();
@@ -236,52 +250,55 @@ fn render_confirm(
         &format!("p2p:{}", transfer.id.as_str()),
         now.plus_seconds(CSRF_LIFETIME_SECONDS),
     );
-    let frame = frame(language, Some(&summary), &csrf);
+    let frame = frame(language, Some(&summary), &csrf, Some(here));
     if !transfer.awaits_confirmation() {
-        let body = format!(
-            "<p>{}: <strong class=\"status\" data-status=\"{status}\">{status}</strong></p>\n",
-            own.transfer_status,
-            status = transfer.status.as_str()
-        );
+        let body = html! {
+            p {
+                (own.transfer_status) ": "
+                strong.status data-status=(transfer.status.as_str()) { (transfer.status.as_str()) }
+            }
+        };
         return html(
             StatusCode::OK,
-            render::document(&frame, own.transfer_status, &body),
+            render::document(&frame, own.transfer_status, body),
         );
     }
-    let mut body = render::error_block(error);
-    let _ = write!(
-        body,
-        "<p class=\"card\">{}</p>\n<form method=\"post\">\n{}",
-        escape_html(&transfer.card_from.masked),
-        csrf_input(&csrf)
-    );
-    let heading = match transfer.confirmation {
-        Some(Confirmation::Lookup) => {
-            body.push_str(&render::text_input(
-                "code",
-                own.code_label,
-                "",
-                "inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"16\" required",
-                Some(own.code_hint),
-            ));
-            let _ = write!(
-                body,
-                "<button type=\"submit\">{}</button>\n</form>\n",
-                own.confirm
-            );
-            own.confirm_heading
-        }
-        _ => {
-            let _ = write!(
-                body,
-                "<p>{}</p>\n<button type=\"submit\" name=\"decision\" value=\"approve\">{}</button>\n\
-                 <button type=\"submit\" name=\"decision\" value=\"reject\">{}</button>\n</form>\n",
-                texts.three_ds_text, texts.approve, texts.reject
-            );
-            texts.three_ds_heading
-        }
+    let masked = &transfer.card_from.masked;
+    let card = render::card_line(texts, obol_core::card::brand_of(masked), masked);
+    let (heading, body) = match transfer.confirmation {
+        Some(Confirmation::Lookup) => (
+            own.confirm_heading,
+            html! {
+                (render::error_block(error))
+                (card)
+                form method="post" {
+                    (render::csrf_input(&csrf))
+                    (render::text_input(TextInput {
+                        name: "code",
+                        label: own.code_label,
+                        hint: Some(html! { (own.code_hint) }),
+                        autocomplete: Some("one-time-code"),
+                        inputmode: Some("numeric"),
+                        maxlength: Some(16),
+                        required: true,
+                        errored: error.is_some(),
+                        ..TextInput::default()
+                    }))
+                    button type="submit" { (own.confirm) }
+                }
+            },
+        ),
+        _ => (
+            texts.three_ds_heading,
+            html! {
+                (render::error_block(error))
+                p { (texts.three_ds_text) }
+                (card)
+                (render::decision_form(None, &csrf, texts))
+            },
+        ),
     };
-    html(StatusCode::OK, render::document(&frame, heading, &body))
+    html(StatusCode::OK, render::document(&frame, heading, body))
 }
 
 async fn confirm_answer(
@@ -308,12 +325,8 @@ async fn confirm_answer(
     ) {
         return page;
     }
-    let back = format!(
-        "/p2p/confirm/{}?token={}&lang={}",
-        transfer.id.as_str(),
-        query.get("token").map(String::as_str).unwrap_or_default(),
-        language.code()
-    );
+    let here = confirm_address(&transfer, &query);
+    let back = render::with_language(&here, language);
     if !transfer.awaits_confirmation() {
         return see_other(&back);
     }
@@ -342,6 +355,7 @@ async fn confirm_answer(
                 &updated,
                 language,
                 Some(p2p_texts(language).wrong_code),
+                &here,
                 now,
             )
         }
@@ -414,47 +428,22 @@ fn card_form(
     language: Language,
     link: &Link,
     error: Option<&str>,
-    values: (&str, &str),
+    values: &CardFormValues,
     csrf: &str,
 ) -> String {
     let texts = language.texts();
     let own = p2p_texts(language);
-    let frame = frame(language, None, csrf);
-    let mut body = render::error_block(error);
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"/p2p/cards/new?token={}&amp;lang={}\" autocomplete=\"on\">\n{}",
-        escape_html(&link.token),
-        language.code(),
-        csrf_input(csrf)
-    );
-    body.push_str(&render::text_input(
-        "card_number",
-        texts.card_number,
-        "",
-        "inputmode=\"numeric\" autocomplete=\"cc-number\" maxlength=\"23\" required",
-        None,
-    ));
-    body.push_str(&render::text_input(
-        "card_expiry",
-        texts.card_expiry,
-        values.0,
-        "inputmode=\"numeric\" autocomplete=\"cc-exp\" maxlength=\"7\" placeholder=\"MM/YY\" required",
-        Some(texts.card_expiry_hint),
-    ));
-    body.push_str(&render::text_input(
-        "card_holder",
-        texts.card_holder,
-        values.1,
-        "autocomplete=\"cc-name\" maxlength=\"64\"",
-        None,
-    ));
-    let _ = write!(
-        body,
-        "<button type=\"submit\">{}</button>\n</form>\n",
-        own.save_card
-    );
-    render::document(&frame, own.card_heading, &body)
+    let here = format!("/p2p/cards/new?token={}", link.token);
+    let frame = frame(language, None, csrf, Some(&here));
+    let body = html! {
+        (render::error_block(error))
+        form method="post" action=(render::with_language(&here, language)) autocomplete="on" {
+            (render::csrf_input(csrf))
+            (render::card_inputs(texts, values, false, error.is_some()))
+            button type="submit" { (own.save_card) }
+        }
+    };
+    render::document(&frame, own.card_heading, body)
 }
 
 /// The CSRF token of a card form: bound to its link (by the token's digest, so the CSRF token
@@ -485,7 +474,7 @@ async fn card_page(
     let csrf = card_csrf(&state, &link, now);
     html(
         StatusCode::OK,
-        card_form(language, &link, None, ("", ""), &csrf),
+        card_form(language, &link, None, &CardFormValues::default(), &csrf),
     )
 }
 
@@ -522,9 +511,15 @@ async fn card_answer(
                 texts.invalid_holder
             };
             let csrf = card_csrf(&state, &link, now);
+            // The expiry and holder are shown again; of the number, only its brand.
+            let values = CardFormValues {
+                expiry: expiry.to_owned(),
+                holder: holder.to_owned(),
+                brand: obol_core::card::brand_of_typed(field("card_number")),
+            };
             return html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                card_form(language, &link, Some(text), (expiry, holder), &csrf),
+                card_form(language, &link, Some(text), &values, &csrf),
             );
         }
     };
@@ -583,13 +578,18 @@ async fn card_added(
         return not_found();
     };
     let own = p2p_texts(language);
-    let body = format!(
-        "<p class=\"card\" data-card-id=\"{id}\">{mask}</p>\n<p><output class=\"card-id\">{id}</output></p>\n",
-        id = escape_html(card.id.as_str()),
-        mask = escape_html(&card.masked()),
-    );
+    let here = format!("/p2p/cards/added?token={}", link.token);
+    let masked = card.masked();
+    let body = html! {
+        (render::card_line(language.texts(), obol_core::card::brand_of(&masked), &masked))
+        p { output.card-id data-card-id=(card.id.as_str()) { (card.id.as_str()) } }
+    };
     html(
         StatusCode::OK,
-        render::document(&frame(language, None, ""), own.card_saved, &body),
+        render::document(
+            &frame(language, None, "", Some(&here)),
+            own.card_saved,
+            body,
+        ),
     )
 }

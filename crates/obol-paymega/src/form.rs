@@ -12,6 +12,9 @@ use serde_json::{Map, Value, json};
 
 use super::{ClientIp, merchant_from_public_key, wire};
 use crate::invoices::{self, Created, InvoiceError, Problem};
+use maud::html;
+use obol_http::page::render::{self, Frame};
+use obol_http::page::texts::Language;
 use obol_http::state::AppState;
 
 /// The page language: the form's `locale`, else the browser's first language, else English.
@@ -101,38 +104,26 @@ fn problem_text(language: &str, problem: &Problem) -> &'static str {
     }
 }
 
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
-
+/// A refused form's page, in the hosted pages' frame (escaped by its templates).
 fn error_page(status: StatusCode, language: &str, message: &str, details: &[String]) -> Response {
     let (title, ..) = texts(language);
-    let items: String = details
-        .iter()
-        .map(|detail| format!("<li>{}</li>", escape_html(detail)))
-        .collect();
-    let list = if items.is_empty() {
-        String::new()
-    } else {
-        format!("<ul>{items}</ul>")
+    let frame = Frame {
+        language: Language::parse(language).unwrap_or(Language::English),
+        summary: None,
+        dark: false,
+        payment_id: "",
+        csrf_token: "",
+        // No invoice exists yet: nothing to switch languages on, no mode to show.
+        test_mode: false,
+        here: None,
     };
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"{language}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><main><h1>{title}</h1><p role=\"alert\">{message}</p>{list}</main></body></html>",
-        title = escape_html(title),
-        message = escape_html(message),
-    );
+    let body = html! {
+        p role="alert" { (message) }
+        @if !details.is_empty() {
+            ul { @for detail in details { li { (detail) } } }
+        }
+    };
+    let html = render::document(&frame, title, body);
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -230,6 +230,37 @@ async fn a_customer_pays_by_card_in_a_real_browser() {
     let form = body_text(&client, &session).await;
     assert!(form.contains("Browser Shop"), "{form}");
     assert!(form.contains("25.00 USD"), "{form}");
+    // A test payment says so, in words a customer sees.
+    assert!(form.contains("Test mode"), "{form}");
+    assert!(form.contains("4000 0000 0000 3220"), "{form}");
+    // A 320 px phone: the page fits, nothing scrolls sideways, the number field spans it.
+    command(
+        &client,
+        reqwest::Method::POST,
+        format!("{session}/goog/cdp/execute"),
+        Some(json!({
+            "cmd": "Emulation.setDeviceMetricsOverride",
+            "params": { "width": 320, "height": 640, "deviceScaleFactor": 2, "mobile": true },
+        })),
+    )
+    .await;
+    // WebDriver's own script (the page's CSP forbids the page any).
+    let widths = command(
+        &client,
+        reqwest::Method::POST,
+        format!("{session}/execute/sync"),
+        Some(json!({
+            "script": "const root = document.documentElement; \
+                       const number = document.querySelector('input[name=card_number]'); \
+                       return [window.innerWidth, root.scrollWidth, number.getBoundingClientRect().width];",
+            "args": [],
+        })),
+    )
+    .await;
+    let width = |index: usize| widths[index].as_f64().unwrap_or_default();
+    assert_eq!(width(0), 320.0, "{widths}");
+    assert!(width(1) <= 320.0, "the page scrolls sideways at 320 px: {widths}");
+    assert!(width(2) >= 270.0, "the number field is not page-wide: {widths}");
     type_into(
         &client,
         &session,

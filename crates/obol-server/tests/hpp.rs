@@ -773,6 +773,147 @@ async fn pages_speak_the_customers_language(database: TestDatabase) {
     shop.finish().await;
 }
 
+/// What a good checkout gives a customer, on top of the form contract: a test payment says so
+/// and lists the sandbox's cards (a live one never), a language switch that stays on the
+/// payment, values shown as text, inputs labelled for autofill, the brand recognised.
+async fn pages_show_test_mode_languages_and_brands(database: TestDatabase) {
+    let shop = shop(database).await;
+    let hostile = shop
+        .server
+        .merchant_named("<script>alert(1)</script>", false, false)
+        .await;
+    let draft = draft(
+        ResellerId::new(hostile.reseller_id),
+        MerchantId::new(hostile.id),
+        Money::from_minor(1_000, Currency::USD).unwrap(),
+    )
+    .description(Some(r#"A "special" "><img src=x> offer"#.to_owned()))
+    .build()
+    .expect("a valid draft");
+    let id = shop
+        .server
+        .insert_payment(draft, Some("payment_card_usd_hpp"))
+        .await
+        .id
+        .clone();
+    let page = shop.get(&format!("/hpp/?cpi={id}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+    // The test banner, with every sandbox card grouped as people read it.
+    assert!(body.contains("class=\"test-banner\""), "{body}");
+    for card in [
+        "4242 4242 4242 4242",
+        "4000 0000 0000 0002",
+        "4000 0000 0000 9995",
+        "4000 0000 0000 3220",
+        "4000 0000 0000 0119",
+    ] {
+        assert!(body.contains(card), "{card}: {body}");
+    }
+    // Escaped: the merchant's name and the description are text, not markup.
+    assert!(!body.contains("<script>alert(1)</script>"), "{body}");
+    assert!(
+        body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{body}"
+    );
+    assert!(!body.contains("<img"), "{body}");
+    assert!(body.contains("A &quot;special&quot; &quot;&gt;&lt;img src=x&gt; offer"));
+    // The language switch stays on this payment.
+    for code in ["en", "ru", "uk"] {
+        assert!(
+            body.contains(&format!("href=\"/hpp/?cpi={id}&amp;lang={code}\"")),
+            "{code}: {body}"
+        );
+    }
+    // Labels tied to inputs, autofill tokens, a numeric keypad, the accepted brands.
+    for (name, autocomplete) in [
+        ("card_number", "cc-number"),
+        ("card_expiry", "cc-exp"),
+        ("card_cvv", "cc-csc"),
+        ("card_holder", "cc-name"),
+    ] {
+        assert!(body.contains(&format!("<label for=\"{name}\">")), "{name}");
+        assert!(
+            body.contains(&format!("id=\"{name}\" name=\"{name}\"")),
+            "{name}"
+        );
+        assert!(
+            body.contains(&format!("autocomplete=\"{autocomplete}\"")),
+            "{name}"
+        );
+    }
+    assert!(body.contains("inputmode=\"numeric\""));
+    assert!(body.contains("data-brand=\"mastercard\""));
+
+    // After a form error: the alert, the brand the number showed (never the number).
+    let refused = shop
+        .post(
+            &format!("/hpp/pay?cpi={id}&lang=uk"),
+            &[
+                ("csrf_token", &page.csrf()),
+                ("card_number", "4242 4242 4242 4241"),
+                ("card_expiry", "12/30"),
+                ("card_cvv", "123"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("role=\"alert\""));
+    assert!(
+        refused
+            .body
+            .contains("class=\"recognised\" data-brand=\"visa\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains(&format!("href=\"/hpp/?cpi={id}&amp;lang=ru\""))
+    );
+
+    // The 3-D Secure page names the stored card's brand and switches language in place.
+    let challenged = shop.pay(&id, "4000000000003220", "12/30").await;
+    assert_eq!(challenged.status, 303, "{}", challenged.body);
+    let challenge = shop.get(&format!("/hpp/3ds?cpi={id}&lang=ru")).await;
+    assert!(challenge.body.contains("<html lang=\"ru\">"));
+    assert!(
+        challenge
+            .body
+            .contains("<strong class=\"brand\">Visa</strong>"),
+        "{}",
+        challenge.body
+    );
+    assert!(
+        challenge
+            .body
+            .contains(&format!("href=\"/hpp/3ds?cpi={id}&amp;lang=uk\""))
+    );
+    assert!(challenge.body.contains("class=\"test-banner\""));
+
+    // A live payment never shows the banner.
+    let live_merchant = shop.server.merchant_named("Live Shop", true, false).await;
+    let live = obol_testkit::draft(
+        ResellerId::new(live_merchant.reseller_id),
+        MerchantId::new(live_merchant.id),
+        Money::from_minor(1_000, Currency::USD).unwrap(),
+    )
+    .test_mode(false)
+    .build()
+    .expect("a valid draft");
+    let live_id = shop.server.insert_payment(live, None).await.id.clone();
+    let live_page = shop.get(&format!("/hpp/?cpi={live_id}")).await;
+    assert_eq!(live_page.status, 200, "{}", live_page.body);
+    assert!(live_page.body.contains("Live Shop"));
+    assert!(
+        !live_page.body.contains("class=\"test-banner\""),
+        "{}",
+        live_page.body
+    );
+    assert!(!live_page.body.contains("4242 4242"));
+    shop.finish().await;
+}
+
 on_both_backends!(
     card_payment_succeeds_once,
     sandbox_cards_decline_as_documented,
@@ -782,4 +923,5 @@ on_both_backends!(
     method_choice_leads_to_the_card_form,
     test_method_chooses_the_outcome,
     pages_speak_the_customers_language,
+    pages_show_test_mode_languages_and_brands,
 );

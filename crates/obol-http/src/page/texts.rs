@@ -124,6 +124,23 @@ pub struct Texts {
     pub online_unavailable_text: &'static str,
     pub error_heading: &'static str,
     pub error_text: &'static str,
+    /// The language switch's name, for screen readers.
+    pub language: &'static str,
+    /// The banner every page of a test payment shows (live payments never do).
+    pub test_banner_heading: &'static str,
+    pub test_banner_text: &'static str,
+    /// Above the sandbox's cards, on a test payment's card form.
+    pub test_cards_text: &'static str,
+    /// What each sandbox card does, in the order of `render::SANDBOX_CARDS`.
+    pub test_card_outcomes: [&'static str; 5],
+    /// Before the card brands the form accepts.
+    pub accepted_cards: &'static str,
+    /// Before the brand the server recognised in the number last entered.
+    pub recognised_card: &'static str,
+    /// Before a stored card's brand and mask (3-D Secure and result pages).
+    pub card: &'static str,
+    /// A brand no label is known for.
+    pub unknown_brand: &'static str,
     /// Headings of the status and result pages, by core status (see [`Texts::status_heading`]).
     status_headings: [&'static str; 8],
     /// Why a payment failed, by resolution (see [`Texts::resolution`]).
@@ -187,6 +204,21 @@ static ENGLISH: Texts = Texts {
     online_unavailable_text: "This payment cannot be paid online. Please contact the merchant to pay it another way.",
     error_heading: "Something went wrong",
     error_text: "Please try again in a moment.",
+    language: "Language",
+    test_banner_heading: "Test mode",
+    test_banner_text: "This is a test payment: no real money moves.",
+    test_cards_text: "Use one of these sandbox cards with any future expiry date and any security code:",
+    test_card_outcomes: [
+        "Payment succeeds",
+        "Declined",
+        "Insufficient funds",
+        "Asks for 3-D Secure",
+        "Processing error",
+    ],
+    accepted_cards: "Accepted cards",
+    recognised_card: "Recognised card",
+    card: "Card",
+    unknown_brand: "Card",
     status_headings: [
         "Waiting for payment",
         "Payment in progress",
@@ -248,6 +280,21 @@ static RUSSIAN: Texts = Texts {
     online_unavailable_text: "Этот платёж нельзя оплатить онлайн. Свяжитесь с продавцом, чтобы оплатить его другим способом.",
     error_heading: "Что-то пошло не так",
     error_text: "Попробуйте ещё раз чуть позже.",
+    language: "Язык",
+    test_banner_heading: "Тестовый режим",
+    test_banner_text: "Это тестовый платёж: настоящие деньги не списываются.",
+    test_cards_text: "Используйте одну из этих тестовых карт с любым будущим сроком действия и любым кодом безопасности:",
+    test_card_outcomes: [
+        "Оплата проходит",
+        "Отклонена",
+        "Недостаточно средств",
+        "Запрашивает 3-D Secure",
+        "Ошибка обработки",
+    ],
+    accepted_cards: "Принимаются карты",
+    recognised_card: "Распознана карта",
+    card: "Карта",
+    unknown_brand: "Карта",
     status_headings: [
         "Ожидает оплаты",
         "Платёж обрабатывается",
@@ -309,6 +356,21 @@ static UKRAINIAN: Texts = Texts {
     online_unavailable_text: "Цей платіж не можна сплатити онлайн. Зверніться до продавця, щоб сплатити його іншим способом.",
     error_heading: "Щось пішло не так",
     error_text: "Спробуйте ще раз трохи згодом.",
+    language: "Мова",
+    test_banner_heading: "Тестовий режим",
+    test_banner_text: "Це тестовий платіж: справжні гроші не списуються.",
+    test_cards_text: "Використайте одну з цих тестових карток з будь-яким майбутнім терміном дії та будь-яким кодом безпеки:",
+    test_card_outcomes: [
+        "Оплата проходить",
+        "Відхилена",
+        "Недостатньо коштів",
+        "Запитує 3-D Secure",
+        "Помилка обробки",
+    ],
+    accepted_cards: "Приймаються картки",
+    recognised_card: "Розпізнано картку",
+    card: "Картка",
+    unknown_brand: "Картка",
     status_headings: [
         "Очікує оплати",
         "Платіж обробляється",
