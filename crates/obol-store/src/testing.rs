@@ -12,6 +12,7 @@ use obol_core::payment::{PaymentDraft, PaymentDraftBuilder, Source};
 
 use crate::url::DatabaseUrl;
 
+pub mod bulk;
 pub mod inspect;
 
 /// The PostgreSQL server tests use (a database on it, not the database itself, is used).
