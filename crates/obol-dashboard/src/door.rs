@@ -31,6 +31,7 @@ impl Door for DashboardDoor {
         let mut paths = crate::login::openapi_paths();
         paths.extend(crate::payments::openapi_paths());
         paths.extend(crate::merchants::openapi_paths());
+        paths.extend(crate::merchant_services::openapi_paths());
         paths.extend(crate::resellers::openapi_paths());
         paths.extend(crate::managers::openapi_paths());
         paths.extend(crate::balances::openapi_paths());

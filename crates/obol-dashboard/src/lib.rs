@@ -21,6 +21,7 @@ pub mod door;
 pub mod layout;
 pub mod login;
 pub mod managers;
+pub mod merchant_services;
 pub mod merchants;
 pub mod overview;
 pub mod p2p_clients;
@@ -50,6 +51,7 @@ pub fn router() -> Routes {
         .get("/dashboard/transfers", transfers::page)
         .merge(payments::routes())
         .merge(merchants::routes())
+        .merge(merchant_services::routes())
         .merge(resellers::routes())
         .merge(managers::routes())
         .merge(balances::routes())

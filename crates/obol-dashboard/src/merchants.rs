@@ -42,6 +42,7 @@ struct Words {
     save: &'static str,
     acquirer: &'static str,
     acquirer_none: &'static str,
+    services: &'static str,
     public_key: &'static str,
     api_login: &'static str,
     rotate_secret: &'static str,
@@ -76,6 +77,7 @@ const ENGLISH: Words = Words {
     save: "Save",
     acquirer: "Live route",
     acquirer_none: "none: the first route serving the currency",
+    services: "Enabled services",
     public_key: "Public key",
     api_login: "API login",
     rotate_secret: "Replace the API secret",
@@ -110,6 +112,7 @@ const RUSSIAN: Words = Words {
     save: "Сохранить",
     acquirer: "Боевой маршрут",
     acquirer_none: "нет: первый маршрут для валюты",
+    services: "Подключённые сервисы",
     public_key: "Публичный ключ",
     api_login: "API-логин",
     rotate_secret: "Заменить API-секрет",
@@ -144,6 +147,7 @@ const UKRAINIAN: Words = Words {
     save: "Зберегти",
     acquirer: "Бойовий маршрут",
     acquirer_none: "немає: перший маршрут для валюти",
+    services: "Підключені сервіси",
     public_key: "Публічний ключ",
     api_login: "API-логін",
     rotate_secret: "Замінити API-секрет",
@@ -310,6 +314,7 @@ fn detail_page(
             dt { (words.forbid_public_access) } dd { (if merchant.settings.forbid_public_access { words.yes } else { words.no }) }
             dt { (words.acquirer) } dd { (current_route.unwrap_or(words.acquirer_none)) }
         }
+        p { a href=(format!("{path}/services")) { (words.services) } }
         @if may_change {
             h2 { (words.settings) }
             form.card method="post" action=(format!("{path}/settings")) {

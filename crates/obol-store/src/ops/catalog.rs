@@ -293,3 +293,48 @@ pub async fn sync_route_services(db: &mut dyn Db, routes: &[RouteService]) -> St
     }
     Ok(())
 }
+
+/// Every service linked to a merchant, switched on or not, with the link's id; a live route's
+/// services are the route's to give and are not listed.
+pub async fn merchant_service_links(
+    db: &mut dyn Db,
+    merchant: MerchantId,
+) -> StoreResult<Vec<(MerchantServiceId, PaymentService, bool)>> {
+    let sql = format!(
+        "SELECT {SERVICE_COLUMNS}, ms.id AS link_id, ms.enabled AS link_enabled FROM merchant_services ms \
+         JOIN payment_services s ON s.id = ms.service_id JOIN payment_methods m ON m.id = s.method_id \
+         WHERE ms.merchant_id = $1 ORDER BY s.id"
+    );
+    let rows = db.query(&sql, params![merchant.get()]).await?;
+    let mut links = Vec::with_capacity(rows.len());
+    for row in &rows {
+        links.push((
+            parse_or_corrupt(
+                MerchantServiceId::parse(row.str("link_id")?),
+                "merchant service id",
+            )?,
+            service_from_row(row)?,
+            row.bool("link_enabled")?,
+        ));
+    }
+    Ok(links)
+}
+
+/// Switches a merchant's linked services on (those in `enabled`) and off (the others).
+pub async fn set_merchant_services_enabled(
+    db: &mut dyn Db,
+    merchant: MerchantId,
+    enabled: &[MerchantServiceId],
+) -> StoreResult<()> {
+    for (link, _, was) in merchant_service_links(db, merchant).await? {
+        let now = enabled.contains(&link);
+        if now != was {
+            db.execute(
+                "UPDATE merchant_services SET enabled = $1 WHERE id = $2 AND merchant_id = $3",
+                params![now, link.as_str(), merchant.get()],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
