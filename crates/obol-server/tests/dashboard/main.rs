@@ -7,6 +7,7 @@ use obol_testkit::{TestServer, on_both_backends};
 use reqwest::{Client, StatusCode};
 
 mod admin;
+mod gaps;
 mod overview;
 mod payments;
 mod services;
@@ -17,6 +18,10 @@ use admin::{
     admins_create_rotate_and_disable_managers, every_action_is_in_the_audit_log_of_its_subtree,
     managers_and_viewers_cannot_administer, merchants_are_created_changed_and_rotated_by_admins,
     p2p_clients_are_the_root_resellers, refund_requests_are_rejected_or_carried_out_in_scope,
+};
+use gaps::{
+    gaps_a_paid_softline_refund_request_is_carried_out_once,
+    gaps_balances_are_scoped_to_the_subtree, gaps_payments_are_found_by_customer_email,
 };
 use overview::{p2p_transfers_are_the_operators, the_overview_counts_the_managers_subtree};
 use payments::{
@@ -167,4 +172,7 @@ on_both_backends!(
     p2p_clients_are_the_root_resellers,
     every_action_is_in_the_audit_log_of_its_subtree,
     refund_requests_are_rejected_or_carried_out_in_scope,
+    gaps_a_paid_softline_refund_request_is_carried_out_once,
+    gaps_balances_are_scoped_to_the_subtree,
+    gaps_payments_are_found_by_customer_email,
 );
