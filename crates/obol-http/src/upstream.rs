@@ -417,11 +417,28 @@ pub async fn notified(
             };
             let key_name = route_name.to_owned();
             let refund_upstream = view.id.clone();
+            let (payment_id, amount) = (payment.id.clone(), view.amount.minor());
             let known = state
                 .store
                 .read(move |db| {
                     Box::pin(async move {
-                        store_upstream::refund_by_upstream_id(db, &key_name, &refund_upstream).await
+                        if let Some(known) =
+                            store_upstream::refund_by_upstream_id(db, &key_name, &refund_upstream)
+                                .await?
+                        {
+                            return Ok(Some(known));
+                        }
+                        // One of Obol's own refunds whose answer was lost: still `requested`,
+                        // without the provider's id, for the same amount. It is that refund
+                        // (the oldest such), not one made elsewhere.
+                        Ok(store_upstream::refunds_of_payment(db, &payment_id)
+                            .await?
+                            .into_iter()
+                            .find(|refund| {
+                                refund.upstream_id.is_none()
+                                    && refund.state == UpstreamRefundState::Requested
+                                    && refund.amount_minor == amount
+                            }))
                     })
                 })
                 .await?;

@@ -751,3 +751,59 @@ pub async fn a_refund_the_provider_refuses_is_not_on_its_way_any_more(database: 
     verified(&setup.a).await;
     setup.a.stop().await;
 }
+
+/// The provider made a refund but its answer was lost; then its `refund.succeeded` notification
+/// arrives before Obol's retry: it is recognised as Obol's own refund (still `requested`, the
+/// same amount) and booked once; it is not sent again, and nothing stays counted as on its way.
+pub async fn a_lost_refund_answer_then_its_notification_books_it_once(database: TestDatabase) {
+    let setup = setup(database).await;
+    let id = setup.paid_invoice("order-f6").await;
+    setup.fake.then(Endpoint::CreateRefund, Next::Garbage);
+    let (status, answer) = setup.refund(&id, Some("40.00")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(setup.refunded(&id).await, "0.00");
+    let key = setup.fake.calls(Endpoint::CreateRefund)[0]
+        .idempotence_key
+        .clone()
+        .expect("a key");
+    // What the provider did, as it would answer a retry with that key.
+    let upstream_payment = stored_payment(&setup.a, &id)
+        .await
+        .upstream_id
+        .clone()
+        .unwrap();
+    let refund_id = "3b999999-0015-5000-9000-1a0b2c3d4e5f".to_owned();
+    let refund = json!({ "id": refund_id, "status": "succeeded", "payment_id": upstream_payment,
+                         "amount": { "value": "40.00", "currency": "RUB" },
+                         "created_at": "2025-11-23T12:00:00.000Z" });
+    setup
+        .fake
+        .refunds
+        .lock()
+        .unwrap()
+        .insert(refund_id.clone(), refund.clone());
+    setup.fake.answers.lock().unwrap().insert(key, refund);
+
+    let notified = reqwest::Client::new()
+        .post(setup.a.url("/notifications/yookassa/main"))
+        .json(
+            &json!({ "type": "notification", "event": "refund.succeeded",
+                       "object": { "id": refund_id } }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(notified.status(), StatusCode::OK);
+    assert_eq!(setup.refunded(&id).await, "40.00");
+
+    // Known done now: it is not sent again, nothing is booked again, nothing is on its way.
+    setup.a.clock.advance_seconds(3_600);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(setup.fake.calls(Endpoint::CreateRefund).len(), 1);
+    assert_eq!(setup.refunded(&id).await, "40.00");
+    let (status, answer) = setup.refund(&id, Some("60.00")).await;
+    assert_eq!(status, StatusCode::OK, "the rest is refundable: {answer}");
+    assert_eq!(setup.refunded(&id).await, "100.00");
+    verified(&setup.a).await;
+    setup.a.stop().await;
+}
