@@ -172,6 +172,13 @@ fn words(staff: &Staff) -> &'static Words {
 
 const LIST: &str = "/dashboard/merchants";
 
+/// What webhook URLs managers may give: SPEC §5's rule, as configured.
+fn webhook_policy(state: &AppState) -> obol_http::callbacks::guard::AddressPolicy {
+    obol_http::callbacks::guard::AddressPolicy {
+        allow_private_addresses: state.config.callbacks_allow_private_addresses,
+    }
+}
+
 fn mode(words: &Words, merchant: &Merchant) -> &'static str {
     if merchant.test_mode {
         words.test
@@ -400,7 +407,7 @@ pub(crate) async fn create(
     let webhook_url = admin::field(&fields, "webhook_url").map(str::to_owned);
     if webhook_url
         .as_deref()
-        .is_some_and(|url| !issue::webhook_url_valid(url))
+        .is_some_and(|url| !issue::webhook_url_allowed(url, webhook_policy(&state)))
     {
         return refuse(words.webhook_invalid).await;
     }
@@ -487,7 +494,7 @@ pub(crate) async fn settings(
     let webhook_url = admin::field(&fields, "webhook_url").map(str::to_owned);
     if webhook_url
         .as_deref()
-        .is_some_and(|url| !issue::webhook_url_valid(url))
+        .is_some_and(|url| !issue::webhook_url_allowed(url, webhook_policy(&state)))
     {
         return detail_page(
             &state,

@@ -115,6 +115,14 @@ pub fn webhook_url_valid(url: &str) -> bool {
         && !url.contains(char::is_whitespace)
 }
 
+/// Whether a manager may give `url` as a merchant's webhook URL (SPEC §5): well formed, and
+/// not a private, loopback or otherwise reserved address written as such unless
+/// `callbacks.allow_private_addresses` is on. Host names are resolved, and checked again, when
+/// a callback is sent.
+pub fn webhook_url_allowed(url: &str, policy: crate::callbacks::guard::AddressPolicy) -> bool {
+    webhook_url_valid(url) && crate::callbacks::guard::check_url(url, policy).is_ok()
+}
+
 /// The live route a merchant's live payments go through, as asked (`none`: the first route
 /// serving each payment's currency). An unknown name is refused with the configured names:
 /// routes are configured, not invented.

@@ -443,7 +443,27 @@ pub async fn notified(
                 })
                 .await?;
             match known {
-                Some(refund) => apply_refund_view(state, &refund, Ok(view)).await?,
+                Some(refund) if refund.upstream_id.is_some() => {
+                    apply_refund_view(state, &refund, Ok(view)).await?
+                }
+                // Possibly Obol's own refund whose answer was lost: sent again with its key,
+                // the provider answers what that key made. Only if that is the notified refund
+                // is it this one; otherwise the notified one was made elsewhere.
+                Some(candidate) => {
+                    retry_refund(state, &candidate).await?;
+                    let (route, id) = (route_name.to_owned(), view.id.clone());
+                    let adopted = state
+                        .store
+                        .read(move |db| {
+                            Box::pin(async move {
+                                store_upstream::refund_by_upstream_id(db, &route, &id).await
+                            })
+                        })
+                        .await?;
+                    if adopted.is_none() {
+                        book_outside_refund(state, &payment, route_name, view).await?;
+                    }
+                }
                 None => book_outside_refund(state, &payment, route_name, view).await?,
             }
             Ok(true)
@@ -719,9 +739,15 @@ async fn apply_refund_view(
                     }
                 };
                 let payment = payments::lock_payment(db, &refund.payment_id).await?;
+                // The provider's id of this refund, once known, never changes: an answer naming
+                // another refund is not about this one.
+                let known_id = store_upstream::refund_by_key(db, key)
+                    .await?
+                    .and_then(|stored| stored.upstream_id);
                 if payment.upstream_id.as_deref() != Some(view.payment_id.as_str())
                     || view.amount.minor() != refund.amount_minor
                     || view.amount.currency() != payment.amount.currency()
+                    || known_id.is_some_and(|known| known != view.id)
                 {
                     store_upstream::update_refund(
                         db,
@@ -739,6 +765,14 @@ async fn apply_refund_view(
                     UpstreamRefundStatus::Succeeded => (UpstreamRefundState::Succeeded, None),
                     UpstreamRefundStatus::Canceled => (UpstreamRefundState::Canceled, None),
                 };
+                // Money the provider returned beyond what is left here (a refund also made in
+                // its own dashboard) cannot be booked: it waits for an operator, out of the
+                // retries, still counted as on its way so nothing more is refunded meanwhile.
+                if state == UpstreamRefundState::Succeeded && payment.check_refund(view.amount).is_err() {
+                    store_upstream::update_refund(db, key, UpstreamRefundState::Pending, Some(&view.id), None, now)
+                        .await?;
+                    return Ok(Some(refund.payment_id.clone()));
+                }
                 store_upstream::update_refund(db, key, state, Some(&view.id), next, now).await?;
                 if state == UpstreamRefundState::Succeeded
                     && store_upstream::mark_refund_booked(db, key, now).await?

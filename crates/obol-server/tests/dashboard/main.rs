@@ -28,7 +28,9 @@ use payments::{
     lists_filters_searches_and_pages, refunds_completes_and_needs_csrf, replays_a_callback,
     scope_hides_parents_and_siblings, transactions_csv,
 };
-use services::an_admin_switches_a_merchants_services;
+use services::{
+    an_admin_switches_a_merchants_services, webhook_urls_may_not_name_private_addresses,
+};
 use sessions::{
     a_disabled_or_rotated_manager_is_signed_out_at_once, forms_need_their_csrf_token,
     sessions_end_after_twelve_idle_hours, signing_in_and_out,
@@ -154,6 +156,7 @@ pub(crate) async fn reseller(server: &TestServer, name: &str, parent: Option<i64
 
 on_both_backends!(
     an_admin_switches_a_merchants_services,
+    webhook_urls_may_not_name_private_addresses,
     signing_in_and_out,
     forms_need_their_csrf_token,
     a_disabled_or_rotated_manager_is_signed_out_at_once,

@@ -78,3 +78,52 @@ pub async fn an_admin_switches_a_merchants_services(database: TestDatabase) {
     assert_eq!(stranger.get(&server, &path).await.0, StatusCode::NOT_FOUND);
     server.stop().await;
 }
+
+/// A manager cannot point a merchant's callbacks at a private or loopback address (SPEC §5),
+/// unless the operator allows it.
+pub async fn webhook_urls_may_not_name_private_addresses(database: TestDatabase) {
+    let server = TestServer::start_with(
+        database,
+        &[("OBOL_CALLBACKS_ALLOW_PRIVATE_ADDRESSES", "false")],
+    )
+    .await;
+    let top = reseller(&server, "Top", None).await;
+    let merchant = commands::create_merchant(
+        &server.context,
+        MerchantOptions {
+            name: "Shop".into(),
+            reseller: top,
+            ..MerchantOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (admin, _) = staff(&server, top, "admin", "Ann").await;
+    let path = format!("/dashboard/merchants/{}/settings", merchant.id);
+    for url in [
+        "http://169.254.169.254/latest",
+        "http://127.0.0.1:9/hook",
+        "http://[::1]/x",
+    ] {
+        let (status, _, _) = admin
+            .post(
+                &server,
+                &path,
+                &[("webhook_url", url), ("acquirer", "none")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+    }
+    let (status, _, _) = admin
+        .post(
+            &server,
+            &path,
+            &[
+                ("webhook_url", "https://shop.example/hook"),
+                ("acquirer", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    server.stop().await;
+}

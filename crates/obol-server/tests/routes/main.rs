@@ -355,6 +355,7 @@ use provider_failures::{
     a_lost_refund_answer_then_its_notification_books_it_once,
     a_provider_failing_the_choice_answers_bad_gateway_and_moves_nothing,
     a_provider_report_of_something_else_moves_nothing,
+    a_refund_made_elsewhere_is_not_taken_for_a_lost_one,
     a_refund_the_provider_refuses_is_not_on_its_way_any_more,
     a_refund_with_an_unknown_outcome_is_sent_again_with_its_key,
     a_silent_provider_never_holds_the_customer_past_the_deadline,
@@ -380,4 +381,5 @@ on_both_backends!(
     a_refund_with_an_unknown_outcome_is_sent_again_with_its_key,
     a_refund_the_provider_refuses_is_not_on_its_way_any_more,
     a_lost_refund_answer_then_its_notification_books_it_once,
+    a_refund_made_elsewhere_is_not_taken_for_a_lost_one,
 );

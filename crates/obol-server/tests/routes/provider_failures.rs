@@ -796,14 +796,60 @@ pub async fn a_lost_refund_answer_then_its_notification_books_it_once(database: 
     assert_eq!(notified.status(), StatusCode::OK);
     assert_eq!(setup.refunded(&id).await, "40.00");
 
-    // Known done now: it is not sent again, nothing is booked again, nothing is on its way.
+    // Obol asked the provider what its key made (sent again with the same key) before taking
+    // the notified refund for its own; known done now, it is not sent again, nothing is booked
+    // again, nothing is on its way.
+    let sent = setup.fake.calls(Endpoint::CreateRefund);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].idempotence_key, sent[1].idempotence_key);
     setup.a.clock.advance_seconds(3_600);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(setup.fake.calls(Endpoint::CreateRefund).len(), 1);
+    assert_eq!(setup.fake.calls(Endpoint::CreateRefund).len(), 2);
     assert_eq!(setup.refunded(&id).await, "40.00");
     let (status, answer) = setup.refund(&id, Some("60.00")).await;
     assert_eq!(status, StatusCode::OK, "the rest is refundable: {answer}");
     assert_eq!(setup.refunded(&id).await, "100.00");
+    verified(&setup.a).await;
+    setup.a.stop().await;
+}
+
+/// While Obol's refund waits for an answer that was lost, a refund of the same amount made in
+/// the provider's own dashboard is notified: Obol asks what its own key made, and books both
+/// as the separate refunds they are — never one for the other.
+pub async fn a_refund_made_elsewhere_is_not_taken_for_a_lost_one(database: TestDatabase) {
+    let setup = setup(database).await;
+    let id = setup.paid_invoice("order-f7").await;
+    setup.fake.then(Endpoint::CreateRefund, Next::Garbage);
+    let (status, answer) = setup.refund(&id, Some("40.00")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let upstream_payment = stored_payment(&setup.a, &id)
+        .await
+        .upstream_id
+        .clone()
+        .unwrap();
+    let elsewhere = "3b888888-0015-5000-9000-1a0b2c3d4e5f".to_owned();
+    setup.fake.refunds.lock().unwrap().insert(
+        elsewhere.clone(),
+        json!({ "id": elsewhere, "status": "succeeded", "payment_id": upstream_payment,
+                "amount": { "value": "40.00", "currency": "RUB" },
+                "created_at": "2025-11-23T12:00:00.000Z" }),
+    );
+    let notified = reqwest::Client::new()
+        .post(setup.a.url("/notifications/yookassa/main"))
+        .json(
+            &json!({ "type": "notification", "event": "refund.succeeded",
+                       "object": { "id": elsewhere } }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(notified.status(), StatusCode::OK);
+    assert_eq!(
+        setup.refunded(&id).await,
+        "80.00",
+        "Obol's own refund (made now, with its key) and the one made elsewhere"
+    );
+    assert_eq!(setup.fake.refunds.lock().unwrap().len(), 2);
     verified(&setup.a).await;
     setup.a.stop().await;
 }
