@@ -314,6 +314,24 @@ pub fn service_usable(service: &PaymentService, usage: ServiceUse) -> bool {
     switched_on && flow_fits && mode_fits
 }
 
+/// The service a code names for a payment (SPEC §4 "Live routes": one code may name the
+/// sandbox's service and each live route's): among `candidates` of that code, each with
+/// whether the holder has it linked, the first `usage` may use, else the first at all (for the
+/// caller to refuse). `None` when nothing has that code.
+pub fn service_for_code(
+    candidates: Vec<(PaymentService, bool)>,
+    usage: impl Fn(bool) -> ServiceUse,
+) -> Option<(PaymentService, bool)> {
+    let usable = candidates
+        .iter()
+        .position(|(service, linked)| service_usable(service, usage(*linked)));
+    let mut candidates = candidates;
+    match usable {
+        Some(index) => Some(candidates.swap_remove(index)),
+        None => candidates.into_iter().next(),
+    }
+}
+
 impl PaymentService {
     /// Whether a customer pays this service online (on a page); an offline service (cash, a
     /// bank transfer) is recorded by a manager instead and is never offered on a page.
@@ -336,6 +354,40 @@ fn field_matches(pattern: Option<&str>, value: &str) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_names_the_service_its_payment_may_use() {
+        let sandbox = PaymentService {
+            flow: ServiceFlow::Hpp,
+            ..test_service()
+        };
+        let route = PaymentService {
+            id: PaymentServiceId::new(9),
+            test_mode: false,
+            route: Some("main".to_owned()),
+            ..sandbox.clone()
+        };
+        let live = |linked| ServiceUse::merchant(false, false, linked);
+        let test = |linked| ServiceUse::merchant(true, true, linked);
+        let both = || vec![(sandbox.clone(), false), (route.clone(), true)];
+        assert_eq!(
+            service_for_code(both(), live).map(|(service, _)| service.id),
+            Some(route.id),
+            "a live merchant's live payment: the route's"
+        );
+        let linked_sandbox = vec![(sandbox.clone(), true), (route.clone(), false)];
+        assert_eq!(
+            service_for_code(linked_sandbox, test).map(|(service, _)| service.id),
+            Some(sandbox.id),
+            "a test merchant: the sandbox's"
+        );
+        assert_eq!(
+            service_for_code(vec![(sandbox.clone(), false)], live).map(|(service, _)| service.id),
+            Some(sandbox.id),
+            "nothing usable: the first, for the caller to refuse"
+        );
+        assert_eq!(service_for_code(Vec::new(), live), None);
+    }
 
     pub(crate) fn test_service() -> PaymentService {
         PaymentService {

@@ -213,6 +213,13 @@ pub struct ManagerScope {
 }
 
 impl ManagerScope {
+    /// Whether the manager is the operator's own (of the root reseller): only they see what
+    /// belongs to no reseller — P2P clients and their transfers — and the clearing and fee
+    /// accounts.
+    pub fn is_operator(&self) -> bool {
+        self.reseller_id == crate::ids::ROOT_RESELLER
+    }
+
     /// Checks that `target` lies in the manager's subtree and the role allows `permission`.
     /// Out of scope is reported before the role, so nothing leaks about other subtrees.
     pub fn authorize(&self, target: &Ancestry, permission: Permission) -> Result<(), TenancyError> {

@@ -9,7 +9,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use obol_core::ids::ROOT_RESELLER;
 use obol_core::ledger::AccountCode;
 use obol_http::auth::ClientIp;
 use obol_http::state::AppState;
@@ -70,7 +69,7 @@ pub(crate) async fn page(
         Err(answer) => return answer.into_response(),
     };
     let scope = staff.ancestry.clone();
-    let everything = staff.manager.reseller_id == ROOT_RESELLER;
+    let everything = staff.is_operator();
     let found = state
         .store
         .read(move |db| {

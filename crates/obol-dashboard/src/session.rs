@@ -70,7 +70,7 @@ impl Staff {
     /// Whether the manager is the operator's: of the root reseller, which alone sees what
     /// belongs to no reseller (P2P clients and their transfers).
     pub fn is_operator(&self) -> bool {
-        self.manager.reseller_id == obol_core::ids::ROOT_RESELLER
+        self.scope().is_operator()
     }
 
     /// Whether the manager's role allows `permission` (on its own subtree).

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use obol_core::Currency;
 use obol_core::catalog::{
-    FieldProblem, PaymentService, ServiceError, ServiceFlow, ServiceUse, service_usable,
+    FieldProblem, PaymentService, ServiceError, ServiceFlow, ServiceUse, service_for_code,
+    service_usable,
 };
 use obol_core::customer::CustomerDraft;
 use obol_core::idempotency::SavedResponse;
@@ -250,26 +251,17 @@ async fn check(
                 .caches
                 .merchant_services(&state.store, merchant.id)
                 .await?;
-            // One code may name the sandbox's service and live routes' ones (SPEC §4): the
-            // one this merchant may use in this mode, else the first, to refuse.
-            let mut candidates = services
+            let candidates = services
                 .into_iter()
                 .filter(|service| &service.code == code)
                 .map(|service| {
                     let is_enabled = enabled.iter().any(|(_, mine)| mine.id == service.id);
                     (service, is_enabled)
                 })
-                .collect::<Vec<_>>();
-            let usable = candidates.iter().position(|(service, linked)| {
-                service_usable(
-                    service,
-                    ServiceUse::merchant(merchant.test_mode, test_mode, *linked),
-                )
+                .collect();
+            let found = service_for_code(candidates, |linked| {
+                ServiceUse::merchant(merchant.test_mode, test_mode, linked)
             });
-            let found = match usable {
-                Some(index) => Some(candidates.swap_remove(index)),
-                None => candidates.into_iter().next(),
-            };
             match found {
                 Some((service, linked))
                     if service_usable(
