@@ -58,6 +58,10 @@ pub(crate) mod sealed {
 
         /// Runs several statements without parameters (migrations).
         fn execute_script<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+
+        /// Notes that this transaction enqueued a callback, so that the store wakes the
+        /// delivery worker once the transaction is committed.
+        fn note_callback_enqueued(&mut self);
     }
 }
 
@@ -83,6 +87,11 @@ impl dyn Db + '_ {
     /// Runs several statements without parameters (migrations).
     pub(crate) fn execute_script<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, StoreResult<()>> {
         self.raw(sealed::Token(())).execute_script(sql)
+    }
+
+    /// Wakes the delivery worker after this transaction commits (see [`crate::Store::callbacks_committed`]).
+    pub(crate) fn note_callback_enqueued(&mut self) {
+        self.raw(sealed::Token(())).note_callback_enqueued();
     }
 }
 

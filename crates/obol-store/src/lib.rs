@@ -69,6 +69,16 @@ impl Store {
         }
     }
 
+    /// Notified (one stored permit) after a commit on this node that enqueued a callback, so
+    /// the delivery worker looks at once instead of at its next poll. Other nodes' callbacks
+    /// are still found by polling.
+    pub fn callbacks_committed(&self) -> Arc<tokio::sync::Notify> {
+        match &*self.inner {
+            Inner::Sqlite(store) => store.callbacks_committed(),
+            Inner::Postgres(store) => store.callbacks_committed(),
+        }
+    }
+
     /// Runs `operation` in one transaction and returns after it is durably committed.
     pub async fn write<T, F>(&self, operation: F) -> StoreResult<T>
     where

@@ -3,6 +3,9 @@
 //! serialised.
 
 use std::str::FromStr;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
@@ -121,6 +124,7 @@ fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
 /// A transaction seen through the [`Db`] seam.
 struct PgTransaction<'c> {
     transaction: deadpool_postgres::Transaction<'c>,
+    callback_enqueued: bool,
 }
 
 impl Db for PgTransaction<'_> {
@@ -180,11 +184,16 @@ impl sealed::Statements for PgTransaction<'_> {
     fn execute_script<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move { self.transaction.batch_execute(sql).await.map_err(map_error) })
     }
+
+    fn note_callback_enqueued(&mut self) {
+        self.callback_enqueued = true;
+    }
 }
 
 /// The PostgreSQL backend.
 pub struct PgStore {
     pool: Pool,
+    callbacks_committed: Arc<Notify>,
 }
 
 impl PgStore {
@@ -204,9 +213,17 @@ impl PgStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            callbacks_committed: Arc::new(Notify::new()),
+        };
         drop(store.client().await?);
         Ok(store)
+    }
+
+    /// Notified after each commit on this node that enqueued a callback.
+    pub fn callbacks_committed(&self) -> Arc<Notify> {
+        Arc::clone(&self.callbacks_committed)
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
@@ -223,11 +240,18 @@ impl PgStore {
     {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(map_error)?;
-        let mut db = PgTransaction { transaction };
+        let mut db = PgTransaction {
+            transaction,
+            callback_enqueued: false,
+        };
         let result = operation(&mut db).await;
         match result {
             Ok(value) => {
+                let callback_enqueued = db.callback_enqueued;
                 db.transaction.commit().await.map_err(map_error)?;
+                if callback_enqueued {
+                    self.callbacks_committed.notify_one();
+                }
                 Ok(value)
             }
             Err(error) => {
@@ -253,7 +277,10 @@ impl PgStore {
             .start()
             .await
             .map_err(map_error)?;
-        let mut db = PgTransaction { transaction };
+        let mut db = PgTransaction {
+            transaction,
+            callback_enqueued: false,
+        };
         let result = operation(&mut db).await;
         let _ = db.transaction.commit().await;
         result

@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::db::{Backend, BoxFuture, Db, sealed};
 use crate::error::{StoreError, StoreResult, UniqueKey};
@@ -33,6 +33,8 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 /// A connection seen through the [`Db`] seam.
 pub struct SqliteConn {
     connection: Connection,
+    /// A job of the current batch enqueued a callback (see [`crate::Store::callbacks_committed`]).
+    callback_enqueued: bool,
 }
 
 impl rusqlite::ToSql for Value {
@@ -186,6 +188,10 @@ impl sealed::Statements for SqliteConn {
         let result = self.run_script(sql);
         Box::pin(std::future::ready(result))
     }
+
+    fn note_callback_enqueued(&mut self) {
+        self.callback_enqueued = true;
+    }
 }
 
 /// Drives an operation over a SQLite connection. Every SQLite call completes at once, so the
@@ -214,6 +220,7 @@ type WriteJob = Box<dyn FnOnce(&mut SqliteConn) -> Completion + Send>;
 /// The SQLite backend.
 pub struct SqliteStore {
     path: PathBuf,
+    callbacks_committed: Arc<Notify>,
     jobs: mpsc::Sender<WriteJob>,
     readers: Arc<Mutex<Vec<SqliteConn>>>,
 }
@@ -251,7 +258,10 @@ fn open_connection(path: &Path, read_only: bool) -> StoreResult<SqliteConn> {
             .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(map_error)?;
     }
-    Ok(SqliteConn { connection })
+    Ok(SqliteConn {
+        connection,
+        callback_enqueued: false,
+    })
 }
 
 impl SqliteStore {
@@ -267,14 +277,17 @@ impl SqliteStore {
         }
         let writer = open_connection(path, false)?;
         let (jobs, receiver) = mpsc::channel(QUEUE_JOBS_MAX);
+        let callbacks_committed = Arc::new(Notify::new());
+        let signal = Arc::clone(&callbacks_committed);
         std::thread::Builder::new()
             .name("obol-sqlite-writer".to_owned())
-            .spawn(move || writer_loop(writer, receiver))
+            .spawn(move || writer_loop(writer, receiver, &signal))
             .map_err(|error| {
                 StoreError::Unavailable(format!("cannot start the writer thread: {error}"))
             })?;
         Ok(SqliteStore {
             path: path.to_owned(),
+            callbacks_committed,
             jobs,
             readers: Arc::new(Mutex::new(Vec::new())),
         })
@@ -282,6 +295,11 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Notified after each commit that enqueued a callback.
+    pub fn callbacks_committed(&self) -> Arc<Notify> {
+        Arc::clone(&self.callbacks_committed)
     }
 
     /// Runs `operation` as part of the next group commit and answers after that commit.
@@ -349,7 +367,11 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(mut connection: SqliteConn, mut receiver: mpsc::Receiver<WriteJob>) {
+fn writer_loop(
+    mut connection: SqliteConn,
+    mut receiver: mpsc::Receiver<WriteJob>,
+    callbacks_committed: &Notify,
+) {
     let mut batch: Vec<WriteJob> = Vec::with_capacity(BATCH_JOBS_MAX);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -359,18 +381,22 @@ fn writer_loop(mut connection: SqliteConn, mut receiver: mpsc::Receiver<WriteJob
                 Err(_) => break,
             }
         }
-        run_batch(&mut connection, &mut batch);
+        connection.callback_enqueued = false;
+        if run_batch(&mut connection, &mut batch) && connection.callback_enqueued {
+            callbacks_committed.notify_one();
+        }
     }
     tracing::debug!("SQLite writer stopped: every store handle is gone");
 }
 
-fn run_batch(connection: &mut SqliteConn, batch: &mut Vec<WriteJob>) {
+/// Runs a batch in one transaction; whether it committed.
+fn run_batch(connection: &mut SqliteConn, batch: &mut Vec<WriteJob>) -> bool {
     if let Err(error) = connection.run_script("BEGIN IMMEDIATE") {
         // Nothing ran. Dropping the jobs drops their answer channels, so every requester
         // learns at once that its write did not happen.
         tracing::error!(%error, "SQLite writer could not begin a transaction");
         batch.clear();
-        return;
+        return false;
     }
     let mut completions = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
@@ -407,6 +433,7 @@ fn run_batch(connection: &mut SqliteConn, batch: &mut Vec<WriteJob>) {
     if commit.is_err() {
         let _ = connection.run_script("ROLLBACK");
     }
+    let committed = commit.is_ok();
     for completion in completions {
         let outcome = match &commit {
             Ok(()) => Ok(()),
@@ -414,6 +441,7 @@ fn run_batch(connection: &mut SqliteConn, batch: &mut Vec<WriteJob>) {
         };
         (completion.answer)(outcome);
     }
+    committed
 }
 
 #[cfg(test)]

@@ -199,6 +199,7 @@ pub async fn enqueue(
         Entity::Callback,
     )
     .await?;
+    db.note_callback_enqueued();
     from_row(&row)
 }
 
