@@ -5,8 +5,10 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Basic " .. os.getenv("OBOL_BENCH_AUTH")
 local threads = 0
+-- A run-unique prefix, so that a second run against the same server creates, not repeats.
+local run = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000))
 function setup(thread)
-  thread:set("id", threads)
+  thread:set("id", run .. "-" .. threads)
   threads = threads + 1
 end
 counter = 0

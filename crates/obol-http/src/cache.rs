@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,13 @@ impl<T: HeapSize> HeapSize for Option<T> {
 impl<A: HeapSize, B: HeapSize> HeapSize for (A, B) {
     fn heap_bytes(&self) -> usize {
         self.0.heap_bytes() + self.1.heap_bytes()
+    }
+}
+
+/// A shared value is counted whole in each cache that holds it.
+impl<T: HeapSize> HeapSize for Arc<T> {
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<T>() + T::heap_bytes(self)
     }
 }
 
@@ -217,8 +225,9 @@ impl<K: Eq + Hash + Clone + HeapSize, V: Clone + HeapSize> TtlCache<K, V> {
 pub struct Caches {
     merchants_by_login: TtlCache<String, Option<(Merchant, SecretDigest)>>,
     merchants_by_public_key: TtlCache<String, Option<Merchant>>,
-    services: TtlCache<(), Vec<PaymentService>>,
-    merchant_services: TtlCache<MerchantId, Vec<(MerchantServiceId, PaymentService)>>,
+    /// Shared, not copied, by every request that reads them.
+    services: TtlCache<(), Arc<Vec<PaymentService>>>,
+    merchant_services: TtlCache<MerchantId, Arc<Vec<(MerchantServiceId, PaymentService)>>>,
 }
 
 impl Caches {
@@ -301,14 +310,16 @@ impl Caches {
     }
 
     /// Every service, with its fields.
-    pub async fn services(&self, store: &Store) -> StoreResult<Vec<PaymentService>> {
+    pub async fn services(&self, store: &Store) -> StoreResult<Arc<Vec<PaymentService>>> {
         if let Some(services) = self.services.get(&()) {
             return Ok(services);
         }
-        let services = store
-            .read(|db| Box::pin(catalog::list_services(db)))
-            .await?;
-        self.services.put((), services.clone());
+        let services = Arc::new(
+            store
+                .read(|db| Box::pin(catalog::list_services(db)))
+                .await?,
+        );
+        self.services.put((), Arc::clone(&services));
         Ok(services)
     }
 
@@ -317,14 +328,16 @@ impl Caches {
         &self,
         store: &Store,
         merchant: MerchantId,
-    ) -> StoreResult<Vec<(MerchantServiceId, PaymentService)>> {
+    ) -> StoreResult<Arc<Vec<(MerchantServiceId, PaymentService)>>> {
         if let Some(services) = self.merchant_services.get(&merchant) {
             return Ok(services);
         }
-        let services = store
-            .read(move |db| Box::pin(catalog::merchant_services(db, merchant)))
-            .await?;
-        self.merchant_services.put(merchant, services.clone());
+        let services = Arc::new(
+            store
+                .read(move |db| Box::pin(catalog::merchant_services(db, merchant)))
+                .await?,
+        );
+        self.merchant_services.put(merchant, Arc::clone(&services));
         Ok(services)
     }
 }

@@ -56,8 +56,33 @@ impl Histogram {
     }
 }
 
+/// Where the time of one invoice creation went (SPEC §9: the benchmark reports it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreationPhases {
+    /// Reading the wire format into a request.
+    pub parse: Duration,
+    /// Finding the merchant behind the credential.
+    pub auth: Duration,
+    /// The core's checks and the draft.
+    pub rules: Duration,
+    /// The write: waiting for the writer, the transaction, the durable commit.
+    pub storage: Duration,
+    /// The answer's body.
+    pub render: Duration,
+}
+
+impl CreationPhases {
+    const NAMES: [&'static str; 5] = ["parse", "auth", "rules", "storage", "render"];
+
+    fn as_array(&self) -> [Duration; 5] {
+        [self.parse, self.auth, self.rules, self.storage, self.render]
+    }
+}
+
 #[derive(Default)]
 struct Inner {
+    creations: u64,
+    creation_phase_nanos: [u64; 5],
     requests: BTreeMap<(String, String, u16), u64>,
     latencies: BTreeMap<String, Histogram>,
     callback_attempts: BTreeMap<&'static str, u64>,
@@ -91,6 +116,17 @@ impl Metrics {
             .entry(route.to_owned())
             .or_default()
             .observe(elapsed);
+    }
+
+    /// Adds one creation's phases to the totals.
+    pub fn record_creation(&self, phases: &CreationPhases) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        inner.creations += 1;
+        for (total, phase) in inner.creation_phase_nanos.iter_mut().zip(phases.as_array()) {
+            *total = total.saturating_add(u64::try_from(phase.as_nanos()).unwrap_or(u64::MAX));
+        }
     }
 
     /// Counts one callback attempt and how long it took.
@@ -136,6 +172,19 @@ impl Metrics {
                     &format!("route=\"{}\"", escape(route)),
                 );
             }
+            out.push_str("# HELP obol_creation_phase_seconds_total Time invoice creations (Paymega's private API) spent in each phase.\n# TYPE obol_creation_phase_seconds_total counter\n");
+            for (name, nanos) in CreationPhases::NAMES.iter().zip(inner.creation_phase_nanos) {
+                let _ = writeln!(
+                    out,
+                    "obol_creation_phase_seconds_total{{phase=\"{name}\"}} {}",
+                    nanos as f64 / 1e9
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP obol_creation_phase_requests_total Invoice creations timed by phase.\n# TYPE obol_creation_phase_requests_total counter\nobol_creation_phase_requests_total {}",
+                inner.creations
+            );
             out.push_str("# HELP obol_callback_attempts_total Callback delivery attempts by outcome.\n# TYPE obol_callback_attempts_total counter\n");
             for outcome in ["delivered", "failed"] {
                 let _ = writeln!(
@@ -176,6 +225,20 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The SQLite writer's counters, in the text format.
+pub fn render_writer(stats: &obol_store::sqlite::WriterStats) -> String {
+    format!(
+        "# HELP obol_store_batches_total Group commits of the SQLite writer.\n# TYPE obol_store_batches_total counter\nobol_store_batches_total {}\n\
+         # HELP obol_store_jobs_total Writes the SQLite writer ran.\n# TYPE obol_store_jobs_total counter\nobol_store_jobs_total {}\n\
+         # HELP obol_store_writer_busy_seconds_total Time the SQLite writer spent running writes.\n# TYPE obol_store_writer_busy_seconds_total counter\nobol_store_writer_busy_seconds_total {}\n\
+         # HELP obol_store_commit_seconds_total Time the SQLite writer spent committing (WAL write and fsync).\n# TYPE obol_store_commit_seconds_total counter\nobol_store_commit_seconds_total {}\n",
+        stats.batches,
+        stats.jobs,
+        stats.busy_nanos as f64 / 1e9,
+        stats.commit_nanos as f64 / 1e9
+    )
 }
 
 /// A gauge read from the database in the background.

@@ -13,7 +13,6 @@ use obol_http::door::{CallbackDialect, CallbackFormat, RenderContext};
 use obol_store::ops::callbacks::{self, AfterFailure, NewCallback, Signer, Subject};
 use obol_store::ops::{catalog, tenancy};
 use obol_store::{Db, StoreResult};
-use serde_json::json;
 use sha1::{Digest, Sha1};
 
 use crate::render;
@@ -62,7 +61,13 @@ impl CallbackFormat for PaymegaCallbacks {
                 .service_id
                 .and_then(|id| services.iter().find(|service| service.id == id));
             let earlier = callbacks::for_payment(db, &payment.id).await?;
-            let body = json!({ "data": render::private_invoice(payment, service, context.public_url, context.key, render::callback_logs(&earlier)) });
+            let body = render::document(render::private_invoice(
+                payment,
+                service,
+                context.public_url,
+                context.key,
+                render::callback_logs(&earlier),
+            ));
             let (status, _) = render::status_and_resolution(payment);
             Ok(Some(NewCallback {
                 delivery_id: new_delivery_id(),

@@ -4,6 +4,7 @@
 //! call [`create`], and render the result or the [`Problem`]s in their own vocabulary.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use obol_core::Currency;
 use obol_core::catalog::{
@@ -29,6 +30,7 @@ use obol_http::callbacks::guard::{self, AddressPolicy};
 use obol_http::callbacks::outbox::Outbox;
 use obol_http::crypto::OsRandom;
 use obol_http::idempotency::{self, KeyedRequest};
+use obol_http::metrics::CreationPhases;
 use obol_http::state::AppState;
 use obol_http::upstream::{self, RefundOutcome, RouteError};
 
@@ -252,8 +254,9 @@ async fn check(
                 .merchant_services(&state.store, merchant.id)
                 .await?;
             let candidates = services
-                .into_iter()
+                .iter()
                 .filter(|service| &service.code == code)
+                .cloned()
                 .map(|service| {
                     let is_enabled = enabled.iter().any(|(_, mine)| mine.id == service.id);
                     (service, is_enabled)
@@ -535,10 +538,27 @@ pub async fn create(
     source: Source,
     idempotency: Option<IdempotencyRequest>,
 ) -> Result<Created, InvoiceError> {
+    let mut phases = CreationPhases::default();
+    create_timed(state, merchant, request, source, idempotency, &mut phases).await
+}
+
+/// [`create`], noting in `phases` how long the checks (`rules`) and the write (`storage`)
+/// took.
+pub async fn create_timed(
+    state: &AppState,
+    merchant: &Merchant,
+    request: InvoiceRequest,
+    source: Source,
+    idempotency: Option<IdempotencyRequest>,
+    phases: &mut CreationPhases,
+) -> Result<Created, InvoiceError> {
     if merchant.settings.forbid_public_access && source.caller() == Caller::PublicKey {
         return Err(InvoiceError::PublicAccessForbidden);
     }
+    let checking = Instant::now();
     let checked = check(state, merchant, request, source).await?;
+    let writing = Instant::now();
+    phases.rules = writing.duration_since(checking);
     let (amount, service) = (checked.draft.amount, checked.service.as_ref().map(|s| s.id));
     let now = state.clock.now();
     let merchant = merchant.clone();
@@ -561,6 +581,7 @@ pub async fn create(
         }
         other => other,
     })?;
+    phases.storage = writing.elapsed();
     Ok(match outcome {
         Idempotent::Fresh(payment, _) => Created::New(Box::new(payment)),
         Idempotent::Replayed(response) => Created::Replayed(response),

@@ -13,6 +13,7 @@ pub mod render;
 pub mod wire;
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -36,6 +37,7 @@ use crate::invoices::{
 };
 use errors::PaymegaError;
 use obol_http::idempotency::KeyedRequest;
+use obol_http::metrics::CreationPhases;
 use obol_http::routes::Routes;
 use obol_http::state::AppState;
 
@@ -112,7 +114,9 @@ async fn logs_of(state: &AppState, id: &PaymentId) -> Result<Value, PaymegaError
     Ok(render::callback_logs(&callbacks))
 }
 
-async fn all_services(state: &AppState) -> Result<Vec<PaymentService>, PaymegaError> {
+async fn all_services(
+    state: &AppState,
+) -> Result<std::sync::Arc<Vec<PaymentService>>, PaymegaError> {
     Ok(state.caches.services(&state.store).await?)
 }
 
@@ -146,6 +150,10 @@ fn idempotency(
     body: &[u8],
     render: Renderer,
 ) -> Result<Option<IdempotencyRequest>, PaymegaError> {
+    // Most requests carry no key: the scope and the body's digest are made only for one.
+    if headers.get("idempotency-key").is_none() {
+        return Ok(None);
+    }
     let keyed = KeyedRequest::from_headers(
         headers,
         &format!("paymega:merchant:{}", merchant.id),
@@ -192,7 +200,7 @@ fn renderer(state: &AppState, services: &[PaymentService], status: u16, view: Vi
         SavedResponse {
             status,
             content_type: "application/json".to_owned(),
-            body: json!({ "data": data }).to_string().into_bytes(),
+            body: render::document(data).to_string().into_bytes(),
         }
     })
 }
@@ -346,7 +354,7 @@ async fn public_create_inner(
                 &state.public_url,
                 &state.key,
             );
-            Ok(json_response(StatusCode::CREATED, json!({ "data": body })))
+            Ok(json_response(StatusCode::CREATED, render::document(body)))
         }
         Ok(Created::Replayed(response)) => Ok(saved(response)),
         Err(error) => Err(invoice_error(error, state, &services, false)),
@@ -397,7 +405,7 @@ async fn public_get_inner(
         &state.public_url,
         &state.key,
     );
-    Ok(json_response(StatusCode::OK, json!({ "data": body })))
+    Ok(json_response(StatusCode::OK, render::document(body)))
 }
 
 // ---- private API ----
@@ -417,7 +425,11 @@ async fn private_create_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, PaymegaError> {
+    let mut phases = CreationPhases::default();
+    let started = Instant::now();
     let merchant = merchant_from_basic(state, ip.as_deref(), headers).await?;
+    let parsing = Instant::now();
+    phases.auth = parsing.duration_since(started);
     let attributes = wire::jsonapi_attributes(body)?;
     let mut request = wire::invoice_from_object(&attributes)?;
     require_service(&request)?;
@@ -428,8 +440,19 @@ async fn private_create_inner(
     let services = all_services(state).await?;
     let render = renderer(state, &services, 201, View::Private);
     let idempotency = idempotency(headers, &merchant, "/api/payment-invoices", body, render)?;
-    match invoices::create(state, &merchant, request, Source::MerchantApi, idempotency).await {
+    phases.parse = parsing.elapsed();
+    let created = invoices::create_timed(
+        state,
+        &merchant,
+        request,
+        Source::MerchantApi,
+        idempotency,
+        &mut phases,
+    )
+    .await;
+    match created {
         Ok(Created::New(payment)) => {
+            let rendering = Instant::now();
             // No callback has been attempted yet: `callback_logs` is `[]`, as in the seed.
             let body = render::private_invoice(
                 &payment,
@@ -438,7 +461,10 @@ async fn private_create_inner(
                 &state.key,
                 json!([]),
             );
-            Ok(json_response(StatusCode::CREATED, json!({ "data": body })))
+            let response = json_response(StatusCode::CREATED, render::document(body));
+            phases.render = rendering.elapsed();
+            state.metrics.record_creation(&phases);
+            Ok(response)
         }
         Ok(Created::Replayed(response)) => Ok(saved(response)),
         Err(error) => Err(invoice_error(error, state, &services, true)),
@@ -471,7 +497,7 @@ async fn private_get_inner(
         &state.key,
         logs,
     );
-    Ok(json_response(StatusCode::OK, json!({ "data": body })))
+    Ok(json_response(StatusCode::OK, render::document(body)))
 }
 
 async fn invoices_list(
@@ -633,7 +659,13 @@ async fn refund_inner(
     {
         Ok(Refunded::Done(refunded)) => Ok(json_response(
             StatusCode::OK,
-            json!({ "data": render::private_invoice(&refunded, service_of(&services, &refunded), &state.public_url, &state.key, logs_of(state, &refunded.id).await?) }),
+            render::document(render::private_invoice(
+                &refunded,
+                service_of(&services, &refunded),
+                &state.public_url,
+                &state.key,
+                logs_of(state, &refunded.id).await?,
+            )),
         )),
         Ok(Refunded::Replayed(response)) => Ok(saved(response)),
         Err(error) => Err(refund_error(error)),
@@ -755,6 +787,6 @@ async fn service_get_inner(
         .ok_or(PaymegaError::NotFound)?;
     Ok(json_response(
         StatusCode::OK,
-        json!({ "data": render::service_resource(link.as_str(), service) }),
+        render::document(render::service_resource(link.as_str(), service)),
     ))
 }

@@ -305,8 +305,8 @@ async fn usable_services(
         .caches
         .merchant_services(&state.store, merchant.id)
         .await?
-        .into_iter()
-        .map(|(_, service)| service)
+        .iter()
+        .map(|(_, service)| service.clone())
         .filter(|service| service_usable(service, usage))
         .collect())
 }

@@ -126,20 +126,22 @@ pub(crate) async fn next_payment_numbers(db: &mut dyn Db) -> StoreResult<(i64, i
             Ok((row.int(0)?, row.int(1)?, row.int(2)?))
         }
         Backend::Sqlite => {
-            let rows = db
-                .query("UPDATE sequences SET value = value + 1 WHERE name IN ('payment_number', 'document_id', 'order_id') RETURNING name, value", &[])
+            // Two plain statements: an UPDATE … RETURNING (or an IN list) would make SQLite
+            // build a temporary table on every creation.
+            let changed = db
+                .execute("UPDATE sequences SET value = value + 1 WHERE name = 'payment_number' OR name = 'document_id' OR name = 'order_id'", &[])
                 .await?;
-            let value = |name: &str| -> StoreResult<i64> {
-                rows.iter()
-                    .find(|row| row.text(0).is_ok_and(|text| text == name))
-                    .ok_or(crate::error::StoreError::NotFound(Entity::Sequence))
-                    .and_then(|row| row.int(1))
-            };
-            Ok((
-                value("payment_number")?,
-                value("document_id")?,
-                value("order_id")?,
-            ))
+            if changed != 3 {
+                return Err(crate::error::StoreError::NotFound(Entity::Sequence));
+            }
+            let row = query_one(
+                db,
+                "SELECT (SELECT value FROM sequences WHERE name = 'payment_number'), (SELECT value FROM sequences WHERE name = 'document_id'), (SELECT value FROM sequences WHERE name = 'order_id')",
+                &[],
+                Entity::Sequence,
+            )
+            .await?;
+            Ok((row.int(0)?, row.int(1)?, row.int(2)?))
         }
     }
 }

@@ -79,6 +79,14 @@ impl Store {
         }
     }
 
+    /// What the SQLite writer thread has done so far (`None` on PostgreSQL), for `/metrics`.
+    pub fn writer_stats(&self) -> Option<sqlite::WriterStats> {
+        match &*self.inner {
+            Inner::Sqlite(store) => Some(store.writer_stats()),
+            Inner::Postgres(_) => None,
+        }
+    }
+
     /// Runs `operation` in one transaction and returns after it is durably committed.
     pub async fn write<T, F>(&self, operation: F) -> StoreResult<T>
     where

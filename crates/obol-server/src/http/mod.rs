@@ -146,12 +146,16 @@ pub fn metrics_router(state: AppState) -> Router {
 /// The process's counters and the database gauges the background refresher last read
 /// ([`crate::workers::gauges`]): no database work per scrape.
 async fn metrics_text(State(state): State<AppState>) -> Response {
+    let mut text = state.metrics.render();
+    if let Some(stats) = state.store.writer_stats() {
+        text.push_str(&obol_http::metrics::render_writer(&stats));
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -160,6 +160,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0017_dashboard_search.sql",
         "postgres/0017_dashboard_search.sql"
     ),
+    migration!(
+        18,
+        "lean_creation",
+        "sqlite/0018_lean_creation.sql",
+        "postgres/0018_lean_creation.sql"
+    ),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are

@@ -101,7 +101,7 @@ fn insert_sql() -> &'static str {
             .map(|index| format!("${index}"))
             .collect();
         format!(
-            "INSERT INTO payments ({}) VALUES ({}) ON CONFLICT (merchant_id, reference_id) DO NOTHING RETURNING id",
+            "INSERT INTO payments ({}) VALUES ({}) ON CONFLICT (merchant_id, reference_id) DO NOTHING",
             select_list(),
             placeholders.join(", ")
         )
@@ -391,8 +391,10 @@ pub async fn insert_payment(
         order_id: OrderNumber::new(order_id),
     };
     let payment = Payment::create(draft, identity, service, now)?;
-    let inserted = db.query(insert_sql(), &insert_values(&payment)).await?;
-    if inserted.is_empty() {
+    // No RETURNING: the count of inserted rows says whether the reference was free, and SQLite
+    // would otherwise collect the returned row in a temporary table.
+    let inserted = db.execute(insert_sql(), &insert_values(&payment)).await?;
+    if inserted == 0 {
         let merchant = payment
             .merchant_id
             .ok_or_else(|| corrupt("conflict without a merchant"))?;

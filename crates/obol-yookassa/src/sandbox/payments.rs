@@ -291,8 +291,8 @@ async fn card_service(
         .caches
         .merchant_services(&state.store, merchant.id)
         .await?
-        .into_iter()
-        .map(|(_, service)| service)
+        .iter()
+        .map(|(_, service)| service.clone())
         .find(|service| service.code == code && service_usable(service, usage))
         .ok_or_else(|| {
             YkError::invalid(
