@@ -42,28 +42,28 @@ impl CallbackFormat for PaymegaCallbacks {
         payment: &'a Payment,
         context: RenderContext<'a>,
         _now: Timestamp,
-        _creation: bool,
+        creation: bool,
     ) -> BoxFuture<'a, StoreResult<Option<NewCallback>>> {
         Box::pin(async move {
             let url = match (&payment.callback_url, payment.merchant_id) {
                 (Some(url), _) => Some(url.clone()),
-                (None, Some(merchant)) => {
-                    tenancy::get_merchant(db, merchant)
-                        .await?
-                        .settings
-                        .webhook_url
-                }
+                (None, Some(merchant)) => tenancy::merchant_webhook_url(db, merchant).await?,
                 (None, None) => None,
             };
             let Some(url) = url else { return Ok(None) };
-            let services = catalog::list_services(db).await?;
-            let service = payment
-                .service_id
-                .and_then(|id| services.iter().find(|service| service.id == id));
-            let earlier = callbacks::for_payment(db, &payment.id).await?;
+            let service = match payment.service_id {
+                Some(id) => catalog::get_service(db, id).await?,
+                None => None,
+            };
+            // A payment just created has no earlier callbacks to list.
+            let earlier = if creation {
+                Vec::new()
+            } else {
+                callbacks::for_payment(db, &payment.id).await?
+            };
             let body = render::document(render::private_invoice(
                 payment,
-                service,
+                service.as_ref(),
                 context.public_url,
                 context.key,
                 render::callback_logs(&earlier),

@@ -152,6 +152,23 @@ pub async fn list_services(db: &mut dyn Db) -> StoreResult<Vec<PaymentService>> 
     Ok(services)
 }
 
+/// One service by id, with its fields: what a payment's callback needs of the catalog,
+/// without reading all of it inside the write.
+pub async fn get_service(
+    db: &mut dyn Db,
+    id: PaymentServiceId,
+) -> StoreResult<Option<PaymentService>> {
+    let sql = format!(
+        "SELECT {SERVICE_COLUMNS} FROM payment_services s JOIN payment_methods m ON m.id = s.method_id WHERE s.id = $1"
+    );
+    let Some(row) = query_opt(db, &sql, params![id.get()]).await? else {
+        return Ok(None);
+    };
+    let mut services = vec![service_from_row(&row)?];
+    attach_fields(db, &mut services).await?;
+    Ok(services.pop())
+}
+
 pub async fn get_service_by_code(
     db: &mut dyn Db,
     code: &str,

@@ -258,6 +258,19 @@ pub async fn get_merchant(db: &mut dyn Db, id: MerchantId) -> StoreResult<Mercha
     merchant_from_row(&query_one(db, &sql, params![id.get()], Entity::Merchant).await?)
 }
 
+/// Where a merchant's callbacks go by default: one column, read inside the writes that enqueue
+/// callbacks (every creation asks, so it reads nothing else).
+pub async fn merchant_webhook_url(db: &mut dyn Db, id: MerchantId) -> StoreResult<Option<String>> {
+    query_one(
+        db,
+        "SELECT webhook_url FROM merchants WHERE id = $1",
+        params![id.get()],
+        Entity::Merchant,
+    )
+    .await?
+    .opt_text("webhook_url")
+}
+
 /// A merchant by its API login, with the digest its secret must match.
 pub async fn find_merchant_by_login(
     db: &mut dyn Db,

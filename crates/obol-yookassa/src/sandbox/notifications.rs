@@ -91,8 +91,7 @@ impl CallbackFormat for SandboxNotifications {
                     YkStatus::of(payment).as_str(),
                 )
             };
-            let merchant = tenancy::get_merchant(db, merchant_id).await?;
-            let Some(url) = merchant.settings.webhook_url.clone() else {
+            let Some(url) = tenancy::merchant_webhook_url(db, merchant_id).await? else {
                 return Ok(None);
             };
             Ok(Some(NewCallback {
