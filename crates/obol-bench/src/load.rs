@@ -274,6 +274,16 @@ pub fn request(
     body: impl Into<Bytes>,
 ) -> Result<Request<Body>, Failure> {
     let uri: Uri = path.parse().map_err(|_| Failure::Request)?;
+    Ok(request_to(method, uri, headers, body))
+}
+
+/// A request to an already parsed `uri` (a scenario that repeats one path parses it once).
+pub fn request_to(
+    method: Method,
+    uri: Uri,
+    headers: &[(HeaderName, HeaderValue)],
+    body: impl Into<Bytes>,
+) -> Request<Body> {
     let mut request = Request::new(Full::new(body.into()));
     *request.method_mut() = method;
     *request.uri_mut() = uri;
@@ -281,7 +291,13 @@ pub fn request(
     for (name, value) in headers {
         map.insert(name.clone(), value.clone());
     }
-    Ok(request)
+    request
+}
+
+/// Parses a path once, for [`request_to`].
+pub fn uri(path: &str) -> BenchResult<Uri> {
+    path.parse()
+        .map_err(|error| BenchError::Invalid(format!("path {path}: {error}")))
 }
 
 /// What the engine asks of a scenario: one iteration (a request, or a flow of several) on a
@@ -315,6 +331,21 @@ pub(crate) struct Run<S> {
     pub states: Vec<S>,
     /// The measured window as it really was: shorter than asked when the work ran out.
     pub seconds: f64,
+    /// CPU seconds this process spent from the start of the measured window until every
+    /// connection stopped (the load generator's own cost; `None` where `/proc` is unreadable).
+    pub cpu_seconds: Option<f64>,
+}
+
+/// The user + system CPU seconds a process has used so far (`self`, or a pid), from
+/// `/proc/<pid>/stat` (fields 14 and 15, in clock ticks of 1/100 s, Linux's `USER_HZ`).
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let user: f64 = fields.nth(11)?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / TICKS_PER_SECOND)
 }
 
 struct Clock {
@@ -354,18 +385,24 @@ pub(crate) fn run<W: Workload>(
             .map_err(|error| BenchError::io("starting a load thread", error))?;
         handles.push(handle);
     }
+    std::thread::sleep(clock.measure_from.saturating_duration_since(Instant::now()));
+    let cpu_before = cpu_seconds("self");
+    let mut finished = Vec::with_capacity(threads);
+    for handle in handles {
+        finished.push(
+            handle
+                .join()
+                .map_err(|_| BenchError::Invalid("a load thread panicked".to_owned()))??,
+        );
+    }
+    let cpu_after = cpu_seconds("self");
     let mut tally = Tally::new()?;
     let mut states = Vec::with_capacity(connections);
     let mut last = clock.measure_from;
-    for handle in handles {
-        let finished = handle
-            .join()
-            .map_err(|_| BenchError::Invalid("a load thread panicked".to_owned()))??;
-        for (connection_tally, state, ended) in finished {
-            tally.merge(&connection_tally)?;
-            states.push(state);
-            last = last.max(ended);
-        }
+    for (connection_tally, state, ended) in finished.into_iter().flatten() {
+        tally.merge(&connection_tally)?;
+        states.push(state);
+        last = last.max(ended);
     }
     let end = last.min(clock.stop_at);
     Ok(Run {
@@ -374,6 +411,9 @@ pub(crate) fn run<W: Workload>(
         seconds: end
             .saturating_duration_since(clock.measure_from)
             .as_secs_f64(),
+        cpu_seconds: cpu_before
+            .zip(cpu_after)
+            .map(|(before, after)| after - before),
     })
 }
 
@@ -453,6 +493,17 @@ mod tests {
         );
         assert_eq!(text_after(body, b"nothing", b'"'), None);
         assert_eq!(text_after(b"id\":\"cpi_1", b"\"cpi_", b'"'), None);
+    }
+
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        let mut spent = 0u64;
+        for index in 0..2_000_000u64 {
+            spent = spent.wrapping_add(index * index);
+        }
+        assert!(spent > 0);
+        assert!(cpu_seconds("self").is_some_and(|seconds| seconds >= 0.0));
+        assert_eq!(cpu_seconds("not-a-pid"), None);
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct ScenarioReport {
     pub latency: Latency,
     /// The server's peak resident memory during the scenario, in MB (10^6 bytes).
     pub peak_rss_mb: Option<f64>,
+    /// The load generator's own CPU per request (or flow), in microseconds: what it took from
+    /// the cores it shares with the server.
+    pub generator_cpu_us: Option<f64>,
     /// Why the scenario could not run, when it could not.
     pub problem: Option<String>,
 }
@@ -89,6 +92,7 @@ impl ScenarioReport {
             seconds,
             latency: Latency::of(&tally.latency),
             peak_rss_mb: None,
+            generator_cpu_us: None,
             problem: None,
         }
     }
@@ -125,8 +129,10 @@ pub struct CallbackReport {
 pub struct Limits {
     /// `GET /healthz` per second by this tool (the network limit).
     pub healthz_per_second: Option<f64>,
-    /// The same by `wrk -t2`, when wrk is installed (how lean this tool is).
+    /// The same by `wrk -t2`, when wrk is installed (how lean this tool is), and wrk's CPU
+    /// per request in microseconds.
     pub wrk_healthz_per_second: Option<f64>,
+    pub wrk_cpu_us: Option<f64>,
     /// 4 KiB writes + `fdatasync` per second under the database's directory.
     pub fsync_per_second: Option<f64>,
     /// One creation's writes straight through `obol-store`, without and with the callback
@@ -234,7 +240,7 @@ fn rate(value: f64) -> String {
         let text = whole.to_string();
         let mut grouped = String::new();
         for (index, digit) in text.chars().enumerate() {
-            if index > 0 && (text.len() - index) % 3 == 0 {
+            if index > 0 && (text.len() - index).is_multiple_of(3) {
                 grouped.push(',');
             }
             grouped.push(digit);
@@ -531,14 +537,14 @@ fn store_markdown(out: &mut String, store: &StoreReport) {
     if !store.scenarios.is_empty() {
         let _ = writeln!(
             out,
-            "### Scenarios\n\n| scenario | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | peak RSS |\n|---|---:|---|---:|---:|---:|---:|---:|---:|"
+            "### Scenarios\n\n| scenario | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | peak RSS | bench CPU µs/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
         );
         for scenario in &store.scenarios {
             match &scenario.problem {
                 Some(problem) => {
                     let _ = writeln!(
                         out,
-                        "| {} | — | could not run: {} | — | — | — | — | — | — |",
+                        "| {} | — | could not run: {} | — | — | — | — | — | — | — |",
                         scenario.name,
                         problem.replace('|', "/")
                     );
@@ -547,7 +553,7 @@ fn store_markdown(out: &mut String, store: &StoreReport) {
                     let latency = &scenario.latency;
                     let _ = writeln!(
                         out,
-                        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                         scenario.name,
                         scenario.requests,
                         errors_text(&scenario.errors),
@@ -556,7 +562,10 @@ fn store_markdown(out: &mut String, store: &StoreReport) {
                         millis(latency.p90_ms),
                         millis(latency.p99_ms),
                         millis(latency.max_ms),
-                        megabytes(scenario.peak_rss_mb)
+                        megabytes(scenario.peak_rss_mb),
+                        scenario
+                            .generator_cpu_us
+                            .map_or_else(|| "—".to_owned(), |micros| format!("{micros:.1}"))
                     );
                 }
             }
@@ -613,23 +622,38 @@ fn limits_markdown(out: &mut String, store: &StoreReport) {
         out,
         "### Limits measured in the same run\n\n| limit | rate | detail |\n|---|---:|---|"
     );
+    let cpu = |micros: Option<f64>| {
+        micros.map_or_else(String::new, |micros| {
+            format!("; the load generator's CPU: {micros:.1} µs per request")
+        })
+    };
     if let Some(healthz) = limits.healthz_per_second {
+        let ours = store
+            .scenario("healthz")
+            .and_then(|scenario| scenario.generator_cpu_us);
         let _ = writeln!(
             out,
-            "| network: `GET /healthz` (this tool) | {}/s | the minimal handler |",
-            rate(healthz)
+            "| network: `GET /healthz` (this tool) | {}/s | the minimal handler{} |",
+            rate(healthz),
+            cpu(ours)
         );
     }
     if let Some(wrk) = limits.wrk_healthz_per_second {
         let share = limits
             .healthz_per_second
             .filter(|_| wrk > 0.0)
-            .map(|ours| format!("this tool reaches {:.0} % of wrk", ours / wrk * 100.0))
+            .map(|ours| {
+                format!(
+                    "this tool reaches {:.0} % of wrk's rate",
+                    ours / wrk * 100.0
+                )
+            })
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| network: `GET /healthz` (wrk -t2) | {}/s | {share} |",
-            rate(wrk)
+            "| network: `GET /healthz` (wrk -t2, same connections) | {}/s | {share}{} |",
+            rate(wrk),
+            cpu(limits.wrk_cpu_us)
         );
     }
     if let Some(fsync) = limits.fsync_per_second {

@@ -112,10 +112,10 @@ pub async fn run_store(plan: &Plan, kind: StoreKind) -> StoreReport {
             Err(error) => report.problems.push(format!("fsync probe: {error}")),
         }
     }
-    if plan.storage {
-        if let Err(error) = storage(plan, kind, &work, &mut report, &mut scratch).await {
-            report.problems.push(format!("storage limit: {error}"));
-        }
+    if plan.storage
+        && let Err(error) = storage(plan, kind, &work, &mut report, &mut scratch).await
+    {
+        report.problems.push(format!("storage limit: {error}"));
     }
     let keep_work = match serve(plan, &launch, kind, &mut report).await {
         Ok(clean) => !clean,
@@ -261,7 +261,10 @@ async fn serve(
         let (address, connections, seconds) =
             (server.address, plan.connections, plan.window.measure);
         match blocking(move || wrk_healthz(address, connections, seconds)).await {
-            Ok(Some(rate)) => report.limits.wrk_healthz_per_second = Some(rate),
+            Ok(Some((rate, cpu_us))) => {
+                report.limits.wrk_healthz_per_second = Some(rate);
+                report.limits.wrk_cpu_us = cpu_us;
+            }
             Ok(None) => report
                 .problems
                 .push("wrk is not installed: no comparison with it".to_owned()),
@@ -316,12 +319,17 @@ impl Session<'_> {
     ) -> BenchResult<(ScenarioReport, load::Run<W::State>)> {
         self.server.reset_peak()?;
         let run = self.load(workload, self.plan.window).await?;
-        let report = ScenarioReport::measured(
+        let mut report = ScenarioReport::measured(
             scenario.name(),
             scenario.describe(),
             &run.tally,
             run.seconds,
         );
+        let requests = run.tally.succeeded + run.tally.failed();
+        report.generator_cpu_us = run
+            .cpu_seconds
+            .filter(|_| requests > 0)
+            .map(|seconds| seconds * 1e6 / requests as f64);
         Ok((report, run))
     }
 
@@ -341,11 +349,11 @@ impl Session<'_> {
     ) -> BenchResult<ScenarioReport> {
         let context = &self.context;
         Ok(match scenario {
-            Scenario::Healthz => self.measure(scenario, scenarios::healthz()).await?.0,
+            Scenario::Healthz => self.measure(scenario, scenarios::healthz()?).await?.0,
             Scenario::PaymegaCreate => {
                 let before = metrics::scrape(&context.target).await;
                 let measured = self
-                    .measure(scenario, scenarios::paymega_create(context))
+                    .measure(scenario, scenarios::paymega_create(context)?)
                     .await?
                     .0;
                 let after = metrics::scrape(&context.target).await;
@@ -368,15 +376,15 @@ impl Session<'_> {
                 self.measure(scenario, workload).await?.0
             }
             Scenario::P2pCreate => {
-                let workload = scenarios::p2p_create(self.p2p().await?);
+                let workload = scenarios::p2p_create(self.p2p().await?)?;
                 self.measure(scenario, workload).await?.0
             }
             Scenario::P2pShow => {
-                let workload = scenarios::p2p_show(self.p2p().await?);
+                let workload = scenarios::p2p_show(self.p2p().await?)?;
                 self.measure(scenario, workload).await?.0
             }
             Scenario::YookassaCreate => {
-                self.measure(scenario, scenarios::yookassa_create(context))
+                self.measure(scenario, scenarios::yookassa_create(context)?)
                     .await?
                     .0
             }
@@ -471,12 +479,12 @@ impl Session<'_> {
 }
 
 /// `GET /healthz` by wrk (`-t2`, the same connections and duration), for comparison with this
-/// tool. `None` when wrk is not installed.
+/// tool: its rate and its CPU per request in µs. `None` when wrk is not installed.
 fn wrk_healthz(
     address: std::net::SocketAddr,
     connections: usize,
     duration: Duration,
-) -> BenchResult<Option<f64>> {
+) -> BenchResult<Option<(f64, Option<f64>)>> {
     let seconds = duration.as_secs_f64().ceil().max(1.0) as u64;
     let child = Command::new("wrk")
         .args([
@@ -497,11 +505,16 @@ fn wrk_healthz(
         Err(error) => return Err(BenchError::io("starting wrk", error)),
     };
     let deadline = Instant::now() + Duration::from_secs(seconds) + WRK_GRACE;
+    // wrk's CPU is read from /proc while it runs; the last reading before it exits is within
+    // one poll of its end, when it only prints.
+    let pid = child.id().to_string();
+    let mut cpu = None;
     while child
         .try_wait()
         .map_err(|error| BenchError::io("waiting for wrk", error))?
         .is_none()
     {
+        cpu = load::cpu_seconds(&pid).or(cpu);
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
@@ -513,9 +526,16 @@ fn wrk_healthz(
         .wait_with_output()
         .map_err(|error| BenchError::io("reading wrk", error))?;
     let text = String::from_utf8_lossy(&output.stdout);
-    text.lines()
+    let rate: f64 = text
+        .lines()
         .find_map(|line| line.trim().strip_prefix("Requests/sec:"))
         .and_then(|rate| rate.trim().parse().ok())
-        .map(Some)
-        .ok_or_else(|| BenchError::answer("wrk", text.into_owned()))
+        .ok_or_else(|| BenchError::answer("wrk", text.to_string()))?;
+    // wrk reports requests over its whole run, which has no warm-up.
+    let requests = rate * seconds as f64;
+    Ok(Some((
+        rate,
+        cpu.filter(|_| requests > 0.0)
+            .map(|cpu| cpu * 1e6 / requests),
+    )))
 }

@@ -175,8 +175,7 @@ impl Context {
 }
 
 /// Builds the request of iteration `index` on `connection`.
-type MakeRequest =
-    Box<dyn Fn(usize, u64) -> Result<hyper::Request<load::Body>, Failure> + Send + Sync + 'static>;
+type MakeRequest = Box<dyn Fn(usize, u64) -> hyper::Request<load::Body> + Send + Sync + 'static>;
 
 /// A scenario of one request per iteration.
 pub(crate) struct Repeat {
@@ -201,10 +200,7 @@ impl Workload for Repeat {
         _measured: bool,
     ) -> Option<Result<(), Failure>> {
         state.1 += 1;
-        let request = match (self.make)(state.0, state.1) {
-            Ok(request) => request,
-            Err(failure) => return Some(Err(failure)),
-        };
+        let request = (self.make)(state.0, state.1);
         Some(
             client
                 .expect(request, self.status, self.needle)
@@ -223,15 +219,15 @@ impl Repeat {
         body: Bytes,
         status: StatusCode,
         needle: Option<&'static [u8]>,
-    ) -> Repeat {
-        let path = path.to_owned();
-        Repeat {
+    ) -> BenchResult<Repeat> {
+        let uri = load::uri(path)?;
+        Ok(Repeat {
             make: Box::new(move |_, _| {
-                load::request(method.clone(), &path, &headers, body.clone())
+                load::request_to(method.clone(), uri.clone(), &headers, body.clone())
             }),
             status,
             needle,
-        }
+        })
     }
 
     /// A request whose body `body` makes from the connection and the iteration.
@@ -242,19 +238,24 @@ impl Repeat {
         body: impl Fn(usize, u64) -> String + Send + Sync + 'static,
         status: StatusCode,
         needle: Option<&'static [u8]>,
-    ) -> Repeat {
-        let path = path.to_owned();
-        Repeat {
+    ) -> BenchResult<Repeat> {
+        let uri = load::uri(path)?;
+        Ok(Repeat {
             make: Box::new(move |connection, index| {
-                load::request(method.clone(), &path, &headers, body(connection, index))
+                load::request_to(
+                    method.clone(),
+                    uri.clone(),
+                    &headers,
+                    body(connection, index),
+                )
             }),
             status,
             needle,
-        }
+        })
     }
 }
 
-pub fn healthz() -> Repeat {
+pub fn healthz() -> BenchResult<Repeat> {
     Repeat::fixed(
         Method::GET,
         "/healthz",
@@ -265,7 +266,7 @@ pub fn healthz() -> Repeat {
     )
 }
 
-/// A Paymega invoice body with a unique `reference_id` (as `bench/invoice_create.lua` sent).
+/// A Paymega invoice body with a unique `reference_id`.
 pub fn paymega_invoice(reference: &str, callback_url: Option<&str>) -> String {
     let callback = callback_url
         .map(|url| format!(r#","callback_url":"{url}""#))
@@ -275,7 +276,7 @@ pub fn paymega_invoice(reference: &str, callback_url: Option<&str>) -> String {
     )
 }
 
-pub fn paymega_create(context: &Context) -> Repeat {
+pub fn paymega_create(context: &Context) -> BenchResult<Repeat> {
     Repeat::varying(
         Method::POST,
         "/api/payment-invoices",
@@ -300,7 +301,7 @@ pub async fn softline_create(context: &Context) -> BenchResult<Repeat> {
     let token = answer["token"]
         .as_str()
         .ok_or_else(|| BenchError::answer("/v1/login_check", answer.to_string()))?;
-    Ok(Repeat::varying(
+    Repeat::varying(
         Method::POST,
         "/v1/payment",
         vec![
@@ -314,7 +315,7 @@ pub async fn softline_create(context: &Context) -> BenchResult<Repeat> {
         },
         StatusCode::OK,
         Some(b"\"payment_url\""),
-    ))
+    )
 }
 
 fn activeplatform_payment(context: &Context) -> String {
@@ -332,14 +333,14 @@ fn activeplatform_path(context: &Context) -> String {
 }
 
 pub fn activeplatform_create(context: &Context) -> BenchResult<Repeat> {
-    Ok(Repeat::fixed(
+    Repeat::fixed(
         Method::POST,
         &activeplatform_path(context),
         context.manager_headers()?,
         Bytes::from(activeplatform_payment(context)),
         StatusCode::CREATED,
         None,
-    ))
+    )
 }
 
 /// The demo P2P client's session, two cards and one finished DIRECT transfer.
@@ -414,7 +415,7 @@ fn p2p_transfer(external_id: &str, from: &str, to: &str) -> Value {
             "amount": 10000, "currency": 980, "description": "bench", "type": "DIRECT" })
 }
 
-pub fn p2p_create(setup: &P2pSetup) -> Repeat {
+pub fn p2p_create(setup: &P2pSetup) -> BenchResult<Repeat> {
     let (session, from, to) = (
         setup.session.clone(),
         setup.card_from.clone(),
@@ -434,7 +435,7 @@ pub fn p2p_create(setup: &P2pSetup) -> Repeat {
     )
 }
 
-pub fn p2p_show(setup: &P2pSetup) -> Repeat {
+pub fn p2p_show(setup: &P2pSetup) -> BenchResult<Repeat> {
     let body =
         json!({ "params": { "sessionId": setup.session, "id": setup.transfer }, "data": {} });
     Repeat::fixed(
@@ -449,7 +450,7 @@ pub fn p2p_show(setup: &P2pSetup) -> Repeat {
 
 /// `PaymentCommit` relayed to this server's own YooKassa sandbox (on the default allow-list),
 /// the demo merchant being both the caller and the sandbox shop.
-pub fn yookassa_create(context: &Context) -> Repeat {
+pub fn yookassa_create(context: &Context) -> BenchResult<Repeat> {
     let body = json!({ "Refund": false, "Amount": 5, "Description": "Bench",
                        "ApiParams": { "Url": format!("{}/sandbox/yookassa/v3", context.target.base_url()),
                                       "Login": context.credentials.api_login,
@@ -500,10 +501,7 @@ impl Workload for Precreate {
         ids: &mut Vec<String>,
         _measured: bool,
     ) -> Option<Result<(), Failure>> {
-        let request = match (self.request.make)(0, 0) {
-            Ok(request) => request,
-            Err(failure) => return Some(Err(failure)),
-        };
+        let request = (self.request.make)(0, 0);
         let answer = match client.expect(request, StatusCode::CREATED, None).await {
             Ok(answer) => answer,
             Err(failure) => return Some(Err(failure)),

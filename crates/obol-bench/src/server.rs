@@ -136,10 +136,10 @@ impl Server {
             let mut sender = Some(sender);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(address) = line.strip_prefix("listening on http://") {
-                    if let Some(sender) = sender.take() {
-                        let _ = sender.send(address.trim().to_owned());
-                    }
+                if let Some(address) = line.strip_prefix("listening on http://")
+                    && let Some(sender) = sender.take()
+                {
+                    let _ = sender.send(address.trim().to_owned());
                 }
             }
         });
