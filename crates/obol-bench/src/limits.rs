@@ -24,6 +24,10 @@ use obol_store::{DatabaseUrl, Store};
 use crate::error::{BenchError, BenchResult};
 use crate::load::{Failure, Tally, Window};
 
+/// A storage write not done within this counts as failed: it bounds the run even against a
+/// database that stops answering.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The fsync probe stops after this many writes whatever the time (a disk that does not
 /// really sync would otherwise loop millions of times).
 const FSYNC_WRITES_MAX: u64 = 2_000_000;
@@ -231,27 +235,35 @@ async fn create(
         .build()
         .map_err(|_| Failure::Request)?;
     let now = WallClock.now();
-    store
-        .write(move |db| {
-            Box::pin(async move {
-                let payment =
-                    payments::insert_payment(db, draft, id, service.as_ref(), now).await?;
-                if let Some(body) = callback_body {
-                    let callback = NewCallback {
-                        delivery_id: format!("bench-{}", payment.id),
-                        subject: Subject::Payment(payment.id.clone()),
-                        signer: Signer::Merchant(merchant),
-                        dialect: "paymega".to_owned(),
-                        url: CALLBACK_URL.to_owned(),
-                        body: body.to_vec(),
-                        transaction_status: "process_pending".to_owned(),
-                        mode: Mode::Test,
-                    };
-                    callbacks::enqueue(db, callback, now).await?;
-                }
-                Ok(())
-            })
+    let write = store.write(move |db| {
+        Box::pin(async move {
+            let payment = payments::insert_payment(db, draft, id, service.as_ref(), now).await?;
+            // What the outbox reads in the same transaction before it writes a callback (or
+            // finds it has nowhere to send one): the merchant's webhook URL, else the catalog
+            // and the payment's earlier callbacks for the body.
+            let Some(body) = callback_body else {
+                tenancy::get_merchant(db, merchant).await?;
+                return Ok(());
+            };
+            catalog::list_services(db).await?;
+            callbacks::for_payment(db, &payment.id).await?;
+            let callback = NewCallback {
+                delivery_id: format!("bench-{}", payment.id),
+                subject: Subject::Payment(payment.id.clone()),
+                signer: Signer::Merchant(merchant),
+                dialect: "paymega".to_owned(),
+                url: CALLBACK_URL.to_owned(),
+                body: body.to_vec(),
+                transaction_status: "process_pending".to_owned(),
+                mode: Mode::Test,
+            };
+            callbacks::enqueue(db, callback, now).await?;
+            Ok(())
         })
-        .await
-        .map_err(|_| Failure::Store)
+    });
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Failure::Store),
+        Err(_) => Err(Failure::Connection),
+    }
 }

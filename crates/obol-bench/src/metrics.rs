@@ -88,14 +88,21 @@ pub async fn scrape(target: &Arc<Target>) -> BenchResult<Scrape> {
     Ok(Scrape::parse(&answer.text()))
 }
 
+/// One phase's mean cost per creation (`None`: the server does not expose it).
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseCost {
+    pub phase: String,
+    pub micros_per_creation: Option<f64>,
+}
+
 /// The mean cost of one creation, from the counters' growth over `paymega_create`.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Breakdown {
     /// Creations the phase counters saw (`obol_creation_phase_requests_total`); `None` when
     /// the server does not expose it.
     pub creations: Option<f64>,
-    /// Mean microseconds per creation, per phase (`None`: not exposed).
-    pub phase_micros: Vec<(String, Option<f64>)>,
+    /// Mean microseconds per creation, per phase, in the order of [`PHASES`].
+    pub phases: Vec<PhaseCost>,
     /// SQLite's writer: mean jobs per batch (one commit), writer busy µs per job, commit ms per
     /// batch.
     pub jobs_per_batch: Option<f64>,
@@ -119,7 +126,7 @@ fn ratio(numerator: Option<f64>, denominator: Option<f64>, scale: f64) -> Option
 impl Breakdown {
     pub fn between(before: &Scrape, after: &Scrape) -> Breakdown {
         let creations = growth(before, after, "obol_creation_phase_requests_total", None);
-        let phase_micros = PHASES
+        let phases = PHASES
             .iter()
             .map(|phase| {
                 let label = format!("phase=\"{phase}\"");
@@ -129,7 +136,10 @@ impl Breakdown {
                     "obol_creation_phase_seconds_total",
                     Some(&label),
                 );
-                ((*phase).to_owned(), ratio(seconds, creations, 1e6))
+                PhaseCost {
+                    phase: (*phase).to_owned(),
+                    micros_per_creation: ratio(seconds, creations, 1e6),
+                }
             })
             .collect();
         let jobs = growth(before, after, "obol_store_jobs_total", None);
@@ -138,7 +148,7 @@ impl Breakdown {
         let commit = growth(before, after, "obol_store_commit_seconds_total", None);
         Breakdown {
             creations,
-            phase_micros,
+            phases,
             jobs_per_batch: ratio(jobs, batches, 1.0),
             writer_busy_micros_per_job: ratio(busy, jobs, 1e6),
             commit_millis_per_batch: ratio(commit, batches, 1e3),
@@ -160,11 +170,14 @@ mod tests {
         );
         let breakdown = Breakdown::between(&before, &after);
         assert_eq!(breakdown.creations, Some(100.0));
-        let parse = breakdown.phase_micros[0].1.unwrap();
+        let parse = breakdown.phases[0].micros_per_creation.unwrap();
         assert!((parse - 10.0).abs() < 1e-9, "{parse}");
-        let storage = breakdown.phase_micros[3].1.unwrap();
+        let storage = breakdown.phases[3].micros_per_creation.unwrap();
         assert!((storage - 500.0).abs() < 1e-9, "{storage}");
-        assert_eq!(breakdown.phase_micros[1].1, None, "auth is not exposed");
+        assert_eq!(
+            breakdown.phases[1].micros_per_creation, None,
+            "auth is not exposed"
+        );
         assert_eq!(breakdown.jobs_per_batch, Some(20.0));
         assert_eq!(breakdown.writer_busy_micros_per_job, None);
     }

@@ -739,11 +739,13 @@ fn breakdown_markdown(out: &mut String, store: &StoreReport) {
         out,
         "From the server's counters over {creations:.0} creations.\n\n| phase | µs per creation |\n|---|---:|"
     );
-    for (phase, micros) in &breakdown.phase_micros {
+    for cost in &breakdown.phases {
         let _ = writeln!(
             out,
-            "| {phase} | {} |",
-            micros.map_or_else(|| "not exposed".to_owned(), |micros| format!("{micros:.1}"))
+            "| {} | {} |",
+            cost.phase,
+            cost.micros_per_creation
+                .map_or_else(|| "not exposed".to_owned(), |micros| format!("{micros:.1}"))
         );
     }
     let optional = |value: Option<f64>, digits: usize| {

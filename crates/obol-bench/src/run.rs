@@ -179,12 +179,12 @@ async fn storage(
         let (name, description) = if with_callback {
             (
                 "storage_with_callback",
-                "`insert_payment` + `callbacks::enqueue` in one durable transaction",
+                "the transaction of a creation with `callback_url`: `insert_payment`, the outbox's reads, `callbacks::enqueue`",
             )
         } else {
             (
                 "storage",
-                "`insert_payment` in one durable transaction (as `paymega_create`)",
+                "the transaction of `paymega_create`: `insert_payment` and the outbox's webhook look-up",
             )
         };
         let run = limits::storage_limit(

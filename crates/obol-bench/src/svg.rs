@@ -35,19 +35,32 @@ struct Bar {
 }
 
 pub fn plot(report: &Report) -> String {
-    let mut bars = Vec::new();
+    // Each scenario's stores side by side, scenarios in the order they ran.
+    let mut names: Vec<&str> = Vec::new();
     for store in &report.stores {
-        for scenario in store.scenarios.iter().filter(|s| s.problem.is_none()) {
-            bars.push(Bar {
-                label: format!("{} ({})", scenario.name, store.label()),
-                store: store.store.clone(),
-                per_second: scenario.per_second,
-                p99_ms: scenario.latency.p99_ms,
-            });
+        for scenario in &store.scenarios {
+            if !names.contains(&scenario.name.as_str()) {
+                names.push(&scenario.name);
+            }
         }
     }
-    // Group each scenario's stores together.
-    bars.sort_by(|one, other| one.label.cmp(&other.label));
+    let mut bars = Vec::new();
+    for name in names {
+        for store in &report.stores {
+            let measured = store
+                .scenarios
+                .iter()
+                .find(|scenario| scenario.name == name && scenario.problem.is_none());
+            if let Some(scenario) = measured {
+                bars.push(Bar {
+                    label: format!("{} ({})", scenario.name, store.label()),
+                    store: store.store.clone(),
+                    per_second: scenario.per_second,
+                    p99_ms: scenario.latency.p99_ms,
+                });
+            }
+        }
+    }
     let max_rate = bars.iter().map(|bar| bar.per_second).fold(0.0, f64::max);
     let max_p99 = bars.iter().map(|bar| bar.p99_ms).fold(0.0, f64::max);
     let width = LABEL_WIDTH + 2.0 * BAR_WIDTH + PANEL_GAP + 60.0;
