@@ -162,7 +162,7 @@ fn plan(arguments: &Arguments) -> BenchResult<(Plan, Vec<StoreKind>)> {
                 Duration::from_secs(2)
             },
             callback_wait: if arguments.quick {
-                Duration::from_secs(10)
+                Duration::from_secs(20)
             } else {
                 Duration::from_secs(30)
             },
