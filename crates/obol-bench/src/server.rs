@@ -145,12 +145,18 @@ impl Server {
         });
         let started = receiver
             .recv_timeout(START_TIMEOUT)
-            .map_err(|_| {
-                BenchError::ServerStart(format!(
-                    "no `listening on` line within {} s; see {}",
-                    START_TIMEOUT.as_secs(),
-                    log.display()
-                ))
+            .map_err(|error| {
+                BenchError::ServerStart(match error {
+                    mpsc::RecvTimeoutError::Timeout => format!(
+                        "no `listening on` line within {} s; see {}",
+                        START_TIMEOUT.as_secs(),
+                        log.display()
+                    ),
+                    mpsc::RecvTimeoutError::Disconnected => format!(
+                        "it exited before printing `listening on`; see {}",
+                        log.display()
+                    ),
+                })
             })
             .and_then(|address| {
                 address
