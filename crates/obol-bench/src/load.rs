@@ -146,10 +146,33 @@ impl Tally {
     }
 }
 
-/// One keep-alive connection, opened on first use and again after it fails.
+/// One keep-alive connection. A stand-alone client (set-up calls) opens it on first use, drives
+/// it on a task of its own and bounds each request; the engine's clients are handed a
+/// connection it drives itself and bounds as a whole (see [`drive`]).
 pub struct Client {
     target: Arc<Target>,
     sender: Option<SendRequest<Body>>,
+    standalone: bool,
+}
+
+/// Opens a connection: its sender, and the future that drives it.
+async fn connect(
+    target: &Target,
+) -> Result<
+    (
+        SendRequest<Body>,
+        http1::Connection<TokioIo<TcpStream>, Body>,
+    ),
+    Failure,
+> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.address))
+        .await
+        .map_err(|_| Failure::Connection)?
+        .map_err(|_| Failure::Connection)?;
+    stream.set_nodelay(true).map_err(|_| Failure::Connection)?;
+    http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| Failure::Connection)
 }
 
 /// An answer: its status and its whole body.
@@ -191,25 +214,18 @@ pub fn text_after<'a>(body: &'a [u8], marker: &[u8], end: u8) -> Option<&'a str>
 }
 
 impl Client {
+    /// A stand-alone client, for calls outside the engine.
     pub fn new(target: Arc<Target>) -> Client {
         Client {
             target,
             sender: None,
+            standalone: true,
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, Failure> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.target.address))
-            .await
-            .map_err(|_| Failure::Connection)?
-            .map_err(|_| Failure::Connection)?;
-        stream.set_nodelay(true).map_err(|_| Failure::Connection)?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| Failure::Connection)?;
-        // The connection's driver ends when the sender is dropped or the peer closes.
-        tokio::spawn(connection);
-        Ok(sender)
+    /// Whether the connection failed (the engine then opens another).
+    fn broken(&self) -> bool {
+        self.sender.is_none()
     }
 
     /// Sends `request` (with the `Host` header added) and reads the whole answer.
@@ -217,13 +233,18 @@ impl Client {
         request.headers_mut().insert(HOST, self.target.host.clone());
         let mut sender = match self.sender.take() {
             Some(sender) => sender,
-            None => match self.connect().await {
-                Ok(sender) => sender,
+            None if self.standalone => match connect(&self.target).await {
+                Ok((sender, connection)) => {
+                    // The driver ends when the sender is dropped or the peer closes.
+                    tokio::spawn(connection);
+                    sender
+                }
                 Err(failure) => {
                     tokio::time::sleep(RECONNECT_PAUSE).await;
                     return Err(failure);
                 }
             },
+            None => return Err(Failure::Connection),
         };
         let exchange = async {
             sender.ready().await.map_err(|_| Failure::Connection)?;
@@ -240,9 +261,13 @@ impl Client {
                 .to_bytes();
             Ok::<Answer, Failure>(Answer { status, body })
         };
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-            .await
-            .map_err(|_| Failure::Connection)??;
+        let answer = if self.standalone {
+            tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+                .await
+                .map_err(|_| Failure::Connection)??
+        } else {
+            exchange.await?
+        };
         // Kept only after a whole exchange: a failed one leaves the connection in doubt.
         self.sender = Some(sender);
         Ok(answer)
@@ -453,7 +478,13 @@ fn run_thread<W: Workload>(
     })
 }
 
-/// One connection's loop: iterate until the window closes or the work runs out.
+/// One connection's loop: iterate until the window closes or the work runs out, on a new
+/// connection whenever the last one failed.
+///
+/// The connection is driven in this same task, beside the requests (hyper's usual way is a
+/// task of its own, which costs a cross-task hand-off per request), and a connection's whole
+/// life is bounded by one deadline (the window's end plus [`REQUEST_TIMEOUT`]) rather than each
+/// request by a timer of its own: both keep the generator's CPU per request low.
 async fn drive<W: Workload>(
     target: Arc<Target>,
     workload: Arc<W>,
@@ -461,23 +492,91 @@ async fn drive<W: Workload>(
     mut tally: Tally,
     mut state: W::State,
 ) -> (Tally, W::State, Instant) {
-    let mut client = Client::new(target);
+    let deadline = tokio::time::Instant::from_std(clock.stop_at + REQUEST_TIMEOUT);
     let mut ended = Instant::now();
-    loop {
-        let started = Instant::now();
-        if started >= clock.stop_at {
-            break;
-        }
-        let measured = started >= clock.measure_from;
-        let Some(outcome) = workload.iterate(&mut client, &mut state, measured).await else {
-            break;
+    while Instant::now() < clock.stop_at {
+        let (sender, connection) = match connect(&target).await {
+            Ok(opened) => opened,
+            Err(failure) => {
+                if Instant::now() >= clock.measure_from {
+                    tally.record(Duration::ZERO, Err(failure));
+                }
+                tokio::time::sleep(RECONNECT_PAUSE).await;
+                continue;
+            }
         };
-        ended = Instant::now();
-        if measured {
-            tally.record(ended - started, outcome);
+        let mut client = Client {
+            target: Arc::clone(&target),
+            sender: Some(sender),
+            standalone: false,
+        };
+        // In a block of its own, so the futures' borrows end before the outcome is recorded.
+        let next = {
+            let iterations = iterate(
+                &*workload,
+                &mut client,
+                &mut state,
+                &mut tally,
+                &clock,
+                &mut ended,
+            );
+            let mut iterations = std::pin::pin!(iterations);
+            let mut connection = std::pin::pin!(connection);
+            let mut connection_over = false;
+            let both = std::future::poll_fn(|context| {
+                // A connection that ended (closed by the peer, or failed) fails the request in
+                // flight, which ends the iterations; they are polled on until then.
+                if !connection_over && connection.as_mut().poll(context).is_ready() {
+                    connection_over = true;
+                }
+                iterations.as_mut().poll(context)
+            });
+            tokio::time::timeout_at(deadline, both).await
+        };
+        match next {
+            Ok(Next::Reconnect) => continue,
+            Ok(Next::Stop) => break,
+            Err(_) => {
+                // A request still unanswered long after the window closed.
+                tally.record(Duration::ZERO, Err(Failure::Connection));
+                break;
+            }
         }
     }
     (tally, state, ended)
+}
+
+/// What a connection's loop does after its iterations stop.
+enum Next {
+    Stop,
+    Reconnect,
+}
+
+async fn iterate<W: Workload>(
+    workload: &W,
+    client: &mut Client,
+    state: &mut W::State,
+    tally: &mut Tally,
+    clock: &Clock,
+    ended: &mut Instant,
+) -> Next {
+    loop {
+        let started = Instant::now();
+        if started >= clock.stop_at {
+            return Next::Stop;
+        }
+        let measured = started >= clock.measure_from;
+        let Some(outcome) = workload.iterate(client, state, measured).await else {
+            return Next::Stop;
+        };
+        *ended = Instant::now();
+        if measured {
+            tally.record(*ended - started, outcome);
+        }
+        if client.broken() {
+            return Next::Reconnect;
+        }
+    }
 }
 
 #[cfg(test)]
