@@ -241,6 +241,9 @@ pub struct CallbackLatency {
     pub latency: Histogram<u64>,
     /// How long the stragglers were waited for after the load stopped.
     pub waited: Duration,
+    /// Callbacks received per second, from the first arrival to the last: the delivery
+    /// worker's pace (it keeps up only at three times the flows' rate).
+    pub per_second: f64,
 }
 
 /// Matches what the receiver got with `acks`, waiting up to `wait_max` for the rest.
@@ -258,6 +261,7 @@ pub async fn callback_latency(
     let mut latency = histogram()?;
     let mut extra = 0;
     let mut seen = 0;
+    let mut span: Option<(Instant, Instant)> = None;
     let started = Instant::now();
     loop {
         let arrivals = receiver.arrivals_since(seen);
@@ -271,6 +275,9 @@ pub async fn callback_latency(
                         arrival.at.saturating_duration_since(*acknowledged),
                     );
                     matched.insert(key);
+                    span = Some(span.map_or((arrival.at, arrival.at), |(first, last)| {
+                        (first.min(arrival.at), last.max(arrival.at))
+                    }));
                 }
                 _ => extra += 1,
             }
@@ -280,9 +287,15 @@ pub async fn callback_latency(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let received = matched.len() as u64;
+    let per_second = span
+        .map(|(first, last)| (last - first).as_secs_f64())
+        .filter(|seconds| *seconds > 0.0)
+        .map_or(0.0, |seconds| received as f64 / seconds);
     Ok(CallbackLatency {
         expected,
-        received: matched.len() as u64,
+        received,
+        per_second,
         extra,
         unreadable: receiver.unreadable(),
         latency,

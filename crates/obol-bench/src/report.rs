@@ -119,6 +119,8 @@ pub struct StepReport {
 pub struct CallbackReport {
     pub expected: u64,
     pub received: u64,
+    /// Received per second from the first arrival to the last (the delivery worker's pace).
+    pub per_second: f64,
     pub extra: u64,
     pub unreadable: u64,
     pub waited_seconds: f64,
@@ -707,10 +709,11 @@ fn flow_markdown(out: &mut String, store: &StoreReport) {
     if let Some(callbacks) = &store.callbacks {
         let _ = writeln!(
             out,
-            "Callbacks: {} of {} expected received (waited {:.1} s after the load for stragglers), {} extra (repeats or unmatched), {} unreadable. Latency from the answer that caused each one to its arrival: p50 {} ms, p99 {} ms, max {} ms.\n",
+            "Callbacks: {} of {} expected received (waited {:.1} s after the load for stragglers), at {}/s from the first to the last; {} extra (repeats or unmatched), {} unreadable. Latency from the answer that caused each one to its arrival: p50 {} ms, p99 {} ms, max {} ms.\n",
             callbacks.received,
             callbacks.expected,
             callbacks.waited_seconds,
+            rate(callbacks.per_second),
             callbacks.extra,
             callbacks.unreadable,
             millis(callbacks.latency.p50_ms),

@@ -475,6 +475,7 @@ impl Session<'_> {
         report.callbacks = Some(CallbackReport {
             expected: latency.expected,
             received: latency.received,
+            per_second: latency.per_second,
             extra: latency.extra,
             unreadable: latency.unreadable,
             waited_seconds: latency.waited.as_secs_f64(),
