@@ -78,7 +78,7 @@ impl Scenario {
             Scenario::ManagerComplete => "`PATCH /api/v3/resellers/{id}/payments/{id}` with cash",
             Scenario::P2pShow => "`POST /api/p2p/payments/show`",
             Scenario::FullFlow => {
-                "create with `callback_url`, pay on the hosted page, read back, refund"
+                "one flow of 5 requests (counted as one): create with `callback_url`, open the hosted page, pay with a sandbox card, read back, refund"
             }
         }
     }
