@@ -21,6 +21,7 @@ mod flow;
 mod limits;
 mod load;
 mod machine;
+mod markdown;
 mod metrics;
 mod postgres;
 mod receiver;
