@@ -233,11 +233,15 @@ pub fn render_writer(stats: &obol_store::sqlite::WriterStats) -> String {
         "# HELP obol_store_batches_total Group commits of the SQLite writer.\n# TYPE obol_store_batches_total counter\nobol_store_batches_total {}\n\
          # HELP obol_store_jobs_total Writes the SQLite writer ran.\n# TYPE obol_store_jobs_total counter\nobol_store_jobs_total {}\n\
          # HELP obol_store_writer_busy_seconds_total Time the SQLite writer spent running writes.\n# TYPE obol_store_writer_busy_seconds_total counter\nobol_store_writer_busy_seconds_total {}\n\
-         # HELP obol_store_commit_seconds_total Time the SQLite writer spent committing (WAL write and fsync).\n# TYPE obol_store_commit_seconds_total counter\nobol_store_commit_seconds_total {}\n",
+         # HELP obol_store_commit_seconds_total Time the SQLite writer spent committing (writing the WAL).\n# TYPE obol_store_commit_seconds_total counter\nobol_store_commit_seconds_total {}\n\
+         # HELP obol_store_syncs_total WAL syncs (fdatasync) of the SQLite sync thread, each covering every batch committed before it.\n# TYPE obol_store_syncs_total counter\nobol_store_syncs_total {}\n\
+         # HELP obol_store_sync_seconds_total Time the SQLite sync thread spent syncing the WAL.\n# TYPE obol_store_sync_seconds_total counter\nobol_store_sync_seconds_total {}\n",
         stats.batches,
         stats.jobs,
         stats.busy_nanos as f64 / 1e9,
-        stats.commit_nanos as f64 / 1e9
+        stats.commit_nanos as f64 / 1e9,
+        stats.syncs,
+        stats.sync_nanos as f64 / 1e9
     )
 }
 

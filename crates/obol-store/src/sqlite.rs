@@ -4,13 +4,16 @@
 //! 5,000 requests per second. The writer therefore owns the only write connection: requests
 //! send their write as a job over a bounded channel; the writer takes every job waiting (up to
 //! `BATCH_JOBS_MAX`), runs each inside its own SAVEPOINT (a failing job rolls back alone),
-//! commits once, and only then answers every job of the batch. A request is acknowledged only
-//! after the commit that holds it. WAL lets the readers run beside the writer.
+//! commits once, and hands the batch to the sync thread, which makes the WAL durable
+//! (`fdatasync`) and only then answers every job of the batch. A request is acknowledged only
+//! after the sync that holds its commit; meanwhile the writer already runs the next batch, so
+//! the fsync no longer stops the one thread every write goes through. WAL lets the readers
+//! run beside the writer.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -28,6 +31,8 @@ const BATCH_JOBS_MAX: usize = 512;
 const QUEUE_JOBS_MAX: usize = 4096;
 /// Read connections kept open.
 const READERS_MAX: usize = 8;
+/// Committed batches that may wait for the sync thread before the writer waits for it.
+const SETTLING_BATCHES_MAX: usize = 64;
 /// Least time between two checkpoints: each copies every frame committed since the last.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long a statement waits for a lock held by another process (the CLI, a second node).
@@ -246,6 +251,9 @@ pub struct WriterCounters {
     /// (writing the WAL and its fsync).
     busy_nanos: AtomicU64,
     commit_nanos: AtomicU64,
+    /// Syncs of the WAL (each covering every batch committed before it), and their time.
+    syncs: AtomicU64,
+    sync_nanos: AtomicU64,
 }
 
 /// A reading of [`WriterCounters`].
@@ -255,6 +263,8 @@ pub struct WriterStats {
     pub jobs: u64,
     pub busy_nanos: u64,
     pub commit_nanos: u64,
+    pub syncs: u64,
+    pub sync_nanos: u64,
 }
 
 impl WriterCounters {
@@ -264,6 +274,8 @@ impl WriterCounters {
             jobs: self.jobs.load(Ordering::Relaxed),
             busy_nanos: self.busy_nanos.load(Ordering::Relaxed),
             commit_nanos: self.commit_nanos.load(Ordering::Relaxed),
+            syncs: self.syncs.load(Ordering::Relaxed),
+            sync_nanos: self.sync_nanos.load(Ordering::Relaxed),
         }
     }
 }
@@ -318,7 +330,7 @@ fn open_connection(path: &Path, read_only: bool) -> StoreResult<SqliteConn> {
         connection
             .execute_batch(
                 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-                 PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384;",
+                 PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -8192;",
             )
             .map_err(map_error)?;
     }
@@ -339,7 +351,11 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot create {}: {error}", parent.display()))
             })?;
         }
-        let writer = open_connection(path, false)?;
+        let mut writer = open_connection(path, false)?;
+        // The writer's commits write the WAL without syncing it: the sync thread syncs it
+        // before anything is acknowledged (NORMAL keeps SQLite's own syncs around checkpoints
+        // and WAL reuse, so the file stays consistent whatever happens).
+        writer.run_script("PRAGMA synchronous = NORMAL")?;
         let checkpointer = open_connection(path, false)?;
         let (jobs, receiver) = mpsc::channel(QUEUE_JOBS_MAX);
         let (committed, commits) = std::sync::mpsc::sync_channel(1);
@@ -347,6 +363,19 @@ impl SqliteStore {
         let signal = Arc::clone(&callbacks_committed);
         let counters = Arc::new(WriterCounters::default());
         let counted = Arc::clone(&counters);
+        let synced_counters = Arc::clone(&counters);
+        let (settle, settled) = std::sync::mpsc::sync_channel(SETTLING_BATCHES_MAX);
+        let failed = Arc::new(AtomicBool::new(false));
+        let sync_failed = Arc::clone(&failed);
+        let wal_path = wal_path(path);
+        std::thread::Builder::new()
+            .name("obol-sqlite-sync".to_owned())
+            .spawn(move || {
+                sync_loop(&wal_path, &settled, &signal, &synced_counters, &sync_failed);
+            })
+            .map_err(|error| {
+                StoreError::Unavailable(format!("cannot start the sync thread: {error}"))
+            })?;
         std::thread::Builder::new()
             .name("obol-sqlite-checkpoint".to_owned())
             .spawn(move || checkpointer_loop(checkpointer, &commits))
@@ -355,7 +384,7 @@ impl SqliteStore {
             })?;
         std::thread::Builder::new()
             .name("obol-sqlite-writer".to_owned())
-            .spawn(move || writer_loop(writer, receiver, &signal, &committed, &counted))
+            .spawn(move || writer_loop(writer, receiver, &settle, &committed, &counted, &failed))
             .map_err(|error| {
                 StoreError::Unavailable(format!("cannot start the writer thread: {error}"))
             })?;
@@ -467,9 +496,10 @@ fn checkpointer_loop(mut connection: SqliteConn, commits: &std::sync::mpsc::Rece
 fn writer_loop(
     mut connection: SqliteConn,
     mut receiver: mpsc::Receiver<WriteJob>,
-    callbacks_committed: &Notify,
+    settle: &std::sync::mpsc::SyncSender<Settling>,
     committed: &std::sync::mpsc::SyncSender<()>,
     counters: &WriterCounters,
+    failed: &AtomicBool,
 ) {
     let mut batch: Vec<WriteJob> = Vec::with_capacity(BATCH_JOBS_MAX);
     while let Some(first) = receiver.blocking_recv() {
@@ -480,35 +510,57 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        if failed.load(Ordering::Acquire) {
+            // The WAL could not be synced: nothing more is written. Dropping the jobs tells
+            // every requester at once.
+            batch.clear();
+            continue;
+        }
         connection.callback_enqueued = false;
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters
             .jobs
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if run_batch(&mut connection, &mut batch, counters) {
-            if connection.callback_enqueued {
-                callbacks_committed.notify_one();
-            }
+        let settling = run_batch(&mut connection, &mut batch, counters);
+        if settling.commit.is_ok() {
             // A full channel means a checkpoint is already due.
             let _ = committed.try_send(());
+        }
+        if let Err(std::sync::mpsc::SendError(settling)) = settle.send(settling) {
+            // The sync thread is gone (it only stops with the writer): nothing is answered
+            // as written, so every requester learns that its write may not have happened.
+            drop(settling);
+            tracing::error!("the SQLite sync thread has stopped");
         }
     }
     tracing::debug!("SQLite writer stopped: every store handle is gone");
 }
 
-/// Runs a batch in one transaction; whether it committed.
+/// A batch the writer has committed (or failed to), waiting for the sync that makes it
+/// durable before its jobs are answered.
+struct Settling {
+    completions: Vec<Completion>,
+    commit: Result<(), String>,
+    callback_enqueued: bool,
+}
+
+/// Runs a batch in one transaction and commits it (without syncing).
 fn run_batch(
     connection: &mut SqliteConn,
     batch: &mut Vec<WriteJob>,
     counters: &WriterCounters,
-) -> bool {
+) -> Settling {
     let started = std::time::Instant::now();
     if let Err(error) = connection.run_control("BEGIN IMMEDIATE") {
         // Nothing ran. Dropping the jobs drops their answer channels, so every requester
         // learns at once that its write did not happen.
         tracing::error!(%error, "SQLite writer could not begin a transaction");
         batch.clear();
-        return false;
+        return Settling {
+            completions: Vec::new(),
+            commit: Err(error.to_string()),
+            callback_enqueued: false,
+        };
     }
     let mut completions = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
@@ -554,15 +606,89 @@ fn run_batch(
     counters
         .commit_nanos
         .fetch_add(nanos(committing.elapsed()), Ordering::Relaxed);
-    let committed = commit.is_ok();
-    for completion in completions {
-        let outcome = match &commit {
-            Ok(()) => Ok(()),
-            Err(error) => Err(StoreError::Unavailable(format!("commit failed: {error}"))),
-        };
-        (completion.answer)(outcome);
+    Settling {
+        completions,
+        commit: commit.map_err(|error| error.to_string()),
+        callback_enqueued: connection.callback_enqueued,
     }
-    committed
+}
+
+/// The WAL file beside the database (`<path>-wal`).
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Makes committed batches durable and answers their jobs: takes every batch committed so
+/// far, syncs the WAL once (`fdatasync` on a descriptor of its own: on Linux it flushes the
+/// file whichever descriptor wrote it), then answers them. Every batch it takes was committed
+/// before the sync began, so the sync covers it. If the sync fails, nothing of those batches
+/// is acknowledged and the writer stops writing (as PostgreSQL stops on a failed fsync): the
+/// data may or may not be on disk, and going on would acknowledge writes after a hole.
+fn sync_loop(
+    wal_path: &Path,
+    settled: &std::sync::mpsc::Receiver<Settling>,
+    callbacks_committed: &Notify,
+    counters: &WriterCounters,
+    failed: &AtomicBool,
+) {
+    let mut wal: Option<(std::fs::File, u64)> = None;
+    while let Ok(first) = settled.recv() {
+        let mut batches = vec![first];
+        while let Ok(more) = settled.try_recv() {
+            batches.push(more);
+        }
+        let syncing = std::time::Instant::now();
+        let synced = if batches.iter().any(|batch| batch.commit.is_ok()) {
+            sync_wal(wal_path, &mut wal)
+        } else {
+            Ok(())
+        };
+        counters.syncs.fetch_add(1, Ordering::Relaxed);
+        counters
+            .sync_nanos
+            .fetch_add(nanos(syncing.elapsed()), Ordering::Relaxed);
+        if let Err(error) = &synced {
+            tracing::error!(%error, "the SQLite WAL could not be synced; no more writes are accepted");
+            failed.store(true, Ordering::Release);
+        }
+        let mut wake = false;
+        for batch in batches {
+            wake |= batch.commit.is_ok() && batch.callback_enqueued;
+            let outcome = match (&batch.commit, &synced) {
+                (Ok(()), Ok(())) => Ok(()),
+                (Err(error), _) => Err(format!("commit failed: {error}")),
+                (Ok(()), Err(error)) => {
+                    Err(format!("the write-ahead log could not be synced: {error}"))
+                }
+            };
+            for completion in batch.completions {
+                (completion.answer)(outcome.clone().map_err(StoreError::Unavailable));
+            }
+        }
+        if wake && synced.is_ok() {
+            callbacks_committed.notify_one();
+        }
+    }
+}
+
+/// `fdatasync` of the WAL, reopening it if it is not the file the descriptor names any more.
+/// No WAL yet means nothing was written to sync.
+fn sync_wal(path: &Path, wal: &mut Option<(std::fs::File, u64)>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.ino(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    if wal.as_ref().is_none_or(|(_, open)| *open != inode) {
+        *wal = Some((std::fs::File::open(path)?, inode));
+    }
+    match wal {
+        Some((file, _)) => file.sync_data(),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

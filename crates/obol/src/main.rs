@@ -13,10 +13,6 @@ use obol_server::serve::{self, ServeOptions};
 use obol_server::{demo, telemetry};
 use serde::Serialize;
 
-/// See the workspace manifest for why.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "obol", version, about = "A self-hosted payment gateway")]
 struct Cli {

@@ -21,6 +21,16 @@ pub async fn callback_attempt_count(db: &mut dyn Db) -> StoreResult<i64> {
         .int("count")
 }
 
+/// How many payments there are.
+pub async fn payment_count(db: &mut dyn Db) -> StoreResult<i64> {
+    db.query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS count FROM payments",
+        &[],
+    )
+    .await?[0]
+        .int("count")
+}
+
 /// How many audit entries record `action`.
 pub async fn audit_count(db: &mut dyn Db, action: &str) -> StoreResult<i64> {
     db.query(
