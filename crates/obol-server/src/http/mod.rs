@@ -42,8 +42,13 @@ impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
         let mut bytes = [0u8; 16];
         obol_core::ids::RandomSource::fill_bytes(&mut OsRandom, &mut bytes);
-        let text: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-        HeaderValue::from_str(&text).ok().map(RequestId::new)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 32];
+        for (pair, byte) in text.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0x0f)];
+        }
+        HeaderValue::from_bytes(&text).ok().map(RequestId::new)
     }
 }
 
