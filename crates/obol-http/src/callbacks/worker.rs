@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use obol_core::ids::P2pClientId;
 use obol_core::ids::RandomSource;
-use obol_store::ops::callbacks::{self, AfterFailure, AttemptRecord, Callback, Signer};
+use obol_store::ops::callbacks::{
+    self, AfterFailure, AttemptRecord, Callback, Settled, Settlement, Signer,
+};
 use obol_store::ops::{p2p, tenancy};
 use obol_store::{Store, StoreError};
 use tokio::sync::{Semaphore, watch};
@@ -181,9 +183,16 @@ impl DeliveryWorker {
         let id = callback.id;
         self.store
             .write(move |db| {
-                Box::pin(
-                    async move { callbacks::record_attempt(db, id, &owner, &record, &after).await },
-                )
+                Box::pin(async move {
+                    let settled = Settled {
+                        callback_id: id,
+                        settlement: Settlement::Attempted {
+                            attempt: record,
+                            after_failure: after,
+                        },
+                    };
+                    callbacks::record_attempts(db, &owner, &[settled]).await
+                })
             })
             .await?;
         Ok(())

@@ -3,6 +3,9 @@
 //! by delivery workers with leases (and `SKIP LOCKED` on PostgreSQL), and delivered in order:
 //! a payment's later callback is not claimed while an earlier one is still pending.
 
+use std::collections::HashMap;
+
+use obol_core::credentials::rotation::previous_callback_secret_signs;
 use obol_core::ids::{MerchantId, P2pClientId, PaymentId, Uuid};
 use obol_core::mode::Mode;
 use obol_core::time::Timestamp;
@@ -11,7 +14,7 @@ use super::{opt_timestamp, parse_or_corrupt, timestamp};
 use crate::db::{Backend, Db, query_one, query_opt};
 use crate::error::{Entity, StoreError, StoreResult};
 use crate::params;
-use crate::value::Row;
+use crate::value::{Row, Value};
 
 /// What a callback reports on: a payment, or a P2P transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +41,7 @@ impl Subject {
 }
 
 /// Who signs a callback: the merchant (its callback secret) or a P2P client (its signing key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signer {
     Merchant(MerchantId),
     P2pClient(P2pClientId),
@@ -149,7 +152,9 @@ fn from_row(row: &Row) -> StoreResult<Callback> {
     })
 }
 
-/// Writes a callback, due now, after the payment's earlier ones.
+/// Writes a callback after the payment's earlier ones, due now, or when the earliest of them
+/// still pending is due again if that is later: a callback waiting behind an earlier one is
+/// not due before it (see [`claim_due`]).
 pub async fn enqueue(
     db: &mut dyn Db,
     callback: NewCallback,
@@ -159,16 +164,20 @@ pub async fn enqueue(
     let row = query_one(
         db,
         &format!(
-            "SELECT COALESCE(MAX(sequence), 0) + 1 AS sequence FROM callbacks WHERE {column} = $1"
+            "SELECT COALESCE(MAX(sequence), 0) + 1 AS sequence, \
+             MAX(CASE WHEN status = 'pending' THEN next_attempt_at END) AS pending_due_at FROM callbacks WHERE {column} = $1"
         ),
         params![callback.subject.as_str()],
         Entity::CallbackSequence,
     )
     .await?;
     let sequence = row.int("sequence")?;
+    let due_at = row
+        .opt_int("pending_due_at")?
+        .map_or(now.unix_micros(), |due| due.max(now.unix_micros()));
     let sql = format!(
         "INSERT INTO callbacks (delivery_id, payment_id, transfer_id, merchant_id, p2p_client_id, dialect, url, body, transaction_status, sequence, \
-         next_attempt_at, created_at, mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING {COLUMNS}"
+         next_attempt_at, created_at, mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13, $11, $12) RETURNING {COLUMNS}"
     );
     let (payment, transfer) = match &callback.subject {
         Subject::Payment(id) => (Some(id.as_str().to_owned()), None),
@@ -194,7 +203,8 @@ pub async fn enqueue(
             callback.transaction_status.as_str(),
             sequence,
             now.unix_micros(),
-            callback.mode.as_str()
+            callback.mode.as_str(),
+            due_at
         ],
         Entity::Callback,
     )
@@ -257,8 +267,149 @@ pub enum AfterFailure {
     GiveUp(String),
 }
 
-/// Records an attempt and moves the callback on, if `owner` still holds its lease.
-pub async fn record_attempt(
+/// What became of a claimed callback.
+#[derive(Debug, Clone)]
+pub enum Settlement {
+    /// It was sent: the attempt is logged, and the callback is delivered, due again, or given
+    /// up on (`after_failure` is read only when the attempt did not deliver it).
+    Attempted {
+        attempt: AttemptRecord,
+        after_failure: AfterFailure,
+    },
+    /// It was not sent (its host was busy, too little of its lease was left, its node is
+    /// stopping): the lease is given back and it is due again at `due_at`, no attempt counted.
+    Released { due_at: Timestamp },
+}
+
+/// A claimed callback handed back by the node that claimed it.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub callback_id: i64,
+    pub settlement: Settlement,
+}
+
+/// Rows per multi-row statement, largest first: a few fixed sizes, so that each connection's
+/// statement cache holds a handful of texts rather than one per batch length.
+const ROWS_PER_STATEMENT: [usize; 3] = [64, 8, 1];
+
+/// `items` in chunks of the sizes of [`ROWS_PER_STATEMENT`].
+fn fixed_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = ROWS_PER_STATEMENT
+            .iter()
+            .copied()
+            .find(|size| *size <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// `($first, $first+1, …)` for `count` rows of `width` parameters, each cast to `BIGINT` (a
+/// row of a `VALUES` list gives PostgreSQL no column to infer its parameters' types from).
+fn bigint_rows(count: usize, width: usize, first: usize) -> String {
+    (0..count)
+        .map(|row| {
+            let cells: Vec<String> = (0..width)
+                .map(|cell| format!("CAST(${} AS BIGINT)", first + row * width + cell))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Records what became of claimed callbacks, all in the caller's one transaction. Each is
+/// recorded only if `owner` still holds its lease: a callback whose lease lapsed may have gone
+/// to another node, and is that node's now; what this node found is dropped, and the callback
+/// is sent again (at least once). Returns the ids recorded.
+pub async fn record_attempts(
+    db: &mut dyn Db,
+    owner: &str,
+    settled: &[Settled],
+) -> StoreResult<Vec<i64>> {
+    let mut recorded = std::collections::HashSet::with_capacity(settled.len());
+    let delivered: Vec<(i64, &AttemptRecord)> = settled
+        .iter()
+        .filter_map(|item| match &item.settlement {
+            Settlement::Attempted { attempt, .. } if attempt.delivered => {
+                Some((item.callback_id, attempt))
+            }
+            _ => None,
+        })
+        .collect();
+    for chunk in fixed_chunks(&delivered) {
+        recorded.extend(mark_delivered(db, owner, chunk).await?);
+    }
+    for item in settled {
+        let changed = match &item.settlement {
+            Settlement::Attempted { attempt, .. } if attempt.delivered => continue,
+            Settlement::Attempted {
+                attempt,
+                after_failure,
+            } => record_failure(db, item.callback_id, owner, attempt, after_failure).await?,
+            Settlement::Released { due_at } => {
+                release(db, item.callback_id, owner, *due_at).await?
+            }
+        };
+        if changed {
+            recorded.insert(item.callback_id);
+        }
+    }
+    let logged: Vec<(i64, &AttemptRecord)> = settled
+        .iter()
+        .filter_map(|item| match &item.settlement {
+            Settlement::Attempted { attempt, .. } if recorded.contains(&item.callback_id) => {
+                Some((item.callback_id, attempt))
+            }
+            _ => None,
+        })
+        .collect();
+    for chunk in fixed_chunks(&logged) {
+        log_attempts(db, chunk).await?;
+    }
+    Ok(settled
+        .iter()
+        .map(|item| item.callback_id)
+        .filter(|id| recorded.contains(id))
+        .collect())
+}
+
+/// Marks delivered the callbacks of `chunk` whose lease `owner` holds; their ids.
+async fn mark_delivered(
+    db: &mut dyn Db,
+    owner: &str,
+    chunk: &[(i64, &AttemptRecord)],
+) -> StoreResult<Vec<i64>> {
+    let sql = format!(
+        "WITH finished (id, delivered_at, response_code) AS (VALUES {}) \
+         UPDATE callbacks SET status = 'delivered', attempts = attempts + 1, delivered_at = finished.delivered_at, \
+         last_response_code = finished.response_code, last_error = NULL, lease_owner = NULL, lease_until = NULL \
+         FROM finished WHERE callbacks.id = finished.id AND callbacks.lease_owner = ${} RETURNING callbacks.id AS id",
+        bigint_rows(chunk.len(), 3, 1),
+        chunk.len() * 3 + 1
+    );
+    let mut params = Vec::with_capacity(chunk.len() * 3 + 1);
+    for (id, attempt) in chunk {
+        params.push(Value::Int(*id));
+        params.push(Value::Int(attempt.finished_at.unix_micros()));
+        params.push(Value::from(attempt.response_code.map(i64::from)));
+    }
+    params.push(Value::from(owner));
+    db.query(&sql, &params)
+        .await?
+        .iter()
+        .map(|row| row.int("id"))
+        .collect()
+}
+
+/// Records an attempt that did not deliver its callback: due again, or given up on.
+async fn record_failure(
     db: &mut dyn Db,
     callback_id: i64,
     owner: &str,
@@ -266,42 +417,194 @@ pub async fn record_attempt(
     after_failure: &AfterFailure,
 ) -> StoreResult<bool> {
     let code = attempt.response_code.map(i64::from);
-    let changed = if attempt.delivered {
-        db.execute(
-            "UPDATE callbacks SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_response_code = $2, last_error = NULL, \
-             lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4",
-            params![attempt.finished_at.unix_micros(), code, callback_id, owner],
-        )
-        .await?
-    } else {
-        let error = attempt.error.clone().unwrap_or_default();
-        match after_failure {
-            AfterFailure::RetryAt(at) => {
-                db.execute(
+    let error = attempt.error.clone().unwrap_or_default();
+    match after_failure {
+        AfterFailure::RetryAt(at) => {
+            let rows = db
+                .query(
                     "UPDATE callbacks SET attempts = attempts + 1, next_attempt_at = $1, last_response_code = $2, last_error = $3, lease_owner = NULL, \
-                     lease_until = NULL WHERE id = $4 AND lease_owner = $5",
+                     lease_until = NULL WHERE id = $4 AND lease_owner = $5 RETURNING payment_id, transfer_id, sequence",
                     params![at.unix_micros(), code, error, callback_id, owner],
                 )
-                .await?
+                .await?;
+            match rows.first() {
+                Some(row) => {
+                    hold_back_later(db, row, *at).await?;
+                    Ok(true)
+                }
+                None => Ok(false),
             }
-            AfterFailure::GiveUp(reason) => {
-                db.execute(
+        }
+        AfterFailure::GiveUp(reason) => {
+            let changed = db
+                .execute(
                     "UPDATE callbacks SET status = 'failed', attempts = attempts + 1, last_response_code = $1, last_error = $2, lease_owner = NULL, \
                      lease_until = NULL WHERE id = $3 AND lease_owner = $4",
                     params![code, format!("{reason}: {error}"), callback_id, owner],
                 )
-                .await?
-            }
+                .await?;
+            Ok(changed == 1)
         }
-    };
-    if changed == 1 {
-        db.execute(
-            "INSERT INTO callback_attempts (callback_id, started_at, finished_at, response_code, delivered, error) VALUES ($1, $2, $3, $4, $5, $6)",
-            params![callback_id, attempt.started_at.unix_micros(), attempt.finished_at.unix_micros(), code, attempt.delivered, attempt.error.clone()],
+    }
+}
+
+/// Gives a claimed callback back unsent, due again at `due_at`.
+async fn release(
+    db: &mut dyn Db,
+    callback_id: i64,
+    owner: &str,
+    due_at: Timestamp,
+) -> StoreResult<bool> {
+    let rows = db
+        .query(
+            "UPDATE callbacks SET next_attempt_at = $1, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $2 AND lease_owner = $3 AND status = 'pending' RETURNING payment_id, transfer_id, sequence",
+            params![due_at.unix_micros(), callback_id, owner],
         )
         .await?;
+    match rows.first() {
+        Some(row) => {
+            hold_back_later(db, row, due_at).await?;
+            Ok(true)
+        }
+        None => Ok(false),
     }
-    Ok(changed == 1)
+}
+
+/// Makes the later pending callbacks of the subject in `row` (its `payment_id`, `transfer_id`
+/// and `sequence`) due no earlier than `due_at`, when their earlier one is due again. They
+/// could not be claimed before it anyway; left due, each claim would read past them, and a
+/// receiver down for a day would leave thousands of them in the way of every claim.
+async fn hold_back_later(db: &mut dyn Db, row: &Row, due_at: Timestamp) -> StoreResult<()> {
+    let (column, subject) = match (row.opt_text("payment_id")?, row.opt_text("transfer_id")?) {
+        (Some(payment), _) => ("payment_id", payment),
+        (None, Some(transfer)) => ("transfer_id", transfer),
+        (None, None) => return Err(super::corrupt("callback subject")),
+    };
+    db.execute(
+        &format!(
+            "UPDATE callbacks SET next_attempt_at = $1 WHERE {column} = $2 AND sequence > $3 AND status = 'pending' AND next_attempt_at < $1"
+        ),
+        params![due_at.unix_micros(), subject, row.int("sequence")?],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Logs attempts (the seed's `callback_logs` read them).
+async fn log_attempts(db: &mut dyn Db, chunk: &[(i64, &AttemptRecord)]) -> StoreResult<()> {
+    let rows: Vec<String> = (0..chunk.len())
+        .map(|row| {
+            let first = row * 6 + 1;
+            format!(
+                "(${first}, ${}, ${}, ${}, ${}, ${})",
+                first + 1,
+                first + 2,
+                first + 3,
+                first + 4,
+                first + 5
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO callback_attempts (callback_id, started_at, finished_at, response_code, delivered, error) VALUES {}",
+        rows.join(", ")
+    );
+    let mut params = Vec::with_capacity(chunk.len() * 6);
+    for (id, attempt) in chunk {
+        params.push(Value::Int(*id));
+        params.push(Value::Int(attempt.started_at.unix_micros()));
+        params.push(Value::Int(attempt.finished_at.unix_micros()));
+        params.push(Value::from(attempt.response_code.map(i64::from)));
+        params.push(Value::Bool(attempt.delivered));
+        params.push(Value::from(attempt.error.clone()));
+    }
+    db.execute(&sql, &params).await?;
+    Ok(())
+}
+
+/// The sealed keys that sign a callback, as stored; the delivery worker opens them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedKeys {
+    /// A merchant's callback secret, and the one it replaced while that still signs beside
+    /// it (SPEC §5: two `v1` during a rotation).
+    Merchant {
+        current: Vec<u8>,
+        previous: Option<Vec<u8>>,
+    },
+    /// A P2P client's signing key.
+    P2pClient(Vec<u8>),
+}
+
+/// The sealed keys of these signers, as they are at `now`. Read in the transaction that
+/// claims their callbacks, so a rotation committed before a claim signs that claim's
+/// callbacks on every node. A signer that does not exist is left out.
+pub async fn sealed_keys(
+    db: &mut dyn Db,
+    signers: &[Signer],
+    now: Timestamp,
+) -> StoreResult<HashMap<Signer, SealedKeys>> {
+    let mut merchants: Vec<i64> = Vec::new();
+    let mut clients: Vec<i64> = Vec::new();
+    for signer in signers {
+        match signer {
+            Signer::Merchant(id) => merchants.push(id.get()),
+            Signer::P2pClient(id) => clients.push(id.get()),
+            Signer::None => {}
+        }
+    }
+    for ids in [&mut merchants, &mut clients] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    let mut keys = HashMap::with_capacity(merchants.len() + clients.len());
+    for chunk in fixed_chunks(&merchants) {
+        let sql = format!(
+            "SELECT id, callback_secret_enc, previous_callback_secret_enc, previous_callback_secret_until FROM merchants WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
+        let params: Vec<Value> = chunk.iter().copied().map(Value::Int).collect();
+        for row in db.query(&sql, &params).await? {
+            let previous = match (
+                row.opt_blob("previous_callback_secret_enc")?,
+                opt_timestamp(row.opt_int("previous_callback_secret_until")?),
+            ) {
+                (Some(secret), Some(until)) if previous_callback_secret_signs(until, now) => {
+                    Some(secret)
+                }
+                _ => None,
+            };
+            keys.insert(
+                Signer::Merchant(MerchantId::new(row.int("id")?)),
+                SealedKeys::Merchant {
+                    current: row.blob("callback_secret_enc")?,
+                    previous,
+                },
+            );
+        }
+    }
+    for chunk in fixed_chunks(&clients) {
+        let sql = format!(
+            "SELECT id, signing_key_enc FROM p2p_clients WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
+        let params: Vec<Value> = chunk.iter().copied().map(Value::Int).collect();
+        for row in db.query(&sql, &params).await? {
+            keys.insert(
+                Signer::P2pClient(P2pClientId::new(row.int("id")?)),
+                SealedKeys::P2pClient(row.blob("signing_key_enc")?),
+            );
+        }
+    }
+    Ok(keys)
+}
+
+/// `$1, $2, …, $count`.
+fn placeholders(count: usize) -> String {
+    (1..=count)
+        .map(|index| format!("${index}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A transfer's callbacks, oldest first.
@@ -362,12 +665,14 @@ pub async fn release_leases(db: &mut dyn Db, owner: &str) -> StoreResult<u64> {
     db.execute("UPDATE callbacks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 AND status = 'pending'", params![owner]).await
 }
 
-/// When the next pending callback can be claimed.
+/// When the next pending callback not due at `now` becomes due (one look along the
+/// `callbacks_due` index). Callbacks due already are either claimable, held under a lease, or
+/// waiting behind an earlier one of their payment: the worker learns of those by claiming, and
+/// a lease that lapses (its node died) is found by polling.
 pub async fn next_due_at(db: &mut dyn Db, now: Timestamp) -> StoreResult<Option<Timestamp>> {
     let row = query_opt(
         db,
-        "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= $1 THEN lease_until + 1 ELSE next_attempt_at END) AS next_due_at \
-         FROM callbacks WHERE status = 'pending'",
+        "SELECT MIN(next_attempt_at) AS next_due_at FROM callbacks WHERE status = 'pending' AND next_attempt_at > $1",
         params![now.unix_micros()],
     )
     .await?;

@@ -176,10 +176,33 @@ async fn read_everything(db: &mut dyn Db) -> StoreResult<()> {
     )
     .await?;
     assert_eq!(callback.sequence, 1);
-    assert_eq!(callbacks::next_due_at(db, NOW).await?, Some(NOW));
+    let before = Timestamp::from_unix_seconds(NOW.unix_seconds() - 1);
+    assert_eq!(callbacks::next_due_at(db, before).await?, Some(NOW));
+    assert_eq!(callbacks::next_due_at(db, NOW).await?, None, "due already");
     assert_eq!(callbacks::counts(db).await?, vec![("pending".into(), 1)]);
     let claimed = callbacks::claim_due(db, "node", NOW, 60, 10).await?;
     assert_eq!(claimed.len(), 1);
+    let keys = callbacks::sealed_keys(db, &[claimed[0].signer], NOW).await?;
+    assert!(keys.contains_key(&Signer::Merchant(merchant.id)));
+    let retry = callbacks::record_attempts(
+        db,
+        "node",
+        &[callbacks::Settled {
+            callback_id: claimed[0].id,
+            settlement: callbacks::Settlement::Attempted {
+                attempt: callbacks::AttemptRecord {
+                    started_at: NOW,
+                    finished_at: NOW,
+                    response_code: Some(500),
+                    delivered: false,
+                    error: Some("answered HTTP 500".into()),
+                },
+                after_failure: callbacks::AfterFailure::RetryAt(NOW),
+            },
+        }],
+    )
+    .await?;
+    assert_eq!(retry, vec![claimed[0].id]);
     let replayed = callbacks::replay(db, "delivery-1", NOW).await?;
     assert_eq!(replayed.subject, Subject::Payment(payment.id.clone()));
 

@@ -31,6 +31,16 @@ pub async fn payment_count(db: &mut dyn Db) -> StoreResult<i64> {
         .int("count")
 }
 
+/// How many delivery attempts were recorded for one callback.
+pub async fn attempts_of_callback(db: &mut dyn Db, callback_id: i64) -> StoreResult<i64> {
+    db.query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS count FROM callback_attempts WHERE callback_id = $1",
+        crate::params![callback_id],
+    )
+    .await?[0]
+        .int("count")
+}
+
 /// How many audit entries record `action`.
 pub async fn audit_count(db: &mut dyn Db, action: &str) -> StoreResult<i64> {
     db.query(

@@ -13,6 +13,7 @@ use obol_core::tenancy::{MerchantSettings, Name};
 use obol_core::{Currency, Timestamp};
 
 mod books;
+mod callbacks;
 mod credentials;
 mod job_queue;
 mod live_routes;
