@@ -86,6 +86,16 @@ pub struct Config {
     /// How long a node holds a claimed callback before another node may take it (after a
     /// crash). Longer than the request timeout.
     pub callbacks_lease_s: u64,
+    /// Callbacks a node's delivery worker holds at once (claimed, not yet recorded), over
+    /// every receiver: bounds its memory and the work one node takes from the others.
+    pub callbacks_max_in_flight: usize,
+    /// Attempts under way at once to one receiver host, so one slow receiver cannot take
+    /// every connection; also the idle connections kept per host.
+    pub callbacks_per_host_concurrency: usize,
+    /// The longest wait between looks for due callbacks. Callbacks committed on the same node
+    /// are looked for at once; this bounds how late other nodes' callbacks, due retries and
+    /// lapsed leases are noticed.
+    pub callbacks_poll_interval_ms: u64,
     /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed; it is
     /// ignored from anyone else. Empty: nobody's, the connection's address is the client's.
     pub trusted_proxies: TrustedProxies,
@@ -108,6 +118,9 @@ pub struct Config {
     /// payments, in the order written (the first serving a currency is its default).
     pub acquirers: Vec<AcquirerConfig>,
 }
+
+/// The most `callbacks.max_in_flight` and `callbacks.per_host_concurrency` may be.
+pub const CALLBACKS_AT_ONCE_MAX: usize = 10_000;
 
 /// The YooKassa public API, allowed by default for `PaymentCommit`.
 pub const YOOKASSA_PUBLIC_API: &str = "https://api.yookassa.ru/v3";
@@ -172,6 +185,9 @@ struct FileCallbacks {
     connect_timeout_ms: Option<u64>,
     request_timeout_ms: Option<u64>,
     lease_s: Option<u64>,
+    max_in_flight: Option<u64>,
+    per_host_concurrency: Option<u64>,
+    poll_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -393,6 +409,41 @@ impl Config {
             file.callbacks.lease_s,
             120,
         )?;
+        let count = |name: &'static str,
+                     value: Option<String>,
+                     file: Option<u64>,
+                     default: u64|
+         -> Result<usize, ConfigError> {
+            let value = match value {
+                Some(text) => text
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| ConfigError::Invalid {
+                        name,
+                        message: format!("expected a number, got `{text}`"),
+                    })?,
+                None => file.unwrap_or(default),
+            };
+            Ok(usize::try_from(value).unwrap_or(usize::MAX))
+        };
+        let callbacks_max_in_flight = count(
+            "OBOL_CALLBACKS_MAX_IN_FLIGHT",
+            environment.get("OBOL_CALLBACKS_MAX_IN_FLIGHT"),
+            file.callbacks.max_in_flight,
+            256,
+        )?;
+        let callbacks_per_host_concurrency = count(
+            "OBOL_CALLBACKS_PER_HOST_CONCURRENCY",
+            environment.get("OBOL_CALLBACKS_PER_HOST_CONCURRENCY"),
+            file.callbacks.per_host_concurrency,
+            32,
+        )?;
+        let callbacks_poll_interval_ms = milliseconds(
+            "OBOL_CALLBACKS_POLL_INTERVAL_MS",
+            environment.get("OBOL_CALLBACKS_POLL_INTERVAL_MS"),
+            file.callbacks.poll_interval_ms,
+            1_000,
+        )?;
         let trusted_proxies = match environment.get("OBOL_TRUSTED_PROXIES") {
             Some(text) => parse_proxies("OBOL_TRUSTED_PROXIES", text.split(','))?,
             None => match &file.trusted_proxies {
@@ -451,6 +502,9 @@ impl Config {
             callbacks_request_timeout_ms,
             yookassa_request_timeout_ms,
             callbacks_lease_s,
+            callbacks_max_in_flight,
+            callbacks_per_host_concurrency,
+            callbacks_poll_interval_ms,
             trusted_proxies,
             limits_header_read_timeout_ms,
             limits_idle_timeout_ms,
@@ -479,6 +533,18 @@ impl Config {
         let positive = [
             ("p2p.bucket_lifetime_s", self.p2p_bucket_lifetime_s),
             (
+                "callbacks.max_in_flight",
+                u64::try_from(self.callbacks_max_in_flight).unwrap_or(u64::MAX),
+            ),
+            (
+                "callbacks.per_host_concurrency",
+                u64::try_from(self.callbacks_per_host_concurrency).unwrap_or(u64::MAX),
+            ),
+            (
+                "callbacks.poll_interval_ms",
+                self.callbacks_poll_interval_ms,
+            ),
+            (
                 "limits.header_read_timeout_ms",
                 self.limits_header_read_timeout_ms,
             ),
@@ -496,6 +562,24 @@ impl Config {
             return Err(ConfigError::Invalid {
                 name,
                 message: "must be positive".to_owned(),
+            });
+        }
+        // Each callback held carries its body and a task; each per-host slot may hold a
+        // connection (a file descriptor).
+        let bounded = [
+            ("callbacks.max_in_flight", self.callbacks_max_in_flight),
+            (
+                "callbacks.per_host_concurrency",
+                self.callbacks_per_host_concurrency,
+            ),
+        ];
+        if let Some(&(name, _)) = bounded
+            .iter()
+            .find(|(_, value)| *value > CALLBACKS_AT_ONCE_MAX)
+        {
+            return Err(ConfigError::Invalid {
+                name,
+                message: format!("must be at most {CALLBACKS_AT_ONCE_MAX}"),
             });
         }
         Ok(())
@@ -666,6 +750,72 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn callback_delivery_bounds_from_file_and_environment() {
+        let defaults = Config::load(&Overrides::default(), &env(&[])).unwrap();
+        assert_eq!(
+            (
+                defaults.callbacks_max_in_flight,
+                defaults.callbacks_per_host_concurrency,
+                defaults.callbacks_poll_interval_ms
+            ),
+            (256, 32, 1_000)
+        );
+        let directory =
+            std::env::temp_dir().join(format!("obol-config-callbacks-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("obol.toml");
+        std::fs::write(
+            &path,
+            "[callbacks]\nmax_in_flight = 64\nper_host_concurrency = 8\npoll_interval_ms = 250\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(path),
+            ..Overrides::default()
+        };
+        let from_file = Config::load(&overrides, &env(&[])).unwrap();
+        assert_eq!(
+            (
+                from_file.callbacks_max_in_flight,
+                from_file.callbacks_per_host_concurrency,
+                from_file.callbacks_poll_interval_ms
+            ),
+            (64, 8, 250)
+        );
+        let from_environment = Config::load(
+            &overrides,
+            &env(&[
+                ("OBOL_CALLBACKS_MAX_IN_FLIGHT", "512"),
+                ("OBOL_CALLBACKS_PER_HOST_CONCURRENCY", "16"),
+                ("OBOL_CALLBACKS_POLL_INTERVAL_MS", "60000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                from_environment.callbacks_max_in_flight,
+                from_environment.callbacks_per_host_concurrency,
+                from_environment.callbacks_poll_interval_ms
+            ),
+            (512, 16, 60_000)
+        );
+        for (name, value) in [
+            ("OBOL_CALLBACKS_MAX_IN_FLIGHT", "0"),
+            ("OBOL_CALLBACKS_MAX_IN_FLIGHT", "10001"),
+            ("OBOL_CALLBACKS_MAX_IN_FLIGHT", "many"),
+            ("OBOL_CALLBACKS_PER_HOST_CONCURRENCY", "0"),
+            ("OBOL_CALLBACKS_PER_HOST_CONCURRENCY", "-1"),
+            ("OBOL_CALLBACKS_POLL_INTERVAL_MS", "0"),
+        ] {
+            assert!(
+                Config::load(&Overrides::default(), &env(&[(name, value)])).is_err(),
+                "{name}={value}"
+            );
+        }
+        std::fs::remove_dir_all(directory).unwrap();
     }
 
     #[test]

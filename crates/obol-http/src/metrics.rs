@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency histogram, in seconds.
@@ -100,6 +101,8 @@ struct Snapshot {
 pub struct Metrics {
     inner: Mutex<Inner>,
     snapshot: Mutex<Snapshot>,
+    /// Callbacks this node's delivery worker has claimed and not yet recorded.
+    callbacks_in_flight: AtomicUsize,
 }
 
 impl Metrics {
@@ -139,6 +142,11 @@ impl Metrics {
             .entry(if delivered { "delivered" } else { "failed" })
             .or_default() += 1;
         inner.callback_latency.observe(elapsed);
+    }
+
+    /// How many callbacks the delivery worker holds: claimed, not yet recorded.
+    pub fn set_callbacks_in_flight(&self, count: usize) {
+        self.callbacks_in_flight.store(count, Ordering::Relaxed);
     }
 
     /// Replaces the database gauges, read at `at_unix_s`.
@@ -198,6 +206,11 @@ impl Metrics {
                 .callback_latency
                 .render(&mut out, "obol_callback_delivery_seconds", "");
         }
+        let _ = writeln!(
+            out,
+            "# HELP obol_callbacks_in_flight Callbacks this node has claimed and not yet recorded.\n# TYPE obol_callbacks_in_flight gauge\nobol_callbacks_in_flight {}",
+            self.callbacks_in_flight.load(Ordering::Relaxed)
+        );
         let Ok(snapshot) = self.snapshot.lock() else {
             return out;
         };
@@ -292,5 +305,8 @@ mod tests {
         assert!(text.contains("obol_http_request_duration_seconds_count{route=\"/healthz\"} 2"));
         assert!(text.contains("obol_payments{status=\"created\"} 3"));
         assert!(text.contains("obol_gauges_refreshed_timestamp_seconds 1763900000"));
+        assert!(text.contains("obol_callbacks_in_flight 0"), "{text}");
+        metrics.set_callbacks_in_flight(7);
+        assert!(metrics.render().contains("obol_callbacks_in_flight 7"));
     }
 }

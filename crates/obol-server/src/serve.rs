@@ -139,6 +139,9 @@ pub async fn start(
                 .callbacks_lease_s
                 .max(config.callbacks_request_timeout_ms / 1000 + 1),
         ),
+        max_in_flight: config.callbacks_max_in_flight,
+        per_host_concurrency: config.callbacks_per_host_concurrency,
+        poll_interval: std::time::Duration::from_millis(config.callbacks_poll_interval_ms),
     };
     let state = app_state(
         config,

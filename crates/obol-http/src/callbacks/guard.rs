@@ -290,6 +290,12 @@ pub async fn check_url_resolves(
     Ok(parsed)
 }
 
+/// How long an idle pooled connection to a receiver is kept. Shorter than the minute many
+/// servers keep an idle connection (Obol's own `limits.idle_timeout_ms`), so this side usually
+/// closes first; a request on a connection the other end closed before it was written is
+/// sent again on a new one by the client itself.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+
 /// The connect-time half of the guard: a DNS resolver for reqwest that drops forbidden
 /// addresses, so the client can only connect to addresses that passed, however the name's DNS
 /// answers change after the URL was checked.
@@ -327,15 +333,24 @@ fn boxed(error: GuardError) -> Box<dyn std::error::Error + Send + Sync> {
 /// would resolve names itself, out of the guard's sight), and the given timeouts (SPEC §5:
 /// connect 10 s, total 20 s).
 ///
+/// Connections are kept alive and pooled per host (scheme, host and port), up to
+/// `idle_per_host` idle ones each (the worker's per-host bound, so every attempt under way to
+/// a host can find one), for [`POOL_IDLE_TIMEOUT`]. The guard still sees every connection:
+/// each new one resolves its host through [`GuardedResolver`], and a pooled one is only reused
+/// for the host it was checked for.
+///
 /// It does not check IP literals, which never reach a resolver: send only URLs that passed
 /// [`check_url`].
 pub fn client(
     policy: AddressPolicy,
     connect_timeout: Duration,
     total_timeout: Duration,
+    idle_per_host: usize,
 ) -> Result<reqwest::Client, GuardError> {
     reqwest::Client::builder()
         .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .pool_max_idle_per_host(idle_per_host)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect_timeout)
         .timeout(total_timeout)
@@ -662,7 +677,7 @@ mod tests {
     }
 
     fn test_client(policy: AddressPolicy) -> reqwest::Client {
-        client(policy, Duration::from_secs(2), Duration::from_secs(5)).expect("client builds")
+        client(policy, Duration::from_secs(2), Duration::from_secs(5), 4).expect("client builds")
     }
 
     #[tokio::test]
@@ -704,6 +719,45 @@ mod tests {
             .expect("request succeeds");
         assert_eq!(response.status(), reqwest::StatusCode::OK);
         assert!(server.await.expect("server task"));
+    }
+
+    /// Sequential requests to one host go over one kept-alive connection.
+    #[tokio::test]
+    async fn connections_are_kept_alive_and_reused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    // Each request fits one read here (no body); answer each, keep the connection.
+                    while let Ok(read) = stream.read(&mut buffer).await {
+                        if read == 0
+                            || stream
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                                .await
+                                .is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let client = test_client(OPEN);
+        for _ in 0..5 {
+            let response = client
+                .get(format!("http://localhost:{port}/cb"))
+                .send()
+                .await
+                .expect("request succeeds");
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+            response.bytes().await.expect("the (empty) body");
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

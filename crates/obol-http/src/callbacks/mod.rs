@@ -2,6 +2,8 @@
 //! guard on callback URLs.
 
 pub mod guard;
+mod hosts;
+mod keys;
 pub mod outbox;
 pub mod schedule;
 pub mod signature;

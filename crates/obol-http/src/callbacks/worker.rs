@@ -1,54 +1,67 @@
-//! The delivery worker, on every node: claims due callbacks (leases; `SKIP LOCKED` on
-//! PostgreSQL), posts them with connect and total timeouts and without following redirects, at
-//! most a few at once per merchant host, records every attempt, and schedules the next one on
-//! the dialect's schedule. Delivery is at least once: a node that dies mid-delivery loses its
-//! lease and another node sends the callback again, with the same `X-Obol-Delivery-Id`.
+//! The delivery worker, on every node: a pipeline, not a sequence of batches. It claims due
+//! callbacks (leases; `SKIP LOCKED` on PostgreSQL) whenever it has room — at most
+//! `max_in_flight` claimed and not yet recorded — and looks again the moment a commit on this
+//! node enqueues a callback ([`Store::callbacks_committed`]), a recorded attempt makes room
+//! (and perhaps lets the payment's next callback go), or its poll timer fires (other nodes'
+//! callbacks, retries, lapsed leases). Each claimed callback is posted on its own task, with
+//! connect and total timeouts and without following redirects, at most
+//! `per_host_concurrency` at once per merchant host, over pooled keep-alive connections. The
+//! finished attempts are recorded in batches, one transaction for as many as finished while
+//! the previous batch was being written, and the next try is scheduled on the dialect's
+//! schedule.
+//!
+//! Delivery is at least once: a node that dies mid-delivery loses its lease and another node
+//! sends the callback again, with the same `X-Obol-Delivery-Id`. A batch that cannot be
+//! recorded is tried again a few times; after that its callbacks stay leased until their
+//! leases lapse, and are sent again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use obol_core::ids::P2pClientId;
+use obol_core::Timestamp;
 use obol_core::ids::RandomSource;
 use obol_store::ops::callbacks::{
-    self, AfterFailure, AttemptRecord, Callback, Settled, Settlement, Signer,
+    self, AfterFailure, AttemptRecord, Callback, SealedKeys, Settled, Settlement, Signer,
 };
-use obol_store::ops::{p2p, tenancy};
 use obol_store::{Store, StoreError};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinSet;
 
 use super::guard::{self, AddressPolicy};
+use super::hosts::{Hosts, NoTurn};
+use super::keys::{KeyOpener, SigningKeys};
 use super::signature;
-use crate::Outcome;
 use crate::clock::SharedClock;
-use crate::crypto::{OperatorKey, OsRandom, purpose};
+use crate::crypto::{OperatorKey, OsRandom};
 use crate::door::{CallbackDialect, CallbackFormat, Registry};
 use crate::metrics::Metrics;
 
-/// Callbacks taken per claim.
-const CLAIM_BATCH: i64 = 32;
-/// Attempts at once to one merchant host, so one slow receiver cannot take every worker.
-const PER_HOST_CONCURRENCY: usize = 4;
-/// Longest sleep between looks for due callbacks.
-const POLL_MAX: Duration = Duration::from_secs(1);
+/// Callbacks taken per claim, at most, whatever room there is: one claim's statement and the
+/// signing keys it reads stay small.
+const CLAIM_MAX: usize = 256;
+/// Attempts recorded per transaction, at most.
+const RECORD_BATCH_MAX: usize = 256;
+/// Tries to record a batch before its callbacks are left to their leases.
+const RECORD_TRIES: u32 = 3;
+/// Pause before the second try to record a batch (doubled before the third).
+const RECORD_RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// How long a claimed callback waits for its host's turn, at most. A host slower than that
+/// holds no more of the in-flight bound than its own attempts and a short queue.
+const HOST_WAIT_MAX: Duration = Duration::from_secs(5);
+/// When a callback given back because its host was busy is due again.
+const HOST_BUSY_DELAY_S: i64 = 5;
+/// An attempt starts only while its lease outlasts the request timeout by this much, so no
+/// other node can take the callback while this one still waits for the answer.
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
 /// Bytes of an answer read (and then dropped): receivers need not be believed about size.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024;
 
 pub struct DeliveryWorker {
-    store: Store,
-    clock: SharedClock,
-    owner: String,
-    client: reqwest::Client,
-    key: OperatorKey,
-    policy: AddressPolicy,
-    lease_seconds: i64,
-    metrics: Arc<Metrics>,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// The doors' callback formats: how each callback is signed, judged and retried.
-    registry: Arc<Registry>,
+    core: Arc<Core>,
 }
 
-/// How the worker connects.
+/// How the worker connects, and how much it does at once.
 #[derive(Debug, Clone, Copy)]
 pub struct DeliverySettings {
     pub policy: AddressPolicy,
@@ -56,6 +69,43 @@ pub struct DeliverySettings {
     pub request_timeout: Duration,
     /// How long a claimed callback stays with its node: longer than the longest attempt.
     pub lease: Duration,
+    /// Callbacks claimed and not yet recorded, at most, over every host.
+    pub max_in_flight: usize,
+    /// Attempts under way at once to one merchant host, at most.
+    pub per_host_concurrency: usize,
+    /// The longest wait between looks for due callbacks. Callbacks committed on this node are
+    /// looked for at once; this bounds how late other nodes' callbacks, a retry that came due,
+    /// and a lapsed lease are noticed.
+    pub poll_interval: Duration,
+}
+
+/// What the worker's tasks share.
+struct Core {
+    store: Store,
+    clock: SharedClock,
+    owner: String,
+    client: reqwest::Client,
+    policy: AddressPolicy,
+    lease_seconds: i64,
+    request_timeout: Duration,
+    max_in_flight: usize,
+    poll_interval: Duration,
+    metrics: Arc<Metrics>,
+    /// The doors' callback formats: how each callback is signed, judged and retried.
+    registry: Arc<Registry>,
+    keys: KeyOpener,
+    hosts: Hosts,
+    /// The callbacks claimed here and not yet recorded.
+    held: Mutex<HashSet<i64>>,
+    /// Notified when recorded callbacks leave `held`.
+    room: Notify,
+}
+
+/// One claim: the callbacks, their signers' sealed keys, and when their leases end.
+struct Claim {
+    callbacks: Vec<Callback>,
+    keys: HashMap<Signer, SealedKeys>,
+    lease_until: Timestamp,
 }
 
 impl DeliveryWorker {
@@ -68,83 +118,269 @@ impl DeliveryWorker {
         settings: DeliverySettings,
         registry: Arc<Registry>,
     ) -> Result<DeliveryWorker, guard::GuardError> {
+        let per_host_concurrency = settings.per_host_concurrency.max(1);
         let client = guard::client(
             settings.policy,
             settings.connect_timeout,
             settings.request_timeout,
+            per_host_concurrency,
         )?;
         Ok(DeliveryWorker {
-            store,
-            clock,
-            owner,
-            client,
-            key,
-            policy: settings.policy,
-            lease_seconds: settings.lease.as_secs().max(1) as i64,
-            metrics,
-            hosts: Mutex::new(HashMap::new()),
-            registry,
+            core: Arc::new(Core {
+                store,
+                clock,
+                owner,
+                client,
+                policy: settings.policy,
+                lease_seconds: settings.lease.as_secs().max(1) as i64,
+                request_timeout: settings.request_timeout,
+                max_in_flight: settings.max_in_flight.max(1),
+                poll_interval: settings.poll_interval,
+                metrics,
+                registry,
+                keys: KeyOpener::new(key),
+                hosts: Hosts::new(per_host_concurrency),
+                held: Mutex::new(HashSet::new()),
+                room: Notify::new(),
+            }),
         })
     }
 
-    fn host_permits(&self, url: &str) -> Arc<Semaphore> {
-        let host = reqwest::Url::parse(url)
-            .ok()
-            .and_then(|url| url.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        match self.hosts.lock() {
-            Ok(mut hosts) => Arc::clone(
-                hosts
-                    .entry(host)
-                    .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST_CONCURRENCY))),
-            ),
-            Err(_) => Arc::new(Semaphore::new(PER_HOST_CONCURRENCY)),
+    /// Runs until `shutdown`; then attempts waiting for their host's turn give their callbacks
+    /// back, those under way finish (each within the request timeout) and are recorded, and
+    /// the leases left are given back.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let core = self.core;
+        let committed = core.store.callbacks_committed();
+        let (settled_sender, settled_receiver) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(Arc::clone(&core).record_loop(settled_receiver));
+        let mut attempts = Attempts::default();
+        while !*shutdown.borrow() {
+            attempts.reap(&core);
+            let room = core.room_left();
+            let mut wait = core.poll_interval;
+            if room > 0 {
+                match core.claim(room.min(CLAIM_MAX)).await {
+                    Ok(claim) => {
+                        let claimed = claim.callbacks.len();
+                        for callback in claim.callbacks {
+                            if !core.hold(callback.id) {
+                                // Already under way here: the claim only renewed its lease.
+                                continue;
+                            }
+                            let keys = claim.keys.get(&callback.signer).cloned();
+                            let (task_core, sender, stopping) =
+                                (Arc::clone(&core), settled_sender.clone(), shutdown.clone());
+                            let (id, lease_until) = (callback.id, claim.lease_until);
+                            attempts.spawn(id, async move {
+                                let settled = task_core
+                                    .deliver(callback, keys, lease_until, stopping)
+                                    .await;
+                                // The recorder runs until every sender is gone.
+                                let _ = sender.send(settled);
+                            });
+                        }
+                        if claimed == room.min(CLAIM_MAX) {
+                            // There may be more due right away.
+                            continue;
+                        }
+                        if claimed == 0 {
+                            wait = core.until_next_due().await;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "callback worker could not claim callbacks");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = core.room.notified() => {}
+                _ = committed.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        attempts.finish(&core).await;
+        drop(settled_sender);
+        if let Err(error) = recorder.await {
+            tracing::error!(%error, "the callback recorder stopped");
+        }
+        let owner = core.owner.clone();
+        if let Err(error) = core
+            .store
+            .write(move |db| Box::pin(async move { callbacks::release_leases(db, &owner).await }))
+            .await
+        {
+            tracing::warn!(%error, "could not release callback leases at shutdown");
+        }
+    }
+}
+
+/// The attempt tasks under way, with the callback each one carries.
+#[derive(Default)]
+struct Attempts {
+    tasks: JoinSet<()>,
+    callbacks: HashMap<tokio::task::Id, i64>,
+}
+
+impl Attempts {
+    fn spawn(&mut self, callback_id: i64, task: impl Future<Output = ()> + Send + 'static) {
+        let handle = self.tasks.spawn(task);
+        self.callbacks.insert(handle.id(), callback_id);
+    }
+
+    /// Forgets the tasks that ended. One that panicked never handed its callback to the
+    /// recorder: its room is given back here, and the callback, still leased, is sent again
+    /// once its lease lapses.
+    fn reap(&mut self, core: &Core) {
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            self.ended(core, ended);
         }
     }
 
-    /// Claims due callbacks and tries each once.
-    pub async fn run_once(&self) -> Result<Outcome, StoreError> {
+    /// Waits for every task to end.
+    async fn finish(&mut self, core: &Core) {
+        while let Some(ended) = self.tasks.join_next_with_id().await {
+            self.ended(core, ended);
+        }
+    }
+
+    fn ended(&mut self, core: &Core, ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        match ended {
+            Ok((task, ())) => {
+                self.callbacks.remove(&task);
+            }
+            Err(error) => {
+                if let Some(callback) = self.callbacks.remove(&error.id()) {
+                    tracing::error!(%error, callback, "a callback attempt ended without a result");
+                    core.let_go(std::iter::once(callback));
+                }
+            }
+        }
+    }
+}
+
+impl Core {
+    /// How many more callbacks may be claimed now.
+    fn room_left(&self) -> usize {
+        let held = self
+            .held
+            .lock()
+            .map_or(self.max_in_flight, |held| held.len());
+        self.max_in_flight.saturating_sub(held)
+    }
+
+    /// Takes a claimed callback on; false when it is under way here already.
+    fn hold(&self, id: i64) -> bool {
+        let Ok(mut held) = self.held.lock() else {
+            return false;
+        };
+        let new = held.insert(id);
+        self.metrics.set_callbacks_in_flight(held.len());
+        new
+    }
+
+    /// Lets recorded callbacks go, making room for more.
+    fn let_go(&self, ids: impl Iterator<Item = i64>) {
+        if let Ok(mut held) = self.held.lock() {
+            for id in ids {
+                held.remove(&id);
+            }
+            self.metrics.set_callbacks_in_flight(held.len());
+        }
+        self.room.notify_one();
+    }
+
+    /// Claims up to `limit` due callbacks and, in the same transaction, their signers' keys.
+    async fn claim(&self, limit: usize) -> Result<Claim, StoreError> {
         let now = self.clock.now();
         let lease_seconds = self.lease_seconds;
         let owner = self.owner.clone();
-        let claimed = self
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (callbacks, keys) = self
             .store
             .write(move |db| {
                 Box::pin(async move {
-                    callbacks::claim_due(db, &owner, now, lease_seconds, CLAIM_BATCH).await
+                    let claimed =
+                        callbacks::claim_due(db, &owner, now, lease_seconds, limit).await?;
+                    let signers: Vec<Signer> =
+                        claimed.iter().map(|callback| callback.signer).collect();
+                    let keys = callbacks::sealed_keys(db, &signers, now).await?;
+                    Ok((claimed, keys))
                 })
             })
             .await?;
-        if claimed.is_empty() {
-            return Ok(Outcome::Idle);
-        }
-        let count = claimed.len();
-        let attempts = claimed.into_iter().map(|callback| self.attempt(callback));
-        for result in futures_util::future::join_all(attempts).await {
-            result?;
-        }
-        Ok(Outcome::Worked(count))
+        Ok(Claim {
+            callbacks,
+            keys,
+            lease_until: now.plus_seconds(lease_seconds),
+        })
     }
 
-    async fn attempt(&self, callback: Callback) -> Result<(), StoreError> {
-        let permits = self.host_permits(&callback.url);
-        let _permit = permits
-            .acquire()
+    /// How long to wait when nothing is due: until the next callback comes due, at most the
+    /// poll interval.
+    async fn until_next_due(&self) -> Duration {
+        let now = self.clock.now();
+        let next = self
+            .store
+            .read(move |db| Box::pin(callbacks::next_due_at(db, now)))
             .await
-            .map_err(|_| StoreError::Unavailable("delivery permits closed".to_owned()))?;
+            .ok()
+            .flatten();
+        match next {
+            Some(due) => {
+                Duration::from_micros((due.unix_micros() - now.unix_micros()).max(0) as u64)
+                    .min(self.poll_interval)
+            }
+            None => self.poll_interval,
+        }
+    }
+
+    /// Waits for the host's turn, tries the callback once, and says what became of it.
+    async fn deliver(
+        &self,
+        callback: Callback,
+        keys: Option<SealedKeys>,
+        lease_until: Timestamp,
+        mut stopping: watch::Receiver<bool>,
+    ) -> Settled {
+        let gate = self.hosts.gate(&callback.url);
+        let lease_left = Duration::from_micros(
+            (lease_until.unix_micros() - self.clock.now().unix_micros()).max(0) as u64,
+        );
+        let wait_max =
+            HOST_WAIT_MAX.min(lease_left.saturating_sub(self.request_timeout + LEASE_MARGIN));
+        let turn = tokio::select! {
+            turn = gate.turn(wait_max) => turn,
+            _ = stopping.wait_for(|stop| *stop) => {
+                return self.released(callback.id, 0);
+            }
+        };
+        let _permit = match turn {
+            Ok(permit) => permit,
+            Err(NoTurn::Busy) | Err(NoTurn::TimedOut) => {
+                return self.released(callback.id, HOST_BUSY_DELAY_S);
+            }
+        };
+        let lease_needed =
+            i64::try_from((self.request_timeout + LEASE_MARGIN).as_micros()).unwrap_or(i64::MAX);
+        if self.clock.now().unix_micros().saturating_add(lease_needed) > lease_until.unix_micros() {
+            return self.released(callback.id, 0);
+        }
         let started_at = self.clock.now();
         let timer = Instant::now();
         let format = CallbackDialect::parse(&callback.dialect)
             .and_then(|dialect| self.registry.format(dialect))
             .cloned();
         let outcome = match &format {
-            Some(format) => self.send(&callback, format.as_ref()).await,
+            Some(format) => self.send(&callback, keys.as_ref(), format.as_ref()).await,
             None => Err(format!(
                 "no callback format {:?} is registered",
                 callback.dialect
             )),
         };
         let elapsed = timer.elapsed();
+        gate.observe(elapsed);
         let finished_at = self.clock.now();
         let delivered =
             matches!((&outcome, &format), (Ok(status), Some(format)) if format.accepted(*status));
@@ -154,14 +390,7 @@ impl DeliveryWorker {
             Err(error) => (None, Some(error)),
         };
         self.metrics.record_callback(delivered, elapsed);
-        let record = AttemptRecord {
-            started_at,
-            finished_at,
-            response_code,
-            delivered,
-            error: error.clone(),
-        };
-        let after = if delivered {
+        let after_failure = if delivered {
             AfterFailure::RetryAt(finished_at)
         } else {
             let mut jitter = [0u8; 4];
@@ -179,30 +408,45 @@ impl DeliveryWorker {
         if !delivered {
             tracing::info!(delivery_id = %callback.delivery_id, attempts = callback.attempts + 1, error = error.as_deref().unwrap_or_default(), "callback not delivered");
         }
-        let owner = self.owner.clone();
-        let id = callback.id;
-        self.store
-            .write(move |db| {
-                Box::pin(async move {
-                    let settled = Settled {
-                        callback_id: id,
-                        settlement: Settlement::Attempted {
-                            attempt: record,
-                            after_failure: after,
-                        },
-                    };
-                    callbacks::record_attempts(db, &owner, &[settled]).await
-                })
-            })
-            .await?;
-        Ok(())
+        Settled {
+            callback_id: callback.id,
+            settlement: Settlement::Attempted {
+                attempt: AttemptRecord {
+                    started_at,
+                    finished_at,
+                    response_code,
+                    delivered,
+                    error,
+                },
+                after_failure,
+            },
+        }
+    }
+
+    /// A callback given back unsent, due again `delay_seconds` from now.
+    fn released(&self, callback_id: i64, delay_seconds: i64) -> Settled {
+        Settled {
+            callback_id,
+            settlement: Settlement::Released {
+                due_at: self.clock.now().plus_seconds(delay_seconds),
+            },
+        }
     }
 
     /// One POST; the HTTP status, or why there was none.
-    async fn send(&self, callback: &Callback, format: &dyn CallbackFormat) -> Result<u16, String> {
+    async fn send(
+        &self,
+        callback: &Callback,
+        keys: Option<&SealedKeys>,
+        format: &dyn CallbackFormat,
+    ) -> Result<u16, String> {
         let url = guard::check_url(&callback.url, self.policy)
             .map_err(|error| format!("refused: {error}"))?;
-        let (current, previous) = self.secrets(callback).await?;
+        let SigningKeys { current, previous } = match (callback.signer, keys) {
+            (Signer::None, _) => return Err("the payment has no merchant to sign for".to_owned()),
+            (_, None) => return Err("the signer's keys were not found".to_owned()),
+            (_, Some(keys)) => self.keys.open(keys)?,
+        };
         let now = self.clock.now();
         let timestamp = now.unix_seconds();
         let body = format.body_at_attempt(&callback.body, &current, now);
@@ -234,88 +478,58 @@ impl DeliveryWorker {
         Ok(status)
     }
 
-    async fn secrets(&self, callback: &Callback) -> Result<(String, Option<String>), String> {
-        let merchant = match callback.signer {
-            Signer::Merchant(merchant) => merchant,
-            Signer::P2pClient(client) => {
-                return self.client_key(client).await.map(|key| (key, None));
-            }
-            Signer::None => return Err("the payment has no merchant to sign for".to_owned()),
-        };
-        let now = self.clock.now();
-        let (current, previous) = self
-            .store
-            .read(move |db| {
-                Box::pin(async move { tenancy::merchant_callback_secrets(db, merchant, now).await })
-            })
-            .await
-            .map_err(|error| error.to_string())?;
-        let decrypt = |stored: &[u8]| -> Result<String, String> {
-            let bytes = self
-                .key
-                .decrypt(purpose::MERCHANT_CALLBACK_SECRET, stored)
-                .map_err(|error| error.to_string())?;
-            String::from_utf8(bytes).map_err(|_| "the callback secret is not text".to_owned())
-        };
-        let current = decrypt(&current)?;
-        let previous = previous.as_deref().map(decrypt).transpose()?;
-        Ok((current, previous))
-    }
-
-    /// A P2P client's signing key, which signs its callbacks.
-    async fn client_key(&self, client: P2pClientId) -> Result<String, String> {
-        let record = self
-            .store
-            .read(move |db| Box::pin(async move { p2p::client_by_id(db, client).await }))
-            .await
-            .map_err(|error| error.to_string())?;
-        let bytes = self
-            .key
-            .decrypt(purpose::P2P_SIGNING_KEY, &record.signing_key_encrypted)
-            .map_err(|error| error.to_string())?;
-        String::from_utf8(bytes).map_err(|_| "the signing key is not text".to_owned())
-    }
-
-    /// Runs until `shutdown`, then gives back its leases.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let outcome = self.run_once().await.unwrap_or_else(|error| {
-                tracing::warn!(%error, "callback worker could not claim callbacks");
-                Outcome::Idle
-            });
-            if let Outcome::Worked(_) = outcome {
-                continue;
-            }
-            let now = self.clock.now();
-            let next = self
-                .store
-                .read(move |db| Box::pin(callbacks::next_due_at(db, now)))
-                .await
-                .ok()
-                .flatten();
-            let sleep = match next {
-                Some(due) => {
-                    Duration::from_micros((due.unix_micros() - now.unix_micros()).max(0) as u64)
-                        .min(POLL_MAX)
+    /// Records finished attempts as they come, one transaction for all that are waiting, until
+    /// every attempt task is gone.
+    async fn record_loop(self: Arc<Self>, mut receiver: mpsc::UnboundedReceiver<Settled>) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH_MAX);
+        while let Some(first) = receiver.recv().await {
+            batch.push(first);
+            while batch.len() < RECORD_BATCH_MAX {
+                match receiver.try_recv() {
+                    Ok(settled) => batch.push(settled),
+                    Err(_) => break,
                 }
-                None => POLL_MAX,
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = shutdown.changed() => {}
+            }
+            let settled: Arc<[Settled]> = batch.drain(..).collect();
+            self.record(Arc::clone(&settled)).await;
+            self.let_go(settled.iter().map(|settled| settled.callback_id));
+        }
+    }
+
+    /// Records one batch, trying again a few times. Recording twice is harmless: a callback
+    /// recorded once no longer carries this node's lease, so the second time changes nothing.
+    async fn record(&self, settled: Arc<[Settled]>) {
+        for attempt in 1..=RECORD_TRIES {
+            let owner = self.owner.clone();
+            let batch = Arc::clone(&settled);
+            match self
+                .store
+                .write(move |db| {
+                    Box::pin(async move { callbacks::record_attempts(db, &owner, &batch).await })
+                })
+                .await
+            {
+                Ok(recorded) => {
+                    if recorded.len() < settled.len() {
+                        tracing::info!(
+                            lost = settled.len() - recorded.len(),
+                            "callback leases lapsed before their attempts were recorded; those callbacks will be sent again"
+                        );
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, attempt, "could not record callback attempts");
+                    if attempt < RECORD_TRIES {
+                        tokio::time::sleep(RECORD_RETRY_PAUSE * 2u32.pow(attempt - 1)).await;
+                    }
+                }
             }
         }
-        let owner = self.owner.clone();
-        if let Err(error) = self
-            .store
-            .write(move |db| Box::pin(async move { callbacks::release_leases(db, &owner).await }))
-            .await
-        {
-            tracing::warn!(%error, "could not release callback leases at shutdown");
-        }
+        tracing::error!(
+            count = settled.len(),
+            "callback attempts not recorded; those callbacks will be sent again once their leases lapse"
+        );
     }
 }
 
