@@ -1,11 +1,20 @@
 //! Callbacks end to end: a real HTTP receiver on loopback, the server's own delivery worker,
 //! and a clock the tests move (retries are minutes apart in server time, never slept through).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
+use obol_core::Currency;
+use obol_core::ids::{MerchantId, PaymentId, ResellerId};
+use obol_core::money::Money;
+use obol_core::payment::{Actor, PaymentEvent};
 use obol_server::callbacks::signature;
 use obol_server::commands::{self, MerchantOptions, MerchantOutput};
+use obol_server::crypto::OsRandom;
+use obol_store::ops::callbacks::CallbackStatus;
+use obol_store::ops::catalog;
 use obol_store::testing::inspect;
 use obol_testkit::{Behaviour, CallbackReceiver, TestDatabase, TestServer, on_both_backends};
 use reqwest::Client;
@@ -402,7 +411,339 @@ async fn the_guard_refuses_private_callback_urls_at_creation(database: TestDatab
     server.stop().await;
 }
 
+/// Payments made through the running server's own store and outbox, each paid and refunded
+/// at once: a burst of callbacks committed in a few transactions, as a busy node makes them.
+async fn burst_of_paid_and_refunded_payments(
+    server: &TestServer,
+    merchant: &MerchantOutput,
+    url: &str,
+    count: usize,
+) -> Vec<PaymentId> {
+    let store = server.state().store.clone();
+    let mut ids = Vec::with_capacity(count);
+    for chunk in 0..count.div_ceil(100) {
+        let (outbox, now, url) = (server.outbox(), server.context.clock.now(), url.to_owned());
+        let (reseller, merchant_id) = (
+            ResellerId::new(merchant.reseller_id),
+            MerchantId::new(merchant.id),
+        );
+        let size = (count - chunk * 100).min(100);
+        let made = store
+            .write(move |db| {
+                Box::pin(async move {
+                    let service = catalog::get_service_by_code(db, "payment_card_usd_hpp")
+                        .await?
+                        .expect("a seeded service");
+                    let mut ids = Vec::with_capacity(size);
+                    for index in 0..size {
+                        let draft = obol_testkit::draft(
+                            reseller,
+                            merchant_id,
+                            Money::from_minor(1_000, Currency::USD).expect("an amount"),
+                        )
+                        .reference_id(Some(format!("burst-{chunk}-{index}")))
+                        .callback_url(Some(url.clone()))
+                        .service(&service)
+                        .build()
+                        .expect("a draft");
+                        let id = PaymentId::generate(&mut OsRandom);
+                        outbox
+                            .insert(db, draft, id.clone(), Some(&service), now)
+                            .await?;
+                        let paid = PaymentEvent::Succeeded { card: None };
+                        outbox
+                            .transition(db, &id, paid, Actor::Provider, now)
+                            .await?;
+                        let amount = Money::from_minor(1_000, Currency::USD).expect("an amount");
+                        let refunded = PaymentEvent::Refunded { amount };
+                        outbox
+                            .transition(db, &id, refunded, Actor::Merchant(merchant_id), now)
+                            .await?;
+                        ids.push(id);
+                    }
+                    Ok(ids)
+                })
+            })
+            .await
+            .unwrap();
+        ids.extend(made);
+    }
+    ids
+}
+
+/// The statuses a payment's callbacks reported, in the order they arrived.
+fn arrived_statuses(received: &[obol_testkit::Received], payment: &PaymentId) -> Vec<String> {
+    received
+        .iter()
+        .map(|callback| callback.json())
+        .filter(|body| body["data"]["id"] == payment.as_str())
+        .map(|body| {
+            body["data"]["attributes"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Many payments' callbacks committed at once, to one receiver: all delivered, each once (no
+/// lease can lapse here: the clock stands still), each payment's in order.
+async fn a_burst_to_one_receiver_is_delivered_whole_and_in_order(database: TestDatabase) {
+    const PAYMENTS: usize = 500;
+    let server = TestServer::start(database).await;
+    let merchant = server.merchant(false, false).await;
+    let receiver = CallbackReceiver::start().await;
+    let payments =
+        burst_of_paid_and_refunded_payments(&server, &merchant, receiver.url(), PAYMENTS).await;
+    let stored = server
+        .context
+        .store
+        .read(|db| Box::pin(inspect::all_callbacks(db)))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), PAYMENTS * 3, "created, processed, refunded");
+    let deliveries = receiver
+        .wait_for_deliveries(PAYMENTS * 3, Duration::from_secs(120))
+        .await;
+    assert!(
+        deliveries.values().all(|count| *count == 1),
+        "each callback once: {:?}",
+        deliveries.values().filter(|count| **count > 1).count()
+    );
+    assert_eq!(receiver.count(), PAYMENTS * 3);
+    let received = receiver.all();
+    for payment in &payments {
+        assert_eq!(
+            arrived_statuses(&received, payment),
+            ["process_pending", "processed", "refunded"],
+            "{payment:?}"
+        );
+    }
+    // Every attempt is recorded once, and counted once.
+    for _ in 0..500 {
+        let attempts = server
+            .context
+            .store
+            .read(|db| Box::pin(inspect::callback_attempt_count(db)))
+            .await
+            .unwrap();
+        if attempts as usize >= PAYMENTS * 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let callbacks = server
+        .context
+        .store
+        .read(|db| Box::pin(inspect::all_callbacks(db)))
+        .await
+        .unwrap();
+    assert!(
+        callbacks
+            .iter()
+            .all(|callback| callback.status == CallbackStatus::Delivered && callback.attempts == 1),
+        "every callback delivered at its first attempt"
+    );
+    assert_eq!(
+        server
+            .context
+            .store
+            .read(|db| Box::pin(inspect::callback_attempt_count(db)))
+            .await
+            .unwrap(),
+        (PAYMENTS * 3) as i64
+    );
+    let metrics = Client::new()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "obol_callback_attempts_total{{outcome=\"delivered\"}} {}",
+            PAYMENTS * 3
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("obol_callbacks_in_flight 0"), "{metrics}");
+    server.stop().await;
+}
+
+/// With the poll an hour apart, a callback committed on this node still goes at once: the
+/// commit wakes the worker, and a recorded attempt lets the payment's next callback go.
+async fn a_new_callback_goes_without_waiting_for_the_poll(database: TestDatabase) {
+    let server =
+        TestServer::start_with(database, &[("OBOL_CALLBACKS_POLL_INTERVAL_MS", "3600000")]).await;
+    let merchant = server.merchant(false, false).await;
+    let receiver = CallbackReceiver::start().await;
+    let url = receiver.url().to_owned();
+    // The worker has looked once at start, found nothing, and waits for the hour or a wake.
+    let created = create(&server, &merchant, paid_test_invoice("prompt", &url)).await;
+    // `wait_for` gives up after seconds: only a wake, not the poll, can deliver in time.
+    let received = receiver.wait_for(2).await;
+    assert_eq!(
+        arrived_statuses(
+            &received,
+            &PaymentId::parse(created["data"]["id"].as_str().unwrap()).unwrap()
+        ),
+        ["process_pending", "processed"]
+    );
+    // And again once the worker is idle: a later change of the same payment.
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    attempts_recorded_for_all(&server, 2).await;
+    let refund = Client::new()
+        .post(server.url(&format!("/api/payment-invoices/{id}/refund")))
+        .basic_auth(&merchant.api_login, Some(&merchant.api_secret))
+        .json(&json!({ "data": { "type": "payment-invoices", "attributes": { "amount": 10 } } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        refund.status().is_success(),
+        "{}",
+        refund.text().await.unwrap()
+    );
+    let received = receiver.wait_for(3).await;
+    assert_eq!(
+        received[2].json()["data"]["attributes"]["status"],
+        "refunded"
+    );
+    server.stop().await;
+}
+
+/// Waits until `count` callbacks have an attempt recorded.
+async fn attempts_recorded_for_all(server: &TestServer, count: usize) {
+    for _ in 0..500 {
+        let callbacks = server
+            .context
+            .store
+            .read(|db| Box::pin(inspect::all_callbacks(db)))
+            .await
+            .unwrap();
+        if callbacks
+            .iter()
+            .filter(|callback| callback.attempts > 0)
+            .count()
+            >= count
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{count} callbacks were never attempted");
+}
+
+/// A slow receiver that counts the requests it holds at once: each is answered 200 after
+/// [`SLOW_ANSWER`] (well within the test server's 1 s request timeout).
+#[derive(Clone, Default)]
+struct CountingReceiver {
+    current: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+}
+
+const SLOW_ANSWER: Duration = Duration::from_millis(150);
+
+impl CountingReceiver {
+    async fn start() -> (CountingReceiver, String) {
+        let receiver = CountingReceiver::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/callbacks", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .fallback(axum::routing::post(
+                |axum::extract::State(receiver): axum::extract::State<CountingReceiver>| async move {
+                    let now = receiver.current.fetch_add(1, Ordering::SeqCst) + 1;
+                    receiver.most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(SLOW_ANSWER).await;
+                    receiver.current.fetch_sub(1, Ordering::SeqCst);
+                    receiver.total.fetch_add(1, Ordering::SeqCst);
+                    axum::http::StatusCode::OK
+                },
+            ))
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+}
+
+/// At most `callbacks.per_host_concurrency` attempts go to one host at once, though more are
+/// claimed and waiting.
+async fn one_host_gets_at_most_its_bound_at_once(database: TestDatabase) {
+    const PER_HOST: usize = 3;
+    let server = TestServer::start_with(
+        database,
+        &[
+            ("OBOL_CALLBACKS_PER_HOST_CONCURRENCY", "3"),
+            ("OBOL_CALLBACKS_MAX_IN_FLIGHT", "64"),
+        ],
+    )
+    .await;
+    let merchant = server.merchant(false, false).await;
+    let (receiver, url) = CountingReceiver::start().await;
+    let payments = burst_of_paid_and_refunded_payments(&server, &merchant, &url, 12).await;
+    let expected = payments.len() * 3;
+    for _ in 0..1_000 {
+        if receiver.total.load(Ordering::SeqCst) >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(receiver.total.load(Ordering::SeqCst), expected);
+    assert_eq!(
+        receiver.most.load(Ordering::SeqCst),
+        PER_HOST,
+        "twelve payments' callbacks were due together; the host had three at a time"
+    );
+    server.stop().await;
+}
+
+/// A callback secret rotated from outside the server (the CLI, another node) signs the very
+/// next callback, and rotated again at once, the next one after that: nothing this node
+/// remembers about secrets outlives a rotation.
+async fn a_rotated_secret_signs_the_next_callback(database: TestDatabase) {
+    let server = TestServer::start(database).await;
+    let merchant = server.merchant(false, false).await;
+    let receiver = CallbackReceiver::start().await;
+    let url = receiver.url().to_owned();
+    let mut secrets = vec![merchant.callback_secret.clone()];
+    for round in 0..3 {
+        create(
+            &server,
+            &merchant,
+            json!({ "reference_id": format!("rotation-{round}"), "amount": 5, "currency": "USD", "service": "payment_card_usd_hpp", "callback_url": url }),
+        )
+        .await;
+        let callback = receiver.wait_for(round + 1).await.remove(round);
+        let current = secrets.last().unwrap();
+        assert_eq!(
+            callback.header("x-signature"),
+            paymega_signature(current, &callback.body),
+            "round {round}: the newest secret signs"
+        );
+        let header = callback.header("x-obol-signature");
+        assert!(signature::verify_obol(&header, current, &callback.body));
+        if secrets.len() > 1 {
+            assert!(
+                signature::verify_obol(&header, &secrets[secrets.len() - 2], &callback.body),
+                "round {round}: the secret it replaced signs beside it"
+            );
+        }
+        let rotated = commands::rotate_callback_secret(&server.context, merchant.id)
+            .await
+            .unwrap();
+        secrets.push(rotated.callback_secret);
+    }
+    server.stop().await;
+}
+
 on_both_backends!(
+    a_burst_to_one_receiver_is_delivered_whole_and_in_order,
+    a_new_callback_goes_without_waiting_for_the_poll,
+    one_host_gets_at_most_its_bound_at_once,
+    a_rotated_secret_signs_the_next_callback,
     callbacks_are_signed_ordered_and_logged,
     failures_are_retried_on_paymegas_schedule,
     a_refused_connection_is_retried_and_a_later_callback_waits,
