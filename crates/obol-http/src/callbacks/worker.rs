@@ -51,8 +51,9 @@ const RECORD_RETRY_PAUSE: Duration = Duration::from_millis(200);
 const HOST_WAIT_MAX: Duration = Duration::from_secs(5);
 /// When a callback given back because its host was busy is due again.
 const HOST_BUSY_DELAY_S: i64 = 5;
-/// An attempt starts only while its lease outlasts the request timeout by this much, so no
-/// other node can take the callback while this one still waits for the answer.
+/// An attempt starts only while its lease outlasts the request timeout by this much (or by
+/// half of what a fresh lease leaves beyond the request timeout, if that is less), so no other
+/// node can take the callback while this one still waits for the answer or records it.
 const LEASE_MARGIN: Duration = Duration::from_secs(1);
 /// Bytes of an answer read (and then dropped): receivers need not be believed about size.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024;
@@ -87,7 +88,8 @@ struct Core {
     client: reqwest::Client,
     policy: AddressPolicy,
     lease_seconds: i64,
-    request_timeout: Duration,
+    /// What an attempt needs left of its lease to start: the request timeout and a margin.
+    lease_needed: Duration,
     max_in_flight: usize,
     poll_interval: Duration,
     metrics: Arc<Metrics>,
@@ -119,6 +121,7 @@ impl DeliveryWorker {
         registry: Arc<Registry>,
     ) -> Result<DeliveryWorker, guard::GuardError> {
         let per_host_concurrency = settings.per_host_concurrency.max(1);
+        let (lease_seconds, lease_needed) = lease_terms(settings.lease, settings.request_timeout);
         let client = guard::client(
             settings.policy,
             settings.connect_timeout,
@@ -132,8 +135,8 @@ impl DeliveryWorker {
                 owner,
                 client,
                 policy: settings.policy,
-                lease_seconds: settings.lease.as_secs().max(1) as i64,
-                request_timeout: settings.request_timeout,
+                lease_seconds: i64::try_from(lease_seconds).unwrap_or(i64::MAX),
+                lease_needed,
                 max_in_flight: settings.max_in_flight.max(1),
                 poll_interval: settings.poll_interval,
                 metrics,
@@ -348,8 +351,7 @@ impl Core {
         let lease_left = Duration::from_micros(
             (lease_until.unix_micros() - self.clock.now().unix_micros()).max(0) as u64,
         );
-        let wait_max =
-            HOST_WAIT_MAX.min(lease_left.saturating_sub(self.request_timeout + LEASE_MARGIN));
+        let wait_max = HOST_WAIT_MAX.min(lease_left.saturating_sub(self.lease_needed));
         let turn = tokio::select! {
             turn = gate.turn(wait_max) => turn,
             _ = stopping.wait_for(|stop| *stop) => {
@@ -362,8 +364,7 @@ impl Core {
                 return self.released(callback.id, HOST_BUSY_DELAY_S);
             }
         };
-        let lease_needed =
-            i64::try_from((self.request_timeout + LEASE_MARGIN).as_micros()).unwrap_or(i64::MAX);
+        let lease_needed = i64::try_from(self.lease_needed.as_micros()).unwrap_or(i64::MAX);
         if self.clock.now().unix_micros().saturating_add(lease_needed) > lease_until.unix_micros() {
             return self.released(callback.id, 0);
         }
@@ -533,6 +534,16 @@ impl Core {
     }
 }
 
+/// The lease a claim takes, in whole seconds, and how much of it an attempt needs left to
+/// start. A lease shorter than one attempt would let a second node send the same callback
+/// while the first still waits for the answer, so it is at least a second longer; and however
+/// short, a fresh lease always leaves enough to start at once.
+fn lease_terms(lease: Duration, request_timeout: Duration) -> (u64, Duration) {
+    let lease_seconds = lease.as_secs().max(request_timeout.as_secs() + 1);
+    let slack = Duration::from_secs(lease_seconds).saturating_sub(request_timeout);
+    (lease_seconds, request_timeout + LEASE_MARGIN.min(slack / 2))
+}
+
 /// Why a POST failed, without its URL: the reason is logged and kept in the callback's log,
 /// and a merchant's URL may carry a token of its own.
 fn describe(error: reqwest::Error) -> String {
@@ -543,5 +554,25 @@ fn describe(error: reqwest::Error) -> String {
         format!("could not connect: {error}")
     } else {
         error.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_lease_always_leaves_room_to_start() {
+        let second = Duration::from_secs(1);
+        // The defaults: 120 s leases, 20 s requests, a margin of 1 s.
+        assert_eq!(lease_terms(120 * second, 20 * second), (120, 21 * second));
+        // A lease as short as the configuration allows (tests, nodes: 2 s for 1 s requests).
+        let (lease, needed) = lease_terms(2 * second, second);
+        assert_eq!(lease, 2);
+        assert!(needed < 2 * second && needed > second, "{needed:?}");
+        // A lease shorter than a request is lengthened.
+        let (lease, needed) = lease_terms(second, 1_500 * Duration::from_millis(1));
+        assert_eq!(lease, 2);
+        assert!(needed < 2 * second, "{needed:?}");
     }
 }
