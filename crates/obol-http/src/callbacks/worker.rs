@@ -501,12 +501,14 @@ impl Core {
     /// recorded once no longer carries this node's lease, so the second time changes nothing.
     async fn record(&self, settled: Arc<[Settled]>) {
         for attempt in 1..=RECORD_TRIES {
-            let owner = self.owner.clone();
+            let (owner, now) = (self.owner.clone(), self.clock.now());
             let batch = Arc::clone(&settled);
             match self
                 .store
                 .write(move |db| {
-                    Box::pin(async move { callbacks::record_attempts(db, &owner, &batch).await })
+                    Box::pin(
+                        async move { callbacks::record_attempts(db, &owner, &batch, now).await },
+                    )
                 })
                 .await
             {

@@ -166,6 +166,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "sqlite/0018_lean_creation.sql",
         "postgres/0018_lean_creation.sql"
     ),
+    migration!(19, "callbacks_waiting", "common/0019_callbacks_waiting.sql"),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are

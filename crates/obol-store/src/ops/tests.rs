@@ -200,6 +200,7 @@ async fn read_everything(db: &mut dyn Db) -> StoreResult<()> {
                 after_failure: callbacks::AfterFailure::RetryAt(NOW),
             },
         }],
+        NOW,
     )
     .await?;
     assert_eq!(retry, vec![claimed[0].id]);

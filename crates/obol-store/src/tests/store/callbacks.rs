@@ -50,13 +50,36 @@ async fn claim(store: &Store, owner: &'static str, at: Timestamp, limit: i64) ->
         .unwrap()
 }
 
-async fn record(store: &Store, owner: &'static str, settled: Vec<Settled>) -> Vec<i64> {
+async fn record(
+    store: &Store,
+    owner: &'static str,
+    settled: Vec<Settled>,
+    now: Timestamp,
+) -> Vec<i64> {
     store
         .write(move |db| {
-            Box::pin(async move { callbacks::record_attempts(db, owner, &settled).await })
+            Box::pin(async move { callbacks::record_attempts(db, owner, &settled, now).await })
         })
         .await
         .unwrap()
+}
+
+/// A payment's callbacks, in order.
+async fn of_payment(store: &Store, payment: &PaymentId) -> Vec<Callback> {
+    let payment = payment.clone();
+    store
+        .read(move |db| Box::pin(async move { callbacks::for_payment(db, &payment).await }))
+        .await
+        .unwrap()
+}
+
+/// Whether each callback waits for an earlier one.
+fn waiting(callbacks: &[Callback]) -> Vec<bool> {
+    callbacks.iter().map(Callback::waits_for_earlier).collect()
+}
+
+fn sequences(callbacks: &[Callback]) -> Vec<i64> {
+    callbacks.iter().map(|callback| callback.sequence).collect()
 }
 
 fn attempt(id: i64, delivered: bool, at: Timestamp, after_failure: AfterFailure) -> Settled {
@@ -104,6 +127,14 @@ async fn attempts_are_recorded_in_batches_under_their_leases(database: TestDatab
         }
         payments.push(payment);
     }
+    for payment in &payments {
+        let callbacks = of_payment(&store, payment).await;
+        assert_eq!(
+            waiting(&callbacks),
+            [false, true, true],
+            "the later ones wait"
+        );
+    }
     let claimed = claim(&store, "node-a", NOW, 100).await;
     assert_eq!(claimed.len(), 3, "one callback per payment: {claimed:?}");
     assert!(claimed.iter().all(|callback| callback.sequence == 1));
@@ -129,6 +160,7 @@ async fn attempts_are_recorded_in_batches_under_their_leases(database: TestDatab
             attempt(delivered, true, NOW, AfterFailure::RetryAt(NOW)),
             attempt(failing, false, NOW, AfterFailure::RetryAt(retry_at)),
         ],
+        NOW.plus_seconds(61),
     )
     .await;
     assert_eq!(recorded, vec![delivered, failing]);
@@ -146,43 +178,31 @@ async fn attempts_are_recorded_in_batches_under_their_leases(database: TestDatab
     assert_eq!(attempts_logged(&store, failing).await, 1);
     assert_eq!(attempts_logged(&store, lapsed).await, 0);
 
-    // The failing callback's later ones are not due before it is due again.
-    let later: Vec<&Callback> = all
-        .iter()
-        .filter(|callback| {
-            callback.subject == Subject::Payment(payments[2].clone()) && callback.sequence > 1
-        })
-        .collect();
-    assert_eq!(later.len(), 2);
-    assert!(
-        later
-            .iter()
-            .all(|callback| callback.next_attempt_at == retry_at)
+    // The delivered one lets its next one go, at the time of the record; the one after still
+    // waits. The failing one's later ones wait for it, and so does one enqueued now.
+    let next_go = of_payment(&store, &payments[1]).await;
+    assert_eq!(waiting(&next_go), [false, false, true]);
+    assert_eq!(next_go[1].next_attempt_at, NOW.plus_seconds(61));
+    enqueue(&store, merchant, &payments[2], NOW.plus_seconds(1)).await;
+    assert_eq!(
+        waiting(&of_payment(&store, &payments[2]).await),
+        [false, true, true, true]
     );
     assert_eq!(
         store
-            .read(|db| Box::pin(callbacks::next_due_at(db, NOW)))
+            .read(|db| Box::pin(callbacks::next_due_at(db, NOW.plus_seconds(61))))
             .await
             .unwrap(),
         Some(retry_at),
-        "the next due time is the retry's, not that of callbacks waiting behind it"
+        "the next due time is the retry's; waiting callbacks have none"
     );
-    // A callback enqueued behind it is held back too.
-    enqueue(&store, merchant, &payments[2], NOW.plus_seconds(1)).await;
-    let fourth = everything(&store)
-        .await
-        .into_iter()
-        .find(|callback| {
-            callback.subject == Subject::Payment(payments[2].clone()) && callback.sequence == 4
-        })
-        .unwrap();
-    assert_eq!(fourth.next_attempt_at, retry_at);
 
     // Recording the same batch again changes nothing (an answer lost after the commit).
     let again = record(
         &store,
         "node-a",
         vec![attempt(delivered, true, NOW, AfterFailure::RetryAt(NOW))],
+        NOW.plus_seconds(61),
     )
     .await;
     assert!(again.is_empty());
@@ -219,6 +239,7 @@ async fn a_released_callback_is_due_again_without_an_attempt(database: TestDatab
             callback_id: claimed[0].id,
             settlement: Settlement::Released { due_at },
         }],
+        NOW,
     )
     .await;
     assert_eq!(recorded, vec![claimed[0].id]);
@@ -227,6 +248,126 @@ async fn a_released_callback_is_due_again_without_an_attempt(database: TestDatab
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (claimed[0].id, 0));
     assert_eq!(attempts_logged(&store, claimed[0].id).await, 0);
+    assert_eq!(
+        waiting(&of_payment(&store, &payment).await),
+        [false, true],
+        "the next one still waits"
+    );
+}
+
+/// A callback given up on lets the next one go, as a delivered one does; a replayed callback
+/// waits for the earlier ones still pending, and the later pending ones wait for it.
+async fn waiting_callbacks_go_when_the_earlier_one_is_done(database: TestDatabase) {
+    let store = open(&database).await;
+    let merchant = merchant(&store).await;
+    let payment = create_payment(&store, merchant, None, 100)
+        .await
+        .unwrap()
+        .id
+        .clone();
+    for _ in 0..4 {
+        enqueue(&store, merchant, &payment, NOW).await;
+    }
+    let first = claim(&store, "node-a", NOW, 10).await;
+    assert_eq!(sequences(&first), [1]);
+    let later = NOW.plus_seconds(10);
+    let given_up = AfterFailure::GiveUp("no more".into());
+    record(
+        &store,
+        "node-a",
+        vec![attempt(first[0].id, false, NOW, given_up)],
+        later,
+    )
+    .await;
+    let second = claim(&store, "node-a", later, 10).await;
+    assert_eq!(
+        sequences(&second),
+        [2],
+        "the one given up on let the next go"
+    );
+    let delivered = attempt(second[0].id, true, later, AfterFailure::RetryAt(later));
+    record(&store, "node-a", vec![delivered], later).await;
+    assert_eq!(
+        waiting(&of_payment(&store, &payment).await),
+        [false, false, false, true]
+    );
+    // Replaying the first (given up) puts the third and fourth behind it again; replaying the
+    // second puts it behind the first.
+    for (delivery, waits) in [
+        (&first[0].delivery_id, false),
+        (&second[0].delivery_id, true),
+    ] {
+        let delivery = delivery.clone();
+        let replayed = store
+            .write(move |db| Box::pin(async move { callbacks::replay(db, &delivery, later).await }))
+            .await
+            .unwrap();
+        assert_eq!(replayed.waits_for_earlier(), waits);
+    }
+    let callbacks = of_payment(&store, &payment).await;
+    assert!(
+        callbacks
+            .iter()
+            .all(|callback| callback.status == callbacks::CallbackStatus::Pending)
+    );
+    assert_eq!(waiting(&callbacks), [false, true, true, true]);
+    assert_eq!(sequences(&claim(&store, "node-a", later, 10).await), [1]);
+}
+
+/// Callbacks written before migration 19 are put in its shape: the later pending ones of a
+/// payment wait, the first pending one (and one after delivered ones) does not.
+async fn migration_19_makes_later_pending_callbacks_wait(database: TestDatabase) {
+    let store = Store::open(&database.url).await.expect("open");
+    store
+        .write(|db| Box::pin(crate::ops::migrate::migrate_up_to(db, NOW, 18)))
+        .await
+        .unwrap();
+    let merchant = merchant(&store).await;
+    let mut payments = Vec::new();
+    for statuses in [
+        ["pending", "pending", "pending"],
+        ["delivered", "pending", "pending"],
+    ] {
+        let payment = create_payment(&store, merchant, None, 100)
+            .await
+            .unwrap()
+            .id
+            .clone();
+        let id = payment.clone();
+        store
+            .write(move |db| {
+                Box::pin(async move {
+                    for (index, status) in statuses.iter().enumerate() {
+                        db.execute(
+                            "INSERT INTO callbacks (delivery_id, payment_id, merchant_id, dialect, url, body, transaction_status, sequence, status, \
+                             next_attempt_at, created_at, mode) VALUES ($1, $2, $3, 'paymega', 'https://example.com/cb', $4, 'created', $5, $6, 0, 0, 'test')",
+                            crate::params![
+                                format!("{}-{index}", id.as_str()),
+                                id.as_str(),
+                                merchant.get(),
+                                b"{}".to_vec(),
+                                index as i64 + 1,
+                                *status
+                            ],
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        payments.push(payment);
+    }
+    assert_eq!(store.migrate(NOW).await.unwrap(), vec![19]);
+    assert_eq!(
+        waiting(&of_payment(&store, &payments[0]).await),
+        [false, true, true]
+    );
+    assert_eq!(
+        waiting(&of_payment(&store, &payments[1]).await),
+        [false, false, true]
+    );
 }
 
 /// Many attempts in one batch (more than one multi-row statement holds) are all recorded.
@@ -255,7 +396,7 @@ async fn a_large_batch_is_recorded_whole(database: TestDatabase) {
             )
         })
         .collect();
-    let recorded = record(&store, "node-a", settled).await;
+    let recorded = record(&store, "node-a", settled, NOW).await;
     assert_eq!(recorded.len(), 75);
     let all = everything(&store).await;
     let delivered = all
@@ -341,6 +482,8 @@ async fn sealed_keys_are_read_with_the_claim(database: TestDatabase) {
 on_both_backends!(
     attempts_are_recorded_in_batches_under_their_leases,
     a_released_callback_is_due_again_without_an_attempt,
+    waiting_callbacks_go_when_the_earlier_one_is_done,
+    migration_19_makes_later_pending_callbacks_wait,
     a_large_batch_is_recorded_whole,
     sealed_keys_are_read_with_the_claim,
 );
