@@ -331,40 +331,54 @@ pub struct Settled {
     pub settlement: Settlement,
 }
 
-/// Rows per multi-row statement, largest first: a few fixed sizes, so that each connection's
-/// statement cache holds a handful of texts rather than one per batch length.
-const ROWS_PER_STATEMENT: [usize; 3] = [64, 8, 1];
+/// Rows one multi-row statement takes at most; longer lists are split.
+const STATEMENT_ROWS_MAX: usize = 256;
+/// The row counts multi-row statements are written for. A list is padded with rows of NULLs up
+/// to the next of these (a NULL matches no row, and is left out), so a batch of any size takes
+/// one statement of each kind, and each connection's statement cache holds five texts per kind
+/// rather than one per length. Round trips count: under load, a batch of 100 recorded in
+/// chunks of 64, 16, 4 and 1 rows took 20 statements and a quarter of a second.
+const STATEMENT_ROWS: [usize; 5] = [1, 4, 16, 64, STATEMENT_ROWS_MAX];
 
-/// `items` in chunks of the sizes of [`ROWS_PER_STATEMENT`].
-fn fixed_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut rest = items;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let size = ROWS_PER_STATEMENT
-            .iter()
-            .copied()
-            .find(|size| *size <= rest.len())
-            .unwrap_or(1);
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        Some(chunk)
-    })
+/// The rows a statement for `count` items is written for.
+fn statement_rows(count: usize) -> usize {
+    STATEMENT_ROWS
+        .iter()
+        .copied()
+        .find(|rows| *rows >= count)
+        .unwrap_or(STATEMENT_ROWS_MAX)
 }
 
-/// `($first, $first+1, …)` for `count` rows of `width` parameters, each cast to `BIGINT` (a
-/// row of a `VALUES` list gives PostgreSQL no column to infer its parameters' types from).
-fn bigint_rows(count: usize, width: usize, first: usize) -> String {
-    (0..count)
+/// `$first, …` for `count` parameters.
+fn placeholders_from(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|index| format!("${index}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `(CAST($first AS types[0]), …), …` for `rows` rows of parameters of these SQL types (a row
+/// of a `VALUES` list gives PostgreSQL no column to infer its parameters' types from).
+fn typed_rows(rows: usize, types: &[&str], first: usize) -> String {
+    (0..rows)
         .map(|row| {
-            let cells: Vec<String> = (0..width)
-                .map(|cell| format!("CAST(${} AS BIGINT)", first + row * width + cell))
+            let cells: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(cell, kind)| {
+                    format!("CAST(${} AS {kind})", first + row * types.len() + cell)
+                })
                 .collect();
             format!("({})", cells.join(", "))
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `params` padded with NULLs to `count`.
+fn padded(mut params: Vec<Value>, count: usize) -> Vec<Value> {
+    params.resize(count.max(params.len()), Value::Null);
+    params
 }
 
 /// Records what became of claimed callbacks, all in the caller's one transaction. Each is
@@ -390,7 +404,7 @@ pub async fn record_attempts(
             _ => None,
         })
         .collect();
-    for chunk in fixed_chunks(&delivered) {
+    for chunk in delivered.chunks(STATEMENT_ROWS_MAX) {
         let marked = mark_delivered(db, owner, chunk).await?;
         done.extend(marked.iter().copied());
         recorded.extend(marked);
@@ -419,7 +433,7 @@ pub async fn record_attempts(
             recorded.insert(id);
         }
     }
-    for chunk in fixed_chunks(&done) {
+    for chunk in done.chunks(STATEMENT_ROWS_MAX) {
         let_next_go(db, chunk, now).await?;
     }
     let logged: Vec<(i64, &AttemptRecord)> = settled
@@ -431,7 +445,7 @@ pub async fn record_attempts(
             _ => None,
         })
         .collect();
-    for chunk in fixed_chunks(&logged) {
+    for chunk in logged.chunks(STATEMENT_ROWS_MAX) {
         log_attempts(db, chunk).await?;
     }
     Ok(settled
@@ -447,21 +461,21 @@ async fn mark_delivered(
     owner: &str,
     chunk: &[(i64, &AttemptRecord)],
 ) -> StoreResult<Vec<i64>> {
+    let rows = statement_rows(chunk.len());
     let sql = format!(
         "WITH finished (id, delivered_at, response_code) AS (VALUES {}) \
          UPDATE callbacks SET status = 'delivered', attempts = attempts + 1, delivered_at = finished.delivered_at, \
          last_response_code = finished.response_code, last_error = NULL, lease_owner = NULL, lease_until = NULL \
-         FROM finished WHERE callbacks.id = finished.id AND callbacks.lease_owner = ${} RETURNING callbacks.id AS id",
-        bigint_rows(chunk.len(), 3, 1),
-        chunk.len() * 3 + 1
+         FROM finished WHERE callbacks.id = finished.id AND callbacks.lease_owner = $1 RETURNING callbacks.id AS id",
+        typed_rows(rows, &["BIGINT", "BIGINT", "BIGINT"], 2),
     );
-    let mut params = Vec::with_capacity(chunk.len() * 3 + 1);
+    let mut params = vec![Value::from(owner)];
     for (id, attempt) in chunk {
         params.push(Value::Int(*id));
         params.push(Value::Int(attempt.finished_at.unix_micros()));
         params.push(Value::from(attempt.response_code.map(i64::from)));
     }
-    params.push(Value::from(owner));
+    let params = padded(params, 1 + rows * 3);
     db.query(&sql, &params)
         .await?
         .iter()
@@ -535,12 +549,13 @@ async fn release(
 }
 
 /// Makes due at `now` the next pending callback of the subject of each callback of `done`
-/// (each just delivered or given up on), if it was waiting.
+/// (each just delivered or given up on), if it was waiting. The next ones are found first,
+/// from `done` by primary key and then by each subject's `(…_id, sequence)` key, and changed
+/// by primary key: one statement that let PostgreSQL choose went through every waiting
+/// callback for each of them (25 ms for 4 among 1,000 waiting, on a table not yet analysed).
 async fn let_next_go(db: &mut dyn Db, done: &[i64], now: Timestamp) -> StoreResult<()> {
-    let ids = (2..done.len() + 2)
-        .map(|index| format!("${index}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let rows = statement_rows(done.len());
+    let ids = placeholders_from(1, rows);
     let next = |column: &str| {
         format!(
             "SELECT (SELECT n.id FROM callbacks n WHERE n.{column} = finished.{column} AND n.sequence > finished.sequence \
@@ -548,38 +563,42 @@ async fn let_next_go(db: &mut dyn Db, done: &[i64], now: Timestamp) -> StoreResu
              FROM callbacks finished WHERE finished.id IN ({ids}) AND finished.{column} IS NOT NULL"
         )
     };
+    let sql = format!("{} UNION ALL {}", next("payment_id"), next("transfer_id"));
+    let params = padded(done.iter().copied().map(Value::Int).collect(), rows);
+    let mut next_ids = Vec::with_capacity(done.len());
+    for row in db.query(&sql, &params).await? {
+        if let Some(id) = row.opt_int("id")? {
+            next_ids.push(Value::Int(id));
+        }
+    }
+    if next_ids.is_empty() {
+        return Ok(());
+    }
+    let rows = statement_rows(next_ids.len());
     let sql = format!(
-        "UPDATE callbacks SET next_attempt_at = $1 WHERE status = 'pending' AND next_attempt_at = {WAITING} AND id IN ({} UNION ALL {})",
-        next("payment_id"),
-        next("transfer_id")
+        "UPDATE callbacks SET next_attempt_at = $1 WHERE id IN ({}) AND status = 'pending' AND next_attempt_at = {WAITING}",
+        placeholders_from(2, rows)
     );
-    let mut params = Vec::with_capacity(done.len() + 1);
-    params.push(Value::Int(now.unix_micros()));
-    params.extend(done.iter().copied().map(Value::Int));
-    db.execute(&sql, &params).await?;
+    let mut params = vec![Value::Int(now.unix_micros())];
+    params.extend(next_ids);
+    db.execute(&sql, &padded(params, 1 + rows)).await?;
     Ok(())
 }
 
 /// Logs attempts (the seed's `callback_logs` read them).
 async fn log_attempts(db: &mut dyn Db, chunk: &[(i64, &AttemptRecord)]) -> StoreResult<()> {
-    let rows: Vec<String> = (0..chunk.len())
-        .map(|row| {
-            let first = row * 6 + 1;
-            format!(
-                "(${first}, ${}, ${}, ${}, ${}, ${})",
-                first + 1,
-                first + 2,
-                first + 3,
-                first + 4,
-                first + 5
-            )
-        })
-        .collect();
+    let rows = statement_rows(chunk.len());
     let sql = format!(
-        "INSERT INTO callback_attempts (callback_id, started_at, finished_at, response_code, delivered, error) VALUES {}",
-        rows.join(", ")
+        "WITH logged (callback_id, started_at, finished_at, response_code, delivered, error) AS (VALUES {}) \
+         INSERT INTO callback_attempts (callback_id, started_at, finished_at, response_code, delivered, error) \
+         SELECT callback_id, started_at, finished_at, response_code, delivered, error FROM logged WHERE callback_id IS NOT NULL",
+        typed_rows(
+            rows,
+            &["BIGINT", "BIGINT", "BIGINT", "BIGINT", "BOOLEAN", "TEXT"],
+            1
+        )
     );
-    let mut params = Vec::with_capacity(chunk.len() * 6);
+    let mut params = Vec::with_capacity(rows * 6);
     for (id, attempt) in chunk {
         params.push(Value::Int(*id));
         params.push(Value::Int(attempt.started_at.unix_micros()));
@@ -588,7 +607,7 @@ async fn log_attempts(db: &mut dyn Db, chunk: &[(i64, &AttemptRecord)]) -> Store
         params.push(Value::Bool(attempt.delivered));
         params.push(Value::from(attempt.error.clone()));
     }
-    db.execute(&sql, &params).await?;
+    db.execute(&sql, &padded(params, rows * 6)).await?;
     Ok(())
 }
 
@@ -627,12 +646,13 @@ pub async fn sealed_keys(
         ids.dedup();
     }
     let mut keys = HashMap::with_capacity(merchants.len() + clients.len());
-    for chunk in fixed_chunks(&merchants) {
+    for chunk in merchants.chunks(STATEMENT_ROWS_MAX) {
+        let rows = statement_rows(chunk.len());
         let sql = format!(
             "SELECT id, callback_secret_enc, previous_callback_secret_enc, previous_callback_secret_until FROM merchants WHERE id IN ({})",
-            placeholders(chunk.len())
+            placeholders_from(1, rows)
         );
-        let params: Vec<Value> = chunk.iter().copied().map(Value::Int).collect();
+        let params = padded(chunk.iter().copied().map(Value::Int).collect(), rows);
         for row in db.query(&sql, &params).await? {
             let previous = match (
                 row.opt_blob("previous_callback_secret_enc")?,
@@ -652,12 +672,13 @@ pub async fn sealed_keys(
             );
         }
     }
-    for chunk in fixed_chunks(&clients) {
+    for chunk in clients.chunks(STATEMENT_ROWS_MAX) {
+        let rows = statement_rows(chunk.len());
         let sql = format!(
             "SELECT id, signing_key_enc FROM p2p_clients WHERE id IN ({})",
-            placeholders(chunk.len())
+            placeholders_from(1, rows)
         );
-        let params: Vec<Value> = chunk.iter().copied().map(Value::Int).collect();
+        let params = padded(chunk.iter().copied().map(Value::Int).collect(), rows);
         for row in db.query(&sql, &params).await? {
             keys.insert(
                 Signer::P2pClient(P2pClientId::new(row.int("id")?)),
@@ -666,14 +687,6 @@ pub async fn sealed_keys(
         }
     }
     Ok(keys)
-}
-
-/// `$1, $2, …, $count`.
-fn placeholders(count: usize) -> String {
-    (1..=count)
-        .map(|index| format!("${index}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A transfer's callbacks, oldest first.

@@ -370,11 +370,12 @@ async fn migration_19_makes_later_pending_callbacks_wait(database: TestDatabase)
     );
 }
 
-/// Many attempts in one batch (more than one multi-row statement holds) are all recorded.
+/// Many attempts in one batch (more than one multi-row statement holds, and a last one padded)
+/// are all recorded.
 async fn a_large_batch_is_recorded_whole(database: TestDatabase) {
     let store = open(&database).await;
     let merchant = merchant(&store).await;
-    for _ in 0..75 {
+    for _ in 0..300 {
         let payment = create_payment(&store, merchant, None, 100)
             .await
             .unwrap()
@@ -383,7 +384,10 @@ async fn a_large_batch_is_recorded_whole(database: TestDatabase) {
         enqueue(&store, merchant, &payment, NOW).await;
     }
     let claimed = claim(&store, "node-a", NOW, 256).await;
-    assert_eq!(claimed.len(), 75);
+    assert_eq!(claimed.len(), 256);
+    let more = claim(&store, "node-a", NOW, 256).await;
+    assert_eq!(more.len(), 44);
+    let claimed: Vec<Callback> = claimed.into_iter().chain(more).collect();
     let settled: Vec<Settled> = claimed
         .iter()
         .enumerate()
@@ -397,7 +401,7 @@ async fn a_large_batch_is_recorded_whole(database: TestDatabase) {
         })
         .collect();
     let recorded = record(&store, "node-a", settled, NOW).await;
-    assert_eq!(recorded.len(), 75);
+    assert_eq!(recorded.len(), 300);
     let all = everything(&store).await;
     let delivered = all
         .iter()
@@ -407,8 +411,17 @@ async fn a_large_batch_is_recorded_whole(database: TestDatabase) {
         .iter()
         .filter(|callback| callback.status == callbacks::CallbackStatus::Failed)
         .count();
-    assert_eq!((delivered, failed), (67, 8));
-    for callback in &all {
+    assert_eq!((delivered, failed), (270, 30));
+    assert!(all.iter().all(|callback| callback.attempts == 1));
+    let logged = store
+        .read(|db| Box::pin(crate::testing::inspect::callback_attempt_count(db)))
+        .await
+        .unwrap();
+    assert_eq!(
+        logged, 300,
+        "one attempt logged per callback, none for the padding"
+    );
+    for callback in [&all[0], &all[150], &all[299]] {
         assert_eq!(attempts_logged(&store, callback.id).await, 1);
     }
 }
