@@ -172,8 +172,11 @@ pub async fn start(
             .map(|byte| format!("{byte:02x}"))
             .collect::<String>()
     );
+    // Its own connections on PostgreSQL, so that its claims and records do not queue behind
+    // requests for the requests' pool: one for claims, one for records.
+    let delivery_store = store.with_own_connections(2).await?;
     let delivery_worker = DeliveryWorker::new(
-        store.clone(),
+        delivery_store,
         clock.clone(),
         owner.clone(),
         key,

@@ -16,9 +16,9 @@ use crate::db::{Backend, BoxFuture, Db, sealed};
 use crate::error::{StoreError, StoreResult, UniqueKey};
 use crate::value::{ColumnNames, Row, Value};
 
-/// Connections per node. Each costs the server a process; with many nodes, keep
-/// `nodes × POOL_SIZE` under the server's `max_connections`.
-const POOL_SIZE: usize = 16;
+/// Connections per node for requests. Each costs the server a process; with many nodes, keep
+/// `nodes × (POOL_SIZE + the callback worker's 2)` under the server's `max_connections`.
+pub(crate) const POOL_SIZE: usize = 16;
 
 impl ToSql for Value {
     fn to_sql(
@@ -231,6 +231,8 @@ impl Drop for Lent {
 /// The PostgreSQL backend.
 pub struct PgStore {
     pool: Pool,
+    /// How to connect, for a pool of its own ([`PgStore::with_own_pool`]); boxed, being large.
+    config: Box<tokio_postgres::Config>,
     callbacks_committed: Arc<Notify>,
 }
 
@@ -240,23 +242,43 @@ impl PgStore {
         let config = tokio_postgres::Config::from_str(url).map_err(|error| {
             StoreError::BadUrl(format!("is not a valid PostgreSQL URL: {error}"))
         })?;
+        PgStore::connect(config, POOL_SIZE, Arc::new(Notify::new())).await
+    }
+
+    async fn connect(
+        config: tokio_postgres::Config,
+        connections: usize,
+        callbacks_committed: Arc<Notify>,
+    ) -> StoreResult<PgStore> {
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(connections.max(1))
             .build()
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
         let store = PgStore {
             pool,
-            callbacks_committed: Arc::new(Notify::new()),
+            config: Box::new(config),
+            callbacks_committed,
         };
         drop(store.client().await?);
         Ok(store)
+    }
+
+    /// The same database through a pool of its own of `connections` connections, sharing this
+    /// store's notifications.
+    pub async fn with_own_pool(&self, connections: usize) -> StoreResult<PgStore> {
+        PgStore::connect(
+            (*self.config).clone(),
+            connections,
+            Arc::clone(&self.callbacks_committed),
+        )
+        .await
     }
 
     /// Notified after each commit on this node that enqueued a callback.

@@ -492,7 +492,60 @@ async fn sealed_keys_are_read_with_the_claim(database: TestDatabase) {
     );
 }
 
+/// The worker's own connections: a callback enqueued through them notifies the store it was
+/// made from, and on PostgreSQL they claim while every connection of the shared pool is busy.
+async fn own_connections_claim_while_the_shared_ones_are_busy(database: TestDatabase) {
+    let store = open(&database).await;
+    let own = store.with_own_connections(2).await.unwrap();
+    let merchant = merchant(&store).await;
+    let payment = create_payment(&store, merchant, None, 100)
+        .await
+        .unwrap()
+        .id
+        .clone();
+    let committed = store.callbacks_committed();
+    enqueue(&own, merchant, &payment, NOW).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), committed.notified())
+        .await
+        .expect("a commit through the worker's connections notifies");
+    let (release, released) = tokio::sync::watch::channel(false);
+    let busy = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let mut holders = Vec::new();
+    if store.backend() == crate::Backend::Postgres {
+        // SQLite shares its one writer by design (and its operations may not wait).
+        for _ in 0..crate::postgres::POOL_SIZE {
+            let (store, mut released, busy) = (store.clone(), released.clone(), busy.clone());
+            holders.push(tokio::spawn(async move {
+                store
+                    .write(move |_db| {
+                        Box::pin(async move {
+                            busy.add_permits(1);
+                            let _ = released.wait_for(|released| *released).await;
+                            Ok(())
+                        })
+                    })
+                    .await
+            }));
+        }
+        let all = u32::try_from(crate::postgres::POOL_SIZE).unwrap();
+        let _held = busy.acquire_many(all).await.unwrap();
+    }
+    let claimed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        own.write(|db| Box::pin(callbacks::claim_due(db, "node-a", NOW, 60, 10))),
+    )
+    .await
+    .expect("the worker's connections do not wait for the shared ones")
+    .unwrap();
+    assert_eq!(claimed.len(), 1);
+    release.send_replace(true);
+    for holder in holders {
+        holder.await.unwrap().unwrap();
+    }
+}
+
 on_both_backends!(
+    own_connections_claim_while_the_shared_ones_are_busy,
     attempts_are_recorded_in_batches_under_their_leases,
     a_released_callback_is_due_again_without_an_attempt,
     waiting_callbacks_go_when_the_earlier_one_is_done,
