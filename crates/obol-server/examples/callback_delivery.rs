@@ -11,6 +11,12 @@
 //!   cargo run --release -p obol-server --example callback_delivery -- 400 5 postgres
 //! ```
 //!
+//! With `CALLBACK_DELIVERY_BURST=N` it makes no HTTP requests: N payments, each paid and
+//! refunded (three callbacks), are committed through the server's own store and outbox in
+//! transactions of 250, as fast as they go, and the worker's own pace is measured from there.
+//! `CALLBACK_DELIVERY_DETAIL=1` prints more percentiles and when the slow callbacks' invoices
+//! were acknowledged.
+//!
 //! Not a test: it asserts nothing and its numbers depend on the machine. The project's
 //! benchmark (SPEC §9) is the judge; this isolates the callbacks' part.
 
@@ -21,6 +27,13 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use obol_core::Currency;
+use obol_core::ids::{MerchantId, PaymentId, ResellerId};
+use obol_core::money::Money;
+use obol_core::payment::{Actor, PaymentEvent};
+use obol_server::commands::MerchantOutput;
+use obol_server::crypto::OsRandom;
+use obol_store::ops::catalog;
 use obol_testkit::{TestDatabase, TestServer};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -57,6 +70,68 @@ async fn receive(
         seen.push((invoice, delivery, at));
     }
     StatusCode::OK
+}
+
+/// Commits `count` payments, each paid and refunded at once, in transactions of 250; when each
+/// payment's transaction committed.
+async fn burst(
+    server: &TestServer,
+    merchant: &MerchantOutput,
+    url: &str,
+    count: usize,
+) -> HashMap<String, Instant> {
+    let store = server.state().store.clone();
+    let mut committed = HashMap::with_capacity(count);
+    for chunk in 0..count.div_ceil(250) {
+        let (outbox, now, url) = (server.outbox(), server.context.clock.now(), url.to_owned());
+        let (reseller, merchant_id) = (
+            ResellerId::new(merchant.reseller_id),
+            MerchantId::new(merchant.id),
+        );
+        let size = (count - chunk * 250).min(250);
+        let ids = store
+            .write(move |db| {
+                Box::pin(async move {
+                    let Some(service) =
+                        catalog::get_service_by_code(db, "payment_card_usd_hpp").await?
+                    else {
+                        return Ok(Vec::new());
+                    };
+                    let mut ids = Vec::with_capacity(size);
+                    for _ in 0..size {
+                        let Ok(amount) = Money::from_minor(1_000, Currency::USD) else {
+                            break;
+                        };
+                        let Ok(draft) = obol_testkit::draft(reseller, merchant_id, amount)
+                            .callback_url(Some(url.clone()))
+                            .service(&service)
+                            .build()
+                        else {
+                            break;
+                        };
+                        let id = PaymentId::generate(&mut OsRandom);
+                        outbox
+                            .insert(db, draft, id.clone(), Some(&service), now)
+                            .await?;
+                        let paid = PaymentEvent::Succeeded { card: None };
+                        outbox
+                            .transition(db, &id, paid, Actor::Provider, now)
+                            .await?;
+                        let refunded = PaymentEvent::Refunded { amount };
+                        let merchant = Actor::Merchant(merchant_id);
+                        outbox.transition(db, &id, refunded, merchant, now).await?;
+                        ids.push(id.as_str().to_owned());
+                    }
+                    Ok(ids)
+                })
+            })
+            .await;
+        let at = Instant::now();
+        if let Ok(ids) = ids {
+            committed.extend(ids.into_iter().map(|id| (id, at)));
+        }
+    }
+    committed
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -101,9 +176,16 @@ async fn main() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let acknowledged: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let burst_size: Option<usize> = std::env::var("CALLBACK_DELIVERY_BURST")
+        .ok()
+        .and_then(|text| text.parse().ok());
     let client = reqwest::Client::new();
     let permits = Arc::new(Semaphore::new(CREATIONS_IN_FLIGHT_MAX));
-    let total = rate * seconds;
+    let total = if burst_size.is_some() {
+        0
+    } else {
+        rate * seconds
+    };
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(total as usize);
@@ -139,11 +221,22 @@ async fn main() {
     for task in tasks {
         let _ = task.await;
     }
+    if let Some(count) = burst_size {
+        let committed = burst(&server, &merchant, &url, count).await;
+        if let Ok(mut acknowledged) = acknowledged.lock() {
+            acknowledged.extend(committed);
+        }
+    }
     let creating = started.elapsed();
     let created = acknowledged
         .lock()
         .map_or(0, |acknowledged| acknowledged.len());
-    let expected = created * CALLBACKS_PER_INVOICE;
+    let per_invoice = if burst_size.is_some() {
+        3
+    } else {
+        CALLBACKS_PER_INVOICE
+    };
+    let expected = created * per_invoice;
     let drain_started = Instant::now();
     loop {
         let count = arrivals.seen.lock().map_or(0, |seen| {
@@ -186,6 +279,24 @@ async fn main() {
         (Some(first), Some(last)) => last.duration_since(first).max(Duration::from_millis(1)),
         _ => Duration::from_millis(1),
     };
+    if std::env::var_os("CALLBACK_DELIVERY_DETAIL").is_some() {
+        // Where the slow arrivals fall in the run, by the second.
+        let mut slow: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+        for (invoice, _, at) in &seen {
+            if let Some(ack) = acknowledged.get(invoice)
+                && at.saturating_duration_since(*ack) > Duration::from_millis(300)
+            {
+                *slow
+                    .entry(ack.duration_since(started).as_secs())
+                    .or_default() += 1;
+            }
+        }
+        println!(
+            "p90 {:.1} ms, p95 {:.1} ms; acknowledged in second → callbacks over 300 ms: {slow:?}",
+            percentile(&latencies, 0.90).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.95).as_secs_f64() * 1e3,
+        );
+    }
     println!(
         "backend {}: {created} invoices in {:.2} s ({:.0}/s asked {rate}/s); {distinct} of {expected} callbacks arrived ({} requests), {:.0} callbacks/s between the first and the last; commit → arrival p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         if postgres { "postgres" } else { "sqlite" },
