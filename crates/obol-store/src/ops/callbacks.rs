@@ -188,19 +188,17 @@ pub async fn enqueue(
     callback: NewCallback,
     now: Timestamp,
 ) -> StoreResult<Callback> {
-    let column = callback.subject.column();
-    let row = query_one(
-        db,
-        &format!(
-            "SELECT COALESCE(MAX(sequence), 0) + 1 AS sequence, \
-             COALESCE(MAX(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS earlier_pending FROM callbacks WHERE {column} = $1"
-        ),
-        params![callback.subject.as_str()],
-        Entity::CallbackSequence,
-    )
-    .await?;
-    let sequence = row.int("sequence")?;
-    let due_at = if row.int("earlier_pending")? == 1 {
+    let siblings = siblings_locked(db, &callback.subject).await?;
+    let sequence = siblings
+        .iter()
+        .map(|(sequence, _)| *sequence)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let due_at = if siblings
+        .iter()
+        .any(|(_, status)| *status == CallbackStatus::Pending)
+    {
         WAITING
     } else {
         now.unix_micros()
@@ -241,6 +239,38 @@ pub async fn enqueue(
     .await?;
     db.note_callback_enqueued();
     from_row(&row)
+}
+
+/// The sequence numbers and statuses of a subject's callbacks. On PostgreSQL they are locked
+/// (`FOR SHARE`) until the caller's transaction ends, and read as committed once any
+/// transaction changing them has ended: a callback written or replayed as waiting for an
+/// earlier pending one cannot miss that one's delivery being recorded at the same moment
+/// (which, not seeing the new callback yet, would not make it due, and it would wait for
+/// ever). On SQLite the one writer runs transactions one at a time.
+async fn siblings_locked(
+    db: &mut dyn Db,
+    subject: &Subject,
+) -> StoreResult<Vec<(i64, CallbackStatus)>> {
+    let lock = if db.backend() == Backend::Postgres {
+        " FOR SHARE"
+    } else {
+        ""
+    };
+    let column = subject.column();
+    db.query(
+        &format!("SELECT sequence, status FROM callbacks WHERE {column} = $1{lock}"),
+        params![subject.as_str()],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok((
+            row.int("sequence")?,
+            CallbackStatus::parse(row.str("status")?)
+                .ok_or_else(|| super::corrupt("callback status"))?,
+        ))
+    })
+    .collect()
 }
 
 /// Claims up to `limit` due callbacks for `owner`, leased until `now + lease_seconds`. Only
@@ -730,22 +760,21 @@ pub async fn find_by_delivery_id(
 /// callbacks of its payment still pending are done. Its later pending callbacks wait for it
 /// (unless one is being sent already).
 pub async fn replay(db: &mut dyn Db, delivery_id: &str, now: Timestamp) -> StoreResult<Callback> {
-    let changed = db
-        .execute(
-            &format!(
-                "UPDATE callbacks SET status = 'pending', next_attempt_at = CASE WHEN {} THEN {WAITING} ELSE $1 END, \
-                 lease_owner = NULL, lease_until = NULL WHERE delivery_id = $2",
-                earlier_pending("callbacks")
-            ),
-            params![now.unix_micros(), delivery_id],
-        )
-        .await?;
-    if changed != 1 {
-        return Err(StoreError::NotFound(Entity::Callback));
-    }
     let callback = find_by_delivery_id(db, delivery_id)
         .await?
         .ok_or(StoreError::NotFound(Entity::Callback))?;
+    let waits = siblings_locked(db, &callback.subject)
+        .await?
+        .iter()
+        .any(|(sequence, status)| {
+            *sequence < callback.sequence && *status == CallbackStatus::Pending
+        });
+    let due_at = if waits { WAITING } else { now.unix_micros() };
+    db.execute(
+        "UPDATE callbacks SET status = 'pending', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
+        params![due_at, callback.id],
+    )
+    .await?;
     let column = callback.subject.column();
     db.execute(
         &format!(
@@ -755,7 +784,9 @@ pub async fn replay(db: &mut dyn Db, delivery_id: &str, now: Timestamp) -> Store
         params![callback.subject.as_str(), callback.sequence, now.unix_micros()],
     )
     .await?;
-    Ok(callback)
+    find_by_delivery_id(db, delivery_id)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::Callback))
 }
 
 /// Gives back the leases `owner` holds (graceful shutdown).

@@ -492,6 +492,144 @@ async fn sealed_keys_are_read_with_the_claim(database: TestDatabase) {
     );
 }
 
+/// Waits (a few seconds at most) until a transaction of this database waits for a row lock.
+async fn a_transaction_waits_for_a_lock(store: &Store) {
+    for _ in 0..500 {
+        let waiting = store
+            .read(|db| {
+                Box::pin(async move {
+                    db.query(
+                        "SELECT CAST(COUNT(*) AS BIGINT) AS waiting FROM pg_stat_activity \
+                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                        &[],
+                    )
+                    .await?[0]
+                        .int("waiting")
+                })
+            })
+            .await
+            .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no transaction waited for the other");
+}
+
+/// Runs `operation` in a transaction that stays open, after the operation, until `release`.
+fn held_open<T, F>(
+    store: &Store,
+    done: std::sync::Arc<tokio::sync::Semaphore>,
+    mut release: tokio::sync::watch::Receiver<bool>,
+    operation: F,
+) -> tokio::task::JoinHandle<StoreResult<T>>
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(&'a mut dyn crate::Db) -> crate::BoxFuture<'a, StoreResult<T>>
+        + Send
+        + 'static,
+{
+    let store = store.clone();
+    tokio::spawn(async move {
+        store
+            .write(move |db| {
+                Box::pin(async move {
+                    let value = operation(db).await?;
+                    done.add_permits(1);
+                    let _ = release.wait_for(|release| *release).await;
+                    Ok(value)
+                })
+            })
+            .await
+    })
+}
+
+/// On PostgreSQL, a callback written while its earlier one's delivery is being recorded (either
+/// transaction first) is never left waiting for ever: the writer waits for the record, or the
+/// record for the writer, and the later callback comes due. (SQLite runs one transaction at a
+/// time.)
+async fn a_callback_written_while_the_earlier_one_is_recorded_comes_due(database: TestDatabase) {
+    let store = open(&database).await;
+    if store.backend() != crate::Backend::Postgres {
+        return;
+    }
+    let merchant = merchant(&store).await;
+    let payment = create_payment(&store, merchant, None, 100)
+        .await
+        .unwrap()
+        .id
+        .clone();
+    enqueue(&store, merchant, &payment, NOW).await;
+    let first = claim(&store, "node-a", NOW, 10).await;
+    assert_eq!(sequences(&first), [1]);
+
+    // The record first, held open; the second callback is written meanwhile.
+    let (release, released) = tokio::sync::watch::channel(false);
+    let done = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let settled = vec![attempt(first[0].id, true, NOW, AfterFailure::RetryAt(NOW))];
+    let recording = held_open(&store, done.clone(), released, move |db| {
+        Box::pin(async move { callbacks::record_attempts(db, "node-a", &settled, NOW).await })
+    });
+    let _recorded = done.acquire().await.unwrap();
+    let writing = tokio::spawn({
+        let (store, payment) = (store.clone(), payment.clone());
+        async move { enqueue(&store, merchant, &payment, NOW).await }
+    });
+    a_transaction_waits_for_a_lock(&store).await;
+    release.send_replace(true);
+    recording.await.unwrap().unwrap();
+    writing.await.unwrap();
+    assert_eq!(waiting(&of_payment(&store, &payment).await), [false, false]);
+    let second = claim(&store, "node-a", NOW, 10).await;
+    assert_eq!(sequences(&second), [2]);
+
+    // The writer first, held open; the second callback's delivery is recorded meanwhile.
+    let (release, released) = tokio::sync::watch::channel(false);
+    let done = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let written = payment.clone();
+    let writing = held_open(&store, done.clone(), released, move |db| {
+        Box::pin(async move {
+            let sequence = callbacks::for_payment(db, &written).await?.len();
+            callbacks::enqueue(
+                db,
+                NewCallback {
+                    delivery_id: format!("{}-{}", written.as_str(), sequence + 1),
+                    subject: Subject::Payment(written.clone()),
+                    signer: Signer::Merchant(merchant),
+                    dialect: "paymega".into(),
+                    url: "http://127.0.0.1:9/".into(),
+                    body: b"{}".to_vec(),
+                    transaction_status: "third".into(),
+                    mode: obol_core::Mode::Test,
+                },
+                NOW,
+            )
+            .await
+        })
+    });
+    let _written = done.acquire().await.unwrap();
+    let recording = tokio::spawn({
+        let store = store.clone();
+        let settled = vec![attempt(second[0].id, true, NOW, AfterFailure::RetryAt(NOW))];
+        async move { record(&store, "node-a", settled, NOW).await }
+    });
+    a_transaction_waits_for_a_lock(&store).await;
+    release.send_replace(true);
+    let third = writing.await.unwrap().unwrap();
+    assert!(
+        third.waits_for_earlier(),
+        "written while the second was pending"
+    );
+    assert_eq!(recording.await.unwrap(), vec![second[0].id]);
+    assert_eq!(
+        waiting(&of_payment(&store, &payment).await),
+        [false, false, false],
+        "the record saw the third and let it go"
+    );
+    assert_eq!(sequences(&claim(&store, "node-a", NOW, 10).await), [3]);
+}
+
 /// The worker's own connections: a callback enqueued through them notifies the store it was
 /// made from, and on PostgreSQL they claim while every connection of the shared pool is busy.
 async fn own_connections_claim_while_the_shared_ones_are_busy(database: TestDatabase) {
@@ -545,6 +683,7 @@ async fn own_connections_claim_while_the_shared_ones_are_busy(database: TestData
 }
 
 on_both_backends!(
+    a_callback_written_while_the_earlier_one_is_recorded_comes_due,
     own_connections_claim_while_the_shared_ones_are_busy,
     attempts_are_recorded_in_batches_under_their_leases,
     a_released_callback_is_due_again_without_an_attempt,
