@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::metrics::Breakdown;
 use crate::report::{Report, StoreReport, megabytes, millis, rate};
 
 fn errors_text(errors: &BTreeMap<String, u64>) -> String {
@@ -309,4 +310,70 @@ fn breakdown_markdown(out: &mut String, store: &StoreReport) {
         optional(breakdown.writer_busy_micros_per_job, 1),
         optional(breakdown.commit_millis_per_batch, 3)
     );
+    holds_markdown(out, store, breakdown);
+}
+
+/// What holds the creation rate, read off the numbers above, and where to look next.
+fn holds_markdown(out: &mut String, store: &StoreReport, breakdown: &Breakdown) {
+    let Some(rate) = store
+        .scenarios
+        .iter()
+        .find(|scenario| scenario.name == "paymega_create")
+        .map(|scenario| scenario.per_second)
+    else {
+        return;
+    };
+    let _ = writeln!(out, "#### What holds the creation rate\n");
+    let storage_limit = store.limits.storage.as_ref().map(|limit| limit.per_second);
+    let phase = |name: &str| {
+        breakdown
+            .phases
+            .iter()
+            .find(|cost| cost.phase == name)
+            .and_then(|cost| cost.micros_per_creation)
+    };
+    let writer = match (
+        breakdown.writer_busy_micros_per_job,
+        breakdown.commit_millis_per_batch,
+        breakdown.jobs_per_batch,
+    ) {
+        (Some(busy), Some(commit), Some(jobs)) if jobs > 0.0 => {
+            Some(rate * (busy + commit * 1000.0 / jobs) / 1e6)
+        }
+        _ => None,
+    };
+    match writer {
+        Some(share) if share >= 0.9 => {
+            let _ = writeln!(
+                out,
+                "- The SQLite writer is {:.0} % busy at {rate:.0}/s: the one thread every write goes through is the bound. Next: fewer index entries and less savepoint journalling per job (see docs/STORAGE.md).",
+                share * 100.0
+            );
+        }
+        Some(share) => {
+            let _ = writeln!(
+                out,
+                "- The SQLite writer is {:.0} % busy at {rate:.0}/s, so it is not the bound: requests wait in `storage` ({} µs) for CPU, which the server shares with the load generator on this machine's cores. Next: less CPU per request on the request side (rendering the answer without a `serde_json::Value` tree, the HTTP layers) and in the writer (index entries, savepoints).",
+                share * 100.0,
+                phase("storage").map_or_else(|| "?".to_owned(), |micros| format!("{micros:.0}"))
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "- {} µs of a creation are `storage`: the database's own work per transaction (its storage limit measured directly: {}/s) and the round trips to it. Next: fewer statements and round trips per creation, and the database on cores of its own.",
+                phase("storage").map_or_else(|| "?".to_owned(), |micros| format!("{micros:.0}")),
+                storage_limit
+                    .map_or_else(|| "not measured".to_owned(), |limit| format!("{limit:.0}"))
+            );
+        }
+    }
+    if let Some(limit) = storage_limit {
+        let _ = writeln!(
+            out,
+            "- Creation runs at {:.0} % of the storage limit measured in this run ({limit:.0}/s).",
+            rate / limit * 100.0
+        );
+    }
+    let _ = writeln!(out);
 }
