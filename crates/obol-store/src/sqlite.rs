@@ -33,8 +33,6 @@ const QUEUE_JOBS_MAX: usize = 4096;
 const READERS_MAX: usize = 8;
 /// Committed batches that may wait for the sync thread before the writer waits for it.
 const SETTLING_BATCHES_MAX: usize = 64;
-/// Least time between two checkpoints: each copies every frame committed since the last.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long a statement waits for a lock held by another process (the CLI, a second node).
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
@@ -325,12 +323,14 @@ fn open_connection(path: &Path, read_only: bool) -> StoreResult<SqliteConn> {
             )));
         }
         // The savepoint each job runs in journals every page it first touches: in memory,
-        // not in a temporary file. Checkpoints run on their own thread ([`checkpointer_loop`]),
-        // so the writer never copies the WAL back while jobs wait.
+        // not in a temporary file. The writer checkpoints itself, between batches, when the WAL
+        // passes SQLite's default 1000 pages: a checkpoint on another thread never catches up
+        // with a writer under constant load, so the WAL would never start over and grow
+        // without bound.
         connection
             .execute_batch(
                 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-                 PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -8192;",
+                 PRAGMA cache_size = -8192;",
             )
             .map_err(map_error)?;
     }
@@ -356,9 +356,7 @@ impl SqliteStore {
         // before anything is acknowledged (NORMAL keeps SQLite's own syncs around checkpoints
         // and WAL reuse, so the file stays consistent whatever happens).
         writer.run_script("PRAGMA synchronous = NORMAL")?;
-        let checkpointer = open_connection(path, false)?;
         let (jobs, receiver) = mpsc::channel(QUEUE_JOBS_MAX);
-        let (committed, commits) = std::sync::mpsc::sync_channel(1);
         let callbacks_committed = Arc::new(Notify::new());
         let signal = Arc::clone(&callbacks_committed);
         let counters = Arc::new(WriterCounters::default());
@@ -377,14 +375,8 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot start the sync thread: {error}"))
             })?;
         std::thread::Builder::new()
-            .name("obol-sqlite-checkpoint".to_owned())
-            .spawn(move || checkpointer_loop(checkpointer, &commits))
-            .map_err(|error| {
-                StoreError::Unavailable(format!("cannot start the checkpoint thread: {error}"))
-            })?;
-        std::thread::Builder::new()
             .name("obol-sqlite-writer".to_owned())
-            .spawn(move || writer_loop(writer, receiver, &settle, &committed, &counted, &failed))
+            .spawn(move || writer_loop(writer, receiver, &settle, &counted, &failed))
             .map_err(|error| {
                 StoreError::Unavailable(format!("cannot start the writer thread: {error}"))
             })?;
@@ -476,28 +468,10 @@ impl SqliteStore {
     }
 }
 
-/// Copies committed WAL frames back into the database file, on its own connection, after
-/// commits (at most every [`CHECKPOINT_INTERVAL`]) and once more when the writer stops. A
-/// passive checkpoint never blocks the writer or readers; once a checkpoint has copied every
-/// frame, the next write starts the WAL from its beginning again, so it stays small.
-fn checkpointer_loop(mut connection: SqliteConn, commits: &std::sync::mpsc::Receiver<()>) {
-    loop {
-        let stopped = matches!(commits.recv(), Err(std::sync::mpsc::RecvError));
-        if let Err(error) = connection.run_script("PRAGMA wal_checkpoint(PASSIVE)") {
-            tracing::warn!(%error, "SQLite checkpoint failed; the next one tries again");
-        }
-        if stopped {
-            break;
-        }
-        std::thread::sleep(CHECKPOINT_INTERVAL);
-    }
-}
-
 fn writer_loop(
     mut connection: SqliteConn,
     mut receiver: mpsc::Receiver<WriteJob>,
     settle: &std::sync::mpsc::SyncSender<Settling>,
-    committed: &std::sync::mpsc::SyncSender<()>,
     counters: &WriterCounters,
     failed: &AtomicBool,
 ) {
@@ -522,10 +496,6 @@ fn writer_loop(
             .jobs
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let settling = run_batch(&mut connection, &mut batch, counters);
-        if settling.commit.is_ok() {
-            // A full channel means a checkpoint is already due.
-            let _ = committed.try_send(());
-        }
         if let Err(std::sync::mpsc::SendError(settling)) = settle.send(settling) {
             // The sync thread is gone (it only stops with the writer): nothing is answered
             // as written, so every requester learns that its write may not have happened.
