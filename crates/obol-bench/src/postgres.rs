@@ -96,7 +96,7 @@ impl ScratchDatabase {
         execute(&client, &format!("CREATE DATABASE {name}")).await?;
         Ok(ScratchDatabase {
             base: base.to_owned(),
-            url: replace_database(base, &name),
+            url: obol_store::testing::replace_database(base, &name),
             name,
         })
     }
@@ -112,41 +112,9 @@ impl ScratchDatabase {
     }
 }
 
-/// The URL with its database name replaced (query parameters kept).
-fn replace_database(url: &str, database: &str) -> String {
-    let (before_query, query) = url
-        .split_once('?')
-        .map_or((url, None), |(before, query)| (before, Some(query)));
-    let scheme_end = before_query.find("://").map_or(0, |index| index + 3);
-    let base = match before_query[scheme_end..].find('/') {
-        Some(slash) => &before_query[..scheme_end + slash],
-        None => before_query,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn database_names_are_replaced() {
-        assert_eq!(
-            replace_database("postgres://root@127.0.0.1:5432/test", "x"),
-            "postgres://root@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://root@127.0.0.1:5432", "x"),
-            "postgres://root@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://root@localhost/test?sslmode=disable", "x"),
-            "postgres://root@localhost/x?sslmode=disable"
-        );
-    }
 
     #[test]
     fn only_this_machine_is_a_target() {

@@ -90,8 +90,9 @@ impl TestDatabase {
     }
 }
 
-/// The URL with its database name replaced.
-fn replace_database(url: &str, database: &str) -> String {
+/// The URL with its database name replaced (query parameters kept): also how the benchmark
+/// names its scratch databases.
+pub fn replace_database(url: &str, database: &str) -> String {
     let (before_query, query) = url
         .split_once('?')
         .map_or((url, None), |(before, query)| (before, Some(query)));
