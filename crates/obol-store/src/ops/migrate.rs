@@ -167,6 +167,11 @@ pub const MIGRATIONS: &[Migration] = &[
         "postgres/0018_lean_creation.sql"
     ),
     migration!(19, "callbacks_waiting", "common/0019_callbacks_waiting.sql"),
+    migration!(
+        20,
+        "ledger_by_payment_and_kind",
+        "common/0020_ledger_by_payment_and_kind.sql"
+    ),
 ];
 
 /// The migration that split test from live money (`0009_modes`): its reclassifications are

@@ -163,13 +163,18 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
 
     // A P2P transfer's transit account holds exactly what still waits to be received while
     // it is PROCESSING, and nothing once it is decided or before money left the sender.
+    // Set-based, not a sub-query per transfer: one pass over the transit postings, joined to
+    // the transfers (a correlated sub-query let the planners scan the postings per transfer).
     let sql = format!(
-        "SELECT id, status, pending_amount, in_transit FROM (\
-           SELECT t.id, t.status, t.pending_amount, \
-             CAST(COALESCE((SELECT SUM(lp.amount) FROM ledger_postings lp JOIN ledger_transactions lt ON lt.id = lp.transaction_id \
-               WHERE lt.transfer_id = t.id AND lp.account LIKE 'p2p_transit:%'), 0) AS BIGINT) AS in_transit \
-           FROM p2p_transfers t) checked \
-         WHERE in_transit <> CASE WHEN status = 'PROCESSING' THEN pending_amount ELSE 0 END ORDER BY id LIMIT {limit}"
+        "SELECT t.id AS id, t.status AS status, t.pending_amount AS pending_amount, \
+           CAST(COALESCE(booked.in_transit, 0) AS BIGINT) AS in_transit \
+         FROM p2p_transfers t LEFT JOIN (\
+           SELECT lt.transfer_id AS transfer_id, SUM(lp.amount) AS in_transit \
+           FROM ledger_transactions lt JOIN ledger_postings lp ON lp.transaction_id = lt.id \
+           WHERE lt.transfer_id IS NOT NULL AND lp.account LIKE 'p2p_transit:%' \
+           GROUP BY lt.transfer_id) booked ON booked.transfer_id = t.id \
+         WHERE COALESCE(booked.in_transit, 0) <> CASE WHEN t.status = 'PROCESSING' THEN t.pending_amount ELSE 0 END \
+         ORDER BY t.id LIMIT {limit}"
     );
     for row in db.query(&sql, &[]).await? {
         report.violations.push(Violation {
@@ -184,15 +189,20 @@ pub async fn verify(db: &mut dyn Db) -> StoreResult<VerifyReport> {
         });
     }
 
+    // Set-based as well: one pass over the clearing postings of payments and refunds.
     let sql = format!(
-        "SELECT id, processed_amount, refunded_amount, booked_in, booked_back FROM (\
-           SELECT p.id, p.processed_amount, p.refunded_amount, \
-             CAST(COALESCE((SELECT -SUM(lp.amount) FROM ledger_postings lp JOIN ledger_transactions lt ON lt.id = lp.transaction_id \
-               WHERE lt.payment_id = p.id AND lt.kind = 'payment' AND lp.account LIKE 'clearing:%'), 0) AS BIGINT) AS booked_in, \
-             CAST(COALESCE((SELECT SUM(lp.amount) FROM ledger_postings lp JOIN ledger_transactions lt ON lt.id = lp.transaction_id \
-               WHERE lt.payment_id = p.id AND lt.kind = 'refund' AND lp.account LIKE 'clearing:%'), 0) AS BIGINT) AS booked_back \
-           FROM payments p) checked \
-         WHERE processed_amount <> booked_in OR refunded_amount <> booked_back ORDER BY id LIMIT {limit}"
+        "SELECT p.id AS id, p.processed_amount AS processed_amount, p.refunded_amount AS refunded_amount, \
+           CAST(COALESCE(booked.booked_in, 0) AS BIGINT) AS booked_in, \
+           CAST(COALESCE(booked.booked_back, 0) AS BIGINT) AS booked_back \
+         FROM payments p LEFT JOIN (\
+           SELECT lt.payment_id AS payment_id, \
+             -SUM(CASE WHEN lt.kind = 'payment' THEN lp.amount ELSE 0 END) AS booked_in, \
+             SUM(CASE WHEN lt.kind = 'refund' THEN lp.amount ELSE 0 END) AS booked_back \
+           FROM ledger_transactions lt JOIN ledger_postings lp ON lp.transaction_id = lt.id \
+           WHERE lt.payment_id IS NOT NULL AND lt.kind IN ('payment', 'refund') AND lp.account LIKE 'clearing:%' \
+           GROUP BY lt.payment_id) booked ON booked.payment_id = p.id \
+         WHERE p.processed_amount <> COALESCE(booked.booked_in, 0) OR p.refunded_amount <> COALESCE(booked.booked_back, 0) \
+         ORDER BY p.id LIMIT {limit}"
     );
     for row in db.query(&sql, &[]).await? {
         report.violations.push(Violation {

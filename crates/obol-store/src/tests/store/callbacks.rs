@@ -359,7 +359,7 @@ async fn migration_19_makes_later_pending_callbacks_wait(database: TestDatabase)
             .unwrap();
         payments.push(payment);
     }
-    assert_eq!(store.migrate(NOW).await.unwrap(), vec![19]);
+    assert_eq!(store.migrate(NOW).await.unwrap(), vec![19, 20]);
     assert_eq!(
         waiting(&of_payment(&store, &payments[0]).await),
         [false, true, true]
