@@ -5,8 +5,9 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use obol_store::DatabaseUrl;
+use obol_store::{DatabaseOptions, DatabaseUrl};
 use serde::Deserialize;
 
 use crate::address::TrustedProxies;
@@ -55,6 +56,10 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`; default `sqlite://{data_dir}/obol.db`. Any other scheme
     /// is refused before anything is created.
     pub database_url: Secret<String>,
+    /// Bounds on PostgreSQL connections (`[database]`): per-host connect, pool wait, the
+    /// client-side deadline of each round trip, TCP keepalives and `TCP_USER_TIMEOUT`. They
+    /// let a node notice a frozen primary and follow a failover (SPEC §1).
+    pub database: DatabaseOptions,
     /// Where the SQLite file, the generated operator key and the demo credentials live.
     pub data_dir: PathBuf,
     /// Address to serve on; port 0 picks a free port, printed at start.
@@ -143,6 +148,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database_url: Option<String>,
+    #[serde(default)]
+    database: FileDatabase,
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     public_url: Option<String>,
@@ -161,6 +168,18 @@ struct FileConfig {
     metrics: FileMetrics,
     #[serde(default)]
     acquirers: Vec<acquirers::FileAcquirer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    connect_timeout_ms: Option<u64>,
+    pool_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
+    keepalive_idle_s: Option<u64>,
+    keepalive_interval_s: Option<u64>,
+    keepalive_retries: Option<u64>,
+    tcp_user_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -385,6 +404,50 @@ impl Config {
                 None => Ok(file.unwrap_or(default)),
             }
         };
+        let defaults = DatabaseOptions::default();
+        let database_setting = |name: &'static str, file: Option<u64>, default: u64| {
+            milliseconds(name, environment.get(name), file, default)
+        };
+        let as_millis =
+            |duration: std::time::Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let database = DatabaseOptions {
+            connect_timeout: Duration::from_millis(database_setting(
+                "OBOL_DATABASE_CONNECT_TIMEOUT_MS",
+                file.database.connect_timeout_ms,
+                as_millis(defaults.connect_timeout),
+            )?),
+            pool_timeout: Duration::from_millis(database_setting(
+                "OBOL_DATABASE_POOL_TIMEOUT_MS",
+                file.database.pool_timeout_ms,
+                as_millis(defaults.pool_timeout),
+            )?),
+            statement_timeout: Some(Duration::from_millis(database_setting(
+                "OBOL_DATABASE_STATEMENT_TIMEOUT_MS",
+                file.database.statement_timeout_ms,
+                defaults.statement_timeout.map_or(10_000, as_millis),
+            )?)),
+            keepalive_idle: Duration::from_secs(database_setting(
+                "OBOL_DATABASE_KEEPALIVE_IDLE_S",
+                file.database.keepalive_idle_s,
+                defaults.keepalive_idle.as_secs(),
+            )?),
+            keepalive_interval: Duration::from_secs(database_setting(
+                "OBOL_DATABASE_KEEPALIVE_INTERVAL_S",
+                file.database.keepalive_interval_s,
+                defaults.keepalive_interval.as_secs(),
+            )?),
+            keepalive_retries: u32::try_from(database_setting(
+                "OBOL_DATABASE_KEEPALIVE_RETRIES",
+                file.database.keepalive_retries,
+                u64::from(defaults.keepalive_retries),
+            )?)
+            .unwrap_or(u32::MAX),
+            tcp_user_timeout: Duration::from_millis(database_setting(
+                "OBOL_DATABASE_TCP_USER_TIMEOUT_MS",
+                file.database.tcp_user_timeout_ms,
+                as_millis(defaults.tcp_user_timeout),
+            )?),
+        };
         let yookassa_request_timeout_ms = milliseconds(
             "OBOL_YOOKASSA_REQUEST_TIMEOUT_MS",
             environment.get("OBOL_YOOKASSA_REQUEST_TIMEOUT_MS"),
@@ -489,6 +552,7 @@ impl Config {
         )?;
         let config = Config {
             database_url: Secret::new(database_url),
+            database,
             data_dir,
             listen,
             public_url,
@@ -531,6 +595,36 @@ impl Config {
             });
         }
         let positive = [
+            (
+                "database.connect_timeout_ms",
+                u64::try_from(self.database.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+            ),
+            (
+                "database.pool_timeout_ms",
+                u64::try_from(self.database.pool_timeout.as_millis()).unwrap_or(u64::MAX),
+            ),
+            (
+                "database.statement_timeout_ms",
+                self.database.statement_timeout.map_or(1, |timeout| {
+                    u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
+                }),
+            ),
+            (
+                "database.keepalive_idle_s",
+                self.database.keepalive_idle.as_secs(),
+            ),
+            (
+                "database.keepalive_interval_s",
+                self.database.keepalive_interval.as_secs(),
+            ),
+            (
+                "database.keepalive_retries",
+                u64::from(self.database.keepalive_retries),
+            ),
+            (
+                "database.tcp_user_timeout_ms",
+                u64::try_from(self.database.tcp_user_timeout.as_millis()).unwrap_or(u64::MAX),
+            ),
             ("p2p.bucket_lifetime_s", self.p2p_bucket_lifetime_s),
             (
                 "callbacks.max_in_flight",
@@ -815,6 +909,74 @@ mod tests {
                 "{name}={value}"
             );
         }
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+
+    #[test]
+    fn database_bounds_from_file_and_environment() {
+        let defaults = Config::load(&Overrides::default(), &env(&[])).unwrap();
+        assert_eq!(defaults.database, DatabaseOptions::default());
+        let directory =
+            std::env::temp_dir().join(format!("obol-config-database-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("obol.toml");
+        std::fs::write(
+            &path,
+            "[database]\nconnect_timeout_ms = 1500\npool_timeout_ms = 2500\nstatement_timeout_ms = 3500\n\
+             keepalive_idle_s = 11\nkeepalive_interval_s = 2\nkeepalive_retries = 4\ntcp_user_timeout_ms = 9000\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(path),
+            ..Overrides::default()
+        };
+        let from_file = Config::load(&overrides, &env(&[])).unwrap();
+        assert_eq!(
+            from_file.database,
+            DatabaseOptions {
+                connect_timeout: Duration::from_millis(1500),
+                pool_timeout: Duration::from_millis(2500),
+                statement_timeout: Some(Duration::from_millis(3500)),
+                keepalive_idle: Duration::from_secs(11),
+                keepalive_interval: Duration::from_secs(2),
+                keepalive_retries: 4,
+                tcp_user_timeout: Duration::from_millis(9000),
+            }
+        );
+        let from_environment = Config::load(
+            &overrides,
+            &env(&[("OBOL_DATABASE_STATEMENT_TIMEOUT_MS", "250")]),
+        )
+        .unwrap();
+        assert_eq!(
+            from_environment.database.statement_timeout,
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            from_environment.database.connect_timeout,
+            Duration::from_millis(1500)
+        );
+        for (name, value) in [
+            ("OBOL_DATABASE_CONNECT_TIMEOUT_MS", "0"),
+            ("OBOL_DATABASE_POOL_TIMEOUT_MS", "soon"),
+            ("OBOL_DATABASE_STATEMENT_TIMEOUT_MS", "-1"),
+            ("OBOL_DATABASE_KEEPALIVE_RETRIES", "0"),
+        ] {
+            assert!(
+                Config::load(&Overrides::default(), &env(&[(name, value)])).is_err(),
+                "{name}={value}"
+            );
+        }
+        std::fs::write(
+            directory.join("zero.toml"),
+            "[database]\nkeepalive_idle_s = 0\n",
+        )
+        .unwrap();
+        let zero = Overrides {
+            config_file: Some(directory.join("zero.toml")),
+            ..Overrides::default()
+        };
+        assert!(Config::load(&zero, &env(&[])).is_err());
         std::fs::remove_dir_all(directory).unwrap();
     }
 

@@ -258,6 +258,43 @@ pub fn render_writer(stats: &obol_store::sqlite::WriterStats) -> String {
     )
 }
 
+/// The PostgreSQL connections' counters and the writable host, in the text format.
+pub fn render_connections(stats: &obol_store::ConnectionStats) -> String {
+    let mut text = format!(
+        "# HELP obol_database_connections_opened_total Connections opened to the database.
+# TYPE obol_database_connections_opened_total counter
+obol_database_connections_opened_total {}
+\
+         # HELP obol_database_connect_failures_total Host connection attempts that failed (refused, timed out, not writable).
+# TYPE obol_database_connect_failures_total counter
+obol_database_connect_failures_total {}
+\
+         # HELP obol_database_connections_lost_total Connections found dead or dropped at their deadline.
+# TYPE obol_database_connections_lost_total counter
+obol_database_connections_lost_total {}
+\
+         # HELP obol_database_reconnects_total Connections opened to replace lost ones.
+# TYPE obol_database_reconnects_total counter
+obol_database_reconnects_total {}
+\
+         # HELP obol_database_failovers_total Times the writable database host changed.
+# TYPE obol_database_failovers_total counter
+obol_database_failovers_total {}
+",
+        stats.opened, stats.connect_failures, stats.lost, stats.reconnects, stats.failovers
+    );
+    if let Some(primary) = &stats.primary {
+        text.push_str(&format!(
+            "# HELP obol_database_primary The database host connections go to now.
+# TYPE obol_database_primary gauge
+obol_database_primary{{host=\"{}\"}} 1
+",
+            escape(primary)
+        ));
+    }
+    text
+}
+
 /// A gauge read from the database in the background.
 pub struct Gauge {
     pub name: &'static str,

@@ -66,8 +66,8 @@ impl Context {
             Err(KeyError::Missing) => Err(KeyError::Missing.to_string()),
             Err(other) => return Err(other.into()),
         };
-        let store = Store::open(&url).await?;
-        store.migrate(clock.now()).await?;
+        let store = Store::open_with(&url, &config.database).await?;
+        store.without_deadline().migrate(clock.now()).await?;
         Ok(Context {
             config,
             store,
@@ -110,7 +110,9 @@ pub struct MigrateOutput {
 
 pub async fn migrate(config: Config) -> Result<MigrateOutput, CommandError> {
     let url = config.database()?;
-    let store = Store::open(&url).await?;
+    let store = Store::open_with(&url, &config.database)
+        .await?
+        .without_deadline();
     let applied = store
         .migrate(obol_core::time::Clock::now(&SystemClock))
         .await?;
@@ -508,8 +510,10 @@ pub struct ViolationOutput {
 }
 
 pub async fn verify(context: &Context) -> Result<VerifyOutput, CommandError> {
+    // Over a large database the checks take longer than a request's deadline may.
     let report = context
         .store
+        .without_deadline()
         .read(|db| Box::pin(verify::verify(db)))
         .await?;
     Ok(VerifyOutput {

@@ -10,6 +10,8 @@
 pub mod db;
 pub mod error;
 pub mod ops;
+pub mod pg_connect;
+mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
@@ -28,6 +30,7 @@ use obol_core::time::Timestamp;
 
 pub use db::{Backend, BoxFuture, Db};
 pub use error::{Entity, StoreError, StoreResult, UniqueKey};
+pub use pg_connect::{ConnectionStats, DatabaseOptions};
 pub use url::DatabaseUrl;
 
 enum Inner {
@@ -51,11 +54,19 @@ pub enum Idempotent<T> {
 }
 
 impl Store {
-    /// Opens the database the URL names. Runs no migrations (see [`Store::migrate`]).
+    /// Opens the database the URL names, with the default [`DatabaseOptions`]. Runs no
+    /// migrations (see [`Store::migrate`]).
     pub async fn open(url: &DatabaseUrl) -> StoreResult<Store> {
+        Store::open_with(url, &DatabaseOptions::default()).await
+    }
+
+    /// Opens the database the URL names, its connections bounded by `options`.
+    pub async fn open_with(url: &DatabaseUrl, options: &DatabaseOptions) -> StoreResult<Store> {
         let inner = match url {
             DatabaseUrl::Sqlite(path) => Inner::Sqlite(sqlite::SqliteStore::open(path)?),
-            DatabaseUrl::Postgres(url) => Inner::Postgres(postgres::PgStore::open(url).await?),
+            DatabaseUrl::Postgres(url) => {
+                Inner::Postgres(postgres::PgStore::open(url, options).await?)
+            }
         };
         Ok(Store {
             inner: Arc::new(inner),
@@ -74,6 +85,18 @@ impl Store {
             Inner::Postgres(store) => Ok(Store {
                 inner: Arc::new(Inner::Postgres(store.with_own_pool(connections).await?)),
             }),
+        }
+    }
+
+    /// This store with no client-side deadline on database round trips, for long
+    /// administrative work (migrations, `obol verify` over a large database). The same
+    /// connections; SQLite has no such deadline.
+    pub fn without_deadline(&self) -> Store {
+        match &*self.inner {
+            Inner::Sqlite(_) => self.clone(),
+            Inner::Postgres(store) => Store {
+                inner: Arc::new(Inner::Postgres(store.without_deadline())),
+            },
         }
     }
 
@@ -99,6 +122,15 @@ impl Store {
         match &*self.inner {
             Inner::Sqlite(store) => Some(store.writer_stats()),
             Inner::Postgres(_) => None,
+        }
+    }
+
+    /// What this node's database connections have been through (`None` on SQLite), for
+    /// `/metrics`: connections opened and lost, reconnects, failovers, the writable host.
+    pub fn connection_stats(&self) -> Option<ConnectionStats> {
+        match &*self.inner {
+            Inner::Sqlite(_) => None,
+            Inner::Postgres(store) => Some(store.connection_stats()),
         }
     }
 

@@ -155,6 +155,9 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     if let Some(stats) = state.store.writer_stats() {
         text.push_str(&obol_http::metrics::render_writer(&stats));
     }
+    if let Some(stats) = state.store.connection_stats() {
+        text.push_str(&obol_http::metrics::render_connections(&stats));
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -142,3 +142,22 @@ pub async fn sealed_callback_secrets(
         row.opt_blob("previous_callback_secret_enc")?,
     ))
 }
+
+/// The TLS version of this connection as the PostgreSQL server sees it (`pg_stat_ssl`), `None`
+/// when it is plain TCP: the proof that a URL's `sslmode` really encrypted the connection.
+/// PostgreSQL only.
+pub async fn connection_tls_version(db: &mut dyn Db) -> StoreResult<Option<String>> {
+    let rows = db
+        .query(
+            "SELECT CAST(CASE WHEN ssl THEN 1 ELSE 0 END AS BIGINT) AS encrypted, \
+             COALESCE(version, '') AS version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await?;
+    let row = rows.first().ok_or_else(|| {
+        crate::StoreError::Database("pg_stat_ssl has no row for this connection".to_owned())
+    })?;
+    (row.int("encrypted")? == 1)
+        .then(|| row.text("version"))
+        .transpose()
+}
