@@ -57,6 +57,15 @@ macro_rules! requires {
             }
         }
     };
+    ([ha_cluster $(, $rest:ident)*] $test:item) => {
+        $crate::__if_ha_cluster! {
+            available => { $crate::requires! { [$($rest),*] $test } }
+            unavailable => {
+                #[ignore = "needs pg_auto_failover (/usr/bin/pg_autoctl) and root to run it as postgres (scripts/ha-cluster installs it)"]
+                $test
+            }
+        }
+    };
     ([yookassa_python $(, $rest:ident)*] $test:item) => {
         $crate::__if_yookassa_python! {
             available => { $crate::requires! { [$($rest),*] $test } }
@@ -93,5 +102,19 @@ macro_rules! __if_yookassa_python {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __if_yookassa_python {
+    (available => { $($available:tt)* } unavailable => { $($unavailable:tt)* }) => { $($unavailable)* };
+}
+
+#[cfg(not(obol_ha_cluster_unavailable))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_ha_cluster {
+    (available => { $($available:tt)* } unavailable => { $($unavailable:tt)* }) => { $($available)* };
+}
+
+#[cfg(obol_ha_cluster_unavailable)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_ha_cluster {
     (available => { $($available:tt)* } unavailable => { $($unavailable:tt)* }) => { $($unavailable)* };
 }
