@@ -36,6 +36,12 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
+        // A session a failing test never closed leaves its Chromium running after chromedriver:
+        // the browser is found by the profile only it uses.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", "--"])
+            .arg(format!("--user-data-dir={}", self.profile.display()))
+            .status();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
@@ -146,6 +152,7 @@ async fn new_session(client: &reqwest::Client, driver: &Driver) -> String {
                 "--disable-gpu",
                 "--disable-background-networking",
                 "--no-first-run",
+                "--disable-breakpad",
                 format!("--user-data-dir={}", driver.profile.display()),
             ],
         } } } }),

@@ -24,6 +24,12 @@ impl Drop for Chromedriver {
     fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
+        // A session a failing test never closed leaves its Chromium running after chromedriver:
+        // the browser is found by the profile only it uses.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", "--"])
+            .arg(format!("--user-data-dir={}", self.profile.display()))
+            .status();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
@@ -75,6 +81,7 @@ impl Chromedriver {
                     "--disable-gpu",
                     "--disable-background-networking",
                     "--no-first-run",
+                    "--disable-breakpad",
                     "--hide-scrollbars",
                     format!("--window-size={width},{height}"),
                     format!("--user-data-dir={}", self.profile.display()),
