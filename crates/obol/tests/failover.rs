@@ -4,8 +4,9 @@
 //! callbacks from concurrent clients that retry with their `Idempotency-Key` as an integrator
 //! would, and then the primary killed with `kill -9` (its postmaster and keeper) or frozen with
 //! `kill -STOP` (a hung host: sockets open, nothing answers). Afterwards every acknowledged
-//! payment is in the database, service came back within 30 s, every callback arrived, the nodes'
-//! metrics and logs name the new primary, and `obol verify` is clean.
+//! payment is in the database, service came back within 30 s, `/readyz` said "not ready" in
+//! between, every callback arrived, the nodes' metrics and logs name the new primary, and
+//! `obol verify` is clean.
 //!
 //! Ignored where pg_auto_failover is not installed or this does not run as root, except under
 //! CI, where `scripts/test` installs it and a missing cluster fails the test.
@@ -313,6 +314,28 @@ async fn survives(fault: &str) {
         || outcomes.lock().unwrap().acknowledged.len() >= 200,
     )
     .await;
+    // /readyz of one node, asked all along: it must say "not ready" while no writable
+    // database answers.
+    let readiness = tokio::spawn({
+        let (address, stop) = (addresses[0].clone(), stop.clone());
+        async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap();
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let sent = Instant::now();
+                let status = match client.get(format!("http://{address}/readyz")).send().await {
+                    Ok(response) => response.status().as_u16(),
+                    Err(_) => 0,
+                };
+                seen.push((sent, status));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            seen
+        }
+    });
     let old = tokio::task::spawn_blocking({
         let (directory, port, fault) = (cluster.directory.clone(), cluster.port, fault.to_owned());
         move || Cluster::script(&directory, port, &[&fault])
@@ -358,6 +381,18 @@ async fn survives(fault: &str) {
     for task in load {
         task.await.unwrap();
     }
+    let readiness = readiness.await.unwrap();
+    assert!(
+        readiness
+            .iter()
+            .any(|(sent, status)| *sent >= faulted_at && *status == 503),
+        "/readyz never said not ready during the outage: {:?}",
+        readiness
+            .iter()
+            .map(|(_, status)| status)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(readiness.last().map(|(_, status)| *status), Some(200));
     let outcomes = Arc::try_unwrap(outcomes)
         .ok()
         .expect("the load is over")
