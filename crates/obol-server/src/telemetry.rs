@@ -1,6 +1,8 @@
 //! Logs: `tracing` to standard error (standard output belongs to command results), as text or
 //! JSON lines. The level comes from `OBOL_LOG` (or `RUST_LOG`), e.g. `info,obol_store=debug`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -12,8 +14,10 @@ pub fn init(format: LogFormat, default_level: &str) {
         .ok()
         .and_then(|text| EnvFilter::try_new(text).ok())
         .unwrap_or_else(|| EnvFilter::new(default_level));
+    // Colour only for a person at a terminal: a file or journald would keep the escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
