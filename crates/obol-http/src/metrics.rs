@@ -260,35 +260,43 @@ pub fn render_writer(stats: &obol_store::sqlite::WriterStats) -> String {
 
 /// The PostgreSQL connections' counters and the writable host, in the text format.
 pub fn render_connections(stats: &obol_store::ConnectionStats) -> String {
-    let mut text = format!(
-        "# HELP obol_database_connections_opened_total Connections opened to the database.
-# TYPE obol_database_connections_opened_total counter
-obol_database_connections_opened_total {}
-\
-         # HELP obol_database_connect_failures_total Host connection attempts that failed (refused, timed out, not writable).
-# TYPE obol_database_connect_failures_total counter
-obol_database_connect_failures_total {}
-\
-         # HELP obol_database_connections_lost_total Connections found dead or dropped at their deadline.
-# TYPE obol_database_connections_lost_total counter
-obol_database_connections_lost_total {}
-\
-         # HELP obol_database_reconnects_total Connections opened to replace lost ones.
-# TYPE obol_database_reconnects_total counter
-obol_database_reconnects_total {}
-\
-         # HELP obol_database_failovers_total Times the writable database host changed.
-# TYPE obol_database_failovers_total counter
-obol_database_failovers_total {}
-",
-        stats.opened, stats.connect_failures, stats.lost, stats.reconnects, stats.failovers
-    );
+    let counters = [
+        (
+            "obol_database_connections_opened_total",
+            "Connections opened to the database.",
+            stats.opened,
+        ),
+        (
+            "obol_database_connect_failures_total",
+            "Host connection attempts that failed (refused, timed out, not writable).",
+            stats.connect_failures,
+        ),
+        (
+            "obol_database_connections_lost_total",
+            "Connections found dead or dropped at their deadline.",
+            stats.lost,
+        ),
+        (
+            "obol_database_reconnects_total",
+            "Connections opened to replace lost ones.",
+            stats.reconnects,
+        ),
+        (
+            "obol_database_failovers_total",
+            "Times the writable database host changed.",
+            stats.failovers,
+        ),
+    ];
+    let mut text = String::new();
+    for (name, help, value) in counters {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
     if let Some(primary) = &stats.primary {
         text.push_str(&format!(
-            "# HELP obol_database_primary The database host connections go to now.
-# TYPE obol_database_primary gauge
-obol_database_primary{{host=\"{}\"}} 1
-",
+            "# HELP obol_database_primary The database host connections go to now.\n\
+             # TYPE obol_database_primary gauge\nobol_database_primary{{host=\"{}\"}} 1\n",
             escape(primary)
         ));
     }
@@ -311,6 +319,22 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_the_database_connections() {
+        let text = render_connections(&obol_store::ConnectionStats {
+            opened: 18,
+            failovers: 1,
+            primary: Some("db2:5432".to_owned()),
+            ..obol_store::ConnectionStats::default()
+        });
+        assert!(text.contains(
+            "# TYPE obol_database_failovers_total counter\nobol_database_failovers_total 1\n"
+        ));
+        assert!(text.contains("\nobol_database_connections_opened_total 18\n"));
+        assert!(text.ends_with("obol_database_primary{host=\"db2:5432\"} 1\n"));
+        assert!(!render_connections(&obol_store::ConnectionStats::default()).contains("primary"));
+    }
 
     #[test]
     fn renders_counters_histograms_and_gauges() {
