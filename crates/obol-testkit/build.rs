@@ -6,7 +6,7 @@
 //! - `obol_ha_cluster_unavailable`: pg_auto_failover's `/usr/bin/pg_autoctl` is missing, or
 //!   this does not run as root (`scripts/ha-cluster` runs PostgreSQL as the `postgres` user).
 //!
-//! Neither is ever set under CI (`CI` set): there a missing program fails its test.
+//! None is ever set under CI (`CI` set): there a missing program fails its test.
 //! PostgreSQL's flag is `obol-store`'s, whose own suite needs it too.
 
 use std::path::Path;
