@@ -11,20 +11,21 @@
 //! Ignored where pg_auto_failover is not installed or this does not run as root, except under
 //! CI, where `scripts/test` installs it and a missing cluster fails the test.
 
+mod common;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{assert_stored, assert_verify_clean, merchant, start_node};
 use obol_store::testing::inspect;
 use obol_store::{DatabaseUrl, Store};
 use obol_testkit::{CallbackReceiver, Scratch};
 use serde_json::{Value, json};
 
-const OPERATOR_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 /// SPEC §9: serve again within 30 s of losing the primary.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 /// Writers per node.
@@ -97,85 +98,6 @@ fn free_ports(count: u16) -> u16 {
                 .all(|offset| std::net::TcpListener::bind(("127.0.0.1", first + offset)).is_ok())
         })
         .expect("free loopback ports")
-}
-
-fn obol(directory: &Path, database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_obol"));
-    command
-        .current_dir(directory)
-        .env("OBOL_DATABASE_URL", database_url)
-        .env("OBOL_SECRET_KEY", OPERATOR_KEY)
-        .env("OBOL_CALLBACKS_ALLOW_PRIVATE_ADDRESSES", "true")
-        .env("OBOL_CALLBACKS_LEASE_S", "2")
-        .env("OBOL_CALLBACKS_REQUEST_TIMEOUT_MS", "1000")
-        .env("OBOL_LOG_FORMAT", "json");
-    command
-}
-
-/// A node, its address and the file its log goes to; killed when dropped.
-struct Node {
-    child: Child,
-    address: String,
-    log: PathBuf,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[allow(clippy::zombie_processes)] // a Node waits for its child when dropped
-fn start_node(directory: &Path, database_url: &str, name: &str) -> Node {
-    let log = directory.join(format!("{name}.log"));
-    let mut child = obol(directory, database_url)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("a log file"))
-        .spawn()
-        .expect("obol serve starts");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "node {name} ended before listening: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        if let Some(address) = line.trim().strip_prefix("listening on http://") {
-            return Node {
-                child,
-                address: address.to_owned(),
-                log,
-            };
-        }
-    }
-}
-
-fn merchant(directory: &Path, database_url: &str) -> Value {
-    let run = |args: &[&str]| -> Value {
-        let output = obol(directory, database_url).args(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    };
-    let reseller = run(&["reseller", "create", "--name", "R", "--json"]);
-    run(&[
-        "merchant",
-        "create",
-        "--name",
-        "M",
-        "--reseller",
-        &reseller["id"].to_string(),
-        "--json",
-    ])
 }
 
 /// What the clients saw.
@@ -420,24 +342,14 @@ async fn survives(fault: &str) {
     let store = Store::open(&DatabaseUrl::parse(&cluster.url).unwrap())
         .await
         .unwrap();
-    let merchant_id = obol_core::ids::MerchantId::new(merchant["id"].as_i64().unwrap());
     let mut references = HashSet::new();
     for (reference, _, _) in &outcomes.acknowledged {
         assert!(
             references.insert(reference.clone()),
             "{reference} acknowledged twice"
         );
-        let reference = reference.clone();
-        let found = store
-            .read(move |db| {
-                Box::pin(async move {
-                    obol_store::ops::payments::find_by_reference(db, merchant_id, &reference).await
-                })
-            })
-            .await
-            .unwrap();
-        assert!(found.is_some(), "an acknowledged creation was lost");
     }
+    assert_stored(&store, &merchant, &references).await;
     let stored = store
         .read(|db| Box::pin(inspect::payment_count(db)))
         .await
@@ -489,18 +401,7 @@ async fn survives(fault: &str) {
     }
     drop(store);
     drop(nodes);
-    let directory = scratch.path().to_owned();
-    let url = cluster.url.clone();
-    let verified = tokio::task::spawn_blocking(move || {
-        obol(&directory, &url).args(["verify"]).output().unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stdout)
-    );
+    assert_verify_clean(scratch.path(), &cluster.url).await;
     drop(cluster);
 }
 

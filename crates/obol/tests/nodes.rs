@@ -2,88 +2,15 @@
 //! callback once, and a node killed with `kill -9` while callbacks are pending delivers them
 //! all after a restart. Real binaries, a real receiver on loopback, nothing else on the network.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{assert_stored, assert_verify_clean, merchant, obol, start_node, stop};
 use obol_store::ops::callbacks::CallbackStatus;
 use obol_store::testing::inspect;
 use obol_testkit::{CallbackReceiver, Scratch, TestDatabase};
 use serde_json::{Value, json};
-
-const OPERATOR_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-fn obol(directory: &Path, database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_obol"));
-    command
-        .current_dir(directory)
-        .env("OBOL_DATABASE_URL", database_url)
-        .env("OBOL_SECRET_KEY", OPERATOR_KEY)
-        .env("OBOL_CALLBACKS_ALLOW_PRIVATE_ADDRESSES", "true")
-        .env("OBOL_CALLBACKS_LEASE_S", "2")
-        .env("OBOL_CALLBACKS_REQUEST_TIMEOUT_MS", "1000");
-    command
-}
-
-/// Starts a node and returns it with its address.
-#[allow(clippy::zombie_processes)]
-fn start_node(directory: &Path, database_url: &str) -> (Child, String) {
-    let mut child = obol(directory, database_url)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("a node ended before listening");
-        }
-        if let Some(address) = line.trim().strip_prefix("listening on http://") {
-            return (child, address.to_owned());
-        }
-    }
-}
-
-fn stop(child: &mut Child, signal: &str) {
-    Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "a node did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn merchant(directory: &Path, database_url: &str) -> Value {
-    let reseller: Value = serde_json::from_slice(
-        &obol(directory, database_url)
-            .args(["reseller", "create", "--name", "R", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let output = obol(directory, database_url)
-        .args([
-            "merchant",
-            "create",
-            "--name",
-            "M",
-            "--reseller",
-            &reseller["id"].to_string(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 async fn create_invoices(
     address: &str,
@@ -114,17 +41,17 @@ async fn two_nodes_on_one_postgres_deliver_each_callback_once() {
     let scratch = Scratch::new("two");
     let url = database.url_text.clone();
     let directory = scratch.path().to_owned();
-    let (merchant, mut first, mut second, first_address) = tokio::task::spawn_blocking(move || {
+    let (merchant, mut first, mut second) = tokio::task::spawn_blocking(move || {
         let merchant = merchant(&directory, &url);
-        let (first, first_address) = start_node(&directory, &url);
-        let (second, _) = start_node(&directory, &url);
-        (merchant, first, second, first_address)
+        let first = start_node(&directory, &url, "first");
+        let second = start_node(&directory, &url, "second");
+        (merchant, first, second)
     })
     .await
     .unwrap();
     let receiver = CallbackReceiver::start().await;
     let callback_url = receiver.url().to_owned();
-    create_invoices(&first_address, &merchant, &callback_url, "two", 30).await;
+    create_invoices(&first.address, &merchant, &callback_url, "two", 30).await;
     let seen = receiver
         .wait_for_deliveries(30, Duration::from_secs(30))
         .await;
@@ -155,7 +82,8 @@ async fn a_node_killed_with_callbacks_pending_delivers_them_after_a_restart() {
         let url = url.clone();
         move || {
             let merchant = merchant(&directory, &url);
-            let (node, address) = start_node(&directory, &url);
+            let node = start_node(&directory, &url, "node");
+            let address = node.address.clone();
             (merchant, node, address)
         }
     })
@@ -173,9 +101,10 @@ async fn a_node_killed_with_callbacks_pending_delivers_them_after_a_restart() {
     // The receiver comes up on that address; the node restarts; nothing was lost.
     let receiver = CallbackReceiver::start_at(receiver_address).await;
     let directory = scratch.path().to_owned();
-    let (mut restarted, _) = tokio::task::spawn_blocking(move || start_node(&directory, &url))
-        .await
-        .unwrap();
+    let mut restarted =
+        tokio::task::spawn_blocking(move || start_node(&directory, &url, "restarted"))
+            .await
+            .unwrap();
     // Attempts made before the kill failed and wait a minute of real time to retry; replaying
     // is the operator's lever, and a restart delivers all that were never attempted or were
     // in flight. Replay every callback the store holds, as the docs tell operators to.
@@ -269,7 +198,8 @@ async fn nothing_acknowledged_is_lost_to_kill_9(database: TestDatabase) {
         let url = url.clone();
         move || {
             let merchant = merchant(&directory, &url);
-            let (node, address) = start_node(&directory, &url);
+            let node = start_node(&directory, &url, "node");
+            let address = node.address.clone();
             (merchant, node, address)
         }
     })
@@ -303,33 +233,11 @@ async fn nothing_acknowledged_is_lost_to_kill_9(database: TestDatabase) {
     let acknowledged = load.await.unwrap();
     assert!(acknowledged.len() >= 100, "{}", acknowledged.len());
 
-    let merchant_id = obol_core::ids::MerchantId::new(merchant["id"].as_i64().unwrap());
     // The kill cut some requests in flight: those were never acknowledged, and may or may not
     // have been written; every acknowledged one must be there.
-    for reference in &acknowledged {
-        let reference = reference.clone();
-        let found = store
-            .read(move |db| {
-                Box::pin(async move {
-                    obol_store::ops::payments::find_by_reference(db, merchant_id, &reference).await
-                })
-            })
-            .await
-            .unwrap();
-        assert!(found.is_some(), "an acknowledged creation was lost");
-    }
+    assert_stored(&store, &merchant, &acknowledged).await;
     drop(store);
-    let directory = scratch.path().to_owned();
-    let verified = tokio::task::spawn_blocking(move || {
-        obol(&directory, &url).args(["verify"]).output().unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stdout)
-    );
+    assert_verify_clean(scratch.path(), &url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

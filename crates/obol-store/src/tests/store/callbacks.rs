@@ -15,28 +15,35 @@ use crate::{Store, StoreResult};
 
 use super::{NOW, create_payment, merchant, open};
 
+/// The payment's next callback, after the `sequence` it already has.
+fn next_callback(
+    payment: &PaymentId,
+    merchant: MerchantId,
+    sequence: usize,
+    status: &str,
+) -> NewCallback {
+    NewCallback {
+        delivery_id: format!("{}-{}", payment.as_str(), sequence + 1),
+        subject: Subject::Payment(payment.clone()),
+        signer: Signer::Merchant(merchant),
+        dialect: "paymega".into(),
+        url: "http://127.0.0.1:9/".into(),
+        body: b"{}".to_vec(),
+        transaction_status: status.to_owned(),
+        mode: obol_core::Mode::Test,
+    }
+}
+
 async fn enqueue(store: &Store, merchant: MerchantId, payment: &PaymentId, at: Timestamp) {
     let payment = payment.clone();
     store
         .write(move |db| {
             Box::pin(async move {
                 let sequence = callbacks::for_payment(db, &payment).await?.len();
-                callbacks::enqueue(
-                    db,
-                    NewCallback {
-                        delivery_id: format!("{}-{}", payment.as_str(), sequence + 1),
-                        subject: Subject::Payment(payment.clone()),
-                        signer: Signer::Merchant(merchant),
-                        dialect: "paymega".into(),
-                        url: "http://127.0.0.1:9/".into(),
-                        body: b"{}".to_vec(),
-                        transaction_status: format!("status-{}", sequence + 1),
-                        mode: obol_core::Mode::Test,
-                    },
-                    at,
-                )
-                .await
-                .map(drop)
+                let status = format!("status-{}", sequence + 1);
+                callbacks::enqueue(db, next_callback(&payment, merchant, sequence, &status), at)
+                    .await
+                    .map(drop)
             })
         })
         .await
@@ -593,16 +600,7 @@ async fn a_callback_written_while_the_earlier_one_is_recorded_comes_due(database
             let sequence = callbacks::for_payment(db, &written).await?.len();
             callbacks::enqueue(
                 db,
-                NewCallback {
-                    delivery_id: format!("{}-{}", written.as_str(), sequence + 1),
-                    subject: Subject::Payment(written.clone()),
-                    signer: Signer::Merchant(merchant),
-                    dialect: "paymega".into(),
-                    url: "http://127.0.0.1:9/".into(),
-                    body: b"{}".to_vec(),
-                    transaction_status: "third".into(),
-                    mode: obol_core::Mode::Test,
-                },
+                next_callback(&written, merchant, sequence, "third"),
                 NOW,
             )
             .await
