@@ -163,8 +163,9 @@ impl Connector {
         let (url, tls) = pg_tls::from_url(url)?;
         let mut hosts = Vec::new();
         let mut labels = Vec::new();
-        let several = split_hosts(&url).len() > 1;
-        for single in split_hosts(&url) {
+        let singles = split_hosts(&url);
+        let several = singles.len() > 1;
+        for single in singles {
             let mut config = tokio_postgres::Config::from_str(&single).map_err(|error| {
                 StoreError::BadUrl(format!("is not a valid PostgreSQL URL: {error}"))
             })?;

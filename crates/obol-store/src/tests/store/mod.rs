@@ -14,6 +14,7 @@ use obol_core::{Currency, Timestamp};
 
 mod books;
 mod callbacks;
+mod connections;
 mod credentials;
 mod job_queue;
 mod live_routes;
